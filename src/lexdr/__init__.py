@@ -1,0 +1,13 @@
+"""lexdr: train a multilingual dense retriever from an unlabeled corpus.
+
+The package layout follows the pipeline: ``formats`` (read/write corpora, queries, qrels, runs) →
+``analysis`` (per-language analyzers) → ``sparse`` (BM25) / ``dense`` (encoder + FAISS) → ``fusion`` →
+``evaluation``; later stages (mining, generation, training, pipeline) build on these.
+"""
+
+from lexdr.errors import LexdrError, InputError
+from lexdr.records import Doc, Query, Qrel, Hit, Run
+
+__version__ = "0.1.0"
+
+__all__ = ["LexdrError", "InputError", "Doc", "Query", "Qrel", "Hit", "Run", "__version__"]

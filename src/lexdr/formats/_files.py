@@ -1,0 +1,66 @@
+"""File plumbing: transparent gzip, and atomic writes (temp file + rename) so no reader ever sees half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from lexdr.errors import InputError
+
+__all__ = ["open_text", "atomic_write", "atomic_path"]
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a text file for reading, gunzipping ``*.gz``; a missing file is an :class:`InputError`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, 0, "file does not exist", "check the path")
+    if path.is_dir():
+        raise InputError(path, 0, "is a directory, expected a file", "point at the file inside it")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
+
+    For writers that want a path (numpy, FAISS, safetensors) rather than a file object.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open ``path`` for writing through a temp file; ``*.gz`` is compressed. Renamed into place on success."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".gz":
+            raw = gzip.open(tmp, "wb")
+            fh: IO = io.TextIOWrapper(raw, encoding="utf-8") if "b" not in mode else raw
+        else:
+            fh = open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+        try:
+            yield fh
+            fh.flush()
+            if hasattr(fh, "fileno"):
+                with contextlib.suppress(OSError, io.UnsupportedOperation):
+                    os.fsync(fh.fileno())
+        finally:
+            fh.close()

@@ -1,0 +1,102 @@
+"""Corpus readers: BEIR and Mr. TyDi / Pyserini JSONL, plain or gzipped, streamed."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from lexdr.errors import InputError
+from lexdr.formats._files import atomic_write, open_text
+from lexdr.records import Doc
+
+__all__ = ["EmptyTextPolicy", "iter_corpus", "read_corpus", "write_corpus_jsonl"]
+
+# Field names by format, tried in this order. BEIR uses `_id`; Mr. TyDi / Pyserini use `docid`
+# (Pyserini's JsonCollection uses `id` + `contents`).
+_ID_FIELDS = ("_id", "docid", "id", "doc_id")
+_TEXT_FIELDS = ("text", "contents")
+
+
+class EmptyTextPolicy(str, enum.Enum):
+    """What to do with a passage whose title and text are both empty."""
+
+    error = "error"  # stop with file:line (default: an empty passage is usually a conversion bug)
+    skip = "skip"  # drop it silently (counted in the log)
+    keep = "keep"  # keep it; it can never be retrieved by BM25
+
+
+def iter_corpus(
+    path: str | Path,
+    empty_text: EmptyTextPolicy | str = EmptyTextPolicy.error,
+    check_duplicates: bool = True,
+) -> Iterator[Doc]:
+    """Stream the passages of a JSONL corpus (``.jsonl`` or ``.jsonl.gz``).
+
+    Accepted records: BEIR ``{"_id", "title", "text"}``, Mr. TyDi ``{"docid", "title", "text"}``,
+    Pyserini ``{"id", "contents"}``. ``title`` is optional. Ids are read as strings.
+
+    Raises
+    ------
+    InputError
+        Bad JSON, a record that is not an object, a missing id or text field, a duplicate id, an empty
+        passage (under ``empty_text="error"``), or an empty file; always with ``path:line``.
+    """
+    path = Path(path)
+    policy = EmptyTextPolicy(empty_text)
+    seen: set[str] = set()
+    n = 0
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})",
+                                 "each line must be one JSON object") from None
+            if not isinstance(rec, dict):
+                raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
+            doc_id = next((rec[f] for f in _ID_FIELDS if f in rec), None)
+            if doc_id is None:
+                raise InputError(path, lineno, f"missing id field (one of {', '.join(_ID_FIELDS)})",
+                                 'add "_id" (BEIR) or "docid" (Mr. TyDi)')
+            text = next((rec[f] for f in _TEXT_FIELDS if f in rec), None)
+            if text is None:
+                raise InputError(path, lineno, f"missing text field (one of {', '.join(_TEXT_FIELDS)})",
+                                 'add "text" to every record')
+            title = rec.get("title") or ""
+            if not isinstance(text, str) or not isinstance(title, str):
+                raise InputError(path, lineno, "text and title must be strings")
+            doc_id = str(doc_id)
+            if check_duplicates:
+                if doc_id in seen:
+                    raise InputError(path, lineno, f"duplicate document id {doc_id!r}",
+                                     "document ids must be unique in a corpus")
+                seen.add(doc_id)
+            if not text.strip() and not title.strip():
+                if policy is EmptyTextPolicy.error:
+                    raise InputError(path, lineno, f"document {doc_id!r} has empty title and text",
+                                     "remove it, or pass empty_text='skip' / --empty-text skip")
+                if policy is EmptyTextPolicy.skip:
+                    continue
+            n += 1
+            yield Doc(doc_id=doc_id, text=text, title=title)
+    if n == 0:
+        raise InputError(path, 0, "corpus is empty (no documents)", "point at a non-empty corpus file")
+
+
+def read_corpus(path: str | Path, empty_text: EmptyTextPolicy | str = EmptyTextPolicy.error) -> list[Doc]:
+    """Read a whole corpus into a list (see :func:`iter_corpus`)."""
+    return list(iter_corpus(path, empty_text=empty_text))
+
+
+def write_corpus_jsonl(docs: Iterable[Doc], path: str | Path) -> int:
+    """Write BEIR-style ``{"_id","title","text"}`` JSONL atomically; returns the number written."""
+    n = 0
+    with atomic_write(path) as fh:
+        for d in docs:
+            fh.write(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n")
+            n += 1
+    return n

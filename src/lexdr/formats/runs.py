@@ -1,0 +1,55 @@
+"""TREC run files: ``qid Q0 docid rank score tag``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lexdr.errors import InputError
+from lexdr.formats._files import atomic_write, open_text
+from lexdr.records import Hit, Run
+
+__all__ = ["read_run", "write_run", "sort_hits"]
+
+
+def sort_hits(hits: list[Hit]) -> list[Hit]:
+    """Best first; ties broken by doc id so the order never depends on hashing or insertion."""
+    return sorted(hits, key=lambda h: (-h.score, h.doc_id))
+
+
+def read_run(path: str | Path) -> Run:
+    """Read a TREC run. Hits are returned sorted by score (desc), ties by doc id; the rank column is ignored
+    for ordering (as trec_eval does) but must be an integer."""
+    path = Path(path)
+    run: Run = {}
+    seen: set[tuple[str, str]] = set()
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            cols = line.split()
+            if len(cols) != 6:
+                raise InputError(path, lineno, f"expected 6 columns (qid Q0 docid rank score tag), found {len(cols)}",
+                                 "write runs in TREC format")
+            qid, _, did, rank, score, _tag = cols
+            try:
+                int(rank)
+                s = float(score)
+            except ValueError:
+                raise InputError(path, lineno, f"rank {rank!r} or score {score!r} is not a number") from None
+            if (qid, did) in seen:
+                raise InputError(path, lineno, f"document {did!r} appears twice for query {qid!r}",
+                                 "a run lists each document at most once per query")
+            seen.add((qid, did))
+            run.setdefault(qid, []).append(Hit(did, s))
+    if not run:
+        raise InputError(path, 0, "run file is empty", "point at a non-empty run file")
+    return {q: sort_hits(h) for q, h in run.items()}
+
+
+def write_run(run: Run, path: str | Path, tag: str = "lexdr") -> None:
+    """Write a run in TREC format atomically, hits in the order given (callers pass them sorted)."""
+    tag = tag.replace(" ", "_") or "lexdr"
+    with atomic_write(path) as fh:
+        for qid, hits in run.items():
+            for rank, h in enumerate(hits, start=1):
+                fh.write(f"{qid} Q0 {h.doc_id} {rank} {h.score:.6f} {tag}\n")
