@@ -1,0 +1,5 @@
+"""Evaluation of runs against qrels, trec_eval-exact (tested against pytrec_eval)."""
+
+from lexdr.evaluation.metrics import DEFAULT_METRICS, evaluate, evaluate_per_query, trec_order
+
+__all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order"]
