@@ -1,0 +1,7 @@
+"""Dense retrieval: an encoder with query/passage prompts, and a FAISS index over passage embeddings."""
+
+from lexdr.dense.encoder import Encoder, EncoderConfig
+from lexdr.dense.index import DenseIndex, IndexType
+from lexdr.dense.stage import build_dense_index, dense_search
+
+__all__ = ["Encoder", "EncoderConfig", "DenseIndex", "IndexType", "build_dense_index", "dense_search"]

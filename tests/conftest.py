@@ -1,0 +1,32 @@
+"""Shared fixtures. Heavy objects are built once per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Tests import the fixtures package next to this file.
+sys.path.insert(0, str(Path(__file__).parent))
+# Never let a test reach for the network; lexdr must fail with its own clear message instead.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> Path:
+    from fixtures.tiny_models import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    from lexdr.tasks import find_data_dir
+
+    found = find_data_dir()
+    if found is None:
+        pytest.skip("../shared/data not found (set LEXDR_DATA to the dev data folder to run this test)")
+    return found
