@@ -1,0 +1,82 @@
+"""The mining stage: (queries, BM25 run, dense run) files → ``mined.jsonl`` + ``stats.json``.
+
+Mining reads runs, not indexes, so it is cheap to re-run with another rule, and any retriever that writes a
+TREC run (Lucene, a user's own) can be one side of the agreement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from lexdr.errors import InputError
+from lexdr.formats import read_qrels, read_queries, read_run
+from lexdr.formats._files import atomic_write, open_text
+from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
+from lexdr.mining.stats import rule_quality, soft_target_quality
+
+__all__ = ["mine", "write_mined", "read_mined", "iter_mined"]
+
+logger = logging.getLogger(__name__)
+
+
+def write_mined(examples: Iterable[MinedExample], path: str | Path) -> int:
+    n = 0
+    with atomic_write(path) as fh:
+        for e in examples:
+            fh.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def iter_mined(path: str | Path) -> Iterator[MinedExample]:
+    fields = set(MinedExample.__dataclass_fields__)
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(path, lineno, f"invalid JSON ({e.msg})", "regenerate it with `lexdr mine`") from None
+            missing = {"query_id", "query", "positive_ids", "candidate_ids", "teacher_scores"} - set(rec)
+            if missing:
+                raise InputError(path, lineno, f"mined record lacks {sorted(missing)}", "regenerate it with `lexdr mine`")
+            yield MinedExample(**{k: v for k, v in rec.items() if k in fields})
+
+
+def read_mined(path: str | Path) -> list[MinedExample]:
+    return list(iter_mined(path))
+
+
+def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: str | Path, out_dir: str | Path,
+         config: MineConfig | None = None, report_qrels_path: str | Path | None = None) -> Path:
+    """Mine pseudo positives and hard negatives for every query; write ``mined.jsonl`` and ``stats.json``.
+
+    ``report_qrels_path`` (optional) is used *only* to report the mined labels' precision and coverage.
+    """
+    cfg = config or MineConfig()
+    out = Path(out_dir)
+    queries = read_queries(queries_path)
+    bm25_run, dense_run = read_run(bm25_run_path), read_run(dense_run_path)
+    examples = mine_from_runs(queries, bm25_run, dense_run, cfg)
+    write_mined(examples, out / "mined.jsonl")
+    sources = Counter(s for e in examples for s in e.negative_sources)
+    stats: dict = {
+        "config": cfg.to_dict(),
+        "queries": len(examples),
+        "with_positive": sum(1 for e in examples if e.positive_ids),
+        "negatives": dict(sources),
+        "mean_candidates": sum(len(e.candidate_ids) for e in examples) / max(1, len(examples)),
+    }
+    if report_qrels_path:
+        qrels = read_qrels(report_qrels_path)
+        stats["quality"] = rule_quality(examples, qrels)
+        stats["soft_quality"] = soft_target_quality(examples, qrels, cfg.teacher_temperature)
+    with atomic_write(out / "stats.json") as fh:
+        json.dump(stats, fh, indent=2)
+    logger.info("mined %d queries, %d with a positive (rule %s)", stats["queries"], stats["with_positive"], cfg.rule)
+    return out
