@@ -1,0 +1,327 @@
+"""The training loop: gradient-cached contrastive / distillation training of a sentence-transformers model.
+
+Why our own loop and not ``SentenceTransformerTrainer``: the listwise loss needs per-query candidate lists
+of varying length, and memory must be bounded on a 2-core, 24 GiB machine. With the gradient cache (Gao et
+al. 2021, "Scaling deep contrastive learning batch size under memory limited setup") the batch of queries
+is embedded in chunks without a graph, the loss is computed on the embeddings, and each chunk is then
+re-encoded with a graph and back-propagated with its cached embedding gradient. Peak memory is one chunk
+(``mini_batch_size`` sequences), whatever ``batch_size`` is; the gradient equals the full-batch gradient
+(dropout masks are replayed by restoring the RNG state per chunk).
+
+Resumable: every ``checkpoint_every`` steps the model, optimizer and step are saved (temp folder + rename);
+a re-run with the same inputs continues from there with the same data order and dropout masks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from lexdr.errors import ConfigError, LexdrError
+from lexdr.formats import iter_corpus
+from lexdr.formats._files import atomic_write
+from lexdr.training.config import LossKind, TrainConfig
+from lexdr.training.losses import contrastive_loss, listwise_kl_loss
+
+__all__ = ["TrainingExample", "examples_from_mined", "train", "estimate_chunk_memory_bytes"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingExample:
+    query: str
+    candidate_ids: list[str] = field(default_factory=list)  # for the listwise loss, teacher order
+    teacher_scores: list[float] = field(default_factory=list)
+    positive_id: str | None = None  # for the contrastive loss
+    negative_ids: list[str] = field(default_factory=list)
+
+
+def examples_from_mined(mined: Iterable, cfg: TrainConfig) -> list[TrainingExample]:
+    """Turn mined records (``lexdr.mining.MinedExample``) into training examples under ``cfg``."""
+    out = []
+    for m in mined:
+        pos = m.positive_ids[0] if m.positive_ids else None
+        if pos is not None and m.positive_confidence and m.positive_confidence[0] < cfg.min_confidence:
+            pos = None
+        out.append(TrainingExample(
+            query=m.query, candidate_ids=list(m.candidate_ids[: cfg.max_candidates]),
+            teacher_scores=list(m.teacher_scores[: cfg.max_candidates]), positive_id=pos,
+            negative_ids=list(m.negative_ids[: cfg.n_hard_negatives]),
+        ))
+    return out
+
+
+def estimate_chunk_memory_bytes(hidden: int, layers: int, heads: int, seqs: int, seq_len: int) -> int:
+    """Activation memory of one training forward chunk in float32 (Korthikanti et al. 2022: per layer
+    s*b*h*(34 + 5*a*s/h) bytes at 16 bit), doubled for 32 bit, plus 20% for embeddings and the optimizer's
+    transient buffers. A planning number, deliberately on the safe side."""
+    per_layer = seq_len * seqs * hidden * (34 + 5 * heads * seq_len / hidden)
+    return int(per_layer * layers * 2 * 1.2)
+
+
+def _available_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(model, cfg: TrainConfig) -> None:
+    hf = getattr(model[0], "auto_model", None)
+    conf = getattr(hf, "config", None)
+    if conf is None or not hasattr(conf, "hidden_size"):
+        return
+    need = estimate_chunk_memory_bytes(conf.hidden_size, conf.num_hidden_layers, conf.num_attention_heads,
+                                       cfg.mini_batch_size, cfg.max_passage_length)
+    have = _available_memory_bytes()
+    logger.info("training chunk needs ~%.1f GiB of activations (%d x %d tokens)", need / 2**30,
+                cfg.mini_batch_size, cfg.max_passage_length)
+    if model.device.type == "cpu" and have is not None and need > 0.8 * have:
+        raise ConfigError(
+            f"mini_batch_size={cfg.mini_batch_size} x max_passage_length={cfg.max_passage_length} needs about "
+            f"{need / 2**30:.1f} GiB of activation memory but {have / 2**30:.1f} GiB is available: lower "
+            "mini_batch_size (memory) — batch_size can stay as it is (it costs time, not memory)")
+
+
+def _load_passages(corpus_path: str | Path, needed: set[str]) -> dict[str, str]:
+    texts = {d.doc_id: d.full_text() for d in iter_corpus(corpus_path) if d.doc_id in needed}
+    missing = needed - set(texts)
+    if missing:
+        raise LexdrError(f"{len(missing)} passage ids in the training data are not in {corpus_path} "
+                         f"(e.g. {sorted(missing)[:3]}); was the data mined on another corpus?")
+    return texts
+
+
+class _Batch:
+    """One step's tensors: unique passages and index tensors into them."""
+
+    def __init__(self, examples: list[TrainingExample], cfg: TrainConfig):
+        import torch
+
+        self.queries = [e.query for e in examples]
+        order: dict[str, int] = {}
+
+        def idx(doc_id: str) -> int:
+            return order.setdefault(doc_id, len(order))
+
+        loss = LossKind(cfg.loss)
+        self.use_kl = loss in (LossKind.kl, LossKind.kl_contrastive)
+        self.use_contrastive = loss in (LossKind.contrastive, LossKind.kl_contrastive)
+        if self.use_kl:
+            C = max(2, max(len(e.candidate_ids) for e in examples))
+            self.cand_index = torch.zeros((len(examples), C), dtype=torch.long)
+            self.cand_mask = torch.zeros((len(examples), C), dtype=torch.bool)
+            self.teacher = torch.zeros((len(examples), C), dtype=torch.float32)
+            for i, e in enumerate(examples):
+                for j, (d, t) in enumerate(zip(e.candidate_ids, e.teacher_scores)):
+                    self.cand_index[i, j] = idx(d)
+                    self.cand_mask[i, j] = True
+                    self.teacher[i, j] = t
+        self.pos_rows: list[int] = []
+        if self.use_contrastive:
+            pos = []
+            for i, e in enumerate(examples):
+                if e.positive_id is None:
+                    continue
+                self.pos_rows.append(i)
+                pos.append(idx(e.positive_id))
+                for n in e.negative_ids:
+                    idx(n)
+            self.pos_index = torch.tensor(pos, dtype=torch.long)
+        self.passage_ids = list(order)
+        if self.use_contrastive and self.pos_rows:
+            # A query's own candidates that mining did not call negatives may be unlabeled positives:
+            # never push them away as in-batch negatives.
+            P = len(self.passage_ids)
+            self.exclude = torch.zeros((len(self.pos_rows), P), dtype=torch.bool)
+            for r, i in enumerate(self.pos_rows):
+                e = examples[i]
+                for d in e.candidate_ids:
+                    if d != e.positive_id and d not in e.negative_ids and d in order:
+                        self.exclude[r, order[d]] = True
+
+
+def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    warm = max(1, int(cfg.warmup_ratio * total))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return cfg.lr * max(0.0, (total - step) / max(1, total - warm))
+
+
+def _embed_chunks(model, texts: list[str], max_len: int, chunk: int, grad_fn: Callable | None, rng_states: list):
+    """Embed ``texts`` in chunks. Without ``grad_fn``: no graph, record RNG states, return embeddings.
+    With ``grad_fn``: replay RNG states, re-embed with a graph and back-propagate ``grad_fn(start, end)``."""
+    import torch
+
+    model.max_seq_length = max_len
+    outs = []
+    for n, start in enumerate(range(0, len(texts), chunk)):
+        part = texts[start:start + chunk]
+        # sentence-transformers >= 6 names it `preprocess`; older versions `tokenize`.
+        features = (getattr(model, "preprocess", None) or model.tokenize)(part)
+        features = {k: (v.to(model.device) if hasattr(v, "to") else v) for k, v in features.items()}
+        if grad_fn is None:
+            rng_states.append(torch.get_rng_state())
+            with torch.no_grad():
+                outs.append(model(features)["sentence_embedding"].detach())
+        else:
+            torch.set_rng_state(rng_states[n])
+            emb = model(features)["sentence_embedding"]
+            emb.backward(gradient=grad_fn(start, start + len(part)))
+    return torch.cat(outs) if outs else None
+
+
+def _save_checkpoint(model, optimizer, state: dict, ckpt: Path) -> None:
+    import torch
+
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save(str(tmp / "model"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps(state, indent=2))
+    old = ckpt.with_name(ckpt.name + ".old")
+    if ckpt.exists():
+        ckpt.rename(old)
+    tmp.rename(ckpt)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def train(examples: list[TrainingExample], corpus_path: str | Path, out_dir: str | Path, cfg: TrainConfig,
+          model=None, stop_after_steps: int | None = None) -> Path:
+    """Train ``cfg.model`` on ``examples``; writes ``out_dir/model`` (a sentence-transformers folder),
+    ``train_log.jsonl`` and ``train_config.json``. Resumes from ``out_dir/checkpoint`` when present.
+
+    ``stop_after_steps`` ends the run early after that many optimizer steps (tests use it to simulate a kill).
+    """
+    import torch
+
+    from lexdr.dense.encoder import default_prompts
+    from lexdr.models import load_sentence_transformer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / "model"
+    if (final / "modules.json").exists():
+        logger.info("%s already holds a trained model; nothing to do", final)
+        return final
+    loss_kind = LossKind(cfg.loss)
+    if loss_kind is LossKind.contrastive:
+        examples = [e for e in examples if e.positive_id is not None]
+    else:
+        examples = [e for e in examples if len(e.candidate_ids) >= 2]
+    if not examples:
+        raise LexdrError("no usable training examples (no mined positives / candidate lists): check the mining "
+                         "stats, or lower the rule's strictness")
+    needed = {d for e in examples for d in [*e.candidate_ids, *e.negative_ids, *([e.positive_id] if e.positive_id else [])]}
+    passages = _load_passages(corpus_path, needed)
+
+    ckpt = out / "checkpoint"
+    state = {"step": 0, "model": cfg.model}
+    if (ckpt / "state.json").exists():
+        state = json.loads((ckpt / "state.json").read_text())
+        model = load_sentence_transformer(str(ckpt / "model"), device=cfg.device)
+        logger.info("resuming from step %d", state["step"])
+    elif model is None:
+        model = load_sentence_transformer(cfg.model, device=cfg.device)
+    _check_memory(model, cfg)
+    stored = getattr(model, "prompts", None) or {}
+    guess_q, guess_p = default_prompts(cfg.model)
+    q_prompt = cfg.query_prompt if cfg.query_prompt is not None else (stored.get("query") or guess_q)
+    p_prompt = cfg.passage_prompt if cfg.passage_prompt is not None else (
+        stored.get("passage") or stored.get("document") or guess_p)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if (ckpt / "optimizer.pt").exists():
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+
+    steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
+    total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    log_path = out / "train_log.jsonl"
+    log_lines = log_path.read_text().splitlines() if log_path.exists() else []
+    log_lines = [ln for ln in log_lines if json.loads(ln)["step"] <= state["step"]]
+    with atomic_write(out / "train_config.json") as fh:
+        json.dump({**cfg.to_dict(), "examples": len(examples), "total_steps": total,
+                   "query_prompt": q_prompt, "passage_prompt": p_prompt}, fh, indent=2)
+
+    from tqdm.auto import tqdm
+
+    model.train()
+    progress = tqdm(total=total, initial=state["step"], desc="train", unit="step")
+    step = state["step"]
+    done_now = 0
+    while step < total:
+        epoch, in_epoch = divmod(step, steps_per_epoch)
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(examples))
+        rows = perm[in_epoch * cfg.batch_size:(in_epoch + 1) * cfg.batch_size]
+        batch = _Batch([examples[i] for i in rows], cfg)
+        torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout masks depend on (seed, step): resume-exact
+        t0 = time.time()
+        q_texts = [q_prompt + q for q in batch.queries]
+        p_texts = [p_prompt + passages[d] for d in batch.passage_ids]
+        q_states: list = []
+        p_states: list = []
+        q_emb = _embed_chunks(model, q_texts, cfg.max_query_length, cfg.mini_batch_size, None, q_states)
+        p_emb = _embed_chunks(model, p_texts, cfg.max_passage_length, cfg.mini_batch_size, None, p_states)
+        q_leaf = q_emb.clone().requires_grad_(True)
+        p_leaf = p_emb.clone().requires_grad_(True)
+        loss = torch.zeros((), device=q_leaf.device)
+        parts = {}
+        if batch.use_kl:
+            kl = listwise_kl_loss(q_leaf, p_leaf, batch.cand_index.to(q_leaf.device), batch.cand_mask.to(q_leaf.device),
+                                  batch.teacher.to(q_leaf.device), cfg.student_temperature, cfg.teacher_temperature)
+            loss = loss + kl
+            parts["kl"] = float(kl)
+        if batch.use_contrastive and batch.pos_rows:
+            ce = contrastive_loss(q_leaf[batch.pos_rows], p_leaf, batch.pos_index.to(q_leaf.device),
+                                  cfg.contrastive_temperature, batch.exclude.to(q_leaf.device))
+            weight = cfg.contrastive_weight if batch.use_kl else 1.0
+            loss = loss + weight * ce
+            parts["contrastive"] = float(ce)
+        loss.backward()
+        q_grad, p_grad = q_leaf.grad, p_leaf.grad
+        optimizer.zero_grad(set_to_none=True)
+        _embed_chunks(model, q_texts, cfg.max_query_length, cfg.mini_batch_size, lambda a, b: q_grad[a:b], q_states)
+        _embed_chunks(model, p_texts, cfg.max_passage_length, cfg.mini_batch_size, lambda a, b: p_grad[a:b], p_states)
+        lr = _lr_at(step, total, cfg)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        done_now += 1
+        log_lines.append(json.dumps({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": float(loss),
+                                     **parts, "lr": lr, "seconds": round(time.time() - t0, 3),
+                                     "passages": len(p_texts)}))
+        progress.update(1)
+        progress.set_postfix(loss=f"{float(loss):.4f}")
+        if step % cfg.checkpoint_every == 0 or step == total:
+            with atomic_write(log_path) as fh:
+                fh.write("\n".join(log_lines) + "\n")
+            _save_checkpoint(model, optimizer, {"step": step, "model": cfg.model}, ckpt)
+        if stop_after_steps is not None and done_now >= stop_after_steps and step < total:
+            progress.close()
+            return ckpt
+    progress.close()
+    model.prompts = {**(getattr(model, "prompts", None) or {}), "query": q_prompt, "passage": p_prompt}
+    tmp = out / "model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save(str(tmp))
+    (tmp / "lexdr_training.json").write_text(json.dumps({**cfg.to_dict(), "examples": len(examples),
+                                                         "total_steps": total}, indent=2))
+    tmp.rename(final)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return final
