@@ -52,7 +52,6 @@ import datetime as _dt
 import importlib
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -228,6 +227,7 @@ def machine_info() -> dict:
         "pyserini": version("pyserini"),
         "anserini_jar": jars,
         "pyjnius": version("pyjnius"),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -283,16 +283,17 @@ def run_task(name: str, work: Path, LuceneSearcher, data_dir) -> dict:
 
 
 def print_table(results: dict) -> None:
-    hdr = (f"{'task':<12} {'lang':<4} {'analyzer':<26} {'setting':<11} | {'test:MRR@10':>11} {'MRR@100':>8} "
+    hdr = (f"{'task':<12} {'lang':<4} {'analyzer':<27} {'setting':<11} | {'test:MRR@10':>11} {'MRR@100':>8} "
            f"{'R@100':>7} {'nDCG@10':>8} | {'all:MRR@10':>10} {'MRR@100':>8} {'R@100':>7} {'nDCG@10':>8} | "
            f"{'idx s':>6} {'q/s':>7}")
     print("\n" + hdr + "\n" + "-" * len(hdr))
     for name, t in results.items():
         for aname, a in t["analyzers"].items():
-            short = a["analyzer"].split(" ")[0].rsplit(".", 1)[-1] + ("" if aname == "pyserini" else f" ({aname})")
+            short = (a["analyzer"].split(" ")[0].rsplit(".", 1)[-1] if aname == "pyserini"
+                     else f"{aname}: Standard+lowercase")
             for setting, s in a["settings"].items():
                 te, al = s["test"], s["all"]
-                print(f"{name:<12} {t['language']:<4} {short:<26} {setting:<11} | {te['MRR@10']:>11.4f} "
+                print(f"{name:<12} {t['language']:<4} {short:<27} {setting:<11} | {te['MRR@10']:>11.4f} "
                       f"{te['MRR@100']:>8.4f} {te['Recall@100']:>7.4f} {te['nDCG@10']:>8.4f} | {al['MRR@10']:>10.4f} "
                       f"{al['MRR@100']:>8.4f} {al['Recall@100']:>7.4f} {al['nDCG@10']:>8.4f} | "
                       f"{a['index']['wall_s']:>6.1f} {s['queries_per_s']:>7.0f}")
@@ -322,7 +323,9 @@ def main(argv=None) -> int:
             "settings": {k: {"k1": v[0], "b": v[1]} for k, v in SETTINGS.items()},
             "timings": "index wall_s = whole `python -m pyserini.index.lucene` subprocess (JVM start included); "
                        "queries_per_s = all queries of the task / wall time of one batch_search(threads=2), "
-                       "JVM in-process and warm after the first task",
+                       "JVM in-process and warm after the first task; it includes pyjnius wrapping every hit "
+                       "object, so it measures Pyserini's Python API, not raw Lucene. Timings are only as good as "
+                       "the machine was idle: see machine.loadavg_*",
         },
         "tasks": {},
     }
@@ -332,6 +335,7 @@ def main(argv=None) -> int:
     finally:
         if args.work_dir is None and not args.keep_work_dir:
             shutil.rmtree(work, ignore_errors=True)
+    report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["total_s"] = round((_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(), 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
