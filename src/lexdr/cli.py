@@ -172,6 +172,85 @@ def evaluate(
         write_results_json({"means": means, "per_query": per_query}, json_out)
 
 
+# ----------------------------------------------------------------------------------------------- method
+@app.command()
+def mine(
+    queries: Annotated[Path, typer.Argument(help="Unlabeled queries (topics TSV or BEIR queries.jsonl).")],
+    bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search sparse).")],
+    dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense encoder for these queries (lexdr search dense).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for mined.jsonl and stats.json.")],
+    rule: Annotated[str, typer.Option(help="Pseudo positive rule: agree@K | fused-top1 | dense-top1 | bm25-top1.")] = "agree@3",
+    n_candidates_each: Annotated[int, typer.Option(help="Soft-target candidates: union of each retriever's top-n.")] = 4,
+    n_negatives: Annotated[int, typer.Option(help="Hard negatives per query (from disagreement).")] = 4,
+    report_qrels: Annotated[Optional[Path], typer.Option(help="Qrels used ONLY to report precision/coverage.")] = None,
+) -> None:
+    """Mine pseudo positives (BM25 and dense agree) and hard negatives (they disagree) into mined.jsonl."""
+    from lexdr.mining import MineConfig
+    from lexdr.mining import mine as mine_stage
+
+    cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives)
+    path = mine_stage(queries, bm25_run, dense_run, out, cfg, report_qrels_path=report_qrels)
+    stats = (path / "stats.json").read_text()
+    _console().print(f"[green]mined examples written to {path / 'mined.jsonl'}[/]")
+    _console().print(stats)
+
+
+@app.command()
+def train(
+    mined: Annotated[list[Path], typer.Argument(help="One or more mined.jsonl files (lexdr mine).")],
+    corpus: Annotated[Path, typer.Option(help="The corpus the mined passage ids refer to.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model/, train_log.jsonl; resumes).")],
+    model: Annotated[str, typer.Option(help="Base encoder: hub id or folder.")] = "intfloat/multilingual-e5-small",
+    loss: Annotated[str, typer.Option(help="kl (soft teacher targets) | contrastive (hard labels) | kl+contrastive.")] = "kl",
+    epochs: Annotated[float, typer.Option(help="Passes over the mined queries.")] = 2.0,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-5,
+    batch_size: Annotated[int, typer.Option(help="Queries per step (costs time, not memory).")] = 32,
+    mini_batch_size: Annotated[int, typer.Option(help="Sequences per forward chunk (the memory knob).")] = 32,
+    max_passage_length: Annotated[int, typer.Option(help="Passage token cap.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed for data order and dropout.")] = 13,
+) -> None:
+    """Train a dual encoder on mined examples (gradient-cached, checkpointed, resumable)."""
+    from lexdr.mining import read_mined
+    from lexdr.training import TrainConfig, examples_from_mined
+    from lexdr.training import train as train_stage
+
+    cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
+                      mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed)
+    examples = examples_from_mined([m for p in mined for m in read_mined(p)], cfg)
+    path = train_stage(examples, corpus, out, cfg)
+    _console().print(f"[green]trained model written to {path}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Run config (TOML); see examples/.")],
+) -> None:
+    """Run the whole method from one config: index, mine, [generate], train, [round 2], evaluate, report.
+
+    Re-running the same command resumes: finished stages whose inputs and config are unchanged are skipped,
+    a killed stage continues from its last checkpoint or shard.
+    """
+    from lexdr.evaluation.tables import rich_table
+    from lexdr.pipeline import load_config, run_pipeline
+
+    cfg = load_config(config)
+    results = run_pipeline(cfg, quiet=_state["quiet"])
+    for label, systems in results.items():
+        _console().print(rich_table(systems, cfg.metrics, title=label, first_col="system", average=False))
+    _console().print(f"[green]report: {cfg.out_dir / 'report' / 'report.md'}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `lexdr run`.")],
+) -> None:
+    """Write a Markdown report with PNG plots (metrics per language, mining, samples, loss curve)."""
+    from lexdr.report import write_report
+
+    path = write_report(run_dir)
+    _console().print(f"[green]report written to {path}")
+
+
 # ----------------------------------------------------------------------------------------------- models
 @model_app.command("provision")
 def model_provision(

