@@ -31,8 +31,8 @@ class LanguageInput:
     test_queries: str | None = None
     test_qrels: str | None = None
     unlabeled_qrels: str | None = None  # only for the gold-supervised upper bound and mining-precision reports
-    max_unlabeled: int | None = None  # take the first N unlabeled queries (deterministic)
-    max_test: int | None = None
+    max_unlabeled: int | None = None  # at most N unlabeled queries, evenly spaced over the file (deterministic)
+    max_test: int | None = None  # likewise for the test queries
 
     def label(self) -> str:
         return self.name or self.dev_task or self.lang

@@ -40,7 +40,12 @@ SEP = "/"  # namespaces passage ids across languages in joint training: "<label>
 
 
 def _take(items: list, n: int | None) -> list:
-    return items if n is None else items[:n]
+    """At most ``n`` items, evenly spaced over the list (deterministic): files are often ordered by article or
+    topic, and the first ``n`` would cover only a few of them."""
+    if n is None or n >= len(items):
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
 
 
 def validate_inputs(cfg: RunConfig) -> None:
