@@ -38,6 +38,7 @@ class TrainConfig:
     n_hard_negatives: int = 1
     max_candidates: int = 8
     min_confidence: float = 0.0  # drop hard positives whose teacher probability is lower
+    freeze_embeddings: bool = True  # keep the (250k x 384) word embeddings fixed: see trainer docstring
     seed: int = 13
     checkpoint_every: int = 50  # optimizer steps
     device: str | None = None
