@@ -228,7 +228,7 @@ class _Pipeline:
                                       "base_model": self.cfg.base_model},
                               deps=[f"{label}/data", f"{label}/bm25", f"{label}/dense-base", f"{label}/mine"]))
 
-    def _examples(self, mined_stage: str, gold: bool = False):
+    def _examples(self, mined_stage: str, gold: bool = False, generated: bool = False):
         """Training examples of every language, passage ids namespaced by language label."""
         from lexdr.mining import read_mined
         from lexdr.training import examples_from_mined
@@ -237,7 +237,7 @@ class _Pipeline:
         for li in self.cfg.languages:
             label = li.label()
             sources = [self.f(label, mined_stage, "mined.jsonl")]
-            if self.cfg.generation.enabled and mined_stage == "mine":
+            if generated:
                 sources.append(self.f(label, "generate", "mined.jsonl"))
             mined = [m for s in sources if s.exists() for m in read_mined(s)]
             if gold:
@@ -268,7 +268,8 @@ class _Pipeline:
                     passages[f"{li.label()}{SEP}{d.doc_id}"] = d.full_text()
         return examples, passages
 
-    def stage_train(self, name: str, mined_stage: str, start_model: str | None = None, gold: bool = False) -> None:
+    def stage_train(self, name: str, mined_stage: str, start_model: str | None = None, gold: bool = False,
+                    generated: bool = False) -> None:
         from lexdr.training import LossKind, train
 
         tcfg = self.cfg.training
@@ -280,16 +281,17 @@ class _Pipeline:
             tcfg = dataclasses.replace(tcfg, model=str(self.f(start_model, "model")))
 
         def fn(folder: Path) -> dict:
-            examples, passages = self._examples(mined_stage, gold=gold)
+            examples, passages = self._examples(mined_stage, gold=gold, generated=generated)
             train(examples, passages, folder, tcfg)
             log = [json.loads(x) for x in (folder / "train_log.jsonl").read_text().splitlines() if x.strip()]
             return {"examples": len(examples), "steps": len(log), "final_loss": log[-1]["loss"] if log else None}
 
         deps = [f"{li.label()}/{mined_stage}" for li in self.cfg.languages]
-        if self.cfg.generation.enabled and mined_stage == "mine":
+        if generated:
             deps += [f"{li.label()}/generate" for li in self.cfg.languages]
         deps += [start_model] if start_model else []
-        self.runner.run(Stage(name, fn, config={"training": tcfg.to_dict(), "gold": gold}, deps=deps))
+        self.runner.run(Stage(name, fn, config={"training": tcfg.to_dict(), "gold": gold, "generated": generated},
+                              deps=deps))
 
     def stage_evaluate(self, li: LanguageInput, systems: dict[str, str]) -> dict:
         label = li.label()
@@ -332,12 +334,22 @@ class _Pipeline:
                 self._empty_mine(li)
             if cfg.generation.enabled:
                 self.stage_generate(li)
-        self.stage_train("train-r1", "mine")
-        for li in langs:
-            self.stage_dense(li, "dense-r1", "train-r1",
-                             parts=("unlabeled", "test") if cfg.rounds == 2 else ("test",))
-        systems = {"bm25": "bm25", "dense-base": "dense-base", "lexdr-r1": "dense-r1"}
-        if cfg.rounds == 2:
+        systems = {"bm25": "bm25", "dense-base": "dense-base"}
+        has_mined = any(self.queries_path(li, "unlabeled") for li in langs)
+        if has_mined:
+            # Round 1 on mined pairs only; with generation on, a second model trains on mined + generated, so
+            # the report shows what generation adds.
+            self.stage_train("train-r1", "mine")
+            for li in langs:
+                self.stage_dense(li, "dense-r1", "train-r1",
+                                 parts=("unlabeled", "test") if cfg.rounds == 2 else ("test",))
+            systems["lexdr-r1"] = "dense-r1"
+        if cfg.generation.enabled:
+            self.stage_train("train-gen", "mine", generated=True)
+            for li in langs:
+                self.stage_dense(li, "dense-gen", "train-gen", parts=("test",))
+            systems["lexdr-gen"] = "dense-gen"
+        if cfg.rounds == 2 and has_mined:
             for li in langs:
                 self.stage_mine(li, "mine-r2", "dense-r1")
             self.stage_train("train-r2", "mine-r2")
