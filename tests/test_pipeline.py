@@ -114,3 +114,19 @@ def test_hub_sources_fail_with_a_clear_offline_message(tmp_path):
 
     with pytest.raises(LexdrError, match="no network: .*Point corpus="):
         load_hf_source("mrtydi", "sw", tmp_path)
+
+
+def test_generation_adds_its_own_model_and_report_samples(tmp_path, tiny_encoder_dir):
+    extra = '\n[generation]\nenabled = true\nbackend = "passage-cut"\nmax_passages = 10\n'
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=1, extra=extra)
+    results = run_pipeline(load_config(cfg_path), quiet=True)
+    assert {"lexdr-r1", "lexdr-gen"} <= set(results["tiny-en"])
+    gen = tmp_path / "run" / "tiny-en" / "generate"
+    stats = json.loads((gen / "stats.json").read_text())
+    assert stats["passages_selected"] == 10 and stats["generated"] >= stats["kept"]
+    # Every kept query passed the round trip: its passage is in the hybrid top-k.
+    rows = [json.loads(x) for x in (gen / "generated.jsonl").read_text().splitlines()]
+    assert all(r["round_trip_rank"] is not None and r["round_trip_rank"] <= 10 for r in rows if r["kept"])
+    if stats["kept"]:
+        assert (gen / "mined.jsonl").read_text().strip()
+        assert "Generated queries" in (tmp_path / "run" / "report" / "report.md").read_text()

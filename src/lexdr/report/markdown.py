@@ -91,13 +91,16 @@ def write_report(run_dir: str | Path) -> Path:
             kept = [json.loads(x) for x in samples_path.read_text(encoding="utf-8").splitlines() if x.strip()]
             kept = [k for k in kept if k.get("kept", True)][:5]
             for k in kept:
-                gen_lines.append(f"- `{k.get('query', '')}` → passage `{k.get('doc_id') or k.get('positive_id', '')}`")
+                passage = (k.get("positive_ids") or [""])[0]
+                rank = k.get("round_trip_rank")
+                gen_lines.append(f"- `{k.get('query', '')}` → passage `{passage}`"
+                                 + (f" (round-trip rank {rank})" if rank else ""))
             gen_lines.append("")
     if gen_lines:
         lines += ["## Generated queries (samples that passed the round trip)", ""] + gen_lines
 
     logs = {}
-    for name in ("train-r1", "train-r2", "train-gold"):
+    for name in ("train-r1", "train-gen", "train-r2", "train-gold"):
         p = run_dir / name / "train_log.jsonl"
         if p.exists():
             logs[name] = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]

@@ -1,0 +1,59 @@
+"""The pipeline's generation stage: generate for unreached passages, round-trip filter against the base
+hybrid retriever, then mine the kept queries like any unlabeled query.
+
+Mining the generated queries (rather than trusting "the passage it was generated for" as a hard label)
+keeps one training signal for every query: the BM25+dense teacher over its candidates. The round trip has
+already ensured the source passage is among the hybrid top-k, so it is normally among the candidates too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lexdr.formats import read_queries, write_queries_tsv, write_run
+from lexdr.records import Query
+
+if TYPE_CHECKING:
+    from lexdr.pipeline.config import LanguageInput
+    from lexdr.pipeline.run import _Pipeline
+
+__all__ = ["generate_and_mine"]
+
+
+def generate_and_mine(pipe: "_Pipeline", li: "LanguageInput", folder: Path) -> dict:
+    from lexdr.dense.index import DenseIndex
+    from lexdr.dense.stage import load_encoder_for_index
+    from lexdr.generation import GenerationConfig, generate_queries, hybrid_retriever
+    from lexdr.mining import mine
+    from lexdr.sparse import BM25Index
+
+    label = li.label()
+    gen = pipe.cfg.generation
+    gcfg = GenerationConfig(backend=gen.backend, model=gen.model, max_passages=gen.max_passages,
+                            seed=pipe.cfg.seed, show_progress=not pipe.quiet, **gen.options)
+    bm25 = BM25Index.load(pipe.f(label, "bm25", "index"))
+    dense = DenseIndex.load(pipe.f(label, "dense-base", "index"))
+    encoder = load_encoder_for_index(dense, show_progress=False)
+    retrieve = hybrid_retriever(bm25, encoder, dense, k=gcfg.top_k or 10, depth=pipe.cfg.bm25.depth)
+    corpus = pipe.data[label]["corpus"]
+    unlabeled = pipe.queries_path(li, "unlabeled")
+    generate_queries(corpus, pipe.f(label, "mine", "mined.jsonl"), folder, lang=li.lang, config=gcfg,
+                     retrieve=retrieve, unlabeled_queries_path=unlabeled)
+    stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+    kept = [json.loads(x) for x in (folder / "pairs.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    queries = [Query(f"gen-{r['query_id']}", r["query"]) for r in kept]
+    if not queries:
+        (folder / "mined.jsonl").write_text("", encoding="utf-8")
+        return {"generation": stats, "mined": 0}
+    write_queries_tsv(queries, folder / "queries.generated.tsv")
+    qs = read_queries(folder / "queries.generated.tsv")
+    depth = pipe.cfg.bm25.depth
+    write_run(bm25.search(qs, k=depth), folder / "run.bm25.trec", tag="bm25")
+    emb = encoder.encode_queries([q.text for q in qs])
+    write_run(dense.search([q.query_id for q in qs], emb, depth), folder / "run.dense.trec", tag="dense")
+    mine(folder / "queries.generated.tsv", folder / "run.bm25.trec", folder / "run.dense.trec", folder / "mining",
+         pipe.cfg.mining)
+    (folder / "mining" / "mined.jsonl").replace(folder / "mined.jsonl")
+    return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": len(qs)}
