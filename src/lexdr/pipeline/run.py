@@ -31,7 +31,7 @@ from lexdr.formats import (iter_corpus, read_qrels, read_queries, read_run, writ
                            write_run)
 from lexdr.formats._files import atomic_write
 from lexdr.pipeline.config import LanguageInput, RunConfig
-from lexdr.pipeline.engine import Stage, StageRunner
+from lexdr.pipeline.engine import Stage, StageRunner, file_digest
 
 __all__ = ["run_pipeline", "validate_inputs"]
 
@@ -72,6 +72,33 @@ def validate_inputs(cfg: RunConfig) -> None:
                 problems.append(f"{li.label()}: {e}")
     if problems:
         raise ConfigError("input problems found before any work started:\n  - " + "\n  - ".join(problems))
+
+
+def _reusable_dense_index(folder: Path, encoder_description: dict, corpus_digest: str):
+    """An index already built from the same corpus content with the same encoder, or None.
+
+    A stage re-runs when anything it depends on changes (e.g. the number of unlabeled queries), but
+    re-encoding an unchanged corpus is the most expensive thing the pipeline does: reuse it when its
+    recorded corpus digest and encoder description match exactly.
+    """
+    from lexdr.dense.index import DenseIndex
+
+    cfg_path = folder / "config.json"
+    if not cfg_path.exists():
+        return None
+    meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if meta.get("corpus_sha256") != corpus_digest or meta.get("encoder") != encoder_description:
+        return None
+    logger.info("reusing the dense index in %s (same corpus and encoder)", folder)
+    return DenseIndex.load(folder)
+
+
+def _record_corpus_digest(folder: Path, digest: str) -> None:
+    cfg_path = folder / "config.json"
+    meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+    meta["corpus_sha256"] = digest
+    with atomic_write(cfg_path) as fh:
+        json.dump(meta, fh, ensure_ascii=False, indent=2)
 
 
 def _data_stage(li: LanguageInput):
@@ -186,8 +213,13 @@ class _Pipeline:
 
             model = self.cfg.base_model if model_dep is None else str(self.f(model_dep, "model"))
             encoder = Encoder(self.encoder_config(model))
-            build_dense_index(self.data[label]["corpus"], folder / "index", encoder=encoder)
-            index = DenseIndex.load(folder / "index")
+            corpus = self.data[label]["corpus"]
+            digest = file_digest(corpus)
+            index = _reusable_dense_index(folder / "index", encoder.describe(), digest)
+            if index is None:
+                build_dense_index(corpus, folder / "index", encoder=encoder)
+                _record_corpus_digest(folder / "index", digest)
+                index = DenseIndex.load(folder / "index")
             for part in parts:
                 qp = self.queries_path(li, part)
                 if qp:
