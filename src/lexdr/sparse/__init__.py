@@ -1,0 +1,13 @@
+"""Sparse retrieval: BM25 with per-language analysis, on bm25s (pure Python + numpy, memory-mappable).
+
+>>> from lexdr.sparse import BM25Index
+>>> from lexdr.records import Doc, Query
+>>> idx = BM25Index.build([Doc("d1", "Paris is the capital of France"), Doc("d2", "Berlin is in Germany")], lang="en")
+>>> [h.doc_id for h in idx.search([Query("q", "capital of France")], k=5)["q"]]
+['d1']
+"""
+
+from lexdr.sparse.index import BM25_METHODS, BM25Index
+from lexdr.sparse.stage import build_index, search_index
+
+__all__ = ["BM25Index", "BM25_METHODS", "build_index", "search_index"]

@@ -1,0 +1,45 @@
+"""The BM25 stages as file-to-file functions (what ``lexdr index sparse`` / ``lexdr search sparse`` call)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from lexdr.analysis import Analyzer
+from lexdr.formats import iter_corpus, read_queries, write_run
+from lexdr.formats.corpus import EmptyTextPolicy
+from lexdr.sparse.index import BM25Index
+
+__all__ = ["build_index", "search_index"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_index(corpus_path: str | Path, lang: str, out_dir: str | Path, analyzer: str | Analyzer | None = None,
+                k1: float | None = None, b: float | None = None, method: str = "lucene", n_jobs: int = 2,
+                empty_text: EmptyTextPolicy | str = EmptyTextPolicy.error) -> Path:
+    """Index the corpus at ``corpus_path`` (BEIR / Mr. TyDi / Pyserini JSONL) into folder ``out_dir``.
+
+    ``analyzer``: a name from ``lexdr.analysis.list_analyzers(lang)`` (default: the language's choice) or an
+    :class:`Analyzer`; ``k1``/``b`` default to the language's chosen values. Returns ``out_dir``.
+    """
+    t0 = time.perf_counter()
+    docs = list(iter_corpus(corpus_path, empty_text=empty_text))
+    index = BM25Index.build(docs, lang=lang, analyzer=analyzer, k1=k1, b=b, method=method, n_jobs=n_jobs)
+    out = index.save(out_dir)
+    logger.info("%s: %d docs indexed in %.1fs", out, index.num_docs, time.perf_counter() - t0)
+    return out
+
+
+def search_index(index_dir: str | Path, queries_path: str | Path, out_run_path: str | Path, k: int = 100,
+                 n_threads: int = 2, mmap: bool = True) -> Path:
+    """Search every query of ``queries_path`` (BEIR JSONL or ``qid<TAB>text`` TSV) and write a TREC run."""
+    index = BM25Index.load(index_dir, mmap=mmap)
+    queries = read_queries(queries_path)
+    run = index.search(queries, k=k, n_threads=n_threads)
+    write_run(run, out_run_path, tag=f"lexdr-bm25-{index.analyzer.lang}-{index.analyzer.name}")
+    empty = sum(1 for hits in run.values() if not hits)
+    if empty:
+        logger.warning("%d of %d queries matched no document", empty, len(run))
+    return Path(out_run_path)

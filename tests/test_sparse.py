@@ -1,0 +1,145 @@
+"""BM25Index on an inline corpus: exact rankings, persistence, edge cases, parity with plain bm25s."""
+
+from __future__ import annotations
+
+import json
+
+import bm25s
+import numpy as np
+import pytest
+
+from lexdr.analysis import get_analyzer
+from lexdr.errors import ConfigError, LexdrError
+from lexdr.formats import read_run
+from lexdr.records import Doc, Query
+from lexdr.sparse import BM25Index, build_index, search_index
+
+DOCS = [
+    Doc("d1", "Paris is the capital and largest city of France.", title="Paris"),
+    Doc("d2", "Berlin is the capital of Germany; the city hosts the Bundestag.", title="Berlin"),
+    Doc("d3", "France and Germany share a long border along the Rhine."),
+    Doc("d4", "The Rhine flows from the Alps to the North Sea."),
+    Doc("d5", "Cats sleep for most of the day."),
+]
+
+
+@pytest.fixture(scope="module")
+def index() -> BM25Index:
+    return BM25Index.build(DOCS, lang="en", k1=0.9, b=0.4)
+
+
+def _ids(hits):
+    return [h.doc_id for h in hits]
+
+
+def test_exact_top_k(index):
+    run = index.search([Query("q1", "capital of France"), Query("q2", "the Rhine river"),
+                        Query("q3", "sleeping cats"), Query("q4", "city border")], k=3)
+    # d1 holds both 'capit' and 'franc'; d2 and d3 one each, with equal df and length: a tie, by doc id.
+    assert _ids(run["q1"]) == ["d1", "d2", "d3"]
+    assert run["q1"][1].score == run["q1"][2].score
+    # 'border' is rarest (d3); 'citi' is in d1 and d2, and d1 (6 terms) is shorter than d2 (7 terms).
+    assert _ids(run["q4"]) == ["d3", "d1", "d2"]
+    assert _ids(run["q2"]) == ["d4", "d3"]  # only the two documents with 'rhine' match
+    assert _ids(run["q3"]) == ["d5"]  # 'sleeping' -> 'sleep' (Porter), 'cats' -> 'cat'
+    scores = [h.score for h in run["q1"]]
+    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+
+
+def test_scores_equal_plain_bm25s_on_the_same_terms(index):
+    analyzer = get_analyzer("en")
+    terms = [analyzer(d.full_text()) for d in DOCS]
+    plain = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
+    plain.index(terms, show_progress=False)
+    for text in ("capital of France", "the Rhine river", "city border"):
+        expected = plain.get_scores(analyzer(text))
+        hits = index.search([Query("q", text)], k=10)["q"]
+        assert hits, text
+        for h in hits:
+            assert h.score == pytest.approx(float(expected[int(h.doc_id[1:]) - 1]), rel=1e-6)
+        # and every document bm25s scores above zero is a hit
+        assert sorted(_ids(hits)) == sorted(f"d{i + 1}" for i in np.flatnonzero(expected > 0))
+
+
+def test_k_larger_than_corpus_is_clipped(index):
+    hits = index.search([Query("q", "the capital city of France and Germany")], k=1000)["q"]
+    assert _ids(hits) == ["d1", "d2", "d3"]
+
+
+def test_empty_queries_get_no_hits(index):
+    run = index.search([Query("stop", "the of and"), Query("oov", "zebra quantum"), Query("blank", "  ")], k=5)
+    assert run == {"stop": [], "oov": [], "blank": []}
+
+
+def test_ties_are_ordered_by_doc_id():
+    docs = [Doc(i, "same words here") for i in ("d7", "d10", "d2", "d9")] + [Doc("x", "other text entirely")]
+    idx = BM25Index.build(docs, lang="en")
+    hits = idx.search([Query("q", "same words")], k=10)["q"]
+    assert _ids(hits) == ["d10", "d2", "d7", "d9"]  # string order, as records/runs sort ties
+    assert len({h.score for h in hits}) == 1
+    # the cut at k falls inside the tie: still the smallest ids
+    assert _ids(idx.search([Query("q", "same words")], k=2)["q"]) == ["d10", "d2"]
+
+
+def test_save_then_load_mmap_gives_identical_results(index, tmp_path):
+    queries = [Query("q1", "capital of France"), Query("q2", "Rhine"), Query("q3", "nothing matches zzz")]
+    folder = index.save(tmp_path / "idx")
+    loaded = BM25Index.load(folder, mmap=True)
+    assert isinstance(loaded.retriever.scores["data"], np.memmap)
+    assert loaded.analyzer == index.analyzer and (loaded.k1, loaded.b) == (index.k1, index.b)
+    assert loaded.search(queries, k=5) == index.search(queries, k=5)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["analyzer"]["stemmer"] == "snowball:porter" and config["num_docs"] == len(DOCS)
+    # no pickle anywhere: every array loads with allow_pickle=False
+    for npy in folder.glob("*.npy"):
+        np.load(npy, allow_pickle=False)
+
+
+def test_save_replaces_an_index_but_not_other_folders(index, tmp_path):
+    folder = tmp_path / "idx"
+    index.save(folder)
+    BM25Index.build(DOCS[:2], lang="en").save(folder)  # overwrite: atomic rename
+    assert BM25Index.load(folder).num_docs == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(LexdrError, match="not a lexdr BM25 index"):
+        index.save(other)
+    assert (other / "keep.txt").read_text() == "mine"
+
+
+def test_load_rejects_a_folder_that_is_not_an_index(tmp_path):
+    with pytest.raises(LexdrError, match="not a lexdr BM25 index"):
+        BM25Index.load(tmp_path)
+
+
+def test_bad_parameters_are_config_errors(index):
+    with pytest.raises(ConfigError):
+        BM25Index(get_analyzer("en"), method="bm25+")
+    with pytest.raises(ConfigError):
+        BM25Index(get_analyzer("en"), b=1.5)
+    with pytest.raises(ConfigError):
+        index.search([Query("q", "paris")], k=0)
+    with pytest.raises(LexdrError, match="empty"):
+        BM25Index.build([], lang="en")
+
+
+@pytest.mark.parametrize("analyzer", ["fugashi", None])
+def test_japanese_index_with_segmenter_and_default(analyzer):
+    docs = [Doc("a", "東京都は日本の首都です。"), Doc("b", "大阪は食べ物で有名です。")]
+    idx = BM25Index.build(docs, lang="ja", analyzer=analyzer)
+    assert _ids(idx.search([Query("q", "日本の首都")], k=5)["q"]) == ["a"]
+
+
+def test_stage_functions_read_and_write_files(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}) + "\n"
+                              for d in DOCS), encoding="utf-8")
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\tcapital of France\nq2\tzebra\n", encoding="utf-8")
+    out = build_index(corpus, "en", tmp_path / "index", k1=1.2, b=0.75)
+    run_path = search_index(out, queries, tmp_path / "run.trec", k=2)
+    run = read_run(run_path)
+    assert _ids(run["q1"]) == ["d1", "d2"] and "q2" not in run  # a query without hits writes no line
+    assert BM25Index.load(out).k1 == 1.2
