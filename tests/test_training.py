@@ -104,3 +104,18 @@ def test_memory_guard_refuses_a_setting_that_cannot_fit(tmp_path, tiny_encoder_d
         train(EXAMPLES, corpus, tmp_path / "run", TrainConfig(model=str(tiny_encoder_dir)))
     # e5-small, 96 sequences x 512 tokens (the setting that was killed at 24 GiB) is estimated far above it.
     assert estimate_chunk_memory_bytes(384, 12, 12, 96, 512) > 24 * 2**30
+
+
+def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, tiny_encoder_dir):
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus_jsonl(DOCS, corpus)
+    cfg = TrainConfig(model=str(tiny_encoder_dir), epochs=3, lr=1e-3, batch_size=2, mini_batch_size=4,
+                      checkpoint_every=1, max_passage_length=32)
+    train(EXAMPLES, corpus, tmp_path / "run", cfg, stop_after_steps=2)
+    other = TrainConfig(**{**cfg.to_dict(), "lr": 5e-4})
+    train(EXAMPLES, corpus, tmp_path / "run", other)
+    log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    # Started over: the log holds one uninterrupted run of the new config (the first step has the new lr
+    # schedule), not steps 1-2 of the old one followed by 3-6 of the new one.
+    assert [r["step"] for r in log] == list(range(1, 7))
+    assert log[0]["lr"] == pytest.approx(5e-4)  # warmup of 1 step: the first step runs at the new peak lr

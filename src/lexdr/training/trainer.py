@@ -19,6 +19,7 @@ a re-run with the same inputs continues from there with the same data order and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -245,12 +246,21 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     passages = _load_passages(corpus, needed)
 
     ckpt = out / "checkpoint"
-    state = {"step": 0, "model": cfg.model}
+    # A checkpoint is resumed only by the same training: same config and same examples. Anything else
+    # starts over (a stale checkpoint would silently continue another schedule).
+    identity = hashlib.sha256(json.dumps([cfg.to_dict(), [e.__dict__ for e in examples]], sort_keys=True,
+                                         default=str).encode()).hexdigest()
+    state = {"step": 0, "model": cfg.model, "identity": identity}
     if (ckpt / "state.json").exists():
-        state = json.loads((ckpt / "state.json").read_text())
-        model = load_sentence_transformer(str(ckpt / "model"), device=cfg.device)
-        logger.info("resuming from step %d", state["step"])
-    elif model is None:
+        saved = json.loads((ckpt / "state.json").read_text())
+        if saved.get("identity") == identity:
+            state = saved
+            model = load_sentence_transformer(str(ckpt / "model"), device=cfg.device)
+            logger.info("resuming from step %d", state["step"])
+        else:
+            logger.warning("%s belongs to another config or data; starting over", ckpt)
+            shutil.rmtree(ckpt)
+    if state["step"] == 0 and model is None:
         model = load_sentence_transformer(cfg.model, device=cfg.device)
     _check_memory(model, cfg)
     stored = getattr(model, "prompts", None) or {}
@@ -272,7 +282,7 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     log_path = out / "train_log.jsonl"
     log_lines = log_path.read_text().splitlines() if log_path.exists() else []
-    log_lines = [ln for ln in log_lines if json.loads(ln)["step"] <= state["step"]]
+    log_lines = [ln for ln in log_lines if ln.strip() and json.loads(ln)["step"] <= state["step"]]
     with atomic_write(out / "train_config.json") as fh:
         json.dump({**cfg.to_dict(), "examples": len(examples), "total_steps": total,
                    "query_prompt": q_prompt, "passage_prompt": p_prompt}, fh, indent=2)
@@ -339,7 +349,7 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
         if step % cfg.checkpoint_every == 0 or step == total:
             with atomic_write(log_path) as fh:
                 fh.write("\n".join(log_lines) + "\n")
-            _save_checkpoint(model, optimizer, {"step": step, "model": cfg.model}, ckpt)
+            _save_checkpoint(model, optimizer, {"step": step, "model": cfg.model, "identity": identity}, ckpt)
         if stop_after_steps is not None and done_now >= stop_after_steps and step < total:
             progress.close()
             return ckpt
