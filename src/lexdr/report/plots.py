@@ -22,7 +22,7 @@ def plot_metrics(metrics: dict[str, dict[str, dict[str, float]]], metric: str, p
     langs = list(metrics)
     systems = list(dict.fromkeys(s for m in metrics.values() for s in m))
     width = 0.8 / max(1, len(systems))
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(langs) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(7, 1.7 * len(langs) + 3.5), 4.4))
     for i, s in enumerate(systems):
         xs = [j + i * width for j in range(len(langs))]
         ys = [metrics[l].get(s, {}).get(metric, 0.0) for l in langs]
@@ -33,9 +33,9 @@ def plot_metrics(metrics: dict[str, dict[str, dict[str, float]]], metric: str, p
     ax.set_xticklabels(langs)
     ax.set_ylabel(metric)
     lo = min((metrics[l].get(s, {}).get(metric, 1.0) for l in langs for s in systems), default=0.0)
-    ax.set_ylim(max(0.0, lo - 0.1), 1.0)
-    ax.set_title(f"{metric} on the test queries, per language")
-    ax.legend(fontsize=7, ncol=min(4, len(systems)), loc="lower right")
+    ax.set_ylim(max(0.0, lo - 0.1), 1.12)  # headroom for the value labels
+    ax.set_title(f"{metric} on the test queries, per language", pad=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
