@@ -130,3 +130,39 @@ def test_generation_adds_its_own_model_and_report_samples(tmp_path, tiny_encoder
     if stats["kept"]:
         assert (gen / "mined.jsonl").read_text().strip()
         assert "Generated queries" in (tmp_path / "run" / "report" / "report.md").read_text()
+
+
+def test_mrtydi_format_path_with_the_real_samples(tmp_path, tiny_encoder_dir, shared_data_dir):
+    """Mr. TyDi's own files (corpus .jsonl.gz, gzipped topics, TREC qrels) go through the whole pipeline.
+
+    The 4-passage sample corpus does not hold the judged passages, so the metrics are zero: this checks the
+    format path, not retrieval quality."""
+    m = shared_data_dir / "mrtydi"
+    cfg = tmp_path / "mrtydi.toml"
+    cfg.write_text(f"""
+[run]
+out_dir = "{tmp_path / 'run'}"
+base_model = "{tiny_encoder_dir}"
+
+[[languages]]
+lang = "th"
+corpus = "{m / 'corpus-samples' / 'th.corpus.jsonl.gz'}"
+unlabeled_queries = "{m / 'topics' / 'topics.mrtydi-v1.1-th.train.txt.gz'}"
+test_queries = "{m / 'topics' / 'topics.mrtydi-v1.1-th.dev.txt.gz'}"
+test_qrels = "{m / 'qrels' / 'qrels.mrtydi-v1.1-th.dev.txt'}"
+max_unlabeled = 8
+max_test = 10
+
+[training]
+epochs = 1
+batch_size = 4
+max_passage_length = 32
+""")
+    results = run_pipeline(load_config(cfg), quiet=True, report=False)["th"]
+    assert results["bm25"]["num_queries"] == 10
+    data = tmp_path / "run" / "th" / "data"
+    assert len((data / "queries.unlabeled.tsv").read_text(encoding="utf-8").splitlines()) == 8
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    assert stages["th/data"]["result"]["passages"] == 4
+    # The manifest records the hashes of the user's input files.
+    assert any(p.endswith("th.corpus.jsonl.gz") for p in stages["th/data"]["inputs"])

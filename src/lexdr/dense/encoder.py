@@ -116,5 +116,7 @@ class Encoder:
 
     def describe(self) -> dict:
         """What an index must record to reproduce its query encoding."""
-        return {**self.config.to_dict(), "query_prompt": self.query_prompt, "passage_prompt": self.passage_prompt,
-                "dim": self.dim}
+        d = {**self.config.to_dict(), "query_prompt": self.query_prompt, "passage_prompt": self.passage_prompt,
+             "dim": self.dim}
+        d.pop("show_progress")  # display only: it must not make two identical indexes look different
+        return d

@@ -87,7 +87,8 @@ def _reusable_dense_index(folder: Path, encoder_description: dict, corpus_digest
     if not cfg_path.exists():
         return None
     meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-    if meta.get("corpus_sha256") != corpus_digest or meta.get("encoder") != encoder_description:
+    recorded = {k: v for k, v in (meta.get("encoder") or {}).items() if k != "show_progress"}
+    if meta.get("corpus_sha256") != corpus_digest or recorded != encoder_description:
         return None
     logger.info("reusing the dense index in %s (same corpus and encoder)", folder)
     return DenseIndex.load(folder)
@@ -304,7 +305,7 @@ class _Pipeline:
                     generated: bool = False) -> None:
         from lexdr.training import LossKind, train
 
-        tcfg = self.cfg.training
+        tcfg = dataclasses.replace(self.cfg.training, show_progress=not self.quiet)
         if gold:
             # Gold upper bound: the same trainer and schedule, on the true labels (hard positives + the mined
             # hard negatives that the labels do not call relevant).

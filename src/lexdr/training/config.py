@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 13
     checkpoint_every: int = 50  # optimizer steps
     device: str | None = None
+    show_progress: bool = True
     query_prompt: str | None = None  # None: the model's own prompts, else the family default (e5: "query: ")
     passage_prompt: str | None = None
 
@@ -56,6 +57,9 @@ class TrainConfig:
             raise ConfigError("the kl loss needs max_candidates >= 2 (a softmax over one passage is constant)")
 
     def to_dict(self) -> dict:
+        """The settings that define the training (what fingerprints and checkpoints compare); display
+        options such as ``show_progress`` are left out."""
         d = asdict(self)
         d["loss"] = LossKind(self.loss).value
+        d.pop("show_progress")
         return d

@@ -290,7 +290,7 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     from tqdm.auto import tqdm
 
     model.train()
-    progress = tqdm(total=total, initial=state["step"], desc="train", unit="step")
+    progress = tqdm(total=total, initial=state["step"], desc="train", unit="step", disable=not cfg.show_progress)
     step = state["step"]
     done_now = 0
     while step < total:

