@@ -119,3 +119,25 @@ def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, tiny_encoder_di
     # schedule), not steps 1-2 of the old one followed by 3-6 of the new one.
     assert [r["step"] for r in log] == list(range(1, 7))
     assert log[0]["lr"] == pytest.approx(5e-4)  # warmup of 1 step: the first step runs at the new peak lr
+
+
+def test_checkpoint_rotation_survives_a_kill_between_renames(tmp_path, tiny_encoder_dir):
+    """A kill after `checkpoint` -> `checkpoint.old` but before the new one moved in leaves only `.old`;
+    a kill after the new one moved in leaves both. Either way the next run resumes and saves again."""
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus_jsonl(DOCS, corpus)
+    cfg = TrainConfig(model=str(tiny_encoder_dir), epochs=2, lr=1e-3, batch_size=2, mini_batch_size=4,
+                      checkpoint_every=1, max_passage_length=32)
+    run = tmp_path / "run"
+    train(EXAMPLES, corpus, run, cfg, stop_after_steps=1)
+    import shutil
+
+    shutil.copytree(run / "checkpoint", run / "checkpoint.old")  # both present
+    train(EXAMPLES, corpus, run, cfg, stop_after_steps=1)
+    (run / "checkpoint").rename(run / "checkpoint.old2")
+    shutil.rmtree(run / "checkpoint.old", ignore_errors=True)
+    (run / "checkpoint.old2").rename(run / "checkpoint.old")  # only .old present
+    out = train(EXAMPLES, corpus, run, cfg)
+    assert (out / "modules.json").exists()
+    log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]

@@ -208,11 +208,12 @@ def _save_checkpoint(model, optimizer, state: dict, ckpt: Path) -> None:
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
     old = ckpt.with_name(ckpt.name + ".old")
+    if old.exists():  # left by a run killed between the two renames below, after `checkpoint` was in place
+        shutil.rmtree(old)
     if ckpt.exists():
         ckpt.rename(old)
     tmp.rename(ckpt)
-    if old.exists():
-        shutil.rmtree(old)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str], out_dir: str | Path, cfg: TrainConfig,
@@ -246,6 +247,9 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     passages = _load_passages(corpus, needed)
 
     ckpt = out / "checkpoint"
+    old_ckpt = ckpt.with_name(ckpt.name + ".old")
+    if not ckpt.exists() and old_ckpt.exists():  # killed between rotating the old one out and the new one in
+        old_ckpt.rename(ckpt)
     # A checkpoint is resumed only by the same training: same config and same examples. Anything else
     # starts over (a stale checkpoint would silently continue another schedule).
     identity = hashlib.sha256(json.dumps([cfg.to_dict(), [e.__dict__ for e in examples]], sort_keys=True,
