@@ -106,6 +106,19 @@ def test_script_check_rejects_latin_query_for_japanese_passage():
     assert script_check("Столица Японии?", JA) == "script"
     assert script_check("ibu kota Indonesia", ID) is None  # same script; the check cannot tell languages apart
     assert script_check("1958?", EN) == "script"  # no letters: not a query
+    # A passage that is only a name in Latin letters, inside a Greek corpus, still takes a Greek query.
+    greek_query = "Ποιος ήταν ο Tiddeman;"
+    assert script_check(greek_query, "Tiddeman.") == "script"
+    assert script_check(greek_query, "Tiddeman.", corpus_script="Greek") is None
+    assert script_check("Who was he?", JA, corpus_script="Japanese") == "script"
+
+
+def test_dominant_script_of_a_corpus():
+    from lexdr.generation.script import dominant_script
+
+    assert dominant_script(["Η Αθήνα είναι η πρωτεύουσα της Ελλάδας.", "Tiddeman.", "Ο Δίας."]) == "Greek"
+    assert dominant_script([JA, "Tokyo", EN[:20]]) == "Japanese"
+    assert dominant_script([]) is None
 
 
 # --------------------------------------------------------------------------------------------------- filters
@@ -187,6 +200,8 @@ def test_passage_cut_is_a_short_seeded_span():
     for q in out[1]:
         assert q in JA and 1 <= len(q) <= 8 and basic_check(q, JA) is None and script_check(q, JA) is None
     assert out[2] == ["", "", ""]
+    short = "Ο Δίας είναι θεός."  # a short passage: the cut stays under the copy filter's threshold
+    assert all(basic_check(q, short) is None for q in PassageCutGenerator(cfg).generate([short])[0])
     assert split_sentences(JA) == ["東京は日本の首都であり、世界でも有数の大都市である。",
                                    "人口は約1400万人で、多くの企業の本社が置かれている。"]
 

@@ -3,7 +3,7 @@
 Order (cheap first, the retrieval round trip last, on survivors only):
 
 1. :func:`basic_check` — empty, too short/long, or a copy of the passage;
-2. :func:`script_check` — the query's letters are not in the passage's script (wrong language);
+2. :func:`script_check` — the query's letters are in neither the passage's nor the corpus's script;
 3. :class:`NearDuplicateFilter` — a near-copy (char n-gram Jaccard) of an earlier query of the same
    passage, or of an existing (mined / unlabeled) query;
 4. :func:`round_trip_ranks` + :func:`round_trip_keep` — the query must retrieve its own passage in the
@@ -94,9 +94,10 @@ def basic_check(query: str, passage: str, *, min_chars: int = 2, max_chars: int 
     return None
 
 
-def script_check(query: str, passage: str, min_share: float = 0.5) -> str | None:
-    """``script`` when under ``min_share`` of the query's letters are in the passage's script, else None."""
-    return None if script_matches(query, passage, min_share) else "script"
+def script_check(query: str, passage: str, min_share: float = 0.5, corpus_script: str | None = None) -> str | None:
+    """``script`` when under ``min_share`` of the query's letters are in the passage's script (or in
+    ``corpus_script``, the corpus's dominant script, when given), else None."""
+    return None if script_matches(query, passage, min_share, corpus_script) else "script"
 
 
 class NearDuplicateFilter:

@@ -19,6 +19,7 @@ import numpy as np
 
 from lexdr.generation.base import text_rng
 from lexdr.generation.config import GenerationConfig
+from lexdr.generation.filters import normalize_text
 from lexdr.generation.pairs import Example
 
 __all__ = ["PassageCutGenerator", "split_sentences", "build"]
@@ -51,16 +52,19 @@ class PassageCutGenerator:
         # Prefer sentences with some substance; a heading or a "See also." carries nothing to ask about.
         long_enough = [s for s in sentences if len(s) >= 12]
         sentence = (long_enough or sentences)[int(rng.integers(len(long_enough or sentences)))]
-        budget = max(1, int(_MAX_SHARE * len(text)))
+        # Measured like the copy filter measures (normalized: no spaces or punctuation).
+        budget = max(1, int(_MAX_SHARE * len(normalize_text(text))))
         if _is_spaced(text):
             words = sentence.split()
             width = min(self.config.cut_max_words, len(words))
-            while width > 1 and len(" ".join(words[:width])) > budget:
-                width -= 1
             start = int(rng.integers(0, len(words) - width + 1))
+            while width > 1 and len(normalize_text(" ".join(words[start:start + width]))) > budget:
+                width -= 1
             return " ".join(words[start:start + width])
-        width = min(self.config.cut_max_chars, len(sentence), budget)
+        width = min(self.config.cut_max_chars, len(sentence))
         start = int(rng.integers(0, len(sentence) - width + 1))
+        while width > 1 and len(normalize_text(sentence[start:start + width])) > budget:
+            width -= 1
         return sentence[start:start + width]
 
     def generate(self, passages: list[str], lang: str | None = None) -> list[list[str]]:

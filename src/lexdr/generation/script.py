@@ -17,8 +17,10 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 from functools import lru_cache
+from typing import Iterable
 
-__all__ = ["char_script", "script_counts", "passage_script", "allowed_scripts", "script_share", "script_matches"]
+__all__ = ["char_script", "script_counts", "passage_script", "dominant_script", "allowed_scripts", "script_share",
+           "script_matches"]
 
 # First words of character names that are not a script (or need a second look).
 _WIDTH_PREFIXES = ("FULLWIDTH", "HALFWIDTH")
@@ -75,7 +77,18 @@ def passage_script(text: str) -> str | None:
 
     None for a passage without letters (then no query can be checked against it).
     """
-    counts = script_counts(text)
+    return _group(script_counts(text))
+
+
+def dominant_script(texts: Iterable[str]) -> str | None:
+    """The script group of a whole collection (letters counted over all ``texts``): a corpus's script."""
+    counts: Counter[str] = Counter()
+    for t in texts:
+        counts.update(script_counts(t))
+    return _group(counts)
+
+
+def _group(counts: Counter[str]) -> str | None:
     total = sum(counts.values())
     if total == 0:
         return None
@@ -103,13 +116,17 @@ def script_share(query: str, group: str) -> float:
     return sum(n for s, n in counts.items() if s in allowed) / total
 
 
-def script_matches(query: str, passage: str, min_share: float = 0.5) -> bool:
+def script_matches(query: str, passage: str, min_share: float = 0.5, corpus_script: str | None = None) -> bool:
     """True when at least ``min_share`` of the query's letters are in the passage's dominant script (group).
 
-    A passage without letters accepts every query (there is nothing to compare with). A query without letters
-    (only digits or punctuation) is rejected: it is not a search query in any language.
+    ``corpus_script`` (e.g. from :func:`dominant_script` over the corpus) is accepted too: a passage that is
+    just a name in Latin letters ("Tiddeman.") inside a Greek corpus should still get Greek queries. A passage
+    without letters accepts every query (there is nothing to compare with). A query without letters (only
+    digits or punctuation) is rejected: it is not a search query in any language.
     """
     group = passage_script(passage)
     if group is None:
         return True
-    return script_share(query, group) >= min_share
+    if script_share(query, group) >= min_share:
+        return True
+    return corpus_script is not None and script_share(query, corpus_script) >= min_share

@@ -39,6 +39,7 @@ from lexdr.generation.config import GenerationConfig
 from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, Retriever, basic_check, round_trip_keep,
                                       round_trip_ranks, script_check)
 from lexdr.generation.pairs import examples_from_pairs, read_pairs, write_pairs
+from lexdr.generation.script import dominant_script
 from lexdr.records import Query
 
 __all__ = ["generate_queries", "select_passages", "shard_path", "apply_filters"]
@@ -92,6 +93,9 @@ def apply_filters(records: list[dict], passages: dict[str, str], config: Generat
                   existing_queries: Sequence[str] = (), retrieve: Retriever | None = None) -> list[dict]:
     """Run the filter chain over shard records; one output dict per generated query (see module docstring)."""
     dedup = NearDuplicateFilter(existing_queries, config.dedup_threshold, config.dedup_ngram)
+    # The corpus's own script backs up the passage's: a one-word passage in another script ("Tiddeman." in a
+    # Greek corpus) still gets queries in the corpus language. Estimated from the generated-for passages.
+    corpus_script = dominant_script(passages[rec["doc_id"]] for rec in records) if config.script_check else None
     rows: list[dict] = []
     for rec in records:
         pid = rec["doc_id"]
@@ -101,7 +105,7 @@ def apply_filters(records: list[dict], passages: dict[str, str], config: Generat
             reason = basic_check(query, passage, min_chars=config.min_query_chars, max_chars=config.max_query_chars,
                                  copy_threshold=config.copy_threshold)
             if reason is None and config.script_check:
-                reason = script_check(query, passage, config.min_script_share)
+                reason = script_check(query, passage, config.min_script_share, corpus_script)
             if reason is None:
                 reason = dedup.check(pid, query)
             rows.append({"query_id": f"gen-{pid}-{i}", "query": query, "positive_ids": [pid],
