@@ -203,7 +203,7 @@ def write_report(results: list[dict], path: Path, args, started: str, load_note:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS)
-    ap.add_argument("--backends", nargs="+", default=["causal-fewshot", "passage-cut"])
+    ap.add_argument("--backends", nargs="*", default=["causal-fewshot", "passage-cut"])
     ap.add_argument("--bert2bert-tasks", nargs="*", default=[], help="also run bert2bert (trained) on these tasks")
     ap.add_argument("--bert2bert-steps", type=int, default=150)
     ap.add_argument("--passages", type=int, default=30)

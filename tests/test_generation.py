@@ -200,6 +200,8 @@ def test_passage_cut_is_a_short_seeded_span():
     for q in out[1]:
         assert q in JA and 1 <= len(q) <= 8 and basic_check(q, JA) is None and script_check(q, JA) is None
     assert out[2] == ["", "", ""]
+    zh = "后来人们发现一张写着路德 最后声明 的纸。"  # stray spaces: still cut by characters
+    assert all(basic_check(q, zh) is None and len(q) <= 8 for q in PassageCutGenerator(cfg).generate([zh])[0])
     short = "Ο Δίας είναι θεός."  # a short passage: the cut stays under the copy filter's threshold
     assert all(basic_check(q, short) is None for q in PassageCutGenerator(cfg).generate([short])[0])
     assert split_sentences(JA) == ["東京は日本の首都であり、世界でも有数の大都市である。",

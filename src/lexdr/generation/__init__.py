@@ -18,7 +18,7 @@ from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_c
                                       normalize_text, round_trip_keep, round_trip_ranks, script_check)
 from lexdr.generation.pairs import Example, MinedPair, examples_from_pairs, read_pairs
 from lexdr.generation.retrieval import bm25_retriever, dense_retriever, hybrid_retriever
-from lexdr.generation.script import char_script, passage_script, script_matches
+from lexdr.generation.script import char_script, dominant_script, passage_script, script_matches
 from lexdr.generation.stage import generate_queries
 
 
@@ -48,6 +48,7 @@ __all__ = [
     "char_ngrams",
     "char_script",
     "dense_retriever",
+    "dominant_script",
     "examples_from_pairs",
     "generate_queries",
     "hybrid_retriever",

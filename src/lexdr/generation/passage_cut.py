@@ -21,6 +21,7 @@ from lexdr.generation.base import text_rng
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.filters import normalize_text
 from lexdr.generation.pairs import Example
+from lexdr.generation.script import passage_script
 
 __all__ = ["PassageCutGenerator", "split_sentences", "build"]
 
@@ -34,7 +35,14 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+# Scripts written without spaces between words: a cut there is a character window. (XQuAD's Chinese has
+# stray spaces around names, so the space count alone would misjudge it.)
+_UNSPACED_SCRIPTS = {"Han", "Japanese", "Thai", "Lao", "Khmer", "Myanmar", "Tibetan"}
+
+
 def _is_spaced(text: str) -> bool:
+    if passage_script(text) in _UNSPACED_SCRIPTS:
+        return False
     return text.count(" ") / max(1, len(text)) >= _SPACED_MIN_SPACE_RATIO
 
 

@@ -43,7 +43,7 @@ def generate_and_mine(pipe: "_Pipeline", li: "LanguageInput", folder: Path) -> d
                      retrieve=retrieve, unlabeled_queries_path=unlabeled)
     stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
     kept = [json.loads(x) for x in (folder / "pairs.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
-    queries = [Query(f"gen-{r['query_id']}", r["query"]) for r in kept]
+    queries = [Query(r["query_id"], r["query"]) for r in kept]  # ids already read "gen-<doc>-<i>"
     if not queries:
         (folder / "mined.jsonl").write_text("", encoding="utf-8")
         return {"generation": stats, "mined": 0}
