@@ -121,3 +121,13 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         write_corpus_jsonl(boom(), path)
     assert read_corpus(path) == [Doc("1", "old")]
     assert [p.name for p in tmp_path.iterdir()] == ["corpus.jsonl"]
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "corpus.jsonl"
+    write_corpus_jsonl([Doc("1", "x")], path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
