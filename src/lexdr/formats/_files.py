@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import IO, Iterator
 
 from lexdr.errors import InputError
 
-__all__ = ["open_text", "atomic_write", "atomic_path"]
+__all__ = ["open_text", "iter_jsonl", "atomic_write", "atomic_path"]
 
 
 def open_text(path: str | Path) -> IO[str]:
@@ -25,6 +26,26 @@ def open_text(path: str | Path) -> IO[str]:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
     return open(path, encoding="utf-8")
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for each non-blank line of a JSONL file (plain or gzipped).
+
+    Bad JSON and a line that is not a JSON object are :class:`InputError` with ``path:line``; what the
+    object must hold is the caller's to check.
+    """
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})",
+                                 "each line must be one JSON object") from None
+            if not isinstance(rec, dict):
+                raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
+            yield lineno, rec
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
-from lexdr.formats._files import atomic_write, open_text
+from lexdr.formats._files import atomic_write, iter_jsonl
 from lexdr.records import Doc
 
 __all__ = ["EmptyTextPolicy", "iter_corpus", "read_corpus", "write_corpus_jsonl"]
@@ -47,42 +47,32 @@ def iter_corpus(
     policy = EmptyTextPolicy(empty_text)
     seen: set[str] = set()
     n = 0
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
+    for lineno, rec in iter_jsonl(path):
+        doc_id = next((rec[f] for f in _ID_FIELDS if f in rec), None)
+        if doc_id is None:
+            raise InputError(path, lineno, f"missing id field (one of {', '.join(_ID_FIELDS)})",
+                             'add "_id" (BEIR) or "docid" (Mr. TyDi)')
+        text = next((rec[f] for f in _TEXT_FIELDS if f in rec), None)
+        if text is None:
+            raise InputError(path, lineno, f"missing text field (one of {', '.join(_TEXT_FIELDS)})",
+                             'add "text" to every record')
+        title = rec.get("title") or ""
+        if not isinstance(text, str) or not isinstance(title, str):
+            raise InputError(path, lineno, "text and title must be strings")
+        doc_id = str(doc_id)
+        if check_duplicates:
+            if doc_id in seen:
+                raise InputError(path, lineno, f"duplicate document id {doc_id!r}",
+                                 "document ids must be unique in a corpus")
+            seen.add(doc_id)
+        if not text.strip() and not title.strip():
+            if policy is EmptyTextPolicy.error:
+                raise InputError(path, lineno, f"document {doc_id!r} has empty title and text",
+                                 "remove it, or pass empty_text='skip' / --empty-text skip")
+            if policy is EmptyTextPolicy.skip:
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})",
-                                 "each line must be one JSON object") from None
-            if not isinstance(rec, dict):
-                raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
-            doc_id = next((rec[f] for f in _ID_FIELDS if f in rec), None)
-            if doc_id is None:
-                raise InputError(path, lineno, f"missing id field (one of {', '.join(_ID_FIELDS)})",
-                                 'add "_id" (BEIR) or "docid" (Mr. TyDi)')
-            text = next((rec[f] for f in _TEXT_FIELDS if f in rec), None)
-            if text is None:
-                raise InputError(path, lineno, f"missing text field (one of {', '.join(_TEXT_FIELDS)})",
-                                 'add "text" to every record')
-            title = rec.get("title") or ""
-            if not isinstance(text, str) or not isinstance(title, str):
-                raise InputError(path, lineno, "text and title must be strings")
-            doc_id = str(doc_id)
-            if check_duplicates:
-                if doc_id in seen:
-                    raise InputError(path, lineno, f"duplicate document id {doc_id!r}",
-                                     "document ids must be unique in a corpus")
-                seen.add(doc_id)
-            if not text.strip() and not title.strip():
-                if policy is EmptyTextPolicy.error:
-                    raise InputError(path, lineno, f"document {doc_id!r} has empty title and text",
-                                     "remove it, or pass empty_text='skip' / --empty-text skip")
-                if policy is EmptyTextPolicy.skip:
-                    continue
-            n += 1
-            yield Doc(doc_id=doc_id, text=text, title=title)
+        n += 1
+        yield Doc(doc_id=doc_id, text=text, title=title)
     if n == 0:
         raise InputError(path, 0, "corpus is empty (no documents)", "point at a non-empty corpus file")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from lexdr.errors import InputError
-from lexdr.formats._files import atomic_write, open_text
+from lexdr.formats._files import atomic_write, iter_jsonl
 
 __all__ = ["MinedPair", "Example", "iter_pairs", "read_pairs", "write_pairs", "examples_from_pairs"]
 
@@ -44,30 +44,20 @@ class Example:
 def iter_pairs(path: str | Path) -> Iterator[MinedPair]:
     """Stream pairs; raises :class:`InputError` (``path:line``) on bad JSON or a missing/mistyped field."""
     path = Path(path)
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})",
-                                 "each line must be one JSON object") from None
-            if not isinstance(rec, dict):
-                raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
-            missing = [f for f in ("query_id", "query", "positive_ids") if f not in rec]
-            if missing:
-                raise InputError(path, lineno, f"pair record lacks {missing}",
-                                 'each line needs "query_id", "query" and "positive_ids" (e.g. `lexdr mine` output)')
-            query, positives = rec["query"], rec["positive_ids"]
-            if not isinstance(query, str):
-                raise InputError(path, lineno, "'query' must be a string")
-            if not isinstance(positives, list) or not all(isinstance(p, (str, int)) for p in positives):
-                raise InputError(path, lineno, "'positive_ids' must be a list of passage ids",
-                                 'write e.g. "positive_ids": ["doc-17"] (or [] for none)')
-            lang = rec.get("lang")
-            yield MinedPair(str(rec["query_id"]), query.strip(), tuple(str(p) for p in positives),
-                            str(lang) if lang else None)
+    for lineno, rec in iter_jsonl(path):
+        missing = [f for f in ("query_id", "query", "positive_ids") if f not in rec]
+        if missing:
+            raise InputError(path, lineno, f"pair record lacks {missing}",
+                             'each line needs "query_id", "query" and "positive_ids" (e.g. `lexdr mine` output)')
+        query, positives = rec["query"], rec["positive_ids"]
+        if not isinstance(query, str):
+            raise InputError(path, lineno, "'query' must be a string")
+        if not isinstance(positives, list) or not all(isinstance(p, (str, int)) for p in positives):
+            raise InputError(path, lineno, "'positive_ids' must be a list of passage ids",
+                             'write e.g. "positive_ids": ["doc-17"] (or [] for none)')
+        lang = rec.get("lang")
+        yield MinedPair(str(rec["query_id"]), query.strip(), tuple(str(p) for p in positives),
+                        str(lang) if lang else None)
 
 
 def read_pairs(path: str | Path) -> list[MinedPair]:

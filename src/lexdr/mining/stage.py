@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats import read_qrels, read_queries, read_run
-from lexdr.formats._files import atomic_write, open_text
+from lexdr.formats._files import atomic_write, iter_jsonl
 from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
 from lexdr.mining.stats import rule_quality, soft_target_quality
 
@@ -34,18 +34,11 @@ def write_mined(examples: Iterable[MinedExample], path: str | Path) -> int:
 
 def iter_mined(path: str | Path) -> Iterator[MinedExample]:
     fields = set(MinedExample.__dataclass_fields__)
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, lineno, f"invalid JSON ({e.msg})", "regenerate it with `lexdr mine`") from None
-            missing = {"query_id", "query", "positive_ids", "candidate_ids", "teacher_scores"} - set(rec)
-            if missing:
-                raise InputError(path, lineno, f"mined record lacks {sorted(missing)}", "regenerate it with `lexdr mine`")
-            yield MinedExample(**{k: v for k, v in rec.items() if k in fields})
+    for lineno, rec in iter_jsonl(path):
+        missing = {"query_id", "query", "positive_ids", "candidate_ids", "teacher_scores"} - set(rec)
+        if missing:
+            raise InputError(path, lineno, f"mined record lacks {sorted(missing)}", "regenerate it with `lexdr mine`")
+        yield MinedExample(**{k: v for k, v in rec.items() if k in fields})
 
 
 def read_mined(path: str | Path) -> list[MinedExample]:
