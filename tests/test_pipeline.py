@@ -132,6 +132,30 @@ def test_generation_adds_its_own_model_and_report_samples(tmp_path, tiny_encoder
         assert "Generated queries" in (tmp_path / "run" / "report" / "report.md").read_text()
 
 
+def test_every_row_of_the_method_table_in_one_run(tmp_path, tiny_encoder_dir):
+    """rounds = 2, generation and the gold upper bound together: each adds its own model to the results."""
+    extra = '\n[generation]\nenabled = true\nbackend = "passage-cut"\nmax_passages = 6\n'
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=1, extra=extra,
+                                 run_extra="rounds = 2\ngold_upper_bound = true")
+    # First as round 1 only, then the full config in the same folder: round 2 needs the round-1 model's
+    # runs on the unlabeled queries, which the round-1-only run did not write.
+    run_pipeline(load_config(cfg_path, overrides={"run": {"rounds": 1, "gold_upper_bound": False}}), quiet=True,
+                 report=False)
+    results = run_pipeline(load_config(cfg_path), quiet=True)["tiny-en"]
+    assert {"bm25", "dense-base", "hybrid", "lexdr-r1", "lexdr-gen", "lexdr-r2", "gold-supervised"} <= set(results)
+    run = tmp_path / "run"
+    # Round 2 mines with the round-1 model, on the unlabeled queries.
+    r2 = json.loads((run / "tiny-en" / "mine-r2" / "done.json").read_text())
+    assert r2["result"]["queries"] == 12
+    # The gold model trains on the unlabeled half's true labels: one positive per query, the labelled one.
+    gold_stage = json.loads((run / "train-gold" / "done.json").read_text())
+    assert gold_stage["config"]["gold"] is True and gold_stage["result"]["examples"] == 12
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert {"train-r1", "train-gen", "train-r2", "train-gold"} <= set(manifest["stages"])
+    for system in ("lexdr-r2", "gold-supervised"):
+        assert 0.0 <= results[system]["MRR@10"] <= 1.0 and results[system]["num_queries"] == 12
+
+
 def test_mrtydi_format_path_with_the_real_samples(tmp_path, tiny_encoder_dir, shared_data_dir):
     """Mr. TyDi's own files (corpus .jsonl.gz, gzipped topics, TREC qrels) go through the whole pipeline.
 

@@ -124,9 +124,11 @@ class StageRunner:
         folder.mkdir(parents=True, exist_ok=True)
         logger.info("stage %s: running", stage.name)
         t0 = time.time()
+        cuda = _cuda_reset_peak()
         with PeakMemory() as mem:
             result = stage.fn(folder) or {}
         record = {"fingerprint": fp, "seconds": round(time.time() - t0, 2), "peak_rss_mb": round(mem.peak / 2**20, 1),
+                  **({"peak_gpu_mb": round(cuda.max_memory_allocated() / 2**20, 1)} if cuda else {}),
                   "inputs": {p: file_digest(p) for p in stage.inputs}, "config": stage.config, "result": result,
                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         with atomic_write(done) as fh:
@@ -140,6 +142,19 @@ class StageRunner:
             json.dump(self.manifest, fh, indent=2, default=str)
 
 
+def _cuda_reset_peak():
+    """torch.cuda when a stage may use the GPU (torch already imported and a GPU present), peak counter reset.
+
+    Only looks at torch if something already imported it: a BM25-only run must not pay torch's import."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda
+
+
 def _environment() -> dict[str, Any]:
     import os
     import platform
@@ -151,5 +166,13 @@ def _environment() -> dict[str, Any]:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "versions": versions}
+    env = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+           "versions": versions}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return env

@@ -232,7 +232,10 @@ class _Pipeline:
 
         deps = [f"{label}/data"] + ([model_dep] if model_dep else [])
         self.runner.run(Stage(f"{label}/{name}", fn, config={"dense": dataclasses.asdict(self.cfg.dense),
-                                                               "model": model_dep or self.cfg.base_model},
+                                                               "model": model_dep or self.cfg.base_model,
+                                                               # which runs it writes: a run first made with
+                                                               # rounds = 1 must redo it for round 2's mining
+                                                               "parts": list(parts)},
                               deps=deps))
 
     def stage_mine(self, li: LanguageInput, name: str, dense_stage: str, part: str = "unlabeled",

@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 13
     checkpoint_every: int = 50  # optimizer steps
     device: str | None = None
+    tf32: bool = True  # on a GPU, TF32 tensor-core matmuls (no effect on the CPU)
     show_progress: bool = True
     query_prompt: str | None = None  # None: the model's own prompts, else the family default (e5: "query: ")
     passage_prompt: str | None = None
@@ -62,4 +63,5 @@ class TrainConfig:
         d = asdict(self)
         d["loss"] = LossKind(self.loss).value
         d.pop("show_progress")
+        d.pop("tf32")  # an execution option (float rounding on a GPU only), like the progress bar
         return d

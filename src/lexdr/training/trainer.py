@@ -167,6 +167,24 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * max(0.0, (total - step) / max(1, total - warm))
 
 
+def _rng_state(device) -> tuple:
+    # Dropout draws from the generator of the device the model runs on: on a GPU that is the CUDA
+    # generator, which torch.get_rng_state() does not cover; replaying only the CPU state would give the
+    # second (graph) pass different dropout masks than the cached first pass.
+    import torch
+
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(device, state: tuple) -> None:
+    import torch
+
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
 def _embed_chunks(model, texts: list[str], max_len: int, chunk: int, grad_fn: Callable | None, rng_states: list):
     """Embed ``texts`` in chunks. Without ``grad_fn``: no graph, record RNG states, return embeddings.
     With ``grad_fn``: replay RNG states, re-embed with a graph and back-propagate ``grad_fn(start, end)``."""
@@ -180,11 +198,11 @@ def _embed_chunks(model, texts: list[str], max_len: int, chunk: int, grad_fn: Ca
         features = (getattr(model, "preprocess", None) or model.tokenize)(part)
         features = {k: (v.to(model.device) if hasattr(v, "to") else v) for k, v in features.items()}
         if grad_fn is None:
-            rng_states.append(torch.get_rng_state())
+            rng_states.append(_rng_state(model.device))
             with torch.no_grad():
                 outs.append(model(features)["sentence_embedding"].detach())
         else:
-            torch.set_rng_state(rng_states[n])
+            _set_rng_state(model.device, rng_states[n])
             emb = model(features)["sentence_embedding"]
             emb.backward(gradient=grad_fn(start, start + len(part)))
     return torch.cat(outs) if outs else None
@@ -267,6 +285,11 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     if state["step"] == 0 and model is None:
         model = load_sentence_transformer(cfg.model, device=cfg.device)
     _check_memory(model, cfg)
+    if model.device.type == "cuda" and cfg.tf32:
+        # TF32 tensor-core matmuls: several times faster than full float32 on Ampere/Hopper GPUs, with a
+        # 10-bit mantissa that contrastive fine-tuning does not notice. Off with tf32 = false.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     stored = getattr(model, "prompts", None) or {}
     guess_q, guess_p = default_prompts(cfg.model)
     q_prompt = cfg.query_prompt if cfg.query_prompt is not None else (stored.get("query") or guess_q)
