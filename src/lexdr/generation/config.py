@@ -65,7 +65,7 @@ class GeneratorTrainConfig:
 class GenerationConfig:
     """How to generate and filter queries for passages that no mined query reached."""
 
-    backend: str = "causal-fewshot"
+    backend: str = "passage-cut"
     model: str | None = None  # hub id or folder; None: the backend's default (see DEFAULT_MODELS)
     n_per_passage: int = 1
     max_new_tokens: int = 48

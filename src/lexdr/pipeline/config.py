@@ -49,7 +49,7 @@ class BM25Settings:
 @dataclass
 class GenerationSettings:
     enabled: bool = False
-    backend: str = "causal-fewshot"
+    backend: str = "passage-cut"
     model: str | None = None
     max_passages: int | None = 200  # generate for at most this many unreached passages per language
     options: dict = field(default_factory=dict)  # passed to lexdr.generation.GenerationConfig
