@@ -190,3 +190,37 @@ max_passage_length = 32
     assert stages["th/data"]["result"]["passages"] == 4
     # The manifest records the hashes of the user's input files.
     assert any(p.endswith("th.corpus.jsonl.gz") for p in stages["th/data"]["inputs"])
+
+
+def test_stage_commands_chain_from_files_to_files(tmp_path, tiny_encoder_dir):
+    """The per-stage CLI (index, search, mine, generate, train, evaluate) on the tiny task, file to file."""
+    from fixtures.tiny_corpus import write_tiny_task
+
+    p = write_tiny_task(tmp_path / "data")
+    w = tmp_path / "work"
+    steps = [
+        ["index", "sparse", str(p["corpus"]), "--lang", "en", "--out", str(w / "bm25")],
+        ["index", "dense", str(p["corpus"]), "--model", str(tiny_encoder_dir), "--max-seq-length", "32",
+         "--out", str(w / "dense")],
+        ["search", "sparse", str(w / "bm25"), str(p["unlabeled"]), "--out", str(w / "bm25.trec")],
+        ["search", "dense", str(w / "dense"), str(p["unlabeled"]), "--out", str(w / "dense.trec")],
+        ["mine", str(p["unlabeled"]), str(w / "bm25.trec"), str(w / "dense.trec"), "--out", str(w / "mined"),
+         "--report-qrels", str(p["qrels_unlabeled"])],
+        ["generate", str(p["corpus"]), str(w / "mined" / "mined.jsonl"), "--lang", "en", "--out", str(w / "gen"),
+         "--bm25-index", str(w / "bm25"), "--dense-index", str(w / "dense"), "--max-passages", "8"],
+        ["train", str(w / "mined" / "mined.jsonl"), "--corpus", str(p["corpus"]), "--model", str(tiny_encoder_dir),
+         "--epochs", "1", "--batch-size", "4", "--mini-batch-size", "8", "--max-passage-length", "32",
+         "--out", str(w / "model")],
+        ["search", "sparse", str(w / "bm25"), str(p["test"]), "--out", str(w / "test.trec")],
+        ["evaluate", str(w / "test.trec"), str(p["qrels"])],
+    ]
+    for argv in steps:
+        assert main(["--quiet", *argv]) == 0, argv
+    stats = json.loads((w / "gen" / "stats.json").read_text())
+    assert stats["passages_selected"] == 8 and stats["round_trip"]["checked"] > 0
+    kept = [json.loads(x) for x in (w / "gen" / "pairs.jsonl").read_text().splitlines() if x.strip()]
+    assert len(kept) == stats["kept"] and all(r["query_id"].startswith("gen-") for r in kept)
+    assert (w / "model" / "model" / "config.json").exists()
+    # Without an index to check the round trip against, generate refuses instead of keeping unverified text.
+    assert main(["--quiet", "generate", str(p["corpus"]), str(w / "mined" / "mined.jsonl"), "--lang", "en",
+                 "--out", str(w / "gen2")]) == 2

@@ -196,6 +196,60 @@ def mine(
 
 
 @app.command()
+def generate(
+    corpus: Annotated[Path, typer.Argument(help="The corpus (BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz)).")],
+    mined: Annotated[Path, typer.Argument(help="mined.jsonl (lexdr mine): which passages queries already reach, "
+                                               "and the (query, passage) pairs generators learn from.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for generated.jsonl, pairs.jsonl, stats.json "
+                                                          "(resumes from its shards).")],
+    lang: Annotated[str, typer.Option("--lang", "-l", help="The passages' language (ISO 639-1).")],
+    bm25_index: Annotated[Optional[Path], typer.Option(help="Round trip: BM25 index folder (lexdr index sparse).")] = None,
+    dense_index: Annotated[Optional[Path], typer.Option(help="Round trip: dense index folder (lexdr index dense).")] = None,
+    no_round_trip: Annotated[bool, typer.Option("--no-round-trip", help="Keep queries without checking that they "
+                                                                         "retrieve their passage (unverified).")] = False,
+    backend: Annotated[str, typer.Option(help="passage-cut | causal-fewshot | seq2seq | bert2bert.")] = "passage-cut",
+    model: Annotated[Optional[str], typer.Option(help="Generator: hub id or folder (default: the backend's).")] = None,
+    max_passages: Annotated[Optional[int], typer.Option(help="At most this many unreached passages (seeded sample).")] = None,
+    top_k: Annotated[int, typer.Option(help="Round trip: keep a query whose passage is in this top k.")] = 10,
+    unlabeled_queries: Annotated[Optional[Path], typer.Option(help="The unlabeled queries, to drop generated "
+                                                                   "near-duplicates of them.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the passage sample and demonstrations.")] = 13,
+) -> None:
+    """Generate queries in the passage's language for passages no mined query reached; keep those that pass
+    the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
+    from lexdr.generation import GenerationConfig, bm25_retriever, dense_retriever, generate_queries, hybrid_retriever
+
+    if bm25_index is None and dense_index is None and not no_round_trip:
+        raise LexdrError("the round trip needs --bm25-index and/or --dense-index (both: the hybrid, as `lexdr run` "
+                         "uses); pass --no-round-trip to keep unverified queries")
+    cfg = GenerationConfig(backend=backend, model=model, max_passages=max_passages, top_k=top_k, seed=seed,
+                           show_progress=not _state["quiet"])
+    retrieve = None
+    if not no_round_trip:
+        bm25 = dense = encoder = None
+        if bm25_index is not None:
+            from lexdr.sparse import BM25Index
+
+            bm25 = BM25Index.load(bm25_index)
+        if dense_index is not None:
+            from lexdr.dense.index import DenseIndex
+            from lexdr.dense.stage import load_encoder_for_index
+
+            dense = DenseIndex.load(dense_index)
+            encoder = load_encoder_for_index(dense, show_progress=False)
+        if bm25 is not None and dense is not None:
+            retrieve = hybrid_retriever(bm25, encoder, dense, k=top_k)
+        elif bm25 is not None:
+            retrieve = bm25_retriever(bm25, k=top_k)
+        else:
+            retrieve = dense_retriever(encoder, dense, k=top_k)
+    path = generate_queries(corpus, mined, out, lang=lang, config=cfg, retrieve=retrieve,
+                            unlabeled_queries_path=unlabeled_queries)
+    _console().print(f"[green]kept queries written to {path / 'pairs.jsonl'}[/]")
+    _console().print((path / "stats.json").read_text())
+
+
+@app.command()
 def train(
     mined: Annotated[list[Path], typer.Argument(help="One or more mined.jsonl files (lexdr mine).")],
     corpus: Annotated[Path, typer.Option(help="The corpus the mined passage ids refer to.")],
