@@ -38,10 +38,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
 
 
-def task_row(name: str, encoder: Encoder, max_len: int) -> dict:
-    task = load_dev_task(name)
-    test, qrels = task.queries_of("test"), task.qrels_of("test")
-    bm25 = BM25Index.build(task.corpus, lang=task.lang).search(test, k=100)
+def cached_dense_index(name: str, task, encoder: Encoder, max_len: int) -> DenseIndex:
+    """The task's passages encoded once per max_len (cached under benchmarks/out/retrieval), as an exact index."""
     cache = OUT / f"{name}.len{max_len}.npy"
     if cache.exists():
         emb = np.load(cache)
@@ -49,7 +47,14 @@ def task_row(name: str, encoder: Encoder, max_len: int) -> dict:
         emb = encoder.encode_passages([d.full_text() for d in task.corpus])
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, emb)
-    index = DenseIndex.build(emb, [d.doc_id for d in task.corpus])
+    return DenseIndex.build(emb, [d.doc_id for d in task.corpus])
+
+
+def task_row(name: str, encoder: Encoder, max_len: int) -> dict:
+    task = load_dev_task(name)
+    test, qrels = task.queries_of("test"), task.qrels_of("test")
+    bm25 = BM25Index.build(task.corpus, lang=task.lang).search(test, k=100)
+    index = cached_dense_index(name, task, encoder, max_len)
     dense = index.search([q.query_id for q in test], encoder.encode_queries([q.text for q in test]), 100)
     hybrid = rrf([bm25, dense], top_k=100)
     return {"lang": task.lang, "docs": len(task.corpus), "test_queries": len(test),
