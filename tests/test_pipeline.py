@@ -154,6 +154,14 @@ def test_every_row_of_the_method_table_in_one_run(tmp_path, tiny_encoder_dir):
     assert {"train-r1", "train-gen", "train-r2", "train-gold"} <= set(manifest["stages"])
     for system in ("lexdr-r2", "gold-supervised"):
         assert 0.0 <= results[system]["MRR@10"] <= 1.0 and results[system]["num_queries"] == 12
+    assert gold_stage["config"]["training"]["loss"] == "contrastive"
+    # The soft-target gold bound re-trains only the gold model (and what reads it).
+    run_pipeline(load_config(cfg_path, overrides={"run": {"gold_loss": "kl+contrastive"}}), quiet=True, report=False)
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    assert not stages["train-gold"]["skipped"] and stages["train-gold"]["config"]["training"]["loss"] == "kl+contrastive"
+    assert all(stages[s]["skipped"] for s in ("train-r1", "train-gen", "train-r2", "tiny-en/dense-r2"))
+    with pytest.raises(ConfigError, match="gold_loss"):
+        load_config(cfg_path, overrides={"run": {"gold_loss": "kl"}})
 
 
 def test_mrtydi_format_path_with_the_real_samples(tmp_path, tiny_encoder_dir, shared_data_dir):

@@ -63,6 +63,10 @@ class RunConfig:
     seed: int = 13
     rounds: int = 1  # 2: re-mine with the round-1 model and train again
     gold_upper_bound: bool = False
+    # The gold model's loss. "contrastive": the true labels as hard positives (in-batch + mined hard negatives).
+    # "kl+contrastive": the same soft BM25+dense targets as lexdr plus the true labels as hard positives, i.e.
+    # what labels add on top of the method.
+    gold_loss: str = "contrastive"
     metrics: list[str] = field(default_factory=lambda: ["MRR@10", "MRR@100", "Recall@100", "nDCG@10"])
     bm25: BM25Settings = field(default_factory=BM25Settings)
     dense: EncoderConfig = field(default_factory=EncoderConfig)
@@ -126,7 +130,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     for k in sorted(set(raw) - known_top):
         errors.append(f"unknown section [{k}]; known: {sorted(known_top)}")
     run = dict(raw.get("run", {}))
-    run_fields = {"out_dir", "base_model", "seed", "rounds", "gold_upper_bound", "metrics"}
+    run_fields = {"out_dir", "base_model", "seed", "rounds", "gold_upper_bound", "gold_loss", "metrics"}
     for k in sorted(set(run) - run_fields):
         errors.append(f"[run] unknown key {k!r}; known: {sorted(run_fields)}")
     if "out_dir" not in run:
@@ -177,9 +181,12 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     rounds = int(run.get("rounds", 1))
     if rounds not in (1, 2):
         raise ConfigError(f"{path}: [run] rounds must be 1 or 2, got {rounds}")
+    gold_loss = str(run.get("gold_loss", "contrastive"))
+    if gold_loss not in ("contrastive", "kl+contrastive"):
+        raise ConfigError(f"{path}: [run] gold_loss must be 'contrastive' or 'kl+contrastive', got {gold_loss!r}")
     cfg = RunConfig(out_dir=Path(_resolve(base, run["out_dir"])), languages=languages, base_model=base_model,
                     seed=int(run.get("seed", 13)), rounds=rounds, gold_upper_bound=bool(run.get("gold_upper_bound", False)),
-                    config_path=path.resolve(), **sections)
+                    gold_loss=gold_loss, config_path=path.resolve(), **sections)
     if "metrics" in run:
         cfg.metrics = list(run["metrics"])
     labels = [l.label() for l in languages]

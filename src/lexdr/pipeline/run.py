@@ -311,8 +311,9 @@ class _Pipeline:
         tcfg = dataclasses.replace(self.cfg.training, show_progress=not self.quiet)
         if gold:
             # Gold upper bound: the same trainer and schedule, on the true labels (hard positives + the mined
-            # hard negatives that the labels do not call relevant).
-            tcfg = dataclasses.replace(tcfg, loss=LossKind.contrastive)
+            # hard negatives that the labels do not call relevant); with gold_loss = "kl+contrastive" also
+            # the method's soft targets.
+            tcfg = dataclasses.replace(tcfg, loss=LossKind(self.cfg.gold_loss))
         if start_model:
             tcfg = dataclasses.replace(tcfg, model=str(self.f(start_model, "model")))
 
