@@ -121,6 +121,22 @@ def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, tiny_encoder_di
     assert log[0]["lr"] == pytest.approx(5e-4)  # warmup of 1 step: the first step runs at the new peak lr
 
 
+def test_a_finished_model_of_another_config_is_trained_again(tmp_path, tiny_encoder_dir):
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus_jsonl(DOCS, corpus)
+    cfg = TrainConfig(model=str(tiny_encoder_dir), epochs=1, lr=1e-3, batch_size=2, mini_batch_size=4,
+                      max_passage_length=32)
+    model = train(EXAMPLES, corpus, tmp_path / "run", cfg)
+    record = model / "lexdr_training.json"
+    first = record.stat().st_mtime_ns
+    # The same training again: the finished model is kept as it is.
+    assert train(EXAMPLES, corpus, tmp_path / "run", cfg) == model and record.stat().st_mtime_ns == first
+    # Another loss in the same folder (what a changed gold_loss does in a pipeline run): trained again.
+    other = TrainConfig(**{**cfg.to_dict(), "loss": "contrastive"})
+    train(EXAMPLES, corpus, tmp_path / "run", other)
+    assert json.loads(record.read_text())["loss"] == "contrastive"
+
+
 def test_checkpoint_rotation_survives_a_kill_between_renames(tmp_path, tiny_encoder_dir):
     """A kill after `checkpoint` -> `checkpoint.old` but before the new one moved in leaves only `.old`;
     a kill after the new one moved in leaves both. Either way the next run resumes and saves again."""

@@ -216,6 +216,10 @@ class _Pipeline:
             encoder = Encoder(self.encoder_config(model))
             corpus = self.data[label]["corpus"]
             digest = file_digest(corpus)
+            if model_dep:
+                # A trained model's folder path stays the same when it is retrained: tie the index to the
+                # training stage's fingerprint, not only to the path.
+                digest += ":" + self.runner.fingerprints[model_dep]
             index = _reusable_dense_index(folder / "index", encoder.describe(), digest)
             if index is None:
                 build_dense_index(corpus, folder / "index", encoder=encoder)

@@ -250,9 +250,6 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / "model"
-    if (final / "modules.json").exists():
-        logger.info("%s already holds a trained model; nothing to do", final)
-        return final
     loss_kind = LossKind(cfg.loss)
     if loss_kind is LossKind.contrastive:
         examples = [e for e in examples if e.positive_id is not None]
@@ -272,6 +269,15 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     # starts over (a stale checkpoint would silently continue another schedule).
     identity = hashlib.sha256(json.dumps([cfg.to_dict(), [e.__dict__ for e in examples]], sort_keys=True,
                                          default=str).encode()).hexdigest()
+    # A finished model is kept only for the same training; another config or other data trains again (the
+    # old model stays in place until the new one is written).
+    if (final / "modules.json").exists():
+        record = final / "lexdr_training.json"
+        made_by = json.loads(record.read_text()).get("identity") if record.exists() else None
+        if made_by == identity:
+            logger.info("%s already holds this training's model; nothing to do", final)
+            return final
+        logger.warning("%s holds a model of another config or data; training again", final)
     state = {"step": 0, "model": cfg.model, "identity": identity}
     if (ckpt / "state.json").exists():
         saved = json.loads((ckpt / "state.json").read_text())
@@ -387,7 +393,9 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
         shutil.rmtree(tmp)
     model.save(str(tmp))
     (tmp / "lexdr_training.json").write_text(json.dumps({**cfg.to_dict(), "examples": len(examples),
-                                                         "total_steps": total}, indent=2))
+                                                         "total_steps": total, "identity": identity}, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
     tmp.rename(final)
     shutil.rmtree(ckpt, ignore_errors=True)
     return final
