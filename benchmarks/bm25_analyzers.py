@@ -39,6 +39,7 @@ from lexdr.evaluation import evaluate
 from lexdr.sparse import BM25Index
 from lexdr.sparse.vocab import build_vocab, terms_to_ids
 from lexdr.tasks import DEV_TASKS, load_dev_task
+from _machine import cpu_name  # benchmarks/_machine.py
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_MD = REPO / "benchmarks" / "results" / "bm25.md"
@@ -55,14 +56,7 @@ SETTINGS = {"k0.9_b0.4": (0.9, 0.4), "k1.2_b0.75": (1.2, 0.75), "k1.5_b0.75": (1
 def machine_info() -> dict:
     import bm25s
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name(default=platform.processor() or "")
     try:
         mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):

@@ -41,6 +41,7 @@ from lexdr.generation.pairs import examples_from_pairs, read_pairs
 from lexdr.mining import MineConfig, mine_from_runs, write_mined
 from lexdr.sparse import BM25Index
 from lexdr.tasks import load_dev_task
+from _machine import cpu_name  # benchmarks/_machine.py
 
 logger = logging.getLogger("bench.generation")
 
@@ -48,14 +49,7 @@ DEFAULT_TASKS = ["jsquad-ja", "facqa-id", "xquad-r-el", "xquad-r-hi", "xquad-r-z
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     import torch
     import transformers
 

@@ -28,13 +28,14 @@ from lexdr.fusion import rrf
 from lexdr.models import DEFAULT_ENCODER, resolve_model
 from lexdr.sparse import BM25Index
 from lexdr.tasks import DEV_TASKS, load_dev_task
+from _machine import cpu_name  # benchmarks/_machine.py
 
 METRICS = ["MRR@10", "MRR@100", "Recall@100"]
 OUT = Path(__file__).parent / "out" / "retrieval"
 
 
 def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cpu = cpu_name(default="?")
     return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
 
 
