@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator, Mapping
 
 from lexdr.errors import InputError
 
@@ -46,6 +46,16 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             if not isinstance(rec, dict):
                 raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
             yield lineno, rec
+
+
+def write_jsonl(records: Iterable[Mapping], path: str | Path) -> int:
+    """Write one JSON object per line, atomically (temp file + rename); returns how many were written."""
+    n = 0
+    with atomic_write(path) as fh:
+        for rec in records:
+            fh.write(json.dumps(dict(rec), ensure_ascii=False) + "\n")
+            n += 1
+    return n
 
 
 @contextlib.contextmanager

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
-from lexdr.formats._files import atomic_write, iter_jsonl
+from lexdr.formats._files import iter_jsonl, write_jsonl
 from lexdr.records import Doc
 
 __all__ = ["EmptyTextPolicy", "iter_corpus", "read_corpus", "write_corpus_jsonl"]
@@ -84,9 +83,4 @@ def read_corpus(path: str | Path, empty_text: EmptyTextPolicy | str = EmptyTextP
 
 def write_corpus_jsonl(docs: Iterable[Doc], path: str | Path) -> int:
     """Write BEIR-style ``{"_id","title","text"}`` JSONL atomically; returns the number written."""
-    n = 0
-    with atomic_write(path) as fh:
-        for d in docs:
-            fh.write(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    return write_jsonl(({"_id": d.doc_id, "title": d.title, "text": d.text} for d in docs), path)

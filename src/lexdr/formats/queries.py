@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
-from lexdr.formats._files import atomic_write, open_text
+from lexdr.formats._files import atomic_write, iter_jsonl, open_text, write_jsonl
 from lexdr.records import Query
 
 __all__ = ["iter_queries", "read_queries", "write_queries_tsv", "write_queries_jsonl"]
@@ -27,42 +26,41 @@ def iter_queries(path: str | Path) -> Iterator[Query]:
     path = Path(path)
     seen: set[str] = set()
     n = 0
-    jsonl = _is_jsonl(path)
+    for lineno, qid, text in (_jsonl_rows(path) if _is_jsonl(path) else _tsv_rows(path)):
+        qid = str(qid).strip()
+        if not text.strip():
+            raise InputError(path, lineno, f"query {qid!r} has empty text", "remove the line or add the text")
+        if qid in seen:
+            raise InputError(path, lineno, f"duplicate query id {qid!r}", "query ids must be unique")
+        seen.add(qid)
+        n += 1
+        yield Query(query_id=qid, text=text.strip())
+    if n == 0:
+        raise InputError(path, 0, "query file is empty", "point at a non-empty query file")
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, object, str]]:
+    for lineno, rec in iter_jsonl(path):
+        qid = next((rec[f] for f in ("_id", "query_id", "qid", "id") if f in rec), None)
+        if qid is None:
+            raise InputError(path, lineno, "missing query id field '_id'", 'add "_id" to every query')
+        text = rec.get("text", rec.get("query"))
+        if not isinstance(text, str):
+            raise InputError(path, lineno, "missing or non-string query field 'text'", 'add "text" to every query')
+        yield lineno, qid, text
+
+
+def _tsv_rows(path: Path) -> Iterator[tuple[int, str, str]]:
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip():
                 continue
-            if jsonl:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})",
-                                     "each line must be one JSON object") from None
-                if not isinstance(rec, dict):
-                    raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
-                qid = next((rec[f] for f in ("_id", "query_id", "qid", "id") if f in rec), None)
-                if qid is None:
-                    raise InputError(path, lineno, "missing query id field '_id'", 'add "_id" to every query')
-                text = rec.get("text", rec.get("query"))
-                if not isinstance(text, str):
-                    raise InputError(path, lineno, "missing or non-string query field 'text'",
-                                     'add "text" to every query')
-            else:
-                if "\t" not in line:
-                    raise InputError(path, lineno, "expected 'qid<TAB>query text', found no tab",
-                                     "separate the query id and the text with a tab")
-                qid, text = line.split("\t", 1)
-            qid = str(qid).strip()
-            if not text.strip():
-                raise InputError(path, lineno, f"query {qid!r} has empty text", "remove the line or add the text")
-            if qid in seen:
-                raise InputError(path, lineno, f"duplicate query id {qid!r}", "query ids must be unique")
-            seen.add(qid)
-            n += 1
-            yield Query(query_id=qid, text=text.strip())
-    if n == 0:
-        raise InputError(path, 0, "query file is empty", "point at a non-empty query file")
+            if "\t" not in line:
+                raise InputError(path, lineno, "expected 'qid<TAB>query text', found no tab",
+                                 "separate the query id and the text with a tab")
+            qid, text = line.split("\t", 1)
+            yield lineno, qid, text
 
 
 def read_queries(path: str | Path) -> list[Query]:
@@ -80,9 +78,4 @@ def write_queries_tsv(queries: Iterable[Query], path: str | Path) -> int:
 
 
 def write_queries_jsonl(queries: Iterable[Query], path: str | Path) -> int:
-    n = 0
-    with atomic_write(path) as fh:
-        for q in queries:
-            fh.write(json.dumps({"_id": q.query_id, "text": q.text}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    return write_jsonl(({"_id": q.query_id, "text": q.text} for q in queries), path)

@@ -13,13 +13,12 @@ an optional ``lang`` that, when present, restricts which pairs serve as demonstr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from lexdr.errors import InputError
-from lexdr.formats._files import atomic_write, iter_jsonl
+from lexdr.formats._files import iter_jsonl, write_jsonl
 
 __all__ = ["MinedPair", "Example", "iter_pairs", "read_pairs", "write_pairs", "examples_from_pairs"]
 
@@ -66,12 +65,7 @@ def read_pairs(path: str | Path) -> list[MinedPair]:
 
 def write_pairs(records: Iterable[Mapping], path: str | Path) -> int:
     """Write dict records as JSONL atomically (temp file + rename); returns how many were written."""
-    n = 0
-    with atomic_write(path) as fh:
-        for rec in records:
-            fh.write(json.dumps(dict(rec), ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    return write_jsonl(records, path)
 
 
 def examples_from_pairs(pairs: Iterable[MinedPair], passages: Mapping[str, str],

@@ -33,7 +33,7 @@ import numpy as np
 
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import iter_corpus, read_queries
-from lexdr.formats._files import atomic_write, open_text
+from lexdr.formats._files import atomic_write, open_text, write_jsonl
 from lexdr.generation.base import QueryGenerator, build_generator
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, Retriever, basic_check, round_trip_keep,
@@ -202,9 +202,7 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
                     shard.extend({"doc_id": pid, "queries": [str(q) for q in qs], "seconds": round(per, 4)}
                                  for pid, qs in zip(ids[start:start + cfg.batch_size], outputs))
                     bar.update(len(outputs))
-                with atomic_write(shard_path(out, i)) as fh:
-                    for rec in shard:
-                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                write_jsonl(shard, shard_path(out, i))
             records.extend(shard)
 
     existing = [p.query for p in pairs]

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats import read_qrels, read_queries, read_run
-from lexdr.formats._files import atomic_write, iter_jsonl
+from lexdr.formats._files import atomic_write, iter_jsonl, write_jsonl
 from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
 from lexdr.mining.stats import rule_quality, soft_target_quality
 
@@ -24,12 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def write_mined(examples: Iterable[MinedExample], path: str | Path) -> int:
-    n = 0
-    with atomic_write(path) as fh:
-        for e in examples:
-            fh.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    return write_jsonl((e.to_dict() for e in examples), path)
 
 
 def iter_mined(path: str | Path) -> Iterator[MinedExample]:
