@@ -140,9 +140,7 @@ def run_speed(label: str, lang: str, doc_ids: list[str], texts: list[str], qids:
     if copies > 1:  # a larger corpus from the same text: copies of every document under new ids
         doc_ids = [f"{c}/{d}" for c in range(copies) for d in doc_ids]
         doc_terms = doc_terms * copies
-    t0 = time.perf_counter()
     query_terms = analyzer.analyze_batch(qtexts, n_jobs=2)
-    t_analyze_queries = time.perf_counter() - t0
     k = min(TOP_K, len(doc_ids))
 
     # Indexing. lexdr: terms -> vocab/ids -> bm25s. Plain bm25s: the same term lists (bm25s builds its own

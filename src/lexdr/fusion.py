@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from lexdr.errors import ConfigError
 from lexdr.records import Hit, Run

@@ -40,9 +40,9 @@ def _snowball_family(lang: str, algo: str, filters: tuple[str, ...] = (), chars:
     return {
         "snowball": _p(f"Unicode words, {' + '.join(chars)}, {stop} stop words, Snowball {algo}",
                        char_filters=chars, token_filters=filters, stopwords=stop, stemmer=f"snowball:{algo}"),
-        "snowball-keepstop": _p(f"as 'snowball' without stop words",
+        "snowball-keepstop": _p("as 'snowball' without stop words",
                                 char_filters=chars, token_filters=filters, stemmer=f"snowball:{algo}"),
-        "nostem": _p(f"as 'snowball' without stemming", char_filters=chars, token_filters=filters, stopwords=stop),
+        "nostem": _p("as 'snowball' without stemming", char_filters=chars, token_filters=filters, stopwords=stop),
     }
 
 

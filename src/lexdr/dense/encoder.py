@@ -10,7 +10,7 @@ its longest member, not the corpus's), which keeps lexdr's overhead over a plain
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np

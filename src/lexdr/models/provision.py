@@ -30,7 +30,6 @@ pooling; written as zeros so loaders do not initialise it randomly).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging

@@ -209,7 +209,6 @@ class _Pipeline:
 
         def fn(folder: Path) -> dict:
             from lexdr.dense import Encoder, build_dense_index
-            from lexdr.dense.stage import load_encoder_for_index
             from lexdr.dense.index import DenseIndex
 
             model = self.cfg.base_model if model_dep is None else str(self.f(model_dep, "model"))

@@ -26,7 +26,7 @@ def plot_metrics(metrics: dict[str, dict[str, dict[str, float]]], metric: str, p
     for i, s in enumerate(systems):
         xs = [j + i * width for j in range(len(langs))]
         ys = [metrics[l].get(s, {}).get(metric, 0.0) for l in langs]
-        bars = ax.bar(xs, ys, width, label=s)
+        ax.bar(xs, ys, width, label=s)
         for x, y in zip(xs, ys):
             ax.text(x, y + 0.005, f"{y:.3f}", ha="center", va="bottom", fontsize=6, rotation=90)
     ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(langs))])
