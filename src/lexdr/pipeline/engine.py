@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lexdr.formats._files import atomic_write
+from lexdr.formats._files import atomic_write, file_sha256
 
 __all__ = ["Stage", "StageRunner", "file_digest", "PeakMemory"]
 
@@ -33,11 +33,7 @@ def file_digest(path: str | Path) -> str:
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime)
     if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
+        _DIGESTS[key] = file_sha256(p)
     return _DIGESTS[key]
 
 
