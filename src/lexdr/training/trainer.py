@@ -258,19 +258,11 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     if not examples:
         raise LexdrError("no usable training examples (no mined positives / candidate lists): check the mining "
                          "stats, or lower the rule's strictness")
-    needed = {d for e in examples for d in [*e.candidate_ids, *e.negative_ids, *([e.positive_id] if e.positive_id else [])]}
-    passages = _load_passages(corpus, needed)
-
-    ckpt = out / "checkpoint"
-    old_ckpt = ckpt.with_name(ckpt.name + ".old")
-    if not ckpt.exists() and old_ckpt.exists():  # killed between rotating the old one out and the new one in
-        old_ckpt.rename(ckpt)
-    # A checkpoint is resumed only by the same training: same config and same examples. Anything else
-    # starts over (a stale checkpoint would silently continue another schedule).
+    # A finished model or a checkpoint is used only by the same training: same config and same examples.
+    # Anything else starts over (a stale checkpoint would silently continue another schedule).
     identity = hashlib.sha256(json.dumps([cfg.to_dict(), [e.__dict__ for e in examples]], sort_keys=True,
                                          default=str).encode()).hexdigest()
-    # A finished model is kept only for the same training; another config or other data trains again (the
-    # old model stays in place until the new one is written).
+    # A finished model of another training stays in place until the new one is written.
     if (final / "modules.json").exists():
         record = final / "lexdr_training.json"
         made_by = json.loads(record.read_text()).get("identity") if record.exists() else None
@@ -278,6 +270,13 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
             logger.info("%s already holds this training's model; nothing to do", final)
             return final
         logger.warning("%s holds a model of another config or data; training again", final)
+    needed = {d for e in examples for d in [*e.candidate_ids, *e.negative_ids, *([e.positive_id] if e.positive_id else [])]}
+    passages = _load_passages(corpus, needed)
+
+    ckpt = out / "checkpoint"
+    old_ckpt = ckpt.with_name(ckpt.name + ".old")
+    if not ckpt.exists() and old_ckpt.exists():  # killed between rotating the old one out and the new one in
+        old_ckpt.rename(ckpt)
     state = {"step": 0, "model": cfg.model, "identity": identity}
     if (ckpt / "state.json").exists():
         saved = json.loads((ckpt / "state.json").read_text())
