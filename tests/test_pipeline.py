@@ -163,7 +163,7 @@ def test_every_row_of_the_method_table_in_one_run(tmp_path, tiny_encoder_dir):
     # ... really re-trained (the folder held the contrastive model) and re-indexed with the new weights.
     assert json.loads((run / "train-gold" / "model" / "lexdr_training.json").read_text())["loss"] == "kl+contrastive"
     index_meta = json.loads((run / "tiny-en" / "dense-gold" / "index" / "config.json").read_text())
-    assert index_meta["corpus_sha256"].endswith(":" + stages["train-gold"]["fingerprint"])
+    assert index_meta["model_fingerprint"] == stages["train-gold"]["fingerprint"]
     with pytest.raises(ConfigError, match="gold_loss"):
         load_config(cfg_path, overrides={"run": {"gold_loss": "kl"}})
 

@@ -74,12 +74,12 @@ def validate_inputs(cfg: RunConfig) -> None:
         raise ConfigError("input problems found before any work started:\n  - " + "\n  - ".join(problems))
 
 
-def _reusable_dense_index(folder: Path, encoder_description: dict, corpus_digest: str):
+def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: dict):
     """An index already built from the same corpus content with the same encoder, or None.
 
     A stage re-runs when anything it depends on changes (e.g. the number of unlabeled queries), but
     re-encoding an unchanged corpus is the most expensive thing the pipeline does: reuse it when its
-    recorded corpus digest and encoder description match exactly.
+    recorded provenance (corpus digest, trained model's fingerprint) and encoder description match exactly.
     """
     from lexdr.dense.index import DenseIndex
 
@@ -88,16 +88,16 @@ def _reusable_dense_index(folder: Path, encoder_description: dict, corpus_digest
         return None
     meta = json.loads(cfg_path.read_text(encoding="utf-8"))
     recorded = {k: v for k, v in (meta.get("encoder") or {}).items() if k != "show_progress"}
-    if meta.get("corpus_sha256") != corpus_digest or recorded != encoder_description:
+    if any(meta.get(k) != v for k, v in provenance.items()) or recorded != encoder_description:
         return None
     logger.info("reusing the dense index in %s (same corpus and encoder)", folder)
     return DenseIndex.load(folder)
 
 
-def _record_corpus_digest(folder: Path, digest: str) -> None:
+def _record_provenance(folder: Path, provenance: dict) -> None:
     cfg_path = folder / "config.json"
     meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-    meta["corpus_sha256"] = digest
+    meta.update(provenance)
     with atomic_write(cfg_path) as fh:
         json.dump(meta, fh, ensure_ascii=False, indent=2)
 
@@ -214,15 +214,14 @@ class _Pipeline:
             model = self.cfg.base_model if model_dep is None else str(self.f(model_dep, "model"))
             encoder = Encoder(self.encoder_config(model))
             corpus = self.data[label]["corpus"]
-            digest = file_digest(corpus)
-            if model_dep:
-                # A trained model's folder path stays the same when it is retrained: tie the index to the
-                # training stage's fingerprint, not only to the path.
-                digest += ":" + self.runner.fingerprints[model_dep]
-            index = _reusable_dense_index(folder / "index", encoder.describe(), digest)
+            # A trained model's folder path stays the same when it is retrained: the index is tied to the
+            # training stage's fingerprint too, not only to the path.
+            provenance = {"corpus_sha256": file_digest(corpus),
+                          "model_fingerprint": self.runner.fingerprints[model_dep] if model_dep else None}
+            index = _reusable_dense_index(folder / "index", encoder.describe(), provenance)
             if index is None:
                 build_dense_index(corpus, folder / "index", encoder=encoder)
-                _record_corpus_digest(folder / "index", digest)
+                _record_provenance(folder / "index", provenance)
                 index = DenseIndex.load(folder / "index")
             for part in parts:
                 qp = self.queries_path(li, part)
