@@ -36,7 +36,8 @@ import numpy as np
 
 from lexdr.dense import DenseIndex, Encoder, EncoderConfig
 from lexdr.formats import write_corpus_jsonl
-from lexdr.generation import GenerationConfig, GeneratorTrainConfig, dense_retriever, generate_queries
+from lexdr.dense import DenseRetriever
+from lexdr.generation import GenerationConfig, GeneratorTrainConfig, generate_queries
 from lexdr.generation.pairs import examples_from_pairs, read_pairs
 from lexdr.mining import MineConfig, mine_from_runs, write_mined
 from lexdr.sparse import BM25Index
@@ -111,9 +112,9 @@ def run_backend(backend: str, prep: dict, encoder: Encoder, out: Path, n_passage
         passages = {d.doc_id: d.full_text() for d in task.corpus}
         examples = examples_from_pairs(read_pairs(prep["pairs_path"]), passages, task.lang)
         generator = CausalFewShotGenerator(*shared["gemma"], cfg, examples)
-    retrieve = dense_retriever(encoder, prep["dense"], k=10)
+    retriever = DenseRetriever(encoder, prep["dense"])
     t0 = time.perf_counter()
-    generate_queries(prep["corpus_path"], prep["pairs_path"], out, task.lang, cfg, retrieve, generator=generator)
+    generate_queries(prep["corpus_path"], prep["pairs_path"], out, task.lang, cfg, retriever, generator=generator)
     wall = time.perf_counter() - t0
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     rows = [json.loads(line) for line in (out / "generated.jsonl").read_text(encoding="utf-8").splitlines()]

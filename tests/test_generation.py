@@ -13,12 +13,14 @@ import pytest
 
 from lexdr.errors import ConfigError, InputError
 from lexdr.generation import (DROP_REASONS, Example, GenerationConfig, GeneratorTrainConfig, NearDuplicateFilter,
-                              basic_check, build_generator, char_script, generate_queries, hybrid_retriever,
+                              basic_check, build_generator, char_script, generate_queries,
                               passage_script, read_pairs, register_backend, round_trip_keep, round_trip_ranks,
                               script_check)
 from lexdr.generation.causal import build_prompt, clean_output, demo_excerpt, pick_demonstrations
 from lexdr.generation.passage_cut import PassageCutGenerator, split_sentences
+from lexdr.dense import DenseRetriever
 from lexdr.records import Doc, Hit, Query
+from lexdr.retrieval import HybridRetriever
 
 JA = "東京は日本の首都であり、世界でも有数の大都市である。人口は約1400万人で、多くの企業の本社が置かれている。"
 EN = "Paris is the capital and most populous city of France. It has been a centre of finance and art since the 17th century."
@@ -72,14 +74,24 @@ class CountingGenerator:
         return [[" ".join(p.split()[:4]) + " ?", ""] for p in passages]
 
 
+class FnRetriever:
+    """A Retriever whose search() answers with ``fn(queries)`` (k ignored: the fakes return short lists)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def search(self, queries, k=100):
+        return self.fn(queries)
+
+
 def oracle_retriever(ranks: dict[str, list[str]]):
-    """retrieve() that answers each query id with a fixed ranking (doc ids best first)."""
+    """A retriever that answers each query id with a fixed ranking (doc ids best first)."""
 
     def retrieve(queries):
         return {q.query_id: [Hit(d, 1.0 / (i + 1)) for i, d in enumerate(ranks.get(q.query_id, []))]
                 for q in queries}
 
-    return retrieve
+    return FnRetriever(retrieve)
 
 
 # --------------------------------------------------------------------------------------------------- script
@@ -171,7 +183,7 @@ def test_hybrid_retriever_fuses_bm25_and_dense():
         def search(self, ids, emb, k):
             return {qid: [Hit("d2", 0.9), Hit("d0", 0.8), Hit("d3", 0.1)][:k] for qid in ids}
 
-    run = hybrid_retriever(FakeBM25(), FakeEncoder(), FakeDense(), k=2)([Query("q", "x")])
+    run = HybridRetriever([FakeBM25(), DenseRetriever(FakeEncoder(), FakeDense())]).search([Query("q", "x")], k=2)
     assert [h.doc_id for h in run["q"]] == ["d0", "d2"]  # d0 is 1st + 2nd, d2 is 3rd + 1st
 
 
@@ -182,8 +194,8 @@ def test_hybrid_retriever_with_real_indexes(tiny_encoder_dir):
     bm25 = BM25Index.build(CORPUS, lang="en")
     enc = Encoder(EncoderConfig(model=str(tiny_encoder_dir), show_progress=False, device="cpu"))
     dense = DenseIndex.build(enc.encode_passages([d.full_text() for d in CORPUS]), [d.doc_id for d in CORPUS])
-    retrieve = hybrid_retriever(bm25, enc, dense, k=3)
-    run = retrieve([Query("q", "highest mountain in Japan volcano")])
+    retriever = HybridRetriever([bm25, DenseRetriever(enc, dense)])
+    run = retriever.search([Query("q", "highest mountain in Japan volcano")], k=3)
     assert len(run["q"]) == 3 and run["q"][0].doc_id == "d5"  # BM25 is decisive, the random encoder is noise
 
 
@@ -434,7 +446,7 @@ def test_stage_filters_and_stats(tmp_path):
         return run
 
     cfg = GenerationConfig(backend="test-fixed", top_k=3, show_progress=False)
-    out = generate_queries(corpus, mined, tmp_path / "gen", "en", cfg, retrieve)
+    out = generate_queries(corpus, mined, tmp_path / "gen", "en", cfg, FnRetriever(retrieve))
     stats = json.loads((out / "stats.json").read_text())
     assert stats["passages"] == 7 and stats["passages_reached"] == 2 and stats["passages_selected"] == 5
     assert stats["generated"] == 25 and stats["kept"] == 1
@@ -452,15 +464,14 @@ def test_stage_filters_and_stats(tmp_path):
 
 
 def test_stage_passage_cut_end_to_end_with_bm25_round_trip(tmp_path):
-    from lexdr.generation import bm25_retriever
     from lexdr.sparse import BM25Index
 
     corpus, mined = _stage_inputs(tmp_path)
     unlabeled = tmp_path / "unlabeled.tsv"
     unlabeled.write_text("u1\tcapital of France\n", encoding="utf-8")
-    retrieve = bm25_retriever(BM25Index.build(CORPUS, lang="en"), k=10)
+    retriever = BM25Index.build(CORPUS, lang="en")
     cfg = GenerationConfig(backend="passage-cut", n_per_passage=2, top_k=1, show_progress=False, max_passages=4)
-    out = generate_queries(corpus, mined, tmp_path / "gen", "en", cfg, retrieve, unlabeled_queries_path=unlabeled)
+    out = generate_queries(corpus, mined, tmp_path / "gen", "en", cfg, retriever, unlabeled_queries_path=unlabeled)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["passages_selected"] == 4 and stats["generated"] == 8
     assert stats["round_trip"]["rate@1"] is not None and stats["kept"] >= 1

@@ -217,33 +217,19 @@ def generate(
 ) -> None:
     """Generate queries in the passage's language for passages no mined query reached; keep those that pass
     the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
-    from lexdr.generation import GenerationConfig, bm25_retriever, dense_retriever, generate_queries, hybrid_retriever
+    from lexdr.generation import GenerationConfig, generate_queries
+    from lexdr.retrieval import HybridRetriever, load_retriever
 
     if bm25_index is None and dense_index is None and not no_round_trip:
         raise LexdrError("the round trip needs --bm25-index and/or --dense-index (both: the hybrid, as `lexdr run` "
                          "uses); pass --no-round-trip to keep unverified queries")
     cfg = GenerationConfig(backend=backend, model=model, max_passages=max_passages, top_k=top_k, seed=seed,
                            show_progress=not _state["quiet"])
-    retrieve = None
+    retriever = None
     if not no_round_trip:
-        bm25 = dense = encoder = None
-        if bm25_index is not None:
-            from lexdr.sparse import BM25Index
-
-            bm25 = BM25Index.load(bm25_index)
-        if dense_index is not None:
-            from lexdr.dense.index import DenseIndex
-            from lexdr.dense.stage import load_encoder_for_index
-
-            dense = DenseIndex.load(dense_index)
-            encoder = load_encoder_for_index(dense, show_progress=False)
-        if bm25 is not None and dense is not None:
-            retrieve = hybrid_retriever(bm25, encoder, dense, k=top_k)
-        elif bm25 is not None:
-            retrieve = bm25_retriever(bm25, k=top_k)
-        else:
-            retrieve = dense_retriever(encoder, dense, k=top_k)
-    path = generate_queries(corpus, mined, out, lang=lang, config=cfg, retrieve=retrieve,
+        sides = [load_retriever(p) for p in (bm25_index, dense_index) if p is not None]
+        retriever = sides[0] if len(sides) == 1 else HybridRetriever(sides)
+    path = generate_queries(corpus, mined, out, lang=lang, config=cfg, retriever=retriever,
                             unlabeled_queries_path=unlabeled_queries)
     _console().print(f"[green]kept queries written to {path / 'pairs.jsonl'}[/]")
     _console().print((path / "stats.json").read_text())

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 from lexdr.errors import ConfigError
 from lexdr.records import Hit, Run
 
-__all__ = ["FusionMethod", "Normalization", "rrf", "interpolate", "fuse", "normalize_scores"]
+__all__ = ["FusionMethod", "Normalization", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs", "normalize_scores"]
 
 
 class FusionMethod(str, enum.Enum):
@@ -24,6 +25,27 @@ class FusionMethod(str, enum.Enum):
 class Normalization(str, enum.Enum):
     minmax = "minmax"
     zscore = "zscore"
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How a hybrid fuses its retrievers' runs (``lexdr fuse`` options and the pipeline's ``[fusion]``)."""
+
+    method: FusionMethod = FusionMethod.rrf  # rrf | interpolate
+    rrf_k: int = 60  # RRF constant (Cormack et al. 2009)
+    alpha: float = 0.5  # interpolate: weight of the second (dense) run in [0, 1]
+    normalization: Normalization = Normalization.minmax  # interpolate: per-query score normalization
+    weights: tuple[float, ...] | None = None  # rrf: one weight per run (None: equal)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", FusionMethod(self.method))
+        object.__setattr__(self, "normalization", Normalization(self.normalization))
+        if self.rrf_k < 1:
+            raise ConfigError(f"rrf_k must be >= 1, got {self.rrf_k}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.weights is not None:
+            object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
 
 
 def _top(hits: list[Hit], depth: int | None) -> list[Hit]:
@@ -89,3 +111,14 @@ def fuse(sparse: Run, dense: Run, method: FusionMethod | str = FusionMethod.rrf,
     if FusionMethod(method) is FusionMethod.rrf:
         return rrf([sparse, dense], k=k, depth=depth, top_k=top_k)
     return interpolate(sparse, dense, alpha=alpha, normalization=normalization, depth=depth, top_k=top_k)
+
+
+def fuse_runs(runs: Sequence[Run], config: FusionConfig | None = None, depth: int | None = 1000,
+              top_k: int | None = None) -> Run:
+    """Fuse any number of runs as ``config`` says (interpolation takes exactly two: sparse, then dense)."""
+    cfg = config or FusionConfig()
+    if cfg.method is FusionMethod.rrf:
+        return rrf(runs, k=cfg.rrf_k, depth=depth, weights=cfg.weights, top_k=top_k)
+    if len(runs) != 2:
+        raise ConfigError(f"interpolation fuses two runs (sparse, dense), got {len(runs)}; use rrf for more")
+    return interpolate(runs[0], runs[1], alpha=cfg.alpha, normalization=cfg.normalization, depth=depth, top_k=top_k)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lexdr.errors import LexdrError
-from lexdr.formats._files import atomic_path, atomic_write
+from lexdr.formats.files import atomic_path, atomic_write
 from lexdr.records import Hit, Run
 
 __all__ = ["IndexType", "DenseIndex"]

@@ -14,12 +14,12 @@ import numpy as np
 
 from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, IndexType
-from lexdr.errors import LexdrError
+from lexdr.dense.retriever import DenseRetriever
 from lexdr.formats import iter_corpus, read_queries, write_run
-from lexdr.formats._files import atomic_path, atomic_write
+from lexdr.formats.files import atomic_path, atomic_write
 from lexdr.records import Run
 
-__all__ = ["encode_corpus", "build_dense_index", "dense_search", "load_encoder_for_index"]
+__all__ = ["encode_corpus", "build_dense_index", "dense_search"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,24 +83,10 @@ def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_conf
     return out
 
 
-def load_encoder_for_index(index: DenseIndex, **overrides) -> Encoder:
-    """The encoder an index was built with (same model, prompts and length), for encoding its queries."""
-    described = dict(index.meta.get("encoder") or {})
-    if not described:
-        raise LexdrError("this dense index does not record its encoder; pass the model explicitly")
-    fields = set(EncoderConfig.__dataclass_fields__)
-    cfg = EncoderConfig(**{k: v for k, v in {**described, **overrides}.items() if k in fields})
-    return Encoder(cfg)
-
-
 def dense_search(index_dir: str | Path, queries_path: str | Path, out_run: str | Path | None = None,
                  k: int = 100, encoder: Encoder | None = None) -> Run:
     """Search a dense index with the queries in ``queries_path``; writes a TREC run when ``out_run`` is given."""
-    index = DenseIndex.load(index_dir)
-    encoder = encoder or load_encoder_for_index(index)
-    queries = read_queries(queries_path)
-    emb = encoder.encode_queries([q.text for q in queries])
-    run = index.search([q.query_id for q in queries], emb, k)
+    run = DenseRetriever.load(index_dir, encoder=encoder).search(read_queries(queries_path), k)
     if out_run is not None:
         write_run(run, out_run, tag="lexdr-dense")
     return run

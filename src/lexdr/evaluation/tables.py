@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Mapping
 
-from lexdr.formats._files import atomic_write
+from lexdr.formats.files import atomic_write
 
 __all__ = ["average_row", "markdown_table", "rich_table", "write_results_json"]
 

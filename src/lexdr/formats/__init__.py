@@ -9,7 +9,7 @@
 Every reader streams and raises :class:`lexdr.InputError` naming file, line and fix.
 """
 
-from lexdr.formats._files import atomic_write, open_text
+from lexdr.formats.files import atomic_write, open_text
 from lexdr.formats.corpus import EmptyTextPolicy, iter_corpus, read_corpus, write_corpus_jsonl
 from lexdr.formats.queries import iter_queries, read_queries, write_queries_tsv, write_queries_jsonl
 from lexdr.formats.qrels import read_qrels, write_qrels_trec

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
-from lexdr.formats._files import iter_jsonl, write_jsonl
+from lexdr.formats.files import iter_jsonl, write_jsonl
 from lexdr.records import Doc
 
 __all__ = ["EmptyTextPolicy", "iter_corpus", "read_corpus", "write_corpus_jsonl"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lexdr.errors import InputError
-from lexdr.formats._files import atomic_write, open_text
+from lexdr.formats.files import atomic_write, open_text
 
 __all__ = ["Qrels", "read_qrels", "write_qrels_trec"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
-from lexdr.formats._files import atomic_write, iter_jsonl, open_text, write_jsonl
+from lexdr.formats.files import atomic_write, iter_jsonl, open_text, write_jsonl
 from lexdr.records import Query
 
 __all__ = ["iter_queries", "read_queries", "write_queries_tsv", "write_queries_jsonl"]

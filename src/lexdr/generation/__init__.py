@@ -19,7 +19,6 @@ from lexdr.generation.config import BACKENDS, GenerationConfig, GeneratorTrainCo
 from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_check, char_ngrams, jaccard,
                                       normalize_text, round_trip_keep, round_trip_ranks, script_check)
 from lexdr.generation.pairs import Example, MinedPair, examples_from_pairs, read_pairs
-from lexdr.generation.retrieval import bm25_retriever, dense_retriever, hybrid_retriever
 from lexdr.generation.script import char_script, dominant_script, passage_script, script_matches
 from lexdr.generation.stage import generate_queries
 
@@ -45,15 +44,12 @@ __all__ = [
     "QueryGenerator",
     "backend_names",
     "basic_check",
-    "bm25_retriever",
     "build_generator",
     "char_ngrams",
     "char_script",
-    "dense_retriever",
     "dominant_script",
     "examples_from_pairs",
     "generate_queries",
-    "hybrid_retriever",
     "jaccard",
     "normalize_text",
     "passage_script",

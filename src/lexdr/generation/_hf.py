@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence, TypeVar
 
 from lexdr.errors import LexdrError
 
-__all__ = ["resolve_hf_model", "transformer_subfolder", "pick_device", "batched", "load_error", "atomic_dir"]
+__all__ = ["resolve_hf_model", "transformer_subfolder", "pick_device", "batched", "load_error"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,26 +90,3 @@ def load_pretrained(auto_model_cls: Any, name_or_path: str) -> tuple[Any, Any]:
     except (OSError, ValueError) as exc:
         raise load_error(resolved, is_local, exc) from exc
     return model, tokenizer
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temp folder beside ``path``; on success it replaces ``path`` (removed on error).
-
-    A model folder is several files; readers check for a marker file, and this makes the folder appear whole.
-    Permissions are opened to the usual 755/644 (``mkdtemp`` makes 700) so a shared cache stays readable.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)
-        for f in tmp.rglob("*"):
-            f.chmod(0o755 if f.is_dir() else 0o644)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

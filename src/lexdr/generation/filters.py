@@ -18,10 +18,11 @@ import difflib
 import re
 import unicodedata
 from collections import defaultdict
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from lexdr.generation.script import script_matches
-from lexdr.records import Query, Run
+from lexdr.records import Query
+from lexdr.retrieval import Retriever
 
 __all__ = [
     "DROP_REASONS",
@@ -31,15 +32,12 @@ __all__ = [
     "basic_check",
     "script_check",
     "NearDuplicateFilter",
-    "Retriever",
     "round_trip_ranks",
     "round_trip_keep",
 ]
 
 DROP_REASONS = ("empty", "too_short", "too_long", "copy", "script", "duplicate", "duplicate_existing", "round_trip")
 
-# A retriever for the round trip: queries in, a run (query id -> hits, best first) out.
-Retriever = Callable[[list[Query]], Run]
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -148,15 +146,15 @@ class NearDuplicateFilter:
         return None
 
 
-def round_trip_ranks(queries: Sequence[Query], passage_ids: Sequence[str], retrieve: Retriever,
+def round_trip_ranks(queries: Sequence[Query], passage_ids: Sequence[str], retriever: Retriever, k: int = 10,
                      batch_size: int = 256) -> list[int | None]:
-    """The 1-based rank of each query's own passage in ``retrieve``'s run; None when not retrieved at all."""
+    """The 1-based rank of each query's own passage in ``retriever``'s top ``k``; None when not in it."""
     if len(queries) != len(passage_ids):
         raise ValueError(f"{len(queries)} queries but {len(passage_ids)} passage ids")
     ranks: list[int | None] = []
     for start in range(0, len(queries), batch_size):
         batch = list(queries[start:start + batch_size])
-        run = retrieve(batch)
+        run = retriever.search(batch, k=k)
         for q, pid in zip(batch, passage_ids[start:start + batch_size]):
             hits = run.get(q.query_id, [])
             ranks.append(next((r for r, h in enumerate(hits, start=1) if h.doc_id == pid), None))

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from lexdr.errors import LexdrError
-from lexdr.formats._files import file_sha256
-from lexdr.generation._hf import atomic_dir
+from lexdr.formats.files import file_sha256
+from lexdr.formats.files import atomic_folder
 
 __all__ = ["GEMMA_GGUF_PACKAGE", "gemma_gguf_available", "gemma_gguf_path", "converted_dir", "convert_gguf",
            "load_gguf_causal_lm"]
@@ -117,7 +117,7 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path | None = None, sha25
         model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
     else:
         model = _load_model_without_accelerate(gguf_path)
-    with atomic_dir(out) as tmp:
+    with atomic_folder(out, mode=0o755) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         info = {"source": str(gguf_path), "sha256": sha, "note": "dequantized from the GGUF's quantized weights; "

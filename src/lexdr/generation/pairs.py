@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from lexdr.errors import InputError
-from lexdr.formats._files import iter_jsonl, write_jsonl
+from lexdr.formats.files import iter_jsonl, write_jsonl
 
 __all__ = ["MinedPair", "Example", "iter_pairs", "read_pairs", "write_pairs", "examples_from_pairs"]
 

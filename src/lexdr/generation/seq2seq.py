@@ -27,7 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.generation._hf import (atomic_dir, batched, load_error, load_pretrained, pick_device, resolve_hf_model,
+from lexdr.formats.files import atomic_folder
+from lexdr.generation._hf import (batched, load_error, load_pretrained, pick_device, resolve_hf_model,
                                   transformer_subfolder)
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.pairs import Example
@@ -240,7 +241,7 @@ def train_generator(pairs: Sequence[Example], config: GenerationConfig, out_dir:
     info = {"fingerprint": fingerprint, "backend": config.backend, "base_model": config.model_name,
             "pairs": len(examples), "steps": step, "final_loss": float(np.mean(losses[-20:])) if losses else None,
             "seconds": round(time.perf_counter() - t0, 1), "train": asdict(config.train)}
-    with atomic_dir(out) as tmp:
+    with atomic_folder(out, mode=0o755) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / _MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")

@@ -33,10 +33,11 @@ import numpy as np
 
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import iter_corpus, read_queries
-from lexdr.formats._files import atomic_write, open_text, write_jsonl
+from lexdr.formats.files import atomic_write, open_text, write_jsonl
 from lexdr.generation.base import QueryGenerator, build_generator
 from lexdr.generation.config import GenerationConfig
-from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, Retriever, basic_check, round_trip_keep,
+from lexdr.retrieval import Retriever
+from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_check, round_trip_keep,
                                       round_trip_ranks, script_check)
 from lexdr.generation.pairs import examples_from_pairs, read_pairs, write_pairs
 from lexdr.generation.script import dominant_script
@@ -90,7 +91,7 @@ def _check_manifest(shard_dir: Path, config: GenerationConfig) -> None:
 
 
 def apply_filters(records: list[dict], passages: dict[str, str], config: GenerationConfig,
-                  existing_queries: Sequence[str] = (), retrieve: Retriever | None = None) -> list[dict]:
+                  existing_queries: Sequence[str] = (), retriever: Retriever | None = None) -> list[dict]:
     """Run the filter chain over shard records; one output dict per generated query (see module docstring)."""
     dedup = NearDuplicateFilter(existing_queries, config.dedup_threshold, config.dedup_ngram)
     # The corpus's own script backs up the passage's: a one-word passage in another script ("Tiddeman." in a
@@ -111,10 +112,11 @@ def apply_filters(records: list[dict], passages: dict[str, str], config: Generat
             rows.append({"query_id": f"gen-{pid}-{i}", "query": query, "positive_ids": [pid],
                          "backend": config.backend, "model": config.model_name, "round_trip_rank": None,
                          "kept": reason is None, "drop_reason": reason})
-    if retrieve is not None:
+    if retriever is not None:
         todo = [r for r in rows if r["kept"]]
+        # At least 10 deep: the stats report the round trip @1 and @10 whatever top_k keeps.
         ranks = round_trip_ranks([Query(r["query_id"], r["query"]) for r in todo],
-                                 [r["positive_ids"][0] for r in todo], retrieve)
+                                 [r["positive_ids"][0] for r in todo], retriever, k=max(config.top_k or 10, 10))
         for r, rank in zip(todo, ranks):
             r["round_trip_rank"] = rank
             if config.top_k is not None:
@@ -148,12 +150,12 @@ def _stats(rows: list[dict], records: list[dict], config: GenerationConfig, coun
 
 
 def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: str | Path, lang: str | None = None,
-                     config: GenerationConfig | None = None, retrieve: Retriever | None = None, *,
+                     config: GenerationConfig | None = None, retriever: Retriever | None = None, *,
                      generator: QueryGenerator | None = None,
                      unlabeled_queries_path: str | Path | None = None) -> Path:
     """Generate queries for the passages no mined query reached, filter them, write the files above.
 
-    ``retrieve``: the round-trip retriever (``lexdr.generation.hybrid_retriever(...)`` in the pipeline); None
+    ``retriever``: the round-trip :class:`lexdr.retrieval.Retriever` (the BM25 + dense hybrid in the pipeline); None
     skips the round trip (logged: the output is then unverified). ``generator``: a ready backend (tests,
     custom models); by default :func:`build_generator` builds ``config.backend``, and only when some shard
     still has to be generated (a finished run re-filters without loading a model).
@@ -208,11 +210,11 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     existing = [p.query for p in pairs]
     if unlabeled_queries_path is not None:
         existing.extend(q.text for q in read_queries(unlabeled_queries_path))
-    if retrieve is None and cfg.top_k is not None:
+    if retriever is None and cfg.top_k is not None:
         logger.warning("generation: no retriever given, the round-trip filter is skipped (queries are unverified)")
-    rows = apply_filters(records, passages, cfg, existing, retrieve)
+    rows = apply_filters(records, passages, cfg, existing, retriever)
     # The round trip saw exactly the queries that passed every earlier filter.
-    checked = [r for r in rows if r["drop_reason"] in (None, "round_trip")] if retrieve is not None else None
+    checked = [r for r in rows if r["drop_reason"] in (None, "round_trip")] if retriever is not None else None
     stats = _stats(rows, records, cfg, counts, checked)
 
     write_pairs(rows, out / "generated.jsonl")

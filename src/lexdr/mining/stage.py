@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats import read_qrels, read_queries, read_run
-from lexdr.formats._files import atomic_write, iter_jsonl, write_jsonl
+from lexdr.formats.files import atomic_write, iter_jsonl, write_jsonl
 from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
 from lexdr.mining.stats import rule_quality, soft_target_quality
 

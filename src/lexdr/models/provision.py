@@ -44,7 +44,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lexdr.errors import LexdrError
-from lexdr.formats._files import file_sha256
+from lexdr.formats.files import replace_folder, file_sha256
 from lexdr.models.resolve import DEFAULT_ENCODER, is_complete_model_dir, provisioned_dir
 
 __all__ = [
@@ -725,26 +725,14 @@ def _relax_permissions(folder: Path) -> None:
 
 
 def _move_into_place(tmp: Path, target: Path) -> None:
-    """Rename the finished temp folder onto ``target``; an old folder is moved aside first, then deleted.
+    """Swap the finished temp folder onto ``target`` (renames only; see :func:`replace_folder`).
 
     If another process finished the same target first, its complete folder is kept and ours discarded.
     """
-    old: Path | None = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        old.rmdir()
-        target.rename(old)
     try:
-        tmp.rename(target)
+        replace_folder(tmp, target)
     except OSError:
-        if is_complete_model_dir(target):
-            logger.info("another process provisioned %s first; keeping it", target)
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            if old is not None and not target.exists():
-                old.rename(target)
-                old = None
+        if not is_complete_model_dir(target):
             raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        logger.info("another process provisioned %s first; keeping it", target)
+        shutil.rmtree(tmp, ignore_errors=True)

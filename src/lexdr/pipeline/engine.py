@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lexdr.formats._files import atomic_write, file_sha256
+from lexdr.formats.files import atomic_write, file_sha256
 
 __all__ = ["Stage", "StageRunner", "file_digest", "PeakMemory"]
 

@@ -23,9 +23,9 @@ __all__ = ["generate_and_mine"]
 
 
 def generate_and_mine(pipe: "_Pipeline", li: "LanguageInput", folder: Path) -> dict:
-    from lexdr.dense.index import DenseIndex
-    from lexdr.dense.stage import load_encoder_for_index
-    from lexdr.generation import GenerationConfig, generate_queries, hybrid_retriever
+    from lexdr.dense import DenseRetriever
+    from lexdr.generation import GenerationConfig, generate_queries
+    from lexdr.retrieval import HybridRetriever
     from lexdr.mining import mine
     from lexdr.sparse import BM25Index
 
@@ -34,13 +34,12 @@ def generate_and_mine(pipe: "_Pipeline", li: "LanguageInput", folder: Path) -> d
     gcfg = GenerationConfig(backend=gen.backend, model=gen.model, max_passages=gen.max_passages,
                             seed=pipe.cfg.seed, show_progress=not pipe.quiet, **gen.options)
     bm25 = BM25Index.load(pipe.f(label, "bm25", "index"))
-    dense = DenseIndex.load(pipe.f(label, "dense-base", "index"))
-    encoder = load_encoder_for_index(dense, show_progress=False)
-    retrieve = hybrid_retriever(bm25, encoder, dense, k=gcfg.top_k or 10, depth=pipe.cfg.bm25.depth)
+    dense = DenseRetriever.load(pipe.f(label, "dense-base", "index"), show_progress=False)
+    retriever = HybridRetriever([bm25, dense], depth=pipe.cfg.bm25.depth)
     corpus = pipe.data[label]["corpus"]
     unlabeled = pipe.queries_path(li, "unlabeled")
     generate_queries(corpus, pipe.f(label, "mine", "mined.jsonl"), folder, lang=li.lang, config=gcfg,
-                     retrieve=retrieve, unlabeled_queries_path=unlabeled)
+                     retriever=retriever, unlabeled_queries_path=unlabeled)
     stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
     kept = [json.loads(x) for x in (folder / "pairs.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
     queries = [Query(r["query_id"], r["query"]) for r in kept]  # ids already read "gen-<doc>-<i>"
@@ -51,8 +50,7 @@ def generate_and_mine(pipe: "_Pipeline", li: "LanguageInput", folder: Path) -> d
     qs = read_queries(folder / "queries.generated.tsv")
     depth = pipe.cfg.bm25.depth
     write_run(bm25.search(qs, k=depth), folder / "run.bm25.trec", tag="bm25")
-    emb = encoder.encode_queries([q.text for q in qs])
-    write_run(dense.search([q.query_id for q in qs], emb, depth), folder / "run.dense.trec", tag="dense")
+    write_run(dense.search(qs, k=depth), folder / "run.dense.trec", tag="dense")
     mine(folder / "queries.generated.tsv", folder / "run.bm25.trec", folder / "run.dense.trec", folder / "mining",
          pipe.cfg.mining)
     (folder / "mining" / "mined.jsonl").replace(folder / "mined.jsonl")

@@ -29,7 +29,7 @@ from typing import Any
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import (iter_corpus, read_qrels, read_queries, read_run, write_qrels_trec, write_queries_tsv,
                            write_run)
-from lexdr.formats._files import atomic_write
+from lexdr.formats.files import atomic_write
 from lexdr.pipeline.config import LanguageInput, RunConfig
 from lexdr.pipeline.engine import Stage, StageRunner, file_digest
 

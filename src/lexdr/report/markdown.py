@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from lexdr.errors import LexdrError
-from lexdr.formats._files import atomic_write
+from lexdr.formats.files import atomic_write
 from lexdr.report.plots import plot_losses, plot_metrics, plot_mining
 
 __all__ = ["write_report"]

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -32,6 +29,7 @@ import numpy as np
 
 from lexdr.analysis import Analyzer, analyzer_from_config, default_bm25_params, get_analyzer
 from lexdr.errors import ConfigError, LexdrError
+from lexdr.formats.files import atomic_folder
 from lexdr.records import Doc, Hit, Query, Run
 from lexdr.sparse.vocab import build_vocab, terms_to_ids
 
@@ -274,17 +272,14 @@ class BM25Index:
         """Write the index to ``folder`` atomically (a half-written index is never visible); returns it."""
         self._require_built()
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-        try:
+        if folder.exists() and not (folder / _CONFIG).is_file() and any(folder.iterdir()):
+            raise LexdrError(f"{folder} exists and is not a lexdr BM25 index; refusing to overwrite it "
+                             "(choose another output folder or remove it)")
+        with atomic_folder(folder) as tmp:
             self._retriever.save(tmp, allow_pickle=False, show_progress=False)
             (tmp / _DOC_IDS).write_text(json.dumps(self.doc_ids, ensure_ascii=False), encoding="utf-8")
             (tmp / _CONFIG).write_text(json.dumps(self.config(), indent=2, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
-            _replace_dir(tmp, folder)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         logger.info("saved BM25 index (%d docs) to %s", self.num_docs, folder)
         return folder
 
@@ -316,17 +311,3 @@ class BM25Index:
     def __repr__(self) -> str:
         return (f"BM25Index(lang={self.analyzer.lang!r}, analyzer={self.analyzer.name!r}, k1={self.k1}, b={self.b}, "
                 f"docs={self.num_docs}, terms={self.vocab_size})")
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move folder ``src`` onto ``dst``: renames only, so readers see the old index or the new one."""
-    if dst.exists():
-        if not (dst / _CONFIG).is_file() and any(dst.iterdir()):
-            raise LexdrError(f"{dst} exists and is not a lexdr BM25 index; refusing to overwrite it "
-                             "(choose another output folder or remove it)")
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)

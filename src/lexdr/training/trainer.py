@@ -34,7 +34,7 @@ import numpy as np
 
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import iter_corpus
-from lexdr.formats._files import atomic_write
+from lexdr.formats.files import atomic_folder, atomic_write, recover_folder
 from lexdr.training.config import LossKind, TrainConfig
 from lexdr.training.losses import contrastive_loss, listwise_kl_loss
 
@@ -218,20 +218,10 @@ def _embed_with_graph(model, texts: list[str], max_len: int):
 def _save_checkpoint(model, optimizer, state: dict, ckpt: Path) -> None:
     import torch
 
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.save(str(tmp / "model"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=2))
-    old = ckpt.with_name(ckpt.name + ".old")
-    if old.exists():  # left by a run killed between the two renames below, after `checkpoint` was in place
-        shutil.rmtree(old)
-    if ckpt.exists():
-        ckpt.rename(old)
-    tmp.rename(ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(ckpt) as tmp:
+        model.save(str(tmp / "model"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=2))
 
 
 def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str], out_dir: str | Path, cfg: TrainConfig,
@@ -274,9 +264,7 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     passages = _load_passages(corpus, needed)
 
     ckpt = out / "checkpoint"
-    old_ckpt = ckpt.with_name(ckpt.name + ".old")
-    if not ckpt.exists() and old_ckpt.exists():  # killed between rotating the old one out and the new one in
-        old_ckpt.rename(ckpt)
+    recover_folder(ckpt)  # a run killed between the two renames of a checkpoint swap
     state = {"step": 0, "model": cfg.model, "identity": identity}
     if (ckpt / "state.json").exists():
         saved = json.loads((ckpt / "state.json").read_text())
@@ -387,14 +375,9 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
             return ckpt
     progress.close()
     model.prompts = {**(getattr(model, "prompts", None) or {}), "query": q_prompt, "passage": p_prompt}
-    tmp = out / "model.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save(str(tmp))
-    (tmp / "lexdr_training.json").write_text(json.dumps({**cfg.to_dict(), "examples": len(examples),
-                                                         "total_steps": total, "identity": identity}, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    with atomic_folder(final) as tmp:
+        model.save(str(tmp))
+        (tmp / "lexdr_training.json").write_text(json.dumps({**cfg.to_dict(), "examples": len(examples),
+                                                             "total_steps": total, "identity": identity}, indent=2))
     shutil.rmtree(ckpt, ignore_errors=True)
     return final

@@ -8,13 +8,15 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
 from lexdr.errors import InputError
 
-__all__ = ["open_text", "iter_jsonl", "atomic_write", "atomic_path"]
+__all__ = ["open_text", "iter_jsonl", "write_jsonl", "file_sha256", "atomic_write", "atomic_path", "atomic_folder",
+           "replace_folder", "recover_folder"]
 
 
 def open_text(path: str | Path) -> IO[str]:
@@ -109,3 +111,60 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
                     os.fsync(fh.fileno())
         finally:
             fh.close()
+
+
+def replace_folder(src: str | Path, dst: str | Path) -> Path:
+    """Move the finished folder ``src`` onto ``dst`` with renames only: a reader sees the old folder or the
+    new one, never a mix. An existing ``dst`` is moved aside first and deleted after the swap; if the swap
+    fails, the old folder is put back."""
+    src, dst = Path(src), Path(dst)
+    if not dst.exists():
+        os.replace(src, dst)
+        return dst
+    old = _aside(dst)
+    if old.exists():  # left by an earlier swap that completed (dst exists), so it is garbage
+        shutil.rmtree(old)
+    os.replace(dst, old)
+    try:
+        os.replace(src, dst)
+    except OSError:
+        os.replace(old, dst)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return dst
+
+
+def _aside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def recover_folder(path: str | Path) -> Path:
+    """Undo a :func:`replace_folder` killed between its two renames: if ``path`` is missing and its
+    moved-aside copy exists, rename the copy back. Returns ``path``."""
+    path = Path(path)
+    old = _aside(path)
+    if not path.exists() and old.is_dir():
+        os.replace(old, path)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (:func:`replace_folder`), on
+    error it is removed. For outputs made of several files (an index, a model): readers never see half of one.
+
+    ``mode``: chmod the folder tree on success (``0o755`` → folders 755, files 644); ``mkdtemp`` makes 700.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if mode is not None:
+            tmp.chmod(mode)
+            for f in tmp.rglob("*"):
+                f.chmod(mode if f.is_dir() else mode & 0o666)
+        replace_folder(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,48 @@
+"""The dense retriever: an encoder (with the prompts and length its index was built with) plus a FAISS index.
+
+This is the one place where queries are encoded and searched; everything else asks a
+:class:`lexdr.retrieval.Retriever` for a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from lexdr.dense.encoder import Encoder, EncoderConfig
+from lexdr.dense.index import DenseIndex
+from lexdr.errors import LexdrError
+from lexdr.records import Query, Run
+
+__all__ = ["DenseRetriever", "encoder_for_index"]
+
+
+def encoder_for_index(index: DenseIndex, **overrides) -> Encoder:
+    """The encoder an index was built with (same model, prompts and length), for encoding its queries."""
+    described = dict(index.meta.get("encoder") or {})
+    if not described:
+        raise LexdrError("this dense index does not record its encoder; pass the model explicitly")
+    fields = set(EncoderConfig.__dataclass_fields__)
+    cfg = EncoderConfig(**{k: v for k, v in {**described, **overrides}.items() if k in fields})
+    return Encoder(cfg)
+
+
+class DenseRetriever:
+    """``search(queries, k)`` over a :class:`DenseIndex` with the query encoder that matches it."""
+
+    def __init__(self, encoder: Encoder, index: DenseIndex):
+        self.encoder = encoder
+        self.index = index
+
+    @classmethod
+    def load(cls, folder: str | Path, encoder: Encoder | None = None, mmap: bool = False,
+             **encoder_overrides) -> "DenseRetriever":
+        """Open an index folder; the encoder is rebuilt from the index's own record unless one is given."""
+        index = DenseIndex.load(folder, mmap=mmap)
+        return cls(encoder or encoder_for_index(index, **encoder_overrides), index)
+
+    def search(self, queries: Sequence[Query], k: int = 100) -> Run:
+        if not queries:
+            return {}
+        emb = self.encoder.encode_queries([q.text for q in queries])
+        return self.index.search([q.query_id for q in queries], emb, k)
