@@ -131,3 +131,91 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ------------------------------------------------------------------ hardening (issue 12)
+def test_queries_tsv_with_three_columns_is_an_error_not_a_longer_query(tmp_path):
+    bad = _write(tmp_path / "topics.tsv", ["1\twhat is x", "2\twho is y\textra column"])
+    with pytest.raises(InputError) as err:
+        read_queries(bad)
+    assert err.value.line == 2 and "expected 2 tab-separated columns" in str(err.value) and err.value.fix
+
+
+@pytest.mark.parametrize("name, lines, line_no", [
+    ("topics.tsv", ["q 1\twhat is x"], 1),
+    ("queries.jsonl", [json.dumps({"_id": "a", "text": "x"}), json.dumps({"_id": "b\tc", "text": "y"})], 2),
+])
+def test_query_id_with_whitespace_is_refused_where_it_enters(tmp_path, name, lines, line_no):
+    with pytest.raises(InputError) as err:
+        read_queries(_write(tmp_path / name, lines))
+    assert err.value.line == line_no and "whitespace" in str(err.value)
+
+
+def test_doc_id_with_whitespace_is_refused_with_file_and_line(tmp_path):
+    path = _write(tmp_path / "corpus.jsonl", [json.dumps({"_id": "d1", "text": "a"}),
+                                              json.dumps({"_id": "d 2", "text": "b"})])
+    with pytest.raises(InputError, match=r"corpus.jsonl:2: document id 'd 2' contains whitespace"):
+        read_corpus(path)
+
+
+def test_writing_a_run_or_qrels_with_a_whitespace_id_is_refused_and_leaves_nothing(tmp_path):
+    from lexdr.errors import LexdrError
+    from lexdr.formats import write_qrels_trec
+
+    path = tmp_path / "run.trec"
+    for run in ({"q 1": [Hit("d1", 1.0)]}, {"q1": [Hit("d1", 2.0), Hit("d\t2", 1.0)]}, {"q1": [Hit("", 1.0)]}):
+        with pytest.raises(LexdrError, match="could not be read back"):
+            write_run(run, path)
+    with pytest.raises(LexdrError, match="document id 'a b'"):
+        write_qrels_trec({"q1": {"a b": 1}}, tmp_path / "qrels.txt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fractional_qrels_grade_is_an_error_not_a_silent_truncation(tmp_path):
+    ok = _write(tmp_path / "ok.txt", ["1 Q0 d1 1.0", "1 Q0 d2 -1", "2 Q0 d3 2"])
+    assert read_qrels(ok) == {"1": {"d1": 1, "d2": -1}, "2": {"d3": 2}}
+    bad = _write(tmp_path / "frac.txt", ["1 Q0 d1 1", "1 Q0 d2 0.5"])
+    with pytest.raises(InputError) as err:
+        read_qrels(bad)
+    assert err.value.line == 2 and "not an integer grade" in str(err.value)
+
+
+@pytest.mark.parametrize("reader, name", [(read_queries, "topics.tsv"), (read_corpus, "corpus.jsonl"),
+                                          (read_qrels, "qrels.txt"), (read_run, "run.trec")])
+def test_invalid_utf8_is_an_input_error_with_the_line(tmp_path, reader, name):
+    good = {"topics.tsv": b"1\tok\n", "corpus.jsonl": b'{"_id": "d1", "text": "ok"}\n',
+            "qrels.txt": b"1 Q0 d1 1\n", "run.trec": b"1 Q0 d1 1 1.0 x\n"}[name]
+    path = tmp_path / name
+    path.write_bytes(good + good.replace(b"ok", b"caf\xe9").replace(b"d1", b"d\xe9"))
+    with pytest.raises(InputError) as err:
+        reader(path)
+    assert err.value.line == 2 and "invalid UTF-8" in str(err.value) and err.value.fix
+
+
+def test_binary_file_is_an_input_error(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(InputError, match="binary data"):
+        read_corpus(path)
+
+
+def test_truncated_gz_is_an_input_error_naming_the_file(tmp_path):
+    full = tmp_path / "full.jsonl.gz"
+    with gzip.open(full, "wt", encoding="utf-8") as fh:
+        for i in range(2000):
+            fh.write(json.dumps({"_id": f"d{i}", "text": f"passage number {i} " * 5}) + "\n")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as err:
+        read_corpus(cut)
+    assert "cut.jsonl.gz" in str(err.value) and "truncated gzip" in str(err.value)
+    not_gz = _write(tmp_path / "plain.jsonl.gz", [json.dumps({"_id": "d", "text": "x"})])
+    with pytest.raises(InputError, match="not a gzip file"):
+        read_corpus(not_gz)
+
+
+def test_bom_and_crlf_are_read_as_plain_text(tmp_path):
+    path = tmp_path / "topics.tsv"
+    path.write_bytes(b"\xef\xbb\xbf1\twhat\r\n2\twho\r\n")
+    assert [(q.query_id, q.text) for q in read_queries(path)] == [("1", "what"), ("2", "who")]

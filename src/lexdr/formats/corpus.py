@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats.files import iter_jsonl, write_jsonl
+from lexdr.formats.ids import check_id
 from lexdr.records import Doc
 
 __all__ = ["EmptyTextPolicy", "iter_corpus", "read_corpus", "write_corpus_jsonl"]
@@ -39,7 +40,8 @@ def iter_corpus(
     Raises
     ------
     InputError
-        Bad JSON, a record that is not an object, a missing id or text field, a duplicate id, an empty
+        Bad JSON, a record that is not an object, a missing id or text field, an empty id or one with
+        whitespace (it could not be written to a TREC run), a duplicate id, an empty
         passage (under ``empty_text="error"``), or an empty file; always with ``path:line``.
     """
     path = Path(path)
@@ -59,6 +61,7 @@ def iter_corpus(
         if not isinstance(text, str) or not isinstance(title, str):
             raise InputError(path, lineno, "text and title must be strings")
         doc_id = str(doc_id)
+        check_id(doc_id, path, lineno, "document")
         if check_duplicates:
             if doc_id in seen:
                 raise InputError(path, lineno, f"duplicate document id {doc_id!r}",

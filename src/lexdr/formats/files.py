@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -10,25 +12,92 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
-from lexdr.errors import InputError
+from lexdr.errors import InputError, LexdrError
 
-__all__ = ["open_text", "iter_jsonl", "write_jsonl", "file_sha256", "atomic_write", "atomic_path", "atomic_folder",
-           "replace_folder", "recover_folder"]
+__all__ = ["open_text", "TextLines", "iter_jsonl", "write_jsonl", "file_sha256", "file_digest", "atomic_write", "atomic_path",
+           "atomic_folder", "replace_folder", "recover_folder", "check_output_folder", "writable_target"]
 
 
-def open_text(path: str | Path) -> IO[str]:
-    """Open a text file for reading, gunzipping ``*.gz``; a missing file is an :class:`InputError`."""
+class TextLines:
+    """A UTF-8 text file read line by line (``*.gz`` gunzipped), where every decoding problem is an
+    :class:`InputError` naming the file and the line: invalid UTF-8, binary data (a NUL byte), a truncated or
+    corrupt gzip stream. Iterating yields the lines with their ``\n``; ``\r\n`` is read as ``\n`` and a UTF-8
+    byte-order mark on the first line is dropped. ``lineno`` is the number of the last line returned.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lineno = 0
+        self._gz = path.suffix == ".gz"
+        self._raw: IO[bytes] = gzip.open(path, "rb") if self._gz else open(path, "rb")
+
+    def __iter__(self) -> "TextLines":
+        return self
+
+    def __next__(self) -> str:
+        try:
+            if self.lineno == 0 and b"\x00" in self._raw.peek(8192)[:8192]:  # type: ignore[attr-defined]
+                raise InputError(self.path, 0, "binary data (NUL bytes), not a UTF-8 text file",
+                                 "point at the text file (JSONL, TSV or TREC); compressed files must end in .gz")
+            raw = self._raw.readline()
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            truncated = isinstance(e, EOFError)
+            what = "truncated gzip file (it ends before the end of the compressed stream)" if truncated \
+                else f"corrupt or not a gzip file ({e})"
+            raise InputError(self.path, self.lineno + 1 if truncated else 0, what,
+                             "download or compress the file again, or remove the .gz suffix if it is plain "
+                             "text") from None
+        if not raw:
+            raise StopIteration
+        self.lineno += 1
+        if b"\x00" in raw:
+            raise InputError(self.path, self.lineno, "binary data (a NUL byte), not a UTF-8 text file",
+                             "point at the text file (JSONL, TSV or TREC); compressed files must end in .gz")
+        try:
+            text = raw.decode("utf-8-sig" if self.lineno == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(self.path, self.lineno, f"invalid UTF-8 (byte 0x{raw[e.start]:02x} at byte "
+                             f"{e.start + 1} of the line)", "re-save the file as UTF-8 (e.g. iconv -f LATIN1 "
+                             "-t UTF-8)") from None
+        if text.endswith("\r\n"):
+            text = text[:-2] + "\n"
+        return text
+
+    def read(self) -> str:
+        return "".join(self)
+
+    def readline(self) -> str:
+        return next(self, "")
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> "TextLines":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_text(path: str | Path) -> TextLines:
+    """Open a UTF-8 text file for reading line by line, gunzipping ``*.gz`` (see :class:`TextLines`).
+
+    A missing file, a folder, invalid UTF-8, binary data and a truncated ``.gz`` are :class:`InputError` with
+    the file (and the line where it can be known).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(path, 0, "file does not exist", "check the path")
     if path.is_dir():
         raise InputError(path, 0, "is a directory, expected a file", "point at the file inside it")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+    try:
+        return TextLines(path)
+    except PermissionError:
+        raise InputError(path, 0, "permission denied", "make the file readable (chmod +r)") from None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -38,6 +107,20 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+_DIGESTS: dict[tuple[str, int, float], str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """:func:`file_sha256`, cached per (resolved path, size, mtime) within the process: stages that check the
+    same input (a corpus read by BM25, dense and training) hash it once."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_sha256(p)
+    return _DIGESTS[key]
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -76,9 +159,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     For writers that want a path (numpy, FAISS, safetensors) rather than a file object.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = writable_target(path, folder=False)
+    with _os_errors(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     # mkstemp creates 0600; the final file should get the permissions any normal file gets (the umask).
     umask = os.umask(0)
@@ -87,7 +170,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        with _os_errors(path):
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -155,16 +239,91 @@ def atomic_folder(path: str | Path, mode: int | None = None) -> Iterator[Path]:
 
     ``mode``: chmod the folder tree on success (``0o755`` → folders 755, files 644); ``mkdtemp`` makes 700.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    path = writable_target(path, folder=True)
+    with _os_errors(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if mode is not None:
             tmp.chmod(mode)
             for f in tmp.rglob("*"):
                 f.chmod(mode if f.is_dir() else mode & 0o666)
-        replace_folder(tmp, path)
+        with _os_errors(path):
+            replace_folder(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _os_errors(path: Path) -> Iterator[None]:
+    """Turn the OS errors of lexdr's own file operations on ``path`` into one-line :class:`LexdrError`
+    that name the path and the fix (never the user code run inside an atomic block)."""
+    try:
+        yield
+    except PermissionError:
+        raise LexdrError(f"cannot write {path}: permission denied (fix: choose an output path in a folder you "
+                         "can write to, or change its permissions)") from None
+    except OSError as e:
+        if e.errno == errno.EROFS:
+            raise LexdrError(f"cannot write {path}: read-only file system (fix: choose an output path on a "
+                             "writable disk)") from None
+        if e.errno == errno.ENOSPC:
+            raise LexdrError(f"cannot write {path}: no space left on the device (fix: free space or choose "
+                             "another disk)") from None
+        if isinstance(e, (NotADirectoryError, FileExistsError)) or e.errno in (errno.ENOTDIR, errno.EEXIST):
+            raise LexdrError(f"cannot write {path}: a part of the path is a file, not a folder (fix: choose "
+                             "another output path)") from None
+        if isinstance(e, IsADirectoryError) or e.errno == errno.EISDIR:
+            raise LexdrError(f"cannot write {path}: it is a folder, a file was expected (fix: name a file "
+                             "inside it, or another path)") from None
+        raise
+
+
+def writable_target(path: str | Path, folder: bool) -> Path:
+    """Check that ``path`` can become a file (``folder=False``) or a folder (``folder=True``) and create its
+    parent folder; a clear :class:`LexdrError` otherwise (an existing file where a folder is wanted or the
+    other way round, a parent that is a file, a read-only folder). Returns ``path`` as a :class:`Path`."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise LexdrError(f"{path} is a file, but a folder is to be written there (fix: name a new or existing "
+                         "folder for the output, e.g. --out runs/x)")
+    if not folder and path.is_dir():
+        raise LexdrError(f"{path} is a folder, but a file is to be written there (fix: name a file, e.g. "
+                         f"{path / 'out.txt'})")
+    with _os_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise LexdrError(f"cannot write {path}: the folder {path.parent} is not writable (fix: choose an output "
+                         "path in a folder you can write to, or change its permissions)")
+    return path
+
+
+# Names lexdr's own atomic helpers leave beside or inside a folder while they work.
+_TEMP_NAMES = (".*.tmp", ".*.old")
+
+
+def check_output_folder(path: str | Path, kind: str, expected: Iterable[str]) -> Path:
+    """Refuse to write a ``kind`` output (e.g. ``"dense index"``) into a folder that holds anything else.
+
+    ``expected``: the names (``fnmatch`` patterns) a folder of this kind holds, e.g. ``("index.faiss",
+    "doc_ids.json", "config.json", "shards")``. A missing or empty folder, or one that holds only those names
+    (an earlier or half-finished output of the same kind, which the caller may resume or replace), passes.
+    A file, or a folder holding other files (another kind of index, a user's documents), is a
+    :class:`LexdrError` naming a few of them and the fix: nothing a user did not ask lexdr to write is ever
+    overwritten. Whether an output of the same kind may be *reused* (same corpus, same encoder) is the
+    caller's to decide. Returns ``path`` as a :class:`Path`.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LexdrError(f"{path} is a file, not a folder; refusing to write a {kind} there (fix: choose a new "
+                         "or empty folder for --out)")
+    if not path.is_dir():
+        return path
+    patterns = (*expected, *_TEMP_NAMES)
+    foreign = sorted(p.name for p in path.iterdir() if not any(fnmatch.fnmatch(p.name, pat) for pat in patterns))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise LexdrError(f"{path} holds files that are not part of a {kind} ({shown}); refusing to write into "
+                         "it (fix: choose a new or empty folder for --out, or remove that folder)")
+    return path

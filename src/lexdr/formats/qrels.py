@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lexdr.errors import InputError
 from lexdr.formats.files import atomic_write, open_text
+from lexdr.formats.ids import check_run_id, find_bad_id
 
 __all__ = ["Qrels", "read_qrels", "write_qrels_trec"]
 
@@ -18,7 +19,8 @@ def read_qrels(path: str | Path) -> Qrels:
 
     TREC lines have 4 whitespace-separated columns; BEIR files have a ``query-id corpus-id score`` header
     and 3 tab-separated columns. Any other column count is an :class:`InputError` with ``path:line``.
-    A (query, doc) pair given twice with different grades is an error as well.
+    A (query, doc) pair given twice with different grades is an error as well, and so is a fractional grade
+    (``0.5``: trec_eval takes integer grades; truncating it silently would change the scores).
     """
     path = Path(path)
     qrels: Qrels = {}
@@ -40,10 +42,20 @@ def read_qrels(path: str | Path) -> Qrels:
                                  "fix the line; TREC qrels have 4 columns, BEIR qrels 3 with a header")
             qid, did, rel = (cols[0], cols[1], cols[2]) if fmt == "beir" else (cols[0], cols[2], cols[3])
             try:
-                grade = int(float(rel))
+                grade = int(rel)
             except ValueError:
-                raise InputError(path, lineno, f"relevance {rel!r} is not a number",
-                                 "the relevance column must be an integer grade") from None
+                try:
+                    value = float(rel)
+                except ValueError:
+                    raise InputError(path, lineno, f"relevance {rel!r} is not a number",
+                                     "the relevance column must be an integer grade") from None
+                if not value.is_integer():
+                    # trec_eval reads grades as integers; silently truncating 0.5 to 0 would turn a judged
+                    # relevant document into a non-relevant one.
+                    raise InputError(path, lineno, f"relevance {rel!r} is not an integer grade",
+                                     "round the grades yourself (e.g. 0.5 -> 1 if it means relevant); lexdr, "
+                                     "like trec_eval, takes integer grades only") from None
+                grade = int(value)
             prev = qrels.setdefault(qid, {}).get(did)
             if prev is not None and prev != grade:
                 raise InputError(path, lineno, f"pair ({qid}, {did}) judged twice: {prev} and {grade}",
@@ -55,6 +67,11 @@ def read_qrels(path: str | Path) -> Qrels:
 
 
 def write_qrels_trec(qrels: Qrels, path: str | Path) -> None:
+    """Write TREC qrels atomically; an id with whitespace is refused (it could not be read back)."""
+    for ids, what in ((list(qrels), "query"), ([d for r in qrels.values() for d in r], "document")):
+        bad = find_bad_id(ids)
+        if bad is not None:
+            check_run_id(bad, path, what)
     with atomic_write(path) as fh:
         for qid in qrels:
             for did, rel in qrels[qid].items():

@@ -7,6 +7,7 @@ from typing import Iterable, Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats.files import atomic_write, iter_jsonl, open_text, write_jsonl
+from lexdr.formats.ids import check_id
 from lexdr.records import Query
 
 __all__ = ["iter_queries", "read_queries", "write_queries_tsv", "write_queries_jsonl"]
@@ -20,14 +21,16 @@ def _is_jsonl(path: Path) -> bool:
 def iter_queries(path: str | Path) -> Iterator[Query]:
     """Stream queries from ``*.jsonl`` (BEIR: ``_id``, ``text``) or ``*.tsv`` / ``*.txt`` (``qid<TAB>text``).
 
-    Raises :class:`InputError` with ``path:line`` on bad JSON, a missing field, a line without a tab,
-    an empty query text or a duplicate id.
+    Raises :class:`InputError` with ``path:line`` on bad JSON, a missing field, a TSV line that is not exactly
+    ``qid<TAB>text``, an empty query text, a duplicate id, or an id with whitespace (TREC runs and qrels are
+    whitespace-separated: such an id would write a run that cannot be read back).
     """
     path = Path(path)
     seen: set[str] = set()
     n = 0
     for lineno, qid, text in (_jsonl_rows(path) if _is_jsonl(path) else _tsv_rows(path)):
         qid = str(qid).strip()
+        check_id(qid, path, lineno, "query")
         if not text.strip():
             raise InputError(path, lineno, f"query {qid!r} has empty text", "remove the line or add the text")
         if qid in seen:
@@ -59,7 +62,12 @@ def _tsv_rows(path: Path) -> Iterator[tuple[int, str, str]]:
             if "\t" not in line:
                 raise InputError(path, lineno, "expected 'qid<TAB>query text', found no tab",
                                  "separate the query id and the text with a tab")
-            qid, text = line.split("\t", 1)
+            cols = line.split("\t")
+            if len(cols) != 2:
+                raise InputError(path, lineno, f"expected 2 tab-separated columns (qid, query text), found "
+                                 f"{len(cols)}", "keep only the query id and the text on each line; a tab inside "
+                                 "the text must become a space")
+            qid, text = cols
             yield lineno, qid, text
 
 

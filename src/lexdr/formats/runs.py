@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lexdr.errors import InputError
 from lexdr.formats.files import atomic_write, open_text
+from lexdr.formats.ids import check_run_id, find_bad_id
 from lexdr.records import Hit, Run
 
 __all__ = ["read_run", "write_run", "sort_hits"]
@@ -47,9 +48,18 @@ def read_run(path: str | Path) -> Run:
 
 
 def write_run(run: Run, path: str | Path, tag: str = "lexdr") -> None:
-    """Write a run in TREC format atomically, hits in the order given (callers pass them sorted)."""
-    tag = tag.replace(" ", "_") or "lexdr"
+    """Write a run in TREC format atomically, hits in the order given (callers pass them sorted).
+
+    An empty id or one holding whitespace is refused (:class:`LexdrError`) before anything is written: it
+    would split into extra columns and the run could not be read back."""
+    tag = "_".join(tag.split()) or "lexdr"
+    bad_q = find_bad_id(list(run))
+    if bad_q is not None:
+        check_run_id(bad_q, path, "query")
     with atomic_write(path) as fh:
         for qid, hits in run.items():
+            bad = find_bad_id([h.doc_id for h in hits])
+            if bad is not None:  # raised inside the atomic write: nothing is left behind
+                check_run_id(bad, path, "document")
             for rank, h in enumerate(hits, start=1):
                 fh.write(f"{qid} Q0 {h.doc_id} {rank} {h.score:.6f} {tag}\n")
