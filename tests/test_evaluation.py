@@ -85,3 +85,40 @@ def test_hand_computed_means_and_missing_query_counts_as_zero():
     assert m["num_queries"] == 3
     assert m["MRR@10"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert m["Recall@1"] == pytest.approx(1 / 3)
+
+
+# ------------------------------------------------------------------ qrels of another task (issue 12)
+def test_qrels_of_another_task_is_an_error_not_a_silent_zero():
+    from lexdr.errors import LexdrError
+
+    run = {"q1": [Hit("d1", 1.0)], "q2": [Hit("d2", 1.0)]}
+    other = {"x1": {"d1": 1}, "x2": {"d2": 1}}
+    with pytest.raises(LexdrError, match="share no query id"):
+        evaluate(run, other)
+
+
+def test_partial_overlap_and_foreign_documents_warn_loudly(caplog):
+    run = {"q1": [Hit("d1", 1.0)], "q2": [Hit("d2", 1.0)]}
+    with caplog.at_level("WARNING", logger="lexdr.evaluation.metrics"):
+        evaluate(run, {"q1": {"d1": 1}, "q3": {"d3": 1}}, ["MRR@10"])
+    assert any("1 of 2 judged queries are not in the run" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lexdr.evaluation.metrics"):
+        m = evaluate(run, {"q1": {"other-1": 1}, "q2": {"other-2": 1}}, ["MRR@10"])
+    assert m["MRR@10"] == 0.0
+    assert any("none of the documents" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lexdr.evaluation.metrics"):
+        evaluate(run, {"q1": {"d1": 1}, "q2": {"d2": 1}}, ["MRR@10"])
+    assert not caplog.records  # a matching pair stays quiet
+
+
+def test_cli_evaluate_refuses_qrels_of_another_task(tmp_path, capsys):
+    from lexdr.cli import main
+    from lexdr.formats import write_qrels_trec, write_run
+
+    write_run({"q1": [Hit("d1", 1.0)]}, tmp_path / "run.trec")
+    write_qrels_trec({"x1": {"d1": 1}}, tmp_path / "qrels.txt")
+    assert main(["evaluate", str(tmp_path / "run.trec"), str(tmp_path / "qrels.txt")]) == 2
+    out = capsys.readouterr()
+    assert "share no query id" in out.out + out.err

@@ -14,6 +14,7 @@ the run scores 0 (trec_eval ``-c``). Leaving a query out must not flatter a run.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from typing import Iterable, Mapping
@@ -21,7 +22,9 @@ from typing import Iterable, Mapping
 from lexdr.errors import LexdrError
 from lexdr.records import Hit
 
-__all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "parse_metric"]
+__all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "parse_metric", "check_run_matches_qrels"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ("MRR@10", "MRR@100", "Recall@10", "Recall@100", "nDCG@10")
 _METRIC = re.compile(r"^(MRR|Recall|nDCG)@(\d+)$")
@@ -79,8 +82,12 @@ def evaluate(
     qrels: Mapping[str, Mapping[str, int]],
     metrics: Iterable[str] = DEFAULT_METRICS,
 ) -> dict[str, float]:
-    """Mean of each metric over the qrels queries (see module doc). Adds ``num_queries``."""
+    """Mean of each metric over the qrels queries (see module doc). Adds ``num_queries``.
+
+    A run that shares no query id with the qrels is a :class:`LexdrError` (see :func:`check_run_matches_qrels`).
+    """
     metrics = list(metrics)
+    check_run_matches_qrels(run, qrels)
     per_query = evaluate_per_query(run, qrels, metrics)
     if not per_query:
         raise LexdrError("no qrels query has a relevant document: nothing to evaluate")
@@ -88,3 +95,35 @@ def evaluate(
     means = {m: sum(v[m] for v in per_query.values()) / n for m in metrics}
     means["num_queries"] = n
     return means
+
+
+def _examples(ids) -> str:
+    shown = sorted(ids)[:3]
+    return ", ".join(repr(i) for i in shown) + (", ..." if len(ids) > 3 else "")
+
+
+def check_run_matches_qrels(run: Mapping[str, list[Hit]], qrels: Mapping[str, Mapping[str, int]]) -> None:
+    """Refuse to score a run against qrels of another task; warn loudly about a partial match.
+
+    * no query of the run is judged in the qrels: :class:`LexdrError` (every metric would be a silent 0.0000,
+      the classic symptom of pairing a run with the wrong qrels);
+    * some judged queries are missing from the run: a warning with the count (they score 0, as trec_eval -c);
+    * no retrieved document is judged at all, for any query: a warning (a corpus that does not match the qrels,
+      e.g. other document ids).
+    """
+    judged = {q for q, rels in qrels.items() if any(g >= 1 for g in rels.values())}
+    in_run = set(run)
+    if judged and not judged & in_run:
+        raise LexdrError(f"the run and the qrels share no query id (run: {_examples(in_run) or 'empty'}; qrels: "
+                         f"{_examples(judged)}): every score would be 0. Are they from the same task and split? "
+                         "(fix: pass the qrels of the queries the run was made from)")
+    missing = judged - in_run
+    if missing:
+        logger.warning("%d of %d judged queries are not in the run (e.g. %s); they score 0, as with trec_eval -c",
+                       len(missing), len(judged), _examples(missing))
+    judged_docs = {d for rels in qrels.values() for d in rels}
+    if judged & in_run and not any(h.doc_id in judged_docs for q in judged & in_run for h in run[q]):
+        logger.warning("none of the documents the run retrieved for its %d judged queries is judged in the qrels "
+                       "(run: %s; qrels: %s): are the run's corpus and the qrels' from the same collection?",
+                       len(judged & in_run), _examples({h.doc_id for q in judged & in_run for h in run[q][:1]}),
+                       _examples(judged_docs))
