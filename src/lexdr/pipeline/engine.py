@@ -5,37 +5,38 @@ reads from. A stage whose fingerprint matches the ``done.json`` in its folder is
 changes the fingerprint downstream, so exactly what depends on a change re-runs. ``done.json`` is written
 last (atomically): a stage killed midway has none and runs again, resuming from its own shards or
 checkpoints where it has them.
+
+Damaged outputs are never reused. ``done.json`` records every output file of the stage (by default every file
+in its folder but ``done.json``; a stage may name its outputs with ``Stage.outputs``) with its size,
+modification time and SHA-256. Before a stage is skipped each recorded file is checked: a missing file or
+another size is damage; the same size with another modification time is re-hashed and is damage only if the
+content changed (a copied or touched run folder is not rebuilt). A damaged stage runs again from scratch
+(its recorded outputs removed, so no reuse logic inside the stage picks up the rest), with a warning naming
+the file. Hashing happens once, when the stage finishes (one extra read of what it just wrote, small
+next to producing it: an index that took an hour to encode hashes in seconds); a skip costs one ``stat`` per
+file, so a multi-GB index is not re-read on every resume. A stage also records the output digests of the
+stages it reads from: when a rebuilt upstream stage produced other bytes (a non-deterministic training),
+everything downstream of it runs again; a bit-identical rebuild (BM25) leaves it skipped.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lexdr.formats.files import atomic_write, file_sha256
+from lexdr.formats.files import atomic_write, file_digest, file_sha256
 
-__all__ = ["Stage", "StageRunner", "file_digest", "PeakMemory"]
+__all__ = ["Stage", "StageRunner", "file_digest", "PeakMemory", "snapshot_outputs", "damaged_outputs"]
 
 logger = logging.getLogger(__name__)
-
-_DIGESTS: dict[tuple[str, int, float], str] = {}
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's content (cached per path/size/mtime within the process)."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime)
-    if key not in _DIGESTS:
-        _DIGESTS[key] = file_sha256(p)
-    return _DIGESTS[key]
-
 
 def _rss_bytes() -> int:
     try:
@@ -79,6 +80,64 @@ class Stage:
     config: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)  # user files the stage reads
     deps: list[str] = field(default_factory=list)  # stages whose outputs it reads
+    # What the stage's result is made of: fnmatch patterns of paths relative to its folder ("index/*",
+    # "run.*.trec"). None: every file in the folder except done.json (and lexdr's own temp files).
+    outputs: list[str] | None = None
+
+
+# done.json itself, and the temp files / moved-aside folders of lexdr.formats.files' atomic helpers.
+_NOT_OUTPUTS = ("done.json", ".*.tmp", ".*.old")
+
+
+def _output_files(folder: Path, patterns: list[str] | None) -> list[str]:
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in _NOT_OUTPUTS))
+        for name in sorted(names):
+            if any(fnmatch.fnmatch(name, p) for p in _NOT_OUTPUTS):
+                continue
+            rel = (Path(root) / name).relative_to(folder).as_posix()
+            if patterns is None or any(fnmatch.fnmatch(rel, p) for p in patterns):
+                files.append(rel)
+    return files
+
+
+def snapshot_outputs(folder: str | Path, patterns: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"size", "mtime_ns", "sha256"}}`` of a stage folder's output files (see module doc)."""
+    folder = Path(folder)
+    out = {}
+    for rel in _output_files(folder, patterns):
+        st = (folder / rel).stat()
+        out[rel] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(folder / rel)}
+    return out
+
+
+def damaged_outputs(folder: str | Path, recorded: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(relative path, what is wrong)`` for each recorded output that is missing or whose content changed.
+
+    Size and modification time equal to the record: trusted without reading. Same size, other time: re-hashed;
+    an unchanged hash refreshes the recorded time in ``recorded`` (the caller may save it)."""
+    folder = Path(folder)
+    bad = []
+    for rel, rec in recorded.items():
+        path = folder / rel
+        try:
+            st = path.stat()
+        except OSError:
+            bad.append((rel, "missing"))
+            continue
+        if st.st_size != rec.get("size"):
+            bad.append((rel, f"{st.st_size} bytes, {rec.get('size')} when the stage finished"))
+        elif st.st_mtime_ns != rec.get("mtime_ns"):
+            if file_sha256(path) != rec.get("sha256"):
+                bad.append((rel, "content changed since the stage finished"))
+            else:
+                rec["mtime_ns"] = st.st_mtime_ns
+    return bad
+
+
+def _outputs_digest(outputs: dict[str, dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps({k: v["sha256"] for k, v in outputs.items()}, sort_keys=True).encode()).hexdigest()
 
 
 class StageRunner:
@@ -86,6 +145,7 @@ class StageRunner:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.fingerprints: dict[str, str] = {}
+        self.output_digests: dict[str, str] = {}  # stage -> digest of its verified output files
         self.manifest_path = self.run_dir / "manifest.json"
         self.manifest: dict[str, Any] = {}
         if self.manifest_path.exists():
@@ -109,10 +169,12 @@ class StageRunner:
         self.fingerprints[stage.name] = fp
         folder = self.folder(stage.name)
         done = folder / "done.json"
+        dep_outputs = {d: self.output_digests.get(d) for d in stage.deps}
         if done.exists():
-            record = json.loads(done.read_text(encoding="utf-8"))
-            if record.get("fingerprint") == fp:
+            record = self._reusable(stage, folder, fp, dep_outputs)
+            if record is not None:
                 logger.info("stage %s: unchanged, skipped", stage.name)
+                self.output_digests[stage.name] = _outputs_digest(record["outputs"])
                 self.manifest["stages"][stage.name] = {**record, "skipped": True}
                 self._write_manifest()
                 return record.get("result") or {}
@@ -123,15 +185,57 @@ class StageRunner:
         cuda = _cuda_reset_peak()
         with PeakMemory() as mem:
             result = stage.fn(folder) or {}
+        outputs = snapshot_outputs(folder, stage.outputs)
+        self.output_digests[stage.name] = _outputs_digest(outputs)
         record = {"fingerprint": fp, "seconds": round(time.time() - t0, 2), "peak_rss_mb": round(mem.peak / 2**20, 1),
                   **({"peak_gpu_mb": round(cuda.max_memory_allocated() / 2**20, 1)} if cuda else {}),
                   "inputs": {p: file_digest(p) for p in stage.inputs}, "config": stage.config, "result": result,
-                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "outputs": outputs, "dep_outputs": dep_outputs}
         with atomic_write(done) as fh:
             json.dump(record, fh, indent=2, default=str)
         self.manifest["stages"][stage.name] = {**record, "skipped": False}
         self._write_manifest()
         return result
+
+    def _reusable(self, stage: Stage, folder: Path, fp: str, dep_outputs: dict[str, str | None]) -> dict | None:
+        """The stage's ``done.json`` record when the stage may be skipped: same fingerprint, the same upstream
+        outputs it was made from, and its own outputs intact. None (with the reason logged) otherwise."""
+        done = folder / "done.json"
+        try:
+            record = json.loads(done.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            logger.warning("stage %s: %s is unreadable; running the stage again", stage.name, done)
+            return None
+        if record.get("fingerprint") != fp:
+            return None
+        if "outputs" not in record:
+            logger.info("stage %s: %s records no output hashes (an older lexdr); running the stage again",
+                        stage.name, done)
+            return None
+        if record.get("dep_outputs", dep_outputs) != dep_outputs:
+            changed = [d for d in dep_outputs if record["dep_outputs"].get(d) != dep_outputs[d]]
+            logger.info("stage %s: the outputs of %s changed since it ran; running it again", stage.name,
+                        ", ".join(changed))
+            return None
+        before = json.dumps(record["outputs"], sort_keys=True)
+        bad = damaged_outputs(folder, record["outputs"])
+        if bad:
+            for rel, why in bad:
+                logger.warning("stage %s: output %s is damaged (%s); running the stage again from scratch",
+                               stage.name, folder / rel, why)
+            # The outputs are one product (an index's files, a model's): remove them all, so that no reuse
+            # logic inside the stage (a finished model, an index of the same corpus) picks up the rest.
+            for rel in record["outputs"]:
+                (folder / rel).unlink(missing_ok=True)
+            for sub in sorted({(folder / rel).parent for rel in record["outputs"]}, key=lambda p: -len(p.parts)):
+                while sub != folder and sub.is_dir() and not any(sub.iterdir()):
+                    sub.rmdir()
+                    sub = sub.parent
+            return None
+        if json.dumps(record["outputs"], sort_keys=True) != before:  # re-hashed after a copy/touch: save new times
+            with atomic_write(done) as fh:
+                json.dump(record, fh, indent=2, default=str)
+        return record
 
     def _write_manifest(self) -> None:
         with atomic_write(self.manifest_path) as fh:

@@ -1,0 +1,139 @@
+"""Issue 12: no traceback, no silent wrong result, no write outside the folder named, a model card that tells
+the truth. Each test is one case a user met."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.tiny_corpus import write_tiny_task
+from lexdr.errors import LexdrError
+from lexdr.formats import read_qrels, read_queries, read_run, write_run
+from lexdr.pipeline.engine import Stage, StageRunner
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+# ------------------------------------------------------------------ damaged outputs are never reused
+def _bm25_and_evaluate(run_dir: Path, data: dict[str, Path], metrics: list[str], calls: list[str]) -> dict:
+    """Two stages as the pipeline wires them: BM25 writes a run, evaluate reads it."""
+    from lexdr.evaluation import evaluate
+    from lexdr.formats import iter_corpus
+    from lexdr.sparse import BM25Index
+
+    runner = StageRunner(run_dir, {"metrics": metrics})
+
+    def bm25(folder: Path) -> dict:
+        calls.append("bm25")
+        index = BM25Index.build(iter_corpus(data["corpus"]), lang="en")
+        write_run(index.search(read_queries(data["test"]), k=10), folder / "run.test.trec", tag="bm25")
+        return {}
+
+    def evaluate_stage(folder: Path) -> dict:
+        calls.append("evaluate")
+        return evaluate(read_run(run_dir / "bm25" / "run.test.trec"), read_qrels(data["qrels"]), metrics)
+
+    runner.run(Stage("bm25", bm25, config={"k1": 0.9}, inputs=[str(data["corpus"]), str(data["test"])]))
+    return runner.run(Stage("evaluate", evaluate_stage, config={"metrics": metrics}, deps=["bm25"],
+                            inputs=[str(data["qrels"])]))
+
+
+def test_truncated_run_file_is_rebuilt_not_reused(tmp_path, caplog):
+    data = write_tiny_task(tmp_path / "data")
+    calls: list[str] = []
+    first = _bm25_and_evaluate(tmp_path / "run", data, ["MRR@10"], calls)
+    run_file = tmp_path / "run" / "bm25" / "run.test.trec"
+    done = json.loads((tmp_path / "run" / "bm25" / "done.json").read_text())
+    assert done["outputs"]["run.test.trec"]["size"] == run_file.stat().st_size
+    # Keep the first 3 lines (as a user's interrupted copy would), then change the metrics so evaluate re-runs.
+    run_file.write_text("".join(run_file.read_text().splitlines(keepends=True)[:3]))
+    with caplog.at_level(logging.WARNING, logger="lexdr.pipeline.engine"):
+        second = _bm25_and_evaluate(tmp_path / "run", data, ["MRR@10", "Recall@10"], calls)
+    assert calls == ["bm25", "evaluate", "bm25", "evaluate"]
+    assert second["MRR@10"] == first["MRR@10"] and second["num_queries"] == first["num_queries"] == 12
+    assert any("run.test.trec is damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_same_size_edit_is_caught_and_a_touch_is_not(tmp_path):
+    data = write_tiny_task(tmp_path / "data")
+    calls: list[str] = []
+    _bm25_and_evaluate(tmp_path / "run", data, ["MRR@10"], calls)
+    run_file = tmp_path / "run" / "bm25" / "run.test.trec"
+    # A touch (or a copy of the run folder) changes the time, not the content: nothing re-runs.
+    os.utime(run_file, ns=(time.time_ns(), time.time_ns() + 10**9))
+    _bm25_and_evaluate(tmp_path / "run", data, ["MRR@10"], calls)
+    assert calls == ["bm25", "evaluate"]
+    # The same number of bytes, other content: BM25 re-runs; its run is bit-identical, so evaluate stays skipped.
+    text = run_file.read_text()
+    run_file.write_text(text.replace("Q0", "Q1", 1))
+    os.utime(run_file, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    _bm25_and_evaluate(tmp_path / "run", data, ["MRR@10"], calls)
+    assert calls == ["bm25", "evaluate", "bm25"]
+    assert run_file.read_text() == text
+
+
+def test_a_rebuilt_upstream_with_other_bytes_reruns_what_reads_it(tmp_path):
+    outputs = iter(["first\n", "second\n", "second\n"])
+    calls: list[str] = []
+
+    def run_once():
+        runner = StageRunner(tmp_path / "run", {})
+
+        def up(folder: Path) -> dict:
+            calls.append("up")
+            (folder / "out.txt").write_text(next(outputs))
+            return {}
+
+        def down(folder: Path) -> dict:
+            calls.append("down")
+            (folder / "copy.txt").write_text((tmp_path / "run" / "up" / "out.txt").read_text())
+            return {}
+
+        runner.run(Stage("up", up))
+        runner.run(Stage("down", down, deps=["up"]))
+
+    run_once()
+    (tmp_path / "run" / "up" / "out.txt").unlink()  # damaged: the upstream re-runs and writes other bytes
+    run_once()
+    assert calls == ["up", "down", "up", "down"]
+    assert (tmp_path / "run" / "down" / "copy.txt").read_text() == "second\n"
+
+
+def test_damage_removes_the_whole_product_so_no_stage_reuses_half_of_it(tmp_path):
+    seen: list[list[str]] = []
+
+    def stage(folder: Path) -> dict:
+        seen.append(sorted(p.name for p in (folder / "model").glob("*")) if (folder / "model").is_dir() else [])
+        (folder / "model").mkdir(exist_ok=True)
+        (folder / "model" / "weights.bin").write_bytes(b"w" * 100)
+        (folder / "model" / "config.json").write_text("{}")
+        return {}
+
+    StageRunner(tmp_path / "run", {}).run(Stage("train", stage))
+    with open(tmp_path / "run" / "train" / "model" / "weights.bin", "r+b") as fh:
+        fh.truncate(10)
+    StageRunner(tmp_path / "run", {}).run(Stage("train", stage))
+    assert seen == [[], []]  # the second run found no leftover model to reuse
+
+
+def test_files_written_after_the_stage_are_not_damage(tmp_path):
+    calls: list[str] = []
+
+    def stage(folder: Path) -> dict:
+        calls.append("train")
+        (folder / "model").mkdir(exist_ok=True)
+        (folder / "model" / "weights.bin").write_bytes(b"w")
+        return {}
+
+    StageRunner(tmp_path / "run", {}).run(Stage("train", stage))
+    (tmp_path / "run" / "train" / "model" / "README.md").write_text("model card written after evaluation")
+    StageRunner(tmp_path / "run", {}).run(Stage("train", stage))
+    assert calls == ["train"]
