@@ -13,8 +13,10 @@ What this layer adds to bm25s, and why:
 * saving is atomic: the folder is built beside the target and renamed into place.
 
 Files in an index folder: bm25s' ``data.csc.index.npy``, ``indices.csc.index.npy``, ``indptr.csc.index.npy``
-(``allow_pickle=False``), ``vocab.index.json``, ``params.index.json``; ours: ``doc_ids.json`` and ``config.json``
-(analyzer config, k1, b, method, counts, lexdr and bm25s versions).
+(``allow_pickle=False``), ``vocab.index.json``, ``params.index.json``; ours: ``doc_ids.json``, ``doc_rank.npy``
+(each id's rank in sorted order, the tie-break key) and ``config.json`` (analyzer config, k1, b, method,
+counts, lexdr and bm25s versions). The out-of-core builder (:mod:`lexdr.sparse.outofcore`) writes the same
+folder from a stream.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ _CONFIG = "config.json"
 # Below this corpus size a query's numpy work is too short for a second thread to pay for GIL hand-offs.
 _MIN_DOCS_PER_THREAD = 50_000
 _DOC_IDS = "doc_ids.json"
+# rank of each document's id in sorted order (int64): saves sorting millions of ids on every load
+_DOC_RANK = "doc_rank.npy"
 
 
 def _bm25s():
@@ -136,15 +140,15 @@ class BM25Index:
                     self.analyzer.lang, self.analyzer.name, self.k1, self.b)
         return self
 
-    def _attach(self, retriever: Any, doc_ids: list[str]) -> None:
+    def _attach(self, retriever: Any, doc_ids: list[str], rank: np.ndarray | None = None) -> None:
         self._retriever = retriever
         self._vocab = retriever.vocab_dict
         self.doc_ids = doc_ids
         self._doc_id_array = np.asarray(doc_ids, dtype=object)
-        # rank of each document's id in sorted order: the tie-break key for equal scores
-        order = np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")
-        rank = np.empty(len(doc_ids), dtype=np.int64)
-        rank[order] = np.arange(len(doc_ids), dtype=np.int64)
+        if rank is None:  # rank of each document's id in sorted order: the tie-break key for equal scores
+            order = np.argsort(self._doc_id_array, kind="stable")
+            rank = np.empty(len(doc_ids), dtype=np.int64)
+            rank[order] = np.arange(len(doc_ids), dtype=np.int64)
         self._id_rank = rank
 
     @property
@@ -278,6 +282,7 @@ class BM25Index:
         with atomic_folder(folder) as tmp:
             self._retriever.save(tmp, allow_pickle=False, show_progress=False)
             (tmp / _DOC_IDS).write_text(json.dumps(self.doc_ids, ensure_ascii=False), encoding="utf-8")
+            np.save(tmp / _DOC_RANK, self._id_rank, allow_pickle=False)
             (tmp / _CONFIG).write_text(json.dumps(self.config(), indent=2, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
         logger.info("saved BM25 index (%d docs) to %s", self.num_docs, folder)
@@ -305,7 +310,13 @@ class BM25Index:
         if retriever.scores["num_docs"] != len(doc_ids):
             raise LexdrError(f"{folder}: {len(doc_ids)} doc ids but {retriever.scores['num_docs']} indexed "
                              "documents; the folder is damaged, rebuild the index")
-        index._attach(retriever, doc_ids)
+        rank = None
+        if (folder / _DOC_RANK).is_file():  # older folders lack it: the ids are sorted here
+            rank = np.load(folder / _DOC_RANK, allow_pickle=False)
+            if rank.shape != (len(doc_ids),):
+                raise LexdrError(f"{folder}: {_DOC_RANK} has {rank.shape} entries for {len(doc_ids)} doc ids; the "
+                                 "folder is damaged, rebuild the index")
+        index._attach(retriever, doc_ids, rank)
         return index
 
     def __repr__(self) -> str:

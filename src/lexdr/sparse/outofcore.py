@@ -1,0 +1,352 @@
+"""BM25 out of core: build an index from a stream of documents in shards, with memory bounded by a setting.
+
+The in-memory build (:meth:`lexdr.sparse.BM25Index.build`) holds every document's terms as Python lists and hands
+them to bm25s at once; on a Mr. TyDi corpus (millions of passages) that is tens of GiB. This builder streams the
+corpus and never holds more than ``max_docs_in_memory`` documents' text and terms at a time:
+
+1. **Analyze** (pass 1, per shard of documents): terms -> shard-local term ids, the shard's (doc, term, tf)
+   postings written to ``.npy`` files in a work folder inside the index's temporary folder; the main process
+   keeps only the global vocabulary (term -> id, in order of first appearance, as :func:`build_vocab` numbers
+   it), the document frequencies and the document lengths. With ``n_jobs > 1`` and more than one shard, shards
+   are analyzed in a ``concurrent.futures.ProcessPoolExecutor`` (each worker rebuilds the analyzer from its
+   JSON config once); at most ``n_jobs`` shards are in flight.
+2. **Score** (pass 2, per shard): each posting gets its BM25 score from the *corpus-wide* document frequencies
+   and average length, computed with bm25s' own idf and term-frequency functions on the same dtypes, so every
+   score is bit-identical to the in-memory index's (tested on a dev task: identical run files). The shard's
+   postings are written back sorted by term (stable: documents stay in corpus order).
+3. **Merge**: the shards' term-sorted postings are merged block by block of terms (a block holds at most about
+   as many postings as one shard) into bm25s' column-major score matrix, appended to the final ``.npy`` files.
+
+The result is an ordinary lexdr BM25 index folder (bm25s' ``data/indices/indptr.csc.index.npy``,
+``vocab.index.json``, ``params.index.json`` plus lexdr's ``doc_ids.json``, ``doc_rank.npy`` and
+``config.json``, whose ``"build"`` entry records the shard layout): :meth:`BM25Index.load` memory-maps it and
+``search`` reads only the postings of the query terms.
+
+What stays in memory, whatever the shard size: the vocabulary (a dict of every distinct term), the document
+ids (to check uniqueness and sort them for the tie-break) and one int32 length per document.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from lexdr.analysis import Analyzer, get_analyzer
+from lexdr.errors import ConfigError, LexdrError
+from lexdr.formats.files import atomic_folder
+from lexdr.records import Doc
+from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s
+
+__all__ = ["DEFAULT_MAX_DOCS_IN_MEMORY", "ShardStats", "build_out_of_core", "shard_docs_for"]
+
+logger = logging.getLogger(__name__)
+
+# 200k documents of ~80 words: ~100 MB of text and ~16M postings (~200 MB of arrays) at a time.
+DEFAULT_MAX_DOCS_IN_MEMORY = 200_000
+_WORK = "_shards"
+
+
+@dataclass(frozen=True)
+class ShardStats:
+    """What one analyzed shard hands back to the main process (its postings are on disk)."""
+
+    terms: list[str]  # shard-local term id -> term, in order of first appearance
+    doc_lens: np.ndarray  # int32, one per document
+    doc_freqs: np.ndarray  # int64, per shard-local term: documents of this shard containing it
+
+
+def shard_docs_for(max_docs_in_memory: int, n_jobs: int) -> int:
+    """Documents per shard: ``max_docs_in_memory`` split over the shards that can be alive at once (the one
+    being read plus ``n_jobs`` in the workers when ``n_jobs > 1``)."""
+    if max_docs_in_memory < 1:
+        raise ConfigError(f"max_docs_in_memory must be >= 1 (got {max_docs_in_memory})")
+    alive = 1 if n_jobs <= 1 else n_jobs + 1
+    return max(1, max_docs_in_memory // alive)
+
+
+# ------------------------------------------------------------------------------------------------ pass 1
+_worker_analyzer: Analyzer | None = None
+
+
+def _init_worker(config: dict) -> None:
+    global _worker_analyzer
+    _worker_analyzer = Analyzer.from_config(config)
+
+
+def _analyze_in_worker(texts: list[str], prefix: str) -> ShardStats:
+    assert _worker_analyzer is not None
+    return _analyze_shard(_worker_analyzer, texts, Path(prefix))
+
+
+def _analyze_shard(analyzer: Analyzer, texts: list[str], prefix: Path) -> ShardStats:
+    """Analyze one shard and write its postings: ``prefix.doc.npy`` (shard-local doc, int32), ``prefix.tid.npy``
+    (shard-local term id, int32), ``prefix.tf.npy`` (term frequency, int32), sorted by doc then term id."""
+    docs_terms = analyzer._analyze_many(texts)
+    local: dict[str, int] = {}
+    setdefault = local.setdefault
+    flat = np.fromiter((setdefault(t, len(local)) for terms in docs_terms for t in terms), dtype=np.int64)
+    lens = np.fromiter(map(len, docs_terms), dtype=np.int32, count=len(docs_terms))
+    doc_of = np.repeat(np.arange(len(docs_terms), dtype=np.int64), lens)
+    n_terms = max(1, len(local))
+    keys, tf = np.unique(doc_of * n_terms + flat, return_counts=True)
+    doc, tid = np.divmod(keys, n_terms)
+    np.save(f"{prefix}.doc.npy", doc.astype(np.int32))
+    np.save(f"{prefix}.tid.npy", tid.astype(np.int32))
+    np.save(f"{prefix}.tf.npy", tf.astype(np.int32))
+    doc_freqs = np.bincount(tid, minlength=len(local)).astype(np.int64)
+    return ShardStats(terms=list(local), doc_lens=lens, doc_freqs=doc_freqs)
+
+
+def _batches(docs: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
+    batch: list[Doc] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ------------------------------------------------------------------------------------------------ pass 2
+def _tfc_table(tfc_fn: Any, lens: np.ndarray, tf: np.ndarray, avg_len: np.float64, k1: float, b: float,
+               delta: float) -> np.ndarray:
+    """bm25s' term-frequency component for every posting, computed exactly as bm25s computes it.
+
+    bm25s calls its tfc function once per document with a float32 tf array and the document length as a
+    Python int (``_build_scores_and_indices_for_matrix``); the result's dtype and rounding follow numpy's
+    promotion of those operands. The component depends only on (length, tf), so it is evaluated once per
+    distinct pair with the very same operand types, then gathered.
+    """
+    max_tf = int(tf.max()) + 1
+    key = lens.astype(np.int64) * max_tf + tf
+    uniq, inverse = np.unique(key, return_inverse=True)
+    u_len, u_tf = np.divmod(uniq, max_tf)
+    cuts = np.flatnonzero(np.diff(u_len)) + 1
+    parts = []
+    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(uniq)]])):
+        tf_arr = u_tf[lo:hi].astype(np.float32)
+        parts.append(np.asarray(tfc_fn(tf_array=tf_arr, l_d=int(u_len[lo]), l_avg=avg_len, k1=k1, b=b,
+                                       delta=delta)))
+    return np.concatenate(parts)[inverse]
+
+
+def _score_shard(prefix: Path, gid_map: np.ndarray, doc_lens: np.ndarray, doc_offset: int, idf: np.ndarray,
+                 tfc_fn: Any, avg_len: np.float64, k1: float, b: float, delta: float) -> int:
+    """Score one shard's postings with the corpus-wide statistics; write them sorted by global term id."""
+    doc = np.load(f"{prefix}.doc.npy")
+    tid = np.load(f"{prefix}.tid.npy")
+    tf = np.load(f"{prefix}.tf.npy")
+    term = gid_map[tid]
+    tfc = _tfc_table(tfc_fn, doc_lens[doc], tf, avg_len, k1, b, delta)
+    scores = (idf[term] * tfc).astype(np.float32)  # bm25s: scores_doc = idf * tfc, stored as float32
+    order = np.argsort(term, kind="stable")  # documents stay in corpus order within a term
+    np.save(f"{prefix}.sterm.npy", term[order].astype(np.int32))
+    np.save(f"{prefix}.sdoc.npy", (doc[order] + doc_offset).astype(np.int32))
+    np.save(f"{prefix}.sscore.npy", scores[order])
+    for name in ("doc", "tid", "tf"):
+        Path(f"{prefix}.{name}.npy").unlink()
+    return len(term)
+
+
+# ------------------------------------------------------------------------------------------------ merge
+def _write_npy_header(fh, dtype: np.dtype, length: int) -> None:
+    np.lib.format.write_array_header_1_0(
+        fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (length,)})
+
+
+def _merge(prefixes: list[Path], doc_freqs: np.ndarray, block_postings: int, data_path: Path,
+           indices_path: Path) -> None:
+    """Merge the shards' term-sorted postings into one column-major matrix, one block of terms at a time."""
+    nnz = int(doc_freqs.sum())
+    ends = np.cumsum(doc_freqs)
+    shards = [(np.load(f"{p}.sterm.npy", mmap_mode="r"), np.load(f"{p}.sdoc.npy", mmap_mode="r"),
+               np.load(f"{p}.sscore.npy", mmap_mode="r")) for p in prefixes]
+    with open(data_path, "wb") as fdata, open(indices_path, "wb") as findex:
+        _write_npy_header(fdata, np.float32, nnz)
+        _write_npy_header(findex, np.int32, nnz)
+        lo, n_terms, written = 0, len(doc_freqs), 0
+        while lo < n_terms:
+            # the largest term range whose postings fit the block (always at least one term)
+            hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + block_postings, side="right"))
+            hi = min(max(hi, lo + 1), n_terms)
+            terms, docs, scores = [], [], []
+            for sterm, sdoc, sscore in shards:
+                a, z = np.searchsorted(sterm, [lo, hi])
+                if z > a:
+                    terms.append(np.asarray(sterm[a:z]))
+                    docs.append(np.asarray(sdoc[a:z]))
+                    scores.append(np.asarray(sscore[a:z]))
+            if terms:
+                order = np.argsort(np.concatenate(terms), kind="stable")  # shard order = corpus order
+                fdata.write(np.concatenate(scores)[order].tobytes())
+                findex.write(np.concatenate(docs)[order].tobytes())
+                written += len(order)
+            lo = hi
+    if written != nnz:
+        raise LexdrError(f"out-of-core merge wrote {written} postings, expected {nnz}; rebuild the index")
+
+
+# ------------------------------------------------------------------------------------------------ driver
+def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None = None,
+                      analyzer: Analyzer | str | None = None, k1: float | None = None, b: float | None = None,
+                      method: str = "lucene", max_docs_in_memory: int = DEFAULT_MAX_DOCS_IN_MEMORY,
+                      n_jobs: int = 2) -> Path:
+    """Index a stream of documents into the BM25 index folder ``out_dir``, ``max_docs_in_memory`` at a time.
+
+    The same analysis, parameters and scores as ``BM25Index.build(docs, ...).save(out_dir)`` (bit for bit),
+    with memory for at most ``max_docs_in_memory`` documents' text and postings (plus the vocabulary, the
+    doc ids and one length per document). ``n_jobs > 1`` analyzes shards in that many worker processes.
+    Open the result with :meth:`BM25Index.load` (or :func:`lexdr.retrieval.load_retriever`). Returns ``out_dir``.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(analyzer, Analyzer):
+        if lang is None:
+            raise ConfigError("build_out_of_core needs lang (or an Analyzer instance)")
+        analyzer = get_analyzer(lang, analyzer)
+    spec = BM25Index(analyzer, k1=k1, b=b, method=method)  # validates k1, b and method
+    shard_docs = shard_docs_for(max_docs_in_memory, n_jobs)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not (out_dir / _CONFIG).is_file() and any(out_dir.iterdir()):
+        raise LexdrError(f"{out_dir} exists and is not a lexdr BM25 index; refusing to overwrite it "
+                         "(choose another output folder or remove it)")
+    with atomic_folder(out_dir) as tmp:
+        work = tmp / _WORK
+        work.mkdir()
+        vocab: dict[str, int] = {}
+        doc_ids: list[str] = []
+        seen: set[str] = set()
+        doc_freqs = np.zeros(0, dtype=np.int64)
+        lens_parts: list[np.ndarray] = []
+        prefixes: list[Path] = []
+
+        def collect(stats: ShardStats, prefix: Path) -> None:
+            nonlocal doc_freqs
+            setdefault = vocab.setdefault
+            gid = np.fromiter((setdefault(t, len(vocab)) for t in stats.terms), dtype=np.int64,
+                              count=len(stats.terms))
+            if len(vocab) > len(doc_freqs):
+                doc_freqs = np.concatenate([doc_freqs, np.zeros(len(vocab) - len(doc_freqs), dtype=np.int64)])
+            np.add.at(doc_freqs, gid, stats.doc_freqs)
+            np.save(f"{prefix}.map.npy", gid)
+            lens_parts.append(stats.doc_lens)
+            prefixes.append(prefix)
+
+        def take(batch: list[Doc]) -> list[str]:
+            for d in batch:
+                if d.doc_id in seen:
+                    raise LexdrError(f"duplicate document id {d.doc_id!r}: document ids must be unique within an "
+                                     "index")
+                seen.add(d.doc_id)
+                doc_ids.append(d.doc_id)
+            return [d.full_text() for d in batch]
+
+        batches = _batches(docs, shard_docs)
+        first = next(batches, None)
+        if first is None:
+            raise LexdrError("cannot index an empty corpus (no documents)")
+        second = next(batches, None)
+        shards = _chain(first, second, batches)
+        if second is None or n_jobs <= 1:  # one shard, or no workers wanted: analyze here
+            for i, batch in enumerate(shards):
+                prefix = work / f"{i:05d}"
+                collect(_analyze_shard(analyzer, take(batch), prefix), prefix)
+        else:
+            from lexdr.analysis.batch import _context
+
+            pending: deque[tuple[Future, Path]] = deque()
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=_context(), initializer=_init_worker,
+                                     initargs=(analyzer.to_config(),)) as pool:
+                for i, batch in enumerate(shards):
+                    if len(pending) >= n_jobs:  # bounded: wait for the oldest shard before reading more
+                        fut, prefix = pending.popleft()
+                        collect(fut.result(), prefix)
+                    prefix = work / f"{i:05d}"
+                    pending.append((pool.submit(_analyze_in_worker, take(batch), str(prefix)), prefix))
+                while pending:
+                    fut, prefix = pending.popleft()
+                    collect(fut.result(), prefix)
+        seen.clear()
+        if not vocab:
+            raise LexdrError(f"analyzer {analyzer.name!r} ({analyzer.lang}) produced no terms for any document: "
+                             "wrong language or analyzer?")
+        t_analyzed = time.perf_counter()
+
+        # pass 2: corpus-wide statistics, then every shard scored with them
+        lens = np.concatenate(lens_parts)
+        n_docs = len(lens)
+        avg_len = np.float64(int(lens.sum(dtype=np.int64))) / n_docs  # == np.array(lens).mean(), exactly
+        bm25s = _bm25s()
+        from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+        reference = bm25s.BM25(k1=spec.k1, b=spec.b, method=spec.method)
+        idf_fn, tfc_fn = _select_idf_scorer(reference.idf_method), _select_tfc_scorer(reference.method)
+        uniq_df, df_inverse = np.unique(doc_freqs, return_inverse=True)
+        idf_values = np.array([idf_fn(int(df), N=n_docs) if df else 0.0 for df in uniq_df], dtype=np.float64)
+        idf = idf_values.astype(reference.dtype)[df_inverse]  # bm25s: float32 array filled from Python floats
+        offset, nnz = 0, 0
+        for prefix, shard_lens in zip(prefixes, lens_parts):
+            gid_map = np.load(f"{prefix}.map.npy")
+            nnz += _score_shard(prefix, gid_map, shard_lens, offset, idf, tfc_fn, avg_len, reference.k1,
+                                reference.b, reference.delta)
+            offset += len(shard_lens)
+        t_scored = time.perf_counter()
+
+        # merge into bm25s' layout
+        block = max(1_000_000, 100 * shard_docs)
+        _merge(prefixes, doc_freqs, block, tmp / "data.csc.index.npy", tmp / "indices.csc.index.npy")
+        indptr = np.zeros(len(doc_freqs) + 1, dtype=np.int64)
+        np.cumsum(doc_freqs, out=indptr[1:])
+        np.save(tmp / "indptr.csc.index.npy", indptr)
+        for f in sorted(work.iterdir()):
+            f.unlink()
+        work.rmdir()
+
+        (tmp / "vocab.index.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        params = {"k1": reference.k1, "b": reference.b, "delta": reference.delta, "method": reference.method,
+                  "idf_method": reference.idf_method, "dtype": reference.dtype, "int_dtype": reference.int_dtype,
+                  "num_docs": n_docs, "version": getattr(bm25s, "__version__", "unknown"),
+                  "backend": reference.backend}
+        (tmp / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
+        (tmp / _DOC_IDS).write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
+        np.save(tmp / _DOC_RANK, _doc_rank(doc_ids))
+        spec.doc_ids = doc_ids
+        spec._vocab = vocab
+        config = spec.config()
+        config["build"] = {"mode": "out-of-core", "max_docs_in_memory": max_docs_in_memory,
+                           "shard_docs": shard_docs, "shards": len(prefixes), "n_jobs": n_jobs, "postings": nnz,
+                           "seconds": {"analyze": round(t_analyzed - t0, 3), "score": round(t_scored - t_analyzed, 3),
+                                       "merge": round(time.perf_counter() - t_scored, 3)}}
+        (tmp / _CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("out-of-core BM25: %d docs, %d terms, %d postings in %d shards of %d, %.1fs -> %s", n_docs,
+                len(vocab), nnz, len(prefixes), shard_docs, time.perf_counter() - t0, out_dir)
+    return out_dir
+
+
+def _chain(first: list[Doc], second: list[Doc] | None, rest: Iterator[list[Doc]]) -> Iterator[list[Doc]]:
+    yield first
+    if second is not None:
+        yield second
+        yield from rest
+
+
+def _doc_rank(doc_ids: list[str]) -> np.ndarray:
+    """Rank of each document's id in sorted order (the tie-break key), as :meth:`BM25Index._attach` computes."""
+    order = np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")
+    rank = np.empty(len(doc_ids), dtype=np.int64)
+    rank[order] = np.arange(len(doc_ids), dtype=np.int64)
+    return rank
+
+
+def expected_shards(num_docs: int, max_docs_in_memory: int, n_jobs: int) -> int:
+    """How many shards :func:`build_out_of_core` cuts ``num_docs`` documents into."""
+    return math.ceil(num_docs / shard_docs_for(max_docs_in_memory, n_jobs))

@@ -1,0 +1,110 @@
+"""Out-of-core BM25 (lexdr.sparse.outofcore) against the in-memory index, and the synthetic corpus generator."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lexdr.errors import ConfigError, LexdrError
+from lexdr.formats import write_corpus_jsonl, write_run
+from lexdr.records import Doc, Query
+from lexdr.retrieval import Retriever, load_retriever
+from lexdr.sparse import BM25Index, build_index
+from lexdr.sparse.outofcore import build_out_of_core, expected_shards, shard_docs_for
+
+DOCS = [
+    Doc("d1", "Paris is the capital and largest city of France.", title="Paris"),
+    Doc("d2", "Berlin is the capital of Germany; the city hosts the Bundestag.", title="Berlin"),
+    Doc("d3", "France and Germany share a long border along the Rhine."),
+    Doc("d4", "The Rhine flows from the Alps to the North Sea."),
+    Doc("d5", "Cats sleep for most of the day."),
+    Doc("d0", "The capital of the Alps? Cats, cats and more cats in Paris and Berlin."),
+    Doc("d6", "A city by the sea: the North Sea border of Germany."),
+]
+QUERIES = [Query("q1", "capital of France"), Query("q2", "the Rhine river"), Query("q3", "sleeping cats"),
+           Query("q4", "city border sea"), Query("q5", "zzz unknown")]
+ARRAYS = ("data", "indices", "indptr")
+
+
+def _same_index(mem_dir, ooc_dir):
+    for name in ARRAYS:
+        a = np.load(mem_dir / f"{name}.csc.index.npy")
+        b = np.load(ooc_dir / f"{name}.csc.index.npy")
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert (mem_dir / "vocab.index.json").read_bytes() == (ooc_dir / "vocab.index.json").read_bytes()
+    assert (mem_dir / "doc_ids.json").read_bytes() == (ooc_dir / "doc_ids.json").read_bytes()
+
+
+@pytest.mark.parametrize("max_docs", [1, 2, 3, 100])
+def test_out_of_core_equals_in_memory_inline(tmp_path, max_docs):
+    BM25Index.build(DOCS, lang="en").save(tmp_path / "mem")
+    build_out_of_core(iter(DOCS), tmp_path / "ooc", lang="en", max_docs_in_memory=max_docs, n_jobs=1)
+    _same_index(tmp_path / "mem", tmp_path / "ooc")
+    mem, ooc = BM25Index.load(tmp_path / "mem"), load_retriever(tmp_path / "ooc")
+    assert isinstance(ooc, Retriever)
+    write_run(mem.search(QUERIES, k=10), tmp_path / "mem.run", tag="t")
+    write_run(ooc.search(QUERIES, k=10), tmp_path / "ooc.run", tag="t")
+    assert (tmp_path / "mem.run").read_bytes() == (tmp_path / "ooc.run").read_bytes()
+    assert ooc.search(QUERIES, k=10)["q5"] == []
+
+
+def test_ties_broken_by_doc_id(tmp_path):
+    docs = [Doc("b", "apple pie"), Doc("c", "apple tart"), Doc("a", "apple cake"), Doc("z", "pear")]
+    build_out_of_core(docs, tmp_path / "i", lang="en", max_docs_in_memory=1, n_jobs=1)
+    hits = BM25Index.load(tmp_path / "i").search([Query("q", "apple")], k=2)["q"]
+    assert [h.doc_id for h in hits] == ["a", "b"] and hits[0].score == hits[1].score
+
+
+@pytest.mark.parametrize("max_docs,n_jobs", [(2, 1), (3, 1), (6, 2), (100, 1)])
+def test_shards_honour_the_memory_setting(tmp_path, max_docs, n_jobs):
+    """Memory is bounded by construction: no shard holds more than max_docs_in_memory / alive documents."""
+    out = build_out_of_core(DOCS, tmp_path / "i", lang="en", max_docs_in_memory=max_docs, n_jobs=n_jobs)
+    build = json.loads((out / "config.json").read_text())["build"]
+    per_shard = shard_docs_for(max_docs, n_jobs)
+    assert per_shard * (1 if n_jobs == 1 else n_jobs + 1) <= max_docs
+    assert build["shard_docs"] == per_shard
+    assert build["shards"] == expected_shards(len(DOCS), max_docs, n_jobs) == -(-len(DOCS) // per_shard)
+    assert not (out / "_shards").exists()  # the work files are gone
+
+
+def test_process_pool_path_equals_in_memory(tmp_path):
+    docs = [Doc(f"p{i:03d}", f"word{i % 7} common text number {i} and word{i % 3} again") for i in range(60)]
+    BM25Index.build(docs, lang="en").save(tmp_path / "mem")
+    out = build_out_of_core(docs, tmp_path / "ooc", lang="en", max_docs_in_memory=30, n_jobs=2)
+    assert json.loads((out / "config.json").read_text())["build"]["shards"] == 6
+    _same_index(tmp_path / "mem", tmp_path / "ooc")
+
+
+def test_build_index_stage_out_of_core(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus_jsonl(DOCS, corpus)
+    build_index(corpus, "en", tmp_path / "mem")
+    build_index(corpus, "en", tmp_path / "ooc", max_docs_in_memory=2, n_jobs=1)
+    _same_index(tmp_path / "mem", tmp_path / "ooc")
+
+
+def test_out_of_core_errors(tmp_path):
+    with pytest.raises(LexdrError, match="empty corpus"):
+        build_out_of_core([], tmp_path / "a", lang="en")
+    with pytest.raises(LexdrError, match="duplicate document id"):
+        build_out_of_core([Doc("x", "a b"), Doc("y", "c"), Doc("x", "d")], tmp_path / "b", lang="en",
+                          max_docs_in_memory=1, n_jobs=1)
+    assert not (tmp_path / "b").exists()  # nothing half-written
+    with pytest.raises(ConfigError, match="max_docs_in_memory"):
+        build_out_of_core(DOCS, tmp_path / "c", lang="en", max_docs_in_memory=0)
+    with pytest.raises(LexdrError, match="no terms"):
+        build_out_of_core([Doc("x", "the of and")], tmp_path / "d", lang="en")
+
+
+def test_dev_task_run_files_identical(tmp_path, shared_data_dir):
+    from lexdr.tasks import load_dev_task
+
+    task = load_dev_task("xquad-r-de")
+    BM25Index.build(task.corpus, lang="de").save(tmp_path / "mem")
+    build_out_of_core(iter(task.corpus), tmp_path / "ooc", lang="de", max_docs_in_memory=300, n_jobs=1)
+    _same_index(tmp_path / "mem", tmp_path / "ooc")
+    write_run(BM25Index.load(tmp_path / "mem").search(task.queries, k=100), tmp_path / "mem.run", tag="bm25")
+    write_run(BM25Index.load(tmp_path / "ooc").search(task.queries, k=100), tmp_path / "ooc.run", tag="bm25")
+    assert (tmp_path / "mem.run").read_bytes() == (tmp_path / "ooc.run").read_bytes()
