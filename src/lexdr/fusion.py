@@ -1,4 +1,16 @@
-"""Fusion of runs: reciprocal rank fusion and normalized score interpolation. Pure functions over runs.
+"""Fusion of runs: reciprocal rank fusion, normalized score interpolation, and adaptive (label-free) weights.
+Pure functions over runs.
+
+Equal-weight RRF is only safe when both sides are about as good: fused with a clearly weaker BM25, a strong
+dense model loses points (German, issue 13). ``FusionMethod.adaptive`` chooses the sparse/dense weight without
+labels. Two ways, both measured in ``benchmarks/results/fusion.md``:
+
+``agreement``  one weight for a query set, fitted on unlabeled queries (:func:`fit_fusion`): each side's
+               *confident* queries (its largest top-1 margins) lend their top-1 passage as a pseudo label, and
+               the weight whose fused ranking puts those pseudo labels highest (mean reciprocal rank) wins. A
+               side that is right more often is agreed with more often on the other side's confident queries,
+               so the better side pulls the weight its way; where neither does, the weight stays near equal.
+``margin``     per query: each side weighted by its own top-1 margin on that query, nothing fitted.
 
 References: Cormack, Clarke & Büttcher (2009), "Reciprocal rank fusion outperforms Condorcet and individual
 rank learning methods" (RRF, k=60).
@@ -6,20 +18,40 @@ rank learning methods" (RRF, k=60).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from lexdr.errors import ConfigError
 from lexdr.records import Hit, Run
 
-__all__ = ["FusionMethod", "Normalization", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs", "normalize_scores"]
+__all__ = ["FusionMethod", "Normalization", "Adaptive", "PseudoLabels", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",
+           "normalize_scores", "fit_fusion", "agreement_curve", "top1_margin", "weighted_fusion"]
 
 
 class FusionMethod(str, enum.Enum):
     rrf = "rrf"
     interpolate = "interpolate"
+    adaptive = "adaptive"  # weights chosen without labels (see Adaptive)
+
+
+class Adaptive(str, enum.Enum):
+    """How ``FusionMethod.adaptive`` chooses the sparse/dense weight (no labels either way)."""
+
+    agreement = "agreement"  # one weight, fitted on unlabeled queries' confident top-1s (fit_fusion)
+    margin = "margin"  # per query, from each side's own top-1 margin on that query
+
+
+class PseudoLabels(str, enum.Enum):
+    """Which top-1s the ``agreement`` fit treats as pseudo labels (margin: :func:`top1_margin`)."""
+
+    pooled = "pooled"  # the confident_fraction of all (query, side) top-1s with the largest margins
+    per_side = "per-side"  # the confident_fraction of each side's queries with the largest margins
+    weighted = "weighted"  # every top-1, weighted by its margin
 
 
 class Normalization(str, enum.Enum):
@@ -31,21 +63,37 @@ class Normalization(str, enum.Enum):
 class FusionConfig:
     """How a hybrid fuses its retrievers' runs (``lexdr fuse`` options and the pipeline's ``[fusion]``)."""
 
-    method: FusionMethod = FusionMethod.rrf  # rrf | interpolate
+    method: FusionMethod = FusionMethod.rrf  # rrf | interpolate | adaptive
     rrf_k: int = 60  # RRF constant (Cormack et al. 2009)
     alpha: float = 0.5  # interpolate: weight of the second (dense) run in [0, 1]
     normalization: Normalization = Normalization.minmax  # interpolate: per-query score normalization
-    weights: tuple[float, ...] | None = None  # rrf: one weight per run (None: equal)
+    weights: tuple[float, ...] | None = None  # rrf: one weight per run (None: equal); adaptive+agreement: the
+    #   fitted (sparse, dense) RRF weights (None: fit on the very runs being fused, still without labels)
+    adaptive: Adaptive = Adaptive.agreement  # adaptive: how the weight is chosen
+    pseudo_labels: PseudoLabels = PseudoLabels.pooled  # adaptive+agreement: which top-1s are pseudo labels
+    confident_fraction: float = 0.3  # adaptive+agreement: share of each side's queries whose top-1 is a pseudo label
+    grid_steps: int = 20  # adaptive+agreement: dense weights tried: 0, 1/steps, ..., 1
+    margin_depth: int = 10  # adaptive: a side's top-1 margin is measured against its hit at this rank
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", FusionMethod(self.method))
         object.__setattr__(self, "normalization", Normalization(self.normalization))
+        object.__setattr__(self, "adaptive", Adaptive(self.adaptive))
+        object.__setattr__(self, "pseudo_labels", PseudoLabels(self.pseudo_labels))
         if self.rrf_k < 1:
             raise ConfigError(f"rrf_k must be >= 1, got {self.rrf_k}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.weights is not None:
             object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
+            if any(w < 0 for w in self.weights) or not any(w > 0 for w in self.weights):
+                raise ConfigError(f"fusion weights must be >= 0 and not all 0, got {self.weights}")
+        if not 0.0 < self.confident_fraction <= 1.0:
+            raise ConfigError(f"confident_fraction must be in (0, 1], got {self.confident_fraction}")
+        if self.grid_steps < 2:
+            raise ConfigError(f"grid_steps must be >= 2, got {self.grid_steps}")
+        if self.margin_depth < 2:
+            raise ConfigError(f"margin_depth must be >= 2, got {self.margin_depth}")
 
 
 def _top(hits: list[Hit], depth: int | None) -> list[Hit]:
@@ -110,7 +158,116 @@ def fuse(sparse: Run, dense: Run, method: FusionMethod | str = FusionMethod.rrf,
     """Fuse a sparse and a dense run with ``method`` (the CLI's entry point)."""
     if FusionMethod(method) is FusionMethod.rrf:
         return rrf([sparse, dense], k=k, depth=depth, top_k=top_k)
+    if FusionMethod(method) is FusionMethod.adaptive:
+        return fuse_runs([sparse, dense], FusionConfig(method=FusionMethod.adaptive, rrf_k=k), depth=depth, top_k=top_k)
     return interpolate(sparse, dense, alpha=alpha, normalization=normalization, depth=depth, top_k=top_k)
+
+
+# ------------------------------------------------------------------------------------------ adaptive fusion
+def top1_margin(hits: list[Hit], depth: int = 10) -> float:
+    """How sure a run is of its top passage on one query, scale-free: (s1 - s2) / (s1 - s_depth) in [0, 1].
+
+    Comparable across BM25 and cosine scores (both differences are in the run's own units); 0 where the run
+    has fewer than two hits or a flat top list.
+    """
+    ordered = _top(hits, depth)
+    if len(ordered) < 2:
+        return 0.0
+    span = ordered[0].score - ordered[-1].score
+    return (ordered[0].score - ordered[1].score) / span if span > 0 else 0.0
+
+
+def weighted_fusion(sparse: Run, dense: Run, dense_weight: float | dict[str, float], k: int = 60,
+                    depth: int | None = 1000, top_k: int | None = None) -> Run:
+    """Two-run RRF with weights (1 - w, w): ``w`` one number, or one per query id (missing: 0.5)."""
+    fused: Run = {}
+    for qid in sorted(set(sparse) | set(dense)):
+        w = dense_weight.get(qid, 0.5) if isinstance(dense_weight, dict) else float(dense_weight)
+        fused.update(rrf([{qid: sparse.get(qid, [])}, {qid: dense.get(qid, [])}], k=k, depth=depth,
+                         weights=(1.0 - w, w), top_k=top_k))
+    return fused
+
+
+def _rrf_features(sparse: list[Hit], dense: list[Hit], k: int, depth: int | None) -> tuple[list[str], np.ndarray]:
+    """The query's candidate doc ids and their (n, 2) RRF contributions 1/(k+rank) from each side (0 if absent)."""
+    feats: dict[str, list[float]] = {}
+    for side, hits in enumerate((sparse, dense)):
+        for rank, h in enumerate(_top(hits, depth), start=1):
+            feats.setdefault(h.doc_id, [0.0, 0.0])[side] = 1.0 / (k + rank)
+    ids = sorted(feats)
+    return ids, np.array([feats[d] for d in ids], dtype=np.float64).reshape(len(ids), 2)
+
+
+def _pseudo_labels(sparse: Run, dense: Run, cfg: FusionConfig) -> list[tuple[str, str, float]]:
+    """(query id, doc id, weight): the sides' top-1s that count as pseudo labels (see :class:`PseudoLabels`)."""
+    picks = []  # (margin, side, query id, top-1 doc id)
+    for side, run in enumerate((sparse, dense)):
+        for qid, hits in run.items():
+            if hits:
+                picks.append((top1_margin(hits, cfg.margin_depth), side, qid, _top(hits, 1)[0].doc_id))
+    picks.sort(key=lambda t: (-t[0], t[1], t[2]))
+    if cfg.pseudo_labels is PseudoLabels.weighted:
+        return [(q, d, m) for m, _, q, d in picks if m > 0]
+    if cfg.pseudo_labels is PseudoLabels.pooled:
+        return [(q, d, 1.0) for _, _, q, d in picks[: math.ceil(cfg.confident_fraction * len(picks))]]
+    out = []
+    for side in (0, 1):
+        mine = [(q, d, 1.0) for _, s, q, d in picks if s == side]
+        out += mine[: math.ceil(cfg.confident_fraction * len(mine))]
+    return out
+
+
+def agreement_curve(sparse: Run, dense: Run, config: FusionConfig | None = None,
+                    depth: int | None = 1000) -> list[tuple[float, float]]:
+    """(dense weight, agreement) for every weight on the grid: agreement = mean reciprocal rank (cut at 10) of
+    the pseudo labels (the sides' confident top-1s) in the weighted RRF fusion. No labels are read."""
+    cfg = config or FusionConfig(method=FusionMethod.adaptive)
+    pseudo = _pseudo_labels(sparse, dense, cfg)
+    grid = np.linspace(0.0, 1.0, cfg.grid_steps + 1)
+    mix = np.stack([1.0 - grid, grid])  # (2, n_weights)
+    rr = np.zeros(len(grid))
+    total = 0.0
+    cache: dict[str, tuple[list[str], np.ndarray]] = {}
+    for qid, doc, weight in pseudo:
+        if qid not in cache:
+            cache[qid] = _rrf_features(sparse.get(qid, []), dense.get(qid, []), cfg.rrf_k, depth)
+        ids, feats = cache[qid]
+        scores = feats @ mix  # (n_docs, n_weights)
+        target = scores[ids.index(doc)]
+        # rank of the pseudo label: 1 + passages scoring higher (ties: the smaller doc id goes first, as in rrf)
+        before = np.array([d < doc for d in ids])
+        rank = 1 + (scores > target).sum(axis=0) + ((scores == target) & before[:, None]).sum(axis=0)
+        rr += weight * np.where(rank <= 10, 1.0 / rank, 0.0)
+        total += weight
+    rr /= max(total, 1e-12)
+    return [(float(w), float(a)) for w, a in zip(grid, rr)]
+
+
+def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig | None = None,
+               depth: int | None = 1000) -> FusionConfig:
+    """Choose the sparse/dense RRF weights from unlabeled queries' runs alone (no qrels) and return them in a
+    config (``method=adaptive``, ``weights=(1 - w, w)``) that :func:`fuse_runs` applies to any later queries.
+
+    ``w`` maximizes :func:`agreement_curve`; among equally good weights the one nearest 0.5 (equal RRF) wins.
+    With ``adaptive=margin`` there is nothing to fit and the config is returned as given.
+    """
+    cfg = config or FusionConfig(method=FusionMethod.adaptive)
+    cfg = dataclasses.replace(cfg, method=FusionMethod.adaptive)
+    if cfg.adaptive is Adaptive.margin:
+        return cfg
+    curve = agreement_curve(sparse_unlabeled, dense_unlabeled, cfg, depth)
+    best = max(a for _, a in curve)
+    w = min((w for w, a in curve if a >= best - 1e-12), key=lambda w: (abs(w - 0.5), w))
+    return dataclasses.replace(cfg, weights=(1.0 - w, w))
+
+
+def _margin_weights(sparse: Run, dense: Run, depth: int) -> dict[str, float]:
+    """Per query: dense weight = dense margin / (sparse margin + dense margin); 0.5 where both are 0."""
+    out = {}
+    for qid in set(sparse) | set(dense):
+        ms, md = top1_margin(sparse.get(qid, []), depth), top1_margin(dense.get(qid, []), depth)
+        out[qid] = md / (ms + md) if ms + md > 0 else 0.5
+    return out
 
 
 def fuse_runs(runs: Sequence[Run], config: FusionConfig | None = None, depth: int | None = 1000,
@@ -120,5 +277,14 @@ def fuse_runs(runs: Sequence[Run], config: FusionConfig | None = None, depth: in
     if cfg.method is FusionMethod.rrf:
         return rrf(runs, k=cfg.rrf_k, depth=depth, weights=cfg.weights, top_k=top_k)
     if len(runs) != 2:
-        raise ConfigError(f"interpolation fuses two runs (sparse, dense), got {len(runs)}; use rrf for more")
+        raise ConfigError(f"{cfg.method.value} fusion takes two runs (sparse, dense), got {len(runs)}; use rrf for more")
+    if cfg.method is FusionMethod.adaptive:
+        if cfg.adaptive is Adaptive.margin:
+            return weighted_fusion(runs[0], runs[1], _margin_weights(runs[0], runs[1], cfg.margin_depth),
+                                   k=cfg.rrf_k, depth=depth, top_k=top_k)
+        if cfg.weights is None:  # not fitted beforehand: fit on these runs (transductive, still label-free)
+            cfg = fit_fusion(runs[0], runs[1], cfg, depth)
+        if len(cfg.weights) != 2:
+            raise ConfigError(f"adaptive fusion has {len(cfg.weights)} weights for 2 runs")
+        return rrf(runs, k=cfg.rrf_k, depth=depth, weights=cfg.weights, top_k=top_k)
     return interpolate(runs[0], runs[1], alpha=cfg.alpha, normalization=cfg.normalization, depth=depth, top_k=top_k)
