@@ -43,6 +43,7 @@ class TrainConfig:
     checkpoint_every: int = 50  # optimizer steps
     device: str | None = None
     tf32: bool = True  # on a GPU, TF32 tensor-core matmuls (no effect on the CPU)
+    bf16: bool | None = None  # bfloat16 autocast of the forward passes (losses stay float32); None: on for CUDA
     show_progress: bool = True
     query_prompt: str | None = None  # None: the model's own prompts, else the family default (e5: "query: ")
     passage_prompt: str | None = None
@@ -64,4 +65,5 @@ class TrainConfig:
         d["loss"] = LossKind(self.loss).value
         d.pop("show_progress")
         d.pop("tf32")  # an execution option (float rounding on a GPU only), like the progress bar
+        d.pop("bf16")  # likewise (float rounding of the forward passes)
         return d

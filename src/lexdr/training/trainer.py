@@ -15,6 +15,13 @@ tokens. The transformer layers carry the adaptation.
 
 Resumable: every ``checkpoint_every`` steps the model, optimizer and step are saved (temp folder + rename);
 a re-run with the same inputs continues from there with the same data order and dropout masks.
+
+Data-parallel: launched by ``torchrun`` (see :mod:`lexdr.training.distributed`), every rank runs this loop on
+the same global batch; each embeds its slice, the embeddings are all-gathered, every rank computes the full
+batch's loss, back-propagates its own slice and the gradients are summed across ranks. With one process the
+same code path runs with a world of one.
+
+On CUDA the forward passes run under bfloat16 autocast by default (``bf16``); losses are computed in float32.
 """
 
 from __future__ import annotations
@@ -185,7 +192,20 @@ def _set_rng_state(device, state: tuple) -> None:
         torch.cuda.set_rng_state(state[1], device)
 
 
-def _embed_chunks(model, texts: list[str], max_len: int, chunk: int, grad_fn: Callable | None, rng_states: list):
+def _forward(model, texts: list[str], bf16: bool):
+    """Sentence embeddings of ``texts`` (float32), the forward under bfloat16 autocast when ``bf16``."""
+    import torch
+
+    # sentence-transformers >= 6 names it `preprocess`; older versions `tokenize`.
+    features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
+    features = {k: (v.to(model.device, non_blocking=True) if hasattr(v, "to") else v) for k, v in features.items()}
+    with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16, enabled=bf16):
+        emb = model(features)["sentence_embedding"]
+    return emb.float()
+
+
+def _embed_chunks(model, texts: list[str], max_len: int, chunk: int, grad_fn: Callable | None, rng_states: list,
+                  bf16: bool = False):
     """Embed ``texts`` in chunks. Without ``grad_fn``: no graph, record RNG states, return embeddings.
     With ``grad_fn``: replay RNG states, re-embed with a graph and back-propagate ``grad_fn(start, end)``."""
     import torch
@@ -194,25 +214,19 @@ def _embed_chunks(model, texts: list[str], max_len: int, chunk: int, grad_fn: Ca
     outs = []
     for n, start in enumerate(range(0, len(texts), chunk)):
         part = texts[start:start + chunk]
-        # sentence-transformers >= 6 names it `preprocess`; older versions `tokenize`.
-        features = (getattr(model, "preprocess", None) or model.tokenize)(part)
-        features = {k: (v.to(model.device) if hasattr(v, "to") else v) for k, v in features.items()}
         if grad_fn is None:
             rng_states.append(_rng_state(model.device))
             with torch.no_grad():
-                outs.append(model(features)["sentence_embedding"].detach())
+                outs.append(_forward(model, part, bf16).detach())
         else:
             _set_rng_state(model.device, rng_states[n])
-            emb = model(features)["sentence_embedding"]
-            emb.backward(gradient=grad_fn(start, start + len(part)))
+            _forward(model, part, bf16).backward(gradient=grad_fn(start, start + len(part)))
     return torch.cat(outs) if outs else None
 
 
-def _embed_with_graph(model, texts: list[str], max_len: int):
+def _embed_with_graph(model, texts: list[str], max_len: int, bf16: bool = False):
     model.max_seq_length = max_len
-    features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
-    features = {k: (v.to(model.device) if hasattr(v, "to") else v) for k, v in features.items()}
-    return model(features)["sentence_embedding"]
+    return _forward(model, texts, bf16)
 
 
 def _save_checkpoint(model, optimizer, state: dict, ckpt: Path) -> None:
@@ -225,18 +239,27 @@ def _save_checkpoint(model, optimizer, state: dict, ckpt: Path) -> None:
 
 
 def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str], out_dir: str | Path, cfg: TrainConfig,
-          model=None, stop_after_steps: int | None = None) -> Path:
+          model=None, stop_after_steps: int | None = None, device: str | None = None) -> Path:
     """Train ``cfg.model`` on ``examples`` whose passage ids refer to ``corpus`` (a corpus file, or a mapping
     id -> text, e.g. several languages' corpora under namespaced ids); writes ``out_dir/model`` (a sentence-transformers folder),
     ``train_log.jsonl`` and ``train_config.json``. Resumes from ``out_dir/checkpoint`` when present.
 
     ``stop_after_steps`` ends the run early after that many optimizer steps (tests use it to simulate a kill).
+    ``device`` overrides ``cfg.device`` without changing the training's identity (each rank of a distributed
+    run passes its own GPU). In an initialized ``torch.distributed`` process group the run is data-parallel
+    over its ranks (:mod:`lexdr.training.distributed`).
     """
     import torch
+
+    from lexdr.training.distributed import (all_reduce_grads, barrier, broadcast_parameters, gather_rows,
+                                            rank_and_world, slice_bounds)
 
     from lexdr.dense.encoder import default_prompts
     from lexdr.models import load_sentence_transformer
 
+    rank, world = rank_and_world()
+    lead = rank == 0  # the one rank that writes files
+    device = device or cfg.device
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / "model"
@@ -264,20 +287,27 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     passages = _load_passages(corpus, needed)
 
     ckpt = out / "checkpoint"
-    recover_folder(ckpt)  # a run killed between the two renames of a checkpoint swap
+    if lead:
+        recover_folder(ckpt)  # a run killed between the two renames of a checkpoint swap
+    barrier()
     state = {"step": 0, "model": cfg.model, "identity": identity}
     if (ckpt / "state.json").exists():
         saved = json.loads((ckpt / "state.json").read_text())
         if saved.get("identity") == identity:
             state = saved
-            model = load_sentence_transformer(str(ckpt / "model"), device=cfg.device)
+            model = load_sentence_transformer(str(ckpt / "model"), device=device)
             logger.info("resuming from step %d", state["step"])
         else:
             logger.warning("%s belongs to another config or data; starting over", ckpt)
-            shutil.rmtree(ckpt)
+            barrier()  # every rank has read the stale state before rank 0 removes it
+            if lead:
+                shutil.rmtree(ckpt)
     if state["step"] == 0 and model is None:
-        model = load_sentence_transformer(cfg.model, device=cfg.device)
+        model = load_sentence_transformer(cfg.model, device=device)
+    if world > 1:
+        broadcast_parameters(model)
     _check_memory(model, cfg)
+    bf16 = model.device.type == "cuda" if cfg.bf16 is None else bool(cfg.bf16)
     if model.device.type == "cuda" and cfg.tf32:
         # TF32 tensor-core matmuls: several times faster than full float32 on Ampere/Hopper GPUs, with a
         # 10-bit mantissa that contrastive fine-tuning does not notice. Off with tf32 = false.
@@ -295,46 +325,61 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
                 param.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if (ckpt / "optimizer.pt").exists():
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+    if state["step"] > 0 and (ckpt / "optimizer.pt").exists():
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location=model.device))
+    barrier()  # every rank has loaded the checkpoint before rank 0 may overwrite it
 
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     log_path = out / "train_log.jsonl"
     log_lines = log_path.read_text().splitlines() if log_path.exists() else []
     log_lines = [ln for ln in log_lines if ln.strip() and json.loads(ln)["step"] <= state["step"]]
-    with atomic_write(out / "train_config.json") as fh:
-        json.dump({**cfg.to_dict(), "examples": len(examples), "total_steps": total,
-                   "query_prompt": q_prompt, "passage_prompt": p_prompt}, fh, indent=2)
+    if lead:
+        with atomic_write(out / "train_config.json") as fh:
+            json.dump({**cfg.to_dict(), "examples": len(examples), "total_steps": total, "world_size": world,
+                       "query_prompt": q_prompt, "passage_prompt": p_prompt}, fh, indent=2)
 
     from tqdm.auto import tqdm
 
     model.train()
-    progress = tqdm(total=total, initial=state["step"], desc="train", unit="step", disable=not cfg.show_progress)
+    progress = tqdm(total=total, initial=state["step"], desc="train", unit="step",
+                    disable=not (cfg.show_progress and lead))
     step = state["step"]
     done_now = 0
     while step < total:
         epoch, in_epoch = divmod(step, steps_per_epoch)
         perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(examples))
         rows = perm[in_epoch * cfg.batch_size:(in_epoch + 1) * cfg.batch_size]
-        batch = _Batch([examples[i] for i in rows], cfg)
-        torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout masks depend on (seed, step): resume-exact
         t0 = time.time()
+        batch = _Batch([examples[i] for i in rows], cfg)
+        # Dropout masks depend on (seed, step, rank): resume-exact. One process draws what rank 0 draws.
+        torch.manual_seed(cfg.seed * 1_000_003 + step + rank * 2**40)
         q_texts = [q_prompt + q for q in batch.queries]
         p_texts = [p_prompt + passages[d] for d in batch.passage_ids]
+        # This rank's contiguous slices of the batch's queries and unique passages.
+        qa, qb = slice_bounds(len(q_texts), rank, world)
+        pa, pb = slice_bounds(len(p_texts), rank, world)
         q_states: list = []
         p_states: list = []
-        # When the whole step fits in one chunk each, back-propagate directly: the cache's extra forward
-        # pass would cost a third of the step for nothing.
-        direct = len(q_texts) <= cfg.mini_batch_size and len(p_texts) <= cfg.mini_batch_size
+        # When this rank's slice fits in one chunk each, keep the graph of the only forward pass: the
+        # cache's second forward would cost a third of the step for nothing.
+        direct = qb - qa <= cfg.mini_batch_size and pb - pa <= cfg.mini_batch_size
+        dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+        empty = torch.zeros((0, dim), device=model.device)
         if direct:
-            q_leaf = _embed_with_graph(model, q_texts, cfg.max_query_length)
-            p_leaf = _embed_with_graph(model, p_texts, cfg.max_passage_length)
+            q_local = _embed_with_graph(model, q_texts[qa:qb], cfg.max_query_length, bf16) if qb > qa else empty
+            p_local = _embed_with_graph(model, p_texts[pa:pb], cfg.max_passage_length, bf16) if pb > pa else empty
         else:
-            q_emb = _embed_chunks(model, q_texts, cfg.max_query_length, cfg.mini_batch_size, None, q_states)
-            p_emb = _embed_chunks(model, p_texts, cfg.max_passage_length, cfg.mini_batch_size, None, p_states)
-            q_leaf = q_emb.clone().requires_grad_(True)
-            p_leaf = p_emb.clone().requires_grad_(True)
+            q_local = _embed_chunks(model, q_texts[qa:qb], cfg.max_query_length, cfg.mini_batch_size, None,
+                                    q_states, bf16)
+            p_local = _embed_chunks(model, p_texts[pa:pb], cfg.max_passage_length, cfg.mini_batch_size, None,
+                                    p_states, bf16)
+            q_local = empty if q_local is None else q_local
+            p_local = empty if p_local is None else p_local
+        # The whole batch's embeddings on every rank, as leaves: the loss's gradient stops there and is
+        # carried into the encoder slice by slice below.
+        q_leaf = gather_rows(q_local.detach(), len(q_texts), world).clone().requires_grad_(True)
+        p_leaf = gather_rows(p_local.detach(), len(p_texts), world).clone().requires_grad_(True)
         loss = torch.zeros((), device=q_leaf.device)
         parts = {}
         if batch.use_kl:
@@ -350,10 +395,18 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
             parts["contrastive"] = ce.item()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if not direct:
-            q_grad, p_grad = q_leaf.grad, p_leaf.grad
-            _embed_chunks(model, q_texts, cfg.max_query_length, cfg.mini_batch_size, lambda a, b: q_grad[a:b], q_states)
-            _embed_chunks(model, p_texts, cfg.max_passage_length, cfg.mini_batch_size, lambda a, b: p_grad[a:b], p_states)
+        q_grad, p_grad = q_leaf.grad[qa:qb], p_leaf.grad[pa:pb]
+        if direct:
+            graphs = [(e, g) for e, g in ((q_local, q_grad), (p_local, p_grad)) if e.requires_grad]
+            if graphs:
+                torch.autograd.backward([e for e, _ in graphs], [g for _, g in graphs])
+        else:
+            _embed_chunks(model, q_texts[qa:qb], cfg.max_query_length, cfg.mini_batch_size,
+                          lambda a, b: q_grad[a:b], q_states, bf16)
+            _embed_chunks(model, p_texts[pa:pb], cfg.max_passage_length, cfg.mini_batch_size,
+                          lambda a, b: p_grad[a:b], p_states, bf16)
+        if world > 1:
+            all_reduce_grads(trainable)
         lr = _lr_at(step, total, cfg)
         for g in optimizer.param_groups:
             g["lr"] = lr
@@ -366,18 +419,23 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
                                      "passages": len(p_texts)}))
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.4f}")
-        if step % cfg.checkpoint_every == 0 or step == total:
+        if (step % cfg.checkpoint_every == 0 or step == total) and lead:
             with atomic_write(log_path) as fh:
                 fh.write("\n".join(log_lines) + "\n")
-            _save_checkpoint(model, optimizer, {"step": step, "model": cfg.model, "identity": identity}, ckpt)
+            _save_checkpoint(model, optimizer, {"step": step, "model": cfg.model, "identity": identity,
+                                                "world_size": world}, ckpt)
         if stop_after_steps is not None and done_now >= stop_after_steps and step < total:
             progress.close()
+            barrier()  # the checkpoint is complete before any rank returns
             return ckpt
     progress.close()
     model.prompts = {**(getattr(model, "prompts", None) or {}), "query": q_prompt, "passage": p_prompt}
-    with atomic_folder(final) as tmp:
-        model.save(str(tmp))
-        (tmp / "lexdr_training.json").write_text(json.dumps({**cfg.to_dict(), "examples": len(examples),
-                                                             "total_steps": total, "identity": identity}, indent=2))
-    shutil.rmtree(ckpt, ignore_errors=True)
+    if lead:
+        with atomic_folder(final) as tmp:
+            model.save(str(tmp))
+            (tmp / "lexdr_training.json").write_text(json.dumps({**cfg.to_dict(), "examples": len(examples),
+                                                                 "total_steps": total, "identity": identity},
+                                                                indent=2))
+        shutil.rmtree(ckpt, ignore_errors=True)
+    barrier()  # the model is in place before any rank returns its path
     return final
