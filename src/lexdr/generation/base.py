@@ -47,6 +47,7 @@ _BUILTIN: dict[str, str] = {
     "seq2seq": "lexdr.generation.seq2seq:build_seq2seq",
     "bert2bert": "lexdr.generation.seq2seq:build_bert2bert",
     "causal-fewshot": "lexdr.generation.causal:build",
+    "trained": "lexdr.generation.trained:build",
 }
 _REGISTRY: dict[str, GeneratorFactory] = {}
 

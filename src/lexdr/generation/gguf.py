@@ -12,8 +12,9 @@ and dequantizes every tensor to float32. Two costs make a cache worthwhile: tran
 cores), and its ``from_pretrained`` path also requires ``accelerate``. So the first load converts the GGUF
 once into an ordinary Hugging Face folder under ``lexdr_home()/models/gguf--<name>-<sha12>`` (float32
 safetensors, ~1.1 GB, plus ``tokenizer.json``), written to a temp folder and renamed; later loads take
-seconds. Without ``accelerate`` the conversion builds the model itself and fills it from transformers' own GGUF
-reader (``load_gguf_checkpoint``): the same dequantization, just not through ``from_pretrained``.
+seconds. The conversion builds the model itself and fills it from transformers' own GGUF reader
+(``load_gguf_checkpoint``): the same dequantization as ``from_pretrained(gguf_file=...)``, which needs
+``accelerate`` and, with it, marks the model as quantized so that it cannot be saved.
 
 The converted weights are the dequantized 4-bit ones: close to, not equal to, the original bf16 Gemma.
 """
@@ -111,12 +112,9 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path | None = None, sha25
     logger.info("converting %s to a Hugging Face folder at %s (once; a few minutes on 2 cores)", gguf_path, out)
     t0 = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-    if importlib.util.find_spec("accelerate") is not None:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-    else:
-        model = _load_model_without_accelerate(gguf_path)
+    # Not ``from_pretrained(gguf_file=...)``: with accelerate installed (peft pulls it in) that model is marked
+    # as GGUF-quantized and ``save_pretrained`` refuses it; without accelerate it does not load at all.
+    model = _load_model_without_accelerate(gguf_path)
     with atomic_folder(out, mode=0o755) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

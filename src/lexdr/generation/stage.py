@@ -13,15 +13,23 @@ Outputs in ``out_dir`` (every file written to a temp file and renamed, so none i
     setting never regenerates.
     ``generated.jsonl``: one line per generated query, kept or not: ``query_id``, ``query``, ``positive_ids``
     (the passage it was generated for), ``backend``, ``model``, ``round_trip_rank`` (1-based, null if not
-    retrieved or not checked), ``kept``, ``drop_reason`` (null or one of ``filters.DROP_REASONS``).
+    retrieved or not checked), ``kept``, ``drop_reason`` (null or one of ``filters.DROP_REASONS``),
+    ``copy_ratio`` (longest run copied from the passage / query length) and ``question`` (reads as a
+    question), both from :mod:`lexdr.generation.quality`.
     ``pairs.jsonl``: the kept queries only, in the mined-pairs format (``query_id``, ``query``,
     ``positive_ids`` + ``source: "generated"``), ready for training.
     ``stats.json``: counts (passages, generated, kept, drops per filter), round-trip rates @1/@10 over the
-    queries that reached the round trip, seconds per passage, and the config.
+    queries that reached the round trip, seconds per passage, the share of questions and the mean copy ratio
+    over all generated queries, and the config.
+
+Backend ``trained`` without a ``model``: the stage first trains a generator on this language's mined pairs
+(``work/generator/``, resumable, reused on a re-run); the pipeline instead trains one on every language's
+pairs with :func:`lexdr.generation.trained.train_query_generator` and passes its folder as ``model``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -40,6 +48,7 @@ from lexdr.retrieval import Retriever
 from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_check, round_trip_keep,
                                       round_trip_ranks, script_check)
 from lexdr.generation.pairs import examples_from_pairs, read_pairs, write_pairs
+from lexdr.generation.quality import copy_ratio, is_question
 from lexdr.generation.script import dominant_script
 from lexdr.records import Query
 
@@ -91,7 +100,8 @@ def _check_manifest(shard_dir: Path, config: GenerationConfig) -> None:
 
 
 def apply_filters(records: list[dict], passages: dict[str, str], config: GenerationConfig,
-                  existing_queries: Sequence[str] = (), retriever: Retriever | None = None) -> list[dict]:
+                  existing_queries: Sequence[str] = (), retriever: Retriever | None = None,
+                  lang: str | None = None) -> list[dict]:
     """Run the filter chain over shard records; one output dict per generated query (see module docstring)."""
     dedup = NearDuplicateFilter(existing_queries, config.dedup_threshold, config.dedup_ngram)
     # The corpus's own script backs up the passage's: a one-word passage in another script ("Tiddeman." in a
@@ -111,7 +121,8 @@ def apply_filters(records: list[dict], passages: dict[str, str], config: Generat
                 reason = dedup.check(pid, query)
             rows.append({"query_id": f"gen-{pid}-{i}", "query": query, "positive_ids": [pid],
                          "backend": config.backend, "model": config.model_name, "round_trip_rank": None,
-                         "kept": reason is None, "drop_reason": reason})
+                         "kept": reason is None, "drop_reason": reason,
+                         "copy_ratio": round(copy_ratio(query, passage), 3), "question": is_question(query, lang)})
     if retriever is not None:
         todo = [r for r in rows if r["kept"]]
         # At least 10 deep: the stats report the round trip @1 and @10 whatever top_k keeps.
@@ -143,6 +154,8 @@ def _stats(rows: list[dict], records: list[dict], config: GenerationConfig, coun
         "dropped": {reason: drops.get(reason, 0) for reason in DROP_REASONS},
         "round_trip": round_trip,
         "seconds_per_passage": float(np.mean(seconds)) if seconds else None,
+        "question_share": sum(1 for r in rows if r["question"]) / len(rows) if rows else None,
+        "mean_copy_ratio": float(np.mean([r["copy_ratio"] for r in rows])) if rows else None,
         "backend": config.backend,
         "model": config.model_name,
         "config": config.to_dict(),
@@ -182,6 +195,13 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     shards = [selected[i:i + cfg.shard_size] for i in range(0, len(selected), cfg.shard_size)]
     cached = [_read_shard(shard_path(out, i), ids) for i, ids in enumerate(shards)]
     if any(c is None for c in cached) and generator is None:
+        if cfg.backend == "trained" and not cfg.model:  # train on this language's mined pairs first
+            from lexdr.generation.trained import train_query_generator
+
+            code = lang or "und"
+            folder = train_query_generator({code: pairs_path}, {code: corpus_path}, out / "work" / "generator",
+                                           cfg.trained)
+            cfg = dataclasses.replace(cfg, model=str(folder))
         examples = examples_from_pairs(pairs, passages, lang)
         generator = build_generator(cfg, examples, out / "work")
 
@@ -212,7 +232,7 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
         existing.extend(q.text for q in read_queries(unlabeled_queries_path))
     if retriever is None and cfg.top_k is not None:
         logger.warning("generation: no retriever given, the round-trip filter is skipped (queries are unverified)")
-    rows = apply_filters(records, passages, cfg, existing, retriever)
+    rows = apply_filters(records, passages, cfg, existing, retriever, lang)
     # The round trip saw exactly the queries that passed every earlier filter.
     checked = [r for r in rows if r["drop_reason"] in (None, "round_trip")] if retriever is not None else None
     stats = _stats(rows, records, cfg, counts, checked)
