@@ -108,3 +108,45 @@ def test_dev_task_run_files_identical(tmp_path, shared_data_dir):
     write_run(BM25Index.load(tmp_path / "mem").search(task.queries, k=100), tmp_path / "mem.run", tag="bm25")
     write_run(BM25Index.load(tmp_path / "ooc").search(task.queries, k=100), tmp_path / "ooc.run", tag="bm25")
     assert (tmp_path / "mem.run").read_bytes() == (tmp_path / "ooc.run").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------ synthetic
+SOURCE = ["Kota Jakarta adalah ibu kota Indonesia. Jakarta terletak di pulau Jawa.",
+          "Pulau Jawa adalah pulau yang padat. Banyak kota besar di pulau itu.",
+          "Indonesia memiliki banyak pulau dan banyak bahasa daerah."]
+
+
+def test_synthetic_corpus_is_deterministic_prefix_closed_and_grows_its_vocabulary(tmp_path):
+    from lexdr.formats import iter_corpus
+    from lexdr.synthetic import TailProcess, fit_bigram_model, iter_passages, write_corpus
+
+    model = fit_bigram_model(SOURCE)
+    assert model.vocab_size == len({w for t in SOURCE for w in t.replace(".", " ").split()})
+    a = list(iter_passages(model, 250, seed=3, batch=100))
+    assert a == list(iter_passages(model, 250, seed=3, batch=100))  # deterministic
+    assert a[:120] == list(iter_passages(model, 120, seed=3, batch=100))  # the smaller corpus is a prefix
+    assert a != list(iter_passages(model, 250, seed=4, batch=100))
+    lengths = [len(t.split()) for t in a]
+    assert 40 <= sum(lengths) / len(lengths) <= 100
+
+    def vocab(texts):
+        return len({w for t in texts for w in t.replace(".", " ").split()})
+
+    # the fitted vocabulary is fixed; the tail keeps adding words, about as Heaps' law says
+    tail = TailProcess()
+    tail_tokens = tail.share * sum(lengths)
+    expected_new = min(tail_tokens, tail.distinct(tail_tokens))
+    assert vocab(a) - model.vocab_size >= 0.5 * expected_new  # some tail words coincide; none are lost
+    assert vocab(a) > vocab(a[:25]) * 2
+    path = write_corpus(model, 30, tmp_path / "c.jsonl", seed=3, batch=100)
+    docs = list(iter_corpus(path))
+    assert [d.text for d in docs] == a[:30] and docs[0].doc_id == "s0000000"
+
+
+def test_synthetic_queries_come_from_the_same_model():
+    from lexdr.synthetic import fit_bigram_model, sample_queries
+
+    model = fit_bigram_model(SOURCE)
+    qs = sample_queries(model, 20, corpus_passages=1000, seed=1)
+    assert len(qs) == 20 and all(2 <= len(q.split()) <= 10 for q in qs)
+    assert qs == sample_queries(model, 20, corpus_passages=1000, seed=1)
