@@ -137,3 +137,89 @@ def test_files_written_after_the_stage_are_not_damage(tmp_path):
     (tmp_path / "run" / "train" / "model" / "README.md").write_text("model card written after evaluation")
     StageRunner(tmp_path / "run", {}).run(Stage("train", stage))
     assert calls == ["train"]
+
+
+# ------------------------------------------------------------------ the command line
+def _lexdr(*args: str, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "lexdr", *args], env=env, capture_output=True, text=True,
+                          timeout=60, **kw)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run"], "Missing argument 'CONFIG'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["run", "--frob", "x.toml"], "No such option: --frob"),
+    (["index", "dense"], "Missing argument 'CORPUS'"),
+])
+def test_usage_mistakes_print_usage_and_exit_2_without_traceback(args, needle):
+    proc = _lexdr(*args)
+    assert proc.returncode == 2
+    assert "Usage: " in proc.stderr and needle in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_main_returns_2_for_usage_mistakes_in_process(capsys):
+    from lexdr.cli import main
+
+    assert main(["run"]) == 2
+    assert main(["--no-such-flag"]) == 2
+    assert "Usage:" in capsys.readouterr().err
+
+
+def test_help_keeps_brackets_and_names_arguments_the_click_way():
+    out = _lexdr("run", "--help").stdout
+    assert "[generate]" in out and "[round" in out and "2]" in out
+    assert "Usage: python -m lexdr run [OPTIONS] CONFIG" in out and "{config}" not in out
+    assert "<bool>" not in _lexdr("train", "--help").stdout + _lexdr("generate", "--help").stdout
+
+
+def test_errors_keep_their_section_names(monkeypatch, capsys):
+    import lexdr.report
+    from lexdr.cli import main
+    from lexdr.errors import ConfigError
+
+    def boom(run_dir):
+        raise ConfigError("config problems:\n  - [dense] batch_size must be >= 1, got -32\n  - [training] lr [red]x")
+
+    monkeypatch.setattr(lexdr.report, "write_report", boom)
+    assert main(["report", "anywhere"]) == 2
+    err = capsys.readouterr().err
+    assert "[dense] batch_size must be >= 1, got -32" in err and "[training] lr [red]x" in err
+
+
+def test_ctrl_c_in_a_command_returns_130_not_success(monkeypatch, capsys):
+    import lexdr.report
+    from lexdr.cli import main
+
+    def interrupted(run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lexdr.report, "write_report", interrupted)
+    assert main(["report", "anywhere"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_lexdr_run_exits_130_and_says_how_to_resume(tmp_path, tiny_encoder_dir):
+    from fixtures.tiny_corpus import write_tiny_config
+
+    cfg = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run")
+    # A corpus big enough that the data and BM25 stages take a few seconds (no torch import needed to get there).
+    corpus = tmp_path / "data" / "corpus.jsonl"
+    words = "the cat sat on the mat paris is the capital of france tokyo japan river nile".split()
+    with open(corpus, "a", encoding="utf-8") as fh:
+        for i in range(60_000):
+            fh.write(json.dumps({"_id": f"f{i}", "text": " ".join(words[(i + j) % len(words)] for j in range(12))}) + "\n")
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "lexdr", "--quiet", "run", str(cfg)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = tmp_path / "run" / "tiny-en" / "data"
+    deadline = time.time() + 60
+    while time.time() < deadline and not started.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "re-run the same command to resume" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "tiny-en" / "bm25" / "done.json").exists()

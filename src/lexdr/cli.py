@@ -16,12 +16,37 @@ import typer
 
 from lexdr.errors import LexdrError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+class _Argument(typer.core.TyperArgument):
+    """Arguments named the click way in help and usage: ``CONFIG``, not typer's ``{config}``."""
+
+    @property
+    def display_name_raw(self) -> str:
+        return self.metavar or self.name.upper()
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+class _Group(typer.core.TyperGroup):
+    def get_command(self, ctx, cmd_name):
+        cmd = super().get_command(ctx, cmd_name)
+        for param in getattr(cmd, "params", ()):
+            if type(param) is typer.core.TyperArgument:
+                param.__class__ = _Argument
+        return cmd
+
+
+# Plain (click-style) help, rich_markup_mode=None: rich markup ate "[generate]" and "[round 2]" from docstrings,
+# and typer's rich help printed "<bool>" after flags that take no value.
+_APP = dict(cls=_Group, no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, **_APP,
                   help="lexdr: train a multilingual dense retriever from an unlabeled corpus, and prove the gain.")
-index_app = typer.Typer(no_args_is_help=True, help="Build a retrieval index over a corpus (sparse BM25 or dense FAISS).")
-search_app = typer.Typer(no_args_is_help=True, help="Search an index with a query file; writes a TREC run.")
-model_app = typer.Typer(no_args_is_help=True, help="Manage encoder models (offline provisioning of the default).")
-task_app = typer.Typer(no_args_is_help=True, help="Dev tasks built from the QA sets in ../shared/data.")
+index_app = typer.Typer(**_APP, help="Build a retrieval index over a corpus (sparse BM25 or dense FAISS).")
+search_app = typer.Typer(**_APP, help="Search an index with a query file; writes a TREC run.")
+model_app = typer.Typer(**_APP, help="Manage encoder models (offline provisioning of the default).")
+task_app = typer.Typer(**_APP, help="Dev tasks built from the QA sets in ../shared/data.")
 app.add_typer(index_app, name="index")
 app.add_typer(search_app, name="search")
 app.add_typer(model_app, name="model")
@@ -42,10 +67,10 @@ def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines i
         os.environ["TQDM_DISABLE"] = "1"
 
 
-def _console():
+def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console()
+    return Console(stderr=stderr)
 
 
 # ----------------------------------------------------------------------------------------------- index
@@ -326,23 +351,48 @@ def task_export(
         _console().print(f"  {k}: {p}")
 
 
+# Commands that continue where an interrupted run stopped (shards, checkpoints, finished stages).
+_RESUMABLE = {"run", "dense", "generate", "train"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 for an error the user can fix)."""
+    """Entry point; returns the exit code: 0 ok, 2 for an error the user can fix (a usage mistake, bad input,
+    a bad config), 130 when interrupted (Ctrl-C). Unexpected exceptions keep their traceback."""
+    from rich.text import Text
+    from typer import _click  # typer >= 0.2x raises its bundled click's exceptions, not click's
+
+    usage_errors: tuple[type[Exception], ...] = (_click.exceptions.ClickException,)
+    aborts = tuple(a for a in (getattr(typer.exceptions, "Abort", None), getattr(_click.exceptions, "Abort", None)) if a)
     try:
-        app(args=argv, standalone_mode=False)
-    except LexdrError as e:
-        _console().print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-        return 2
-    except SystemExit as e:  # typer/click exits for --help and usage errors
-        return int(e.code or 0)
-    except Exception as e:  # click usage errors
         import click
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        raise
-    return 0
+        usage_errors, aborts = (*usage_errors, click.ClickException), (*aborts, click.exceptions.Abort)
+    except ImportError:
+        pass
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rc = app(args=args, standalone_mode=False)
+    except LexdrError as e:
+        # A Text, not a markup string: "[dense] batch_size" must not be read as rich markup.
+        _console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        rc = 130
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    except usage_errors as e:  # usage line + error, exit 2 for usage mistakes
+        e.show()
+        return e.exit_code
+    except aborts:
+        print("Aborted!", file=sys.stderr)
+        return 1
+    if rc == 130:  # typer turns KeyboardInterrupt into Exit(130), returned in non-standalone mode
+        command = next((a for a in args if not a.startswith("-")), "")
+        sub = next((a for a in args[args.index(command) + 1:] if not a.startswith("-")), "") if command else ""
+        again = "resume" if {command, sub} & _RESUMABLE else "start again"
+        print(f"interrupted: nothing half-written was kept; re-run the same command to {again}", file=sys.stderr)
+        return 130
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
