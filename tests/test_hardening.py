@@ -223,3 +223,39 @@ def test_ctrl_c_during_lexdr_run_exits_130_and_says_how_to_resume(tmp_path, tiny
     assert proc.returncode == 130, err[-2000:]
     assert "re-run the same command to resume" in err and "Traceback" not in err
     assert not (tmp_path / "run" / "tiny-en" / "bm25" / "done.json").exists()
+
+
+# ------------------------------------------------------------------ models
+def test_pickled_model_folder_is_a_one_line_error(tmp_path, tiny_encoder_dir):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from lexdr.models import load_sentence_transformer
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_encoder_dir, folder, ignore=shutil.ignore_patterns("_hf"))
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(LexdrError) as err:
+        load_sentence_transformer(str(folder))
+    msg = str(err.value)
+    assert "pytorch_model.bin" in msg and "pickle" in msg and "\n" not in msg
+
+
+def test_max_seq_length_above_the_models_positions_is_refused_before_work(tiny_encoder_dir):
+    from lexdr.errors import ConfigError
+    from lexdr.models.resolve import check_max_seq_length, load_sentence_transformer
+
+    assert check_max_seq_length(str(tiny_encoder_dir), 128) == 128  # the tiny BERT has 128 positions
+    with pytest.raises(ConfigError, match=r"max_seq_length = 256 is above the position limit .* \(128 tokens\)"):
+        check_max_seq_length(str(tiny_encoder_dir), 256)
+    model = load_sentence_transformer(str(tiny_encoder_dir))
+    with pytest.raises(ConfigError, match="at most 128"):
+        check_max_seq_length(model, 300)
+    # Why it matters: without the check, a long passage under that setting fails deep inside the model.
+    model.max_seq_length = 256
+    with pytest.raises((IndexError, RuntimeError)):
+        model.encode(["the cat sat on the mat " * 60])
+    assert check_max_seq_length("some-org/not-on-disk", 10_000) is None  # unknown: nothing to check

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lexdr.errors import LexdrError
+from lexdr.errors import ConfigError, LexdrError
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -22,6 +22,9 @@ __all__ = [
     "is_complete_model_dir",
     "resolve_model",
     "load_sentence_transformer",
+    "refuse_pickled_weights",
+    "position_limit",
+    "check_max_seq_length",
 ]
 
 logger = logging.getLogger(__name__)
@@ -126,14 +129,22 @@ def load_sentence_transformer(
 
     resolved = resolve_model(name_or_path)
     is_local = Path(resolved).expanduser().is_dir()
+    if is_local:
+        refuse_pickled_weights(resolved)
     try:
         model = SentenceTransformer(
             resolved, device=device, trust_remote_code=False, local_files_only=is_local
         )
     except Exception as exc:  # noqa: BLE001 - narrowed just below; anything else is re-raised untouched
         if is_local:
+            import pickle
+
+            if isinstance(exc, pickle.UnpicklingError):  # weights only pickles that torch's safe loader refuses
+                raise LexdrError(f"{resolved}: its weights are a pickle that lexdr will not load (fix: use a "
+                                 "safetensors copy of the model, see refuse_pickled_weights)") from None
             if isinstance(exc, (OSError, ValueError)):
-                raise LexdrError(f"cannot load the model folder {resolved}: {exc}") from exc
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise LexdrError(f"cannot load the model folder {resolved}: {first}") from exc
             raise
         if isinstance(exc, OSError) or _hub_unreachable(exc):
             if _hub_unreachable(exc):
@@ -148,3 +159,86 @@ def load_sentence_transformer(
     if max_seq_length is not None:
         model.max_seq_length = int(max_seq_length)
     return model
+
+
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*.bin", "tf_model.h5", "flax_model.msgpack", "*.ckpt", "*.pt",
+                   "*.pth")
+
+
+def refuse_pickled_weights(folder: str | Path) -> None:
+    """Refuse a model folder whose weights exist only as pickles (``pytorch_model.bin``): unpickling a file can
+    run code, and lexdr never loads pickles from user files. A one-line :class:`LexdrError` with the fix, before
+    transformers gets to raise an ``UnpicklingError`` traceback. A folder with ``*.safetensors`` passes."""
+    folder = Path(folder)
+    if any(folder.rglob("*.safetensors")):
+        return
+    pickles = sorted(str(p.relative_to(folder)) for pat in _PICKLE_WEIGHTS for p in folder.rglob(pat))
+    if pickles:
+        raise LexdrError(
+            f"{folder} holds its weights only as a pickle ({', '.join(pickles[:2])}), which lexdr does not load "
+            "(unpickling can run code). Fix: use the model's safetensors release, or convert it once on a machine "
+            "you trust: python -c \"from sentence_transformers import SentenceTransformer as S; "
+            f"S('{folder}').save('{folder}-safetensors')\" and point lexdr at the new folder")
+
+
+def _transformer_config(folder: Path) -> dict:
+    """config.json of the folder's Transformer module (the root, or the module folder modules.json names)."""
+    import json
+
+    candidates = [folder]
+    modules = folder / "modules.json"
+    if modules.is_file():
+        try:
+            for m in json.loads(modules.read_text(encoding="utf-8")):
+                if str(m.get("type", "")).endswith("Transformer"):
+                    candidates.insert(0, folder / m.get("path", ""))
+        except (ValueError, AttributeError):
+            pass
+    for c in candidates:
+        if (c / "config.json").is_file():
+            return json.loads((c / "config.json").read_text(encoding="utf-8"))
+    return {}
+
+
+# Models whose position ids start after the padding index: max_position_embeddings counts two extra slots.
+_OFFSET_2 = {"roberta", "xlm-roberta", "camembert", "longformer", "bart", "mbart"}
+
+
+def position_limit(model: Any) -> int | None:
+    """The most tokens one sequence of ``model`` can hold (its position embeddings), or None when it cannot be
+    known.
+
+    ``model``: a loaded ``SentenceTransformer``, or a model name/folder (read from its ``config.json`` without
+    loading the weights; a hub id that is not on disk gives None).
+    """
+    if isinstance(model, (str, Path)):
+        folder = Path(resolve_model(str(model))).expanduser()
+        if not folder.is_dir():
+            return None
+        cfg = _transformer_config(folder)
+    else:
+        try:
+            first = model[0]
+            auto = getattr(first, "auto_model", None) or getattr(first, "model", None)
+            cfg = auto.config.to_dict()
+        except (TypeError, AttributeError, IndexError, KeyError):
+            return None
+    limits = []
+    positions = cfg.get("max_position_embeddings") or cfg.get("n_positions")
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions - (2 if cfg.get("model_type") in _OFFSET_2 else 0))
+    # Not the tokenizer's model_max_length: sentence-transformers saves its own max_seq_length there, a
+    # default a user may raise, not a limit of the model.
+    return min(limits) if limits else None
+
+
+def check_max_seq_length(model: Any, max_seq_length: int, setting: str = "max_seq_length") -> int | None:
+    """Refuse a ``max_seq_length`` above what ``model`` can encode (see :func:`position_limit`): a passage
+    that long would fail inside the model with an index error, or be silently cut. Call it before any work
+    starts. Returns the model's limit (None when unknown, and then nothing is checked)."""
+    limit = position_limit(model)
+    if limit is not None and max_seq_length > limit:
+        name = model if isinstance(model, (str, Path)) else type(model).__name__
+        raise ConfigError(f"{setting} = {max_seq_length} is above the position limit of {name} ({limit} tokens); "
+                          f"longer passages cannot be encoded (fix: set {setting} to at most {limit})")
+    return limit
