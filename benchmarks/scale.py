@@ -64,7 +64,7 @@ def child_ooc_build(corpus: Path, out: Path, lang: str, max_docs: int) -> dict:
     cfg = json.loads((out / "config.json").read_text())
     return {"seconds": seconds, "phases": cfg["build"]["seconds"], "shards": cfg["build"]["shards"],
             "postings": cfg["build"]["postings"], "vocab": cfg["vocab_size"], "docs": cfg["num_docs"],
-            "disk_bytes": _du(out), **_rss()}
+            "disk_bytes": _du(out), **_rss(), "peak_rss_workers_mib": cfg["build"].get("analysis_peak_rss_mib", 0.0)}
 
 
 def child_ooc_search(index: Path, queries: Path) -> dict:

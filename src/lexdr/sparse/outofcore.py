@@ -23,7 +23,7 @@ The result is an ordinary lexdr BM25 index folder (bm25s' ``data/indices/indptr.
 ``search`` reads only the postings of the query terms.
 
 What stays in memory, whatever the shard size: the vocabulary (a dict of every distinct term), the document
-ids (to check uniqueness and sort them for the tie-break) and one int32 length per document.
+ids (sorted at the end for the tie-break, which also finds duplicates) and one int32 length per document.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import resource
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -62,6 +63,7 @@ class ShardStats:
     terms: list[str]  # shard-local term id -> term, in order of first appearance
     doc_lens: np.ndarray  # int32, one per document
     doc_freqs: np.ndarray  # int64, per shard-local term: documents of this shard containing it
+    peak_rss_mib: float = 0.0  # of the process that analyzed it (a pool worker, or the main process)
 
 
 def shard_docs_for(max_docs_in_memory: int, n_jobs: int) -> int:
@@ -103,7 +105,8 @@ def _analyze_shard(analyzer: Analyzer, texts: list[str], prefix: Path) -> ShardS
     np.save(f"{prefix}.tid.npy", tid.astype(np.int32))
     np.save(f"{prefix}.tf.npy", tf.astype(np.int32))
     doc_freqs = np.bincount(tid, minlength=len(local)).astype(np.int64)
-    return ShardStats(terms=list(local), doc_lens=lens, doc_freqs=doc_freqs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return ShardStats(terms=list(local), doc_lens=lens, doc_freqs=doc_freqs, peak_rss_mib=peak)
 
 
 def _batches(docs: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
@@ -224,10 +227,10 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
         work.mkdir()
         vocab: dict[str, int] = {}
         doc_ids: list[str] = []
-        seen: set[str] = set()
         doc_freqs = np.zeros(0, dtype=np.int64)
         lens_parts: list[np.ndarray] = []
         prefixes: list[Path] = []
+        worker_rss = [0.0]
 
         def collect(stats: ShardStats, prefix: Path) -> None:
             nonlocal doc_freqs
@@ -239,15 +242,11 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
             np.add.at(doc_freqs, gid, stats.doc_freqs)
             np.save(f"{prefix}.map.npy", gid)
             lens_parts.append(stats.doc_lens)
+            worker_rss[0] = max(worker_rss[0], stats.peak_rss_mib)
             prefixes.append(prefix)
 
         def take(batch: list[Doc]) -> list[str]:
-            for d in batch:
-                if d.doc_id in seen:
-                    raise LexdrError(f"duplicate document id {d.doc_id!r}: document ids must be unique within an "
-                                     "index")
-                seen.add(d.doc_id)
-                doc_ids.append(d.doc_id)
+            doc_ids.extend(d.doc_id for d in batch)
             return [d.full_text() for d in batch]
 
         batches = _batches(docs, shard_docs)
@@ -275,7 +274,7 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
                 while pending:
                     fut, prefix = pending.popleft()
                     collect(fut.result(), prefix)
-        seen.clear()
+        rank = _doc_rank(doc_ids)  # also finds duplicate ids (adjacent once sorted), without a set of them
         if not vocab:
             raise LexdrError(f"analyzer {analyzer.name!r} ({analyzer.lang}) produced no terms for any document: "
                              "wrong language or analyzer?")
@@ -318,12 +317,13 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
                   "backend": reference.backend}
         (tmp / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
         (tmp / _DOC_IDS).write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
-        np.save(tmp / _DOC_RANK, _doc_rank(doc_ids))
+        np.save(tmp / _DOC_RANK, rank)
         spec.doc_ids = doc_ids
         spec._vocab = vocab
         config = spec.config()
         config["build"] = {"mode": "out-of-core", "max_docs_in_memory": max_docs_in_memory,
                            "shard_docs": shard_docs, "shards": len(prefixes), "n_jobs": n_jobs, "postings": nnz,
+                           "analysis_peak_rss_mib": round(worker_rss[0], 1),
                            "seconds": {"analyze": round(t_analyzed - t0, 3), "score": round(t_scored - t_analyzed, 3),
                                        "merge": round(time.perf_counter() - t_scored, 3)}}
         (tmp / _CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -340,8 +340,14 @@ def _chain(first: list[Doc], second: list[Doc] | None, rest: Iterator[list[Doc]]
 
 
 def _doc_rank(doc_ids: list[str]) -> np.ndarray:
-    """Rank of each document's id in sorted order (the tie-break key), as :meth:`BM25Index._attach` computes."""
-    order = np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")
+    """Rank of each document's id in sorted order (the tie-break key), as :meth:`BM25Index._attach` computes;
+    raises on a duplicate id."""
+    ids = np.asarray(doc_ids, dtype=object)
+    order = np.argsort(ids, kind="stable")
+    same = np.flatnonzero(ids[order[1:]] == ids[order[:-1]])
+    if len(same):
+        raise LexdrError(f"duplicate document id {ids[order[same[0]]]!r}: document ids must be unique within an "
+                         "index")
     rank = np.empty(len(doc_ids), dtype=np.int64)
     rank[order] = np.arange(len(doc_ids), dtype=np.int64)
     return rank
