@@ -259,3 +259,82 @@ def test_max_seq_length_above_the_models_positions_is_refused_before_work(tiny_e
     with pytest.raises((IndexError, RuntimeError)):
         model.encode(["the cat sat on the mat " * 60])
     assert check_max_seq_length("some-org/not-on-disk", 10_000) is None  # unknown: nothing to check
+
+
+# ------------------------------------------------------------------ writes where they must not
+DENSE_FILES = ("index.faiss", "doc_ids.json", "config.json", "shards")
+
+
+def test_output_folder_holding_another_kind_of_index_is_refused(tmp_path):
+    from lexdr.formats.files import check_output_folder
+    from lexdr.records import Doc
+    from lexdr.sparse import BM25Index
+
+    sparse = tmp_path / "bm25"
+    BM25Index.build([Doc("d1", "the cat"), Doc("d2", "a dog")], lang="en").save(sparse)
+    with pytest.raises(LexdrError, match=r"holds files that are not part of a dense index .*fix: choose a new"):
+        check_output_folder(sparse, "dense index", DENSE_FILES)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.tex").write_text("mine")
+    with pytest.raises(LexdrError, match="thesis.tex"):
+        check_output_folder(notes, "dense index", DENSE_FILES)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(LexdrError, match="is a file, not a folder"):
+        check_output_folder(a_file, "dense index", DENSE_FILES)
+    # New, empty, or a half-finished index of the same kind: fine.
+    half = tmp_path / "half"
+    (half / "shards").mkdir(parents=True)
+    (half / ".index.faiss.abc.tmp").write_bytes(b"")
+    for ok in (tmp_path / "new", half):
+        assert check_output_folder(ok, "dense index", DENSE_FILES) == ok
+
+
+def test_out_that_is_a_file_or_under_a_file_is_a_clear_error(tmp_path):
+    from lexdr.formats.files import atomic_folder, atomic_write
+
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("keep me")
+    with pytest.raises(LexdrError, match="is a file, but a folder is to be written there"):
+        with atomic_folder(a_file):
+            pass
+    with pytest.raises(LexdrError, match="a part of the path is a file"):
+        with atomic_write(a_file / "run.trec") as fh:
+            fh.write("x")
+    with pytest.raises(LexdrError, match="is a folder, but a file is to be written there"):
+        with atomic_write(tmp_path) as fh:
+            fh.write("x")
+    assert a_file.read_text() == "keep me"
+
+
+def test_read_only_folder_is_a_clear_error(tmp_path, monkeypatch):
+    from lexdr.formats import files
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):  # root ignores permissions: make the OS say no the way it would to a user
+        def denied(*a, **k):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(files.os, "access", lambda *a, **k: True)
+        monkeypatch.setattr(files.tempfile, "mkstemp", denied)
+        monkeypatch.setattr(files.tempfile, "mkdtemp", denied)
+    with pytest.raises(LexdrError, match=r"cannot write .*ro/run.trec.*(permission denied|not writable)"):
+        write_run({"q1": []}, ro / "run.trec")
+    with pytest.raises(LexdrError, match=r"cannot write .*ro/index"):
+        with files.atomic_folder(ro / "index"):
+            pass
+
+
+def test_cli_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
+    from lexdr.cli import main
+    from lexdr.formats import write_corpus_jsonl
+    from lexdr.records import Doc
+
+    write_corpus_jsonl([Doc("d1", "the cat"), Doc("d2", "a dog")], tmp_path / "corpus.jsonl")
+    (tmp_path / "taken").write_text("x")
+    assert main(["index", "sparse", str(tmp_path / "corpus.jsonl"), "--out", str(tmp_path / "taken"), "--lang", "en"]) == 2
+    err = capsys.readouterr().err
+    assert "taken" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -276,7 +276,7 @@ class BM25Index:
         """Write the index to ``folder`` atomically (a half-written index is never visible); returns it."""
         self._require_built()
         folder = Path(folder)
-        if folder.exists() and not (folder / _CONFIG).is_file() and any(folder.iterdir()):
+        if folder.is_dir() and not (folder / _CONFIG).is_file() and any(folder.iterdir()):
             raise LexdrError(f"{folder} exists and is not a lexdr BM25 index; refusing to overwrite it "
                              "(choose another output folder or remove it)")
         with atomic_folder(folder) as tmp:
