@@ -379,3 +379,93 @@ def test_trained_model_carries_its_own_card_not_the_base_models(tmp_path, tiny_e
     assert "| ja | **this model** (lexdr-gen) | 0.7200 | 40 |" in card and "lexdr-r1" not in card
     assert "Config hash: `c0ffee`" in card and "lexdr version: " in card
     assert card.startswith("---\nlibrary_name: sentence-transformers") and "- de\n- ja\n" in card
+
+
+# ------------------------------------------------------------------ the report
+def _fake_run(root: Path) -> Path:
+    run = root / "runs" / "dev-quick"
+    (run / "train-r1").mkdir(parents=True)
+    (run / "ja" / "mine").mkdir(parents=True)
+    (run / "ja" / "generate").mkdir(parents=True)
+    cfg = {"base_model": "intfloat/multilingual-e5-small", "languages": [{"lang": "ja", "name": "ja"}], "rounds": 1,
+           "generation": {"enabled": True, "backend": "passage-cut"}, "mining": {"rule": "agree@3"},
+           "metrics": ["MRR@10"]}
+    stages = {"ja/bm25": {"seconds": 12.3456789, "peak_rss_mb": 1234.5678, "skipped": True,
+                          "finished": "2026-11-29T10:00:01"},
+              "ja/mine": {"seconds": 0.123456, "peak_rss_mb": 300.04, "skipped": False,
+                          "finished": "2026-11-30T11:00:02"}}
+    (run / "manifest.json").write_text(json.dumps({"config": cfg, "stages": stages, "environment": {}}))
+    (run / "metrics.json").write_text(json.dumps({"ja": {"bm25": {"MRR@10": 0.612345678},
+                                                         "lexdr-r1": {"MRR@10": 0.7}}}))
+    (run / "ja" / "mine" / "stats.json").write_text(json.dumps({"queries": 10, "with_positive": 6,
+                                                                "quality": {"precision": 0.8333333333}}))
+    (run / "ja" / "generate" / "stats.json").write_text(json.dumps({"kept": 7, "kept_ratio": 0.7142857142857143}))
+    (run / "train-r1" / "train_log.jsonl").write_text(
+        "".join(json.dumps({"step": i, "loss": 1.0 / i}) + "\n" for i in range(1, 61)))
+    return run
+
+
+def test_report_paths_numbers_and_stage_table(tmp_path, monkeypatch):
+    from lexdr.report import write_report
+
+    _fake_run(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    Path("examples").mkdir()
+    md = write_report("examples/../runs/dev-quick").read_text()
+    assert "Run directory: `runs/dev-quick`" in md and "examples/.." not in md
+    assert "0.7142857" not in md and '"kept_ratio": 0.714' in md
+    assert "| ja/bm25 | 2026-11-29 10:00:01 | 12 | 1,235 | yes |" in md
+    assert "| ja/mine | 2026-11-30 11:00:02 | 0.1 | 300 | no |" in md
+    assert "True" not in md and "False" not in md
+
+
+def test_loss_running_mean_is_over_25_steps():
+    from lexdr.report.plots import running_mean
+
+    values = [float(i) for i in range(100)]
+    smooth = running_mean(values)
+    assert smooth[0] == 0.0 and smooth[24] == sum(range(25)) / 25
+    assert smooth[99] == sum(range(75, 100)) / 25  # a real window of 25, not 1
+    assert smooth != values
+
+
+def test_metrics_chart_stops_at_one_and_labels_stay_inside(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from lexdr.report import plots
+
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig: figs.append(fig))
+    metrics = {"ja": {"bm25": {"MRR@10": 0.998}, "dense-base": {"MRR@10": 0.61}, "lexdr": {"MRR@10": 0.93}},
+               "de": {"bm25": {"MRR@10": 0.12}, "dense-base": {"MRR@10": 0.05}, "lexdr": {"MRR@10": 0.99}}}
+    plots.plot_metrics(metrics, "MRR@10", tmp_path / "m.png")
+    ax = figs[-1].axes[0]
+    assert ax.get_ylim()[1] == 1.0
+    labels = [t for t in ax.texts]
+    assert len(labels) == 6 and all(0.0 <= t.get_position()[1] <= 1.0 for t in labels)
+    assert all(t.get_fontsize() >= 7 for t in labels)
+    plots.plot_mining({"ja": {"queries": 10, "with_positive": 9, "quality": {"precision": 0.95}}}, tmp_path / "n.png")
+    ax = figs[-1].axes[0]
+    assert ax.get_ylabel() and ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0  # below the bars
+
+
+def test_dev_task_files_are_what_the_loader_reads(shared_data_dir, monkeypatch):
+    from lexdr.tasks import devtasks
+
+    read = set()
+    real_read_text, real_open = Path.read_text, open
+
+    def read_text(self, *a, **k):
+        read.add(Path(self).resolve())
+        return real_read_text(self, *a, **k)
+
+    def tracking_open(path, *a, **k):
+        read.add(Path(path).resolve())
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    monkeypatch.setattr(devtasks, "open", tracking_open, raising=False)
+    for name in ("xquad-r-de", "facqa-id"):
+        read.clear()
+        devtasks.load_dev_task(name)
+        assert {p.resolve() for p in devtasks.dev_task_files(name)} == {p for p in read if p.name != "README.md"}
