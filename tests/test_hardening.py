@@ -469,3 +469,43 @@ def test_dev_task_files_are_what_the_loader_reads(shared_data_dir, monkeypatch):
         read.clear()
         devtasks.load_dev_task(name)
         assert {p.resolve() for p in devtasks.dev_task_files(name)} == {p for p in read if p.name != "README.md"}
+
+
+# ------------------------------------------------------------------ logs
+def test_log_lines_clear_the_progress_bar_first(monkeypatch):
+    import io
+
+    from tqdm import tqdm
+
+    from lexdr.logs import LOG_FORMAT, TqdmLoggingHandler
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    log = logging.getLogger("lexdr.test_bar")
+    handler = TqdmLoggingHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        bar = tqdm(total=10, file=sys.stderr, desc="encode", mininterval=0)
+        bar.update(3)
+        log.warning("shard 0 written")
+        bar.close()
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+    out = err.getvalue()
+    line = out.split("shard 0 written")[0].rsplit("\n", 1)[-1]  # the terminal line the message lands on
+    visible = line.rsplit("\r", 1)[-1]  # what is left of it after the last carriage return
+    # The bar was cleared before the message: no bar text in front of it on the screen.
+    assert visible.endswith("WARNING lexdr.test_bar: ") and "encode" not in visible, repr(line)
+
+
+def test_no_faiss_loader_lines_at_info():
+    code = ("import logging, sys; from lexdr.cli import main; from lexdr.logs import setup_logging; "
+            "setup_logging(); import faiss; logging.getLogger('lexdr').info('ready')")
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO lexdr: ready" in proc.stderr  # INFO logging is on...
+    assert "faiss.loader" not in proc.stderr and "ModuleNotFoundError" not in proc.stderr  # ...but not FAISS's loader

@@ -6,7 +6,10 @@ The package layout follows the pipeline: ``formats`` (read/write corpora, querie
 """
 
 from lexdr.errors import LexdrError, InputError
+from lexdr.logs import quiet_noisy_loggers
 from lexdr.records import Doc, Query, Qrel, Hit, Run
+
+quiet_noisy_loggers()  # before anything imports faiss (see lexdr.logs)
 
 __version__ = "0.1.0"
 

@@ -370,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     args = list(sys.argv[1:] if argv is None else argv)
+    from lexdr.logs import setup_logging
+
+    # Before the command runs (the root options precede the command name): log lines through tqdm.write.
+    root_opts = args[:next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
+    setup_logging(verbose=bool({"-v", "--verbose"} & set(root_opts)))
     try:
         rc = app(args=args, standalone_mode=False)
     except LexdrError as e:
