@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -266,3 +267,18 @@ def test_bootstrap_source_prefers_the_trained_generator(trained_folder):
     assert pick_bootstrap_source("de", strict, trained_folder, few_shot_available=True).source \
         is BootstrapSource.causal_fewshot
     assert pick_bootstrap_source("id", cfg, None, few_shot_available=False).source is BootstrapSource.passage_cut
+
+
+def test_corpus_only_language_is_generated_for_with_the_bootstrap_plan(trained_folder, tmp_path):
+    """No mined pairs for this language (an empty pairs file): every passage is unreached, and the plan's
+    trained generator (learnt from other languages) writes queries for them, round trip on."""
+    corpus, _ = _corpus(tmp_path)
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("")
+    plan = pick_bootstrap_source("id", GenerationConfig(max_new_tokens=4, show_progress=False, device="cpu",
+                                                        max_passages=4, trained=TrainedGeneratorConfig(min_pairs=4)),
+                                 trained_folder, few_shot_available=False)
+    out = generate_queries(corpus, empty, tmp_path / "gen", "id", dataclasses.replace(plan.config, top_k=None))
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["passages_unreached"] == 10 and stats["passages_selected"] == 4 and stats["generated"] == 4
+    assert stats["backend"] == "trained"
