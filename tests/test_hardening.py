@@ -62,6 +62,28 @@ def test_truncated_run_file_is_rebuilt_not_reused(tmp_path, caplog):
     assert any("run.test.trec is damaged" in r.getMessage() for r in caplog.records)
 
 
+def test_cut_mined_file_is_mined_again_before_training_reads_it(tmp_path):
+    def run_once(epochs: int) -> dict:
+        runner = StageRunner(tmp_path / "run", {})
+
+        def mine(folder: Path) -> dict:
+            (folder / "mined.jsonl").write_text("".join(json.dumps({"query_id": f"q{i}"}) + "\n" for i in range(40)))
+            return {}
+
+        def train(folder: Path) -> dict:
+            lines = (tmp_path / "run" / "mine" / "mined.jsonl").read_text().splitlines()
+            (folder / "model.bin").write_text(f"trained on {len(lines)} for {epochs} epochs")
+            return {"examples": len(lines)}
+
+        runner.run(Stage("mine", mine, config={"rule": "agree@3"}))
+        return runner.run(Stage("train", train, config={"epochs": epochs}, deps=["mine"]))
+
+    assert run_once(1) == {"examples": 40}
+    mined = tmp_path / "run" / "mine" / "mined.jsonl"
+    mined.write_text("".join(mined.read_text().splitlines(keepends=True)[:19]))
+    assert run_once(2) == {"examples": 40}  # not 19
+
+
 def test_same_size_edit_is_caught_and_a_touch_is_not(tmp_path):
     data = write_tiny_task(tmp_path / "data")
     calls: list[str] = []
