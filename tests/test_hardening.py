@@ -359,7 +359,8 @@ def test_cli_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "taken").write_text("x")
     assert main(["index", "sparse", str(tmp_path / "corpus.jsonl"), "--out", str(tmp_path / "taken"), "--lang", "en"]) == 2
     err = capsys.readouterr().err
-    assert "taken" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "taken" in errors[0] and "fix:" in errors[0] and "Traceback" not in err
 
 
 # ------------------------------------------------------------------ the model card
