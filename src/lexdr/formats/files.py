@@ -24,57 +24,73 @@ __all__ = ["open_text", "TextLines", "iter_jsonl", "write_jsonl", "file_sha256",
 
 class TextLines:
     """A UTF-8 text file read line by line (``*.gz`` gunzipped), where every decoding problem is an
-    :class:`InputError` naming the file and the line: invalid UTF-8, binary data (a NUL byte), a truncated or
-    corrupt gzip stream. Iterating yields the lines with their ``\n``; ``\r\n`` is read as ``\n`` and a UTF-8
-    byte-order mark on the first line is dropped. ``lineno`` is the number of the last line returned.
+    :class:`InputError` naming the file and the line: invalid UTF-8, binary data (NUL bytes at its start), a
+    truncated or corrupt gzip stream. Iterating yields the lines with their ``\n``; ``\r\n`` is read as ``\n``
+    and a UTF-8 byte-order mark at the start is dropped.
+
+    The fast path is Python's own ``TextIOWrapper``; only when it fails is the file scanned again, line by line
+    in bytes, to find the line to name (so checking costs nothing on a good file).
     """
 
     def __init__(self, path: Path):
         self.path = path
-        self.lineno = 0
-        self._gz = path.suffix == ".gz"
-        self._raw: IO[bytes] = gzip.open(path, "rb") if self._gz else open(path, "rb")
-
-    def __iter__(self) -> "TextLines":
-        return self
-
-    def __next__(self) -> str:
+        raw: IO[bytes] = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
         try:
-            if self.lineno == 0 and b"\x00" in self._raw.peek(8192)[:8192]:  # type: ignore[attr-defined]
-                raise InputError(self.path, 0, "binary data (NUL bytes), not a UTF-8 text file",
-                                 "point at the text file (JSONL, TSV or TREC); compressed files must end in .gz")
-            raw = self._raw.readline()
-        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-            truncated = isinstance(e, EOFError)
-            what = "truncated gzip file (it ends before the end of the compressed stream)" if truncated \
-                else f"corrupt or not a gzip file ({e})"
-            raise InputError(self.path, self.lineno + 1 if truncated else 0, what,
-                             "download or compress the file again, or remove the .gz suffix if it is plain "
-                             "text") from None
-        if not raw:
-            raise StopIteration
-        self.lineno += 1
-        if b"\x00" in raw:
-            raise InputError(self.path, self.lineno, "binary data (a NUL byte), not a UTF-8 text file",
+            head = raw.peek(8192)[:8192]  # type: ignore[attr-defined]
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+            raw.close()
+            raise self._gzip_error(e) from None
+        if b"\x00" in head:
+            raw.close()
+            raise InputError(path, 0, "binary data (NUL bytes), not a UTF-8 text file",
                              "point at the text file (JSONL, TSV or TREC); compressed files must end in .gz")
+        self._fh = io.TextIOWrapper(raw, encoding="utf-8-sig")
+
+    def _gzip_error(self, e: BaseException) -> InputError:
+        if isinstance(e, EOFError):
+            return InputError(self.path, self._failing_line(), "truncated gzip file (it ends before the end of "
+                              "the compressed stream)", "download or compress the file again")
+        return InputError(self.path, 0, f"corrupt or not a gzip file ({e})",
+                          "download or compress the file again, or remove the .gz suffix if it is plain text")
+
+    def _failing_line(self) -> int:
+        """Number of the first line that cannot be read (a second pass, on the error path only)."""
+        lineno = 0
         try:
-            text = raw.decode("utf-8-sig" if self.lineno == 1 else "utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(self.path, self.lineno, f"invalid UTF-8 (byte 0x{raw[e.start]:02x} at byte "
-                             f"{e.start + 1} of the line)", "re-save the file as UTF-8 (e.g. iconv -f LATIN1 "
-                             "-t UTF-8)") from None
-        if text.endswith("\r\n"):
-            text = text[:-2] + "\n"
-        return text
+            with (gzip.open(self.path, "rb") if self.path.suffix == ".gz" else open(self.path, "rb")) as fh:
+                for lineno, _ in enumerate(fh, start=1):
+                    pass
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            return lineno + 1
+        return lineno
+
+    def _decode_error(self) -> InputError:
+        with (gzip.open(self.path, "rb") if self.path.suffix == ".gz" else open(self.path, "rb")) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    return InputError(self.path, lineno, f"invalid UTF-8 (byte 0x{raw[e.start]:02x} at byte "
+                                      f"{e.start + 1} of the line)", "re-save the file as UTF-8 (e.g. iconv -f "
+                                      "LATIN1 -t UTF-8)")
+        return InputError(self.path, 0, "invalid UTF-8", "re-save the file as UTF-8")
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._fh
+        except UnicodeDecodeError:
+            raise self._decode_error() from None
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise self._gzip_error(e) from None
 
     def read(self) -> str:
         return "".join(self)
 
     def readline(self) -> str:
-        return next(self, "")
+        return next(iter(self), "")
 
     def close(self) -> None:
-        self._raw.close()
+        self._fh.close()
 
     def __enter__(self) -> "TextLines":
         return self
