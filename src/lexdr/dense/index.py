@@ -1,35 +1,183 @@
-"""A FAISS index over passage embeddings, with string doc ids kept beside it.
+"""FAISS indexes over passage embeddings, with string doc ids kept beside them.
 
-Exact inner product (``flat``) is the default: below a few million passages it is fast enough and has no
-recall loss to explain. ``hnsw`` is the approximate option for large corpora (no training step, good
-recall at efSearch=128); ``ivf`` (IVF-Flat, trained on the corpus) for very large ones.
+Index types (``DenseIndexConfig.index_type``; bytes per passage at e5-small's 384 dimensions, without the
+doc ids):
+
+``auto`` (default)
+    ``flat`` up to ``flat_max_passages`` passages, ``ivfpq`` above. The threshold is measured in
+    ``benchmarks/results/dense_index.md``: below it exact search is fast enough and has no recall loss to
+    explain; above it float32 vectors stop fitting a one-machine memory budget.
+``flat``
+    Exact inner product (``IndexFlatIP``), 4·dim bytes (1,536 B). No training.
+``hnsw``
+    HNSW graph over the full vectors (``HNSW{hnsw_m},Flat``), 4·dim + ~8·hnsw_m bytes. No training; fast
+    queries, slow to build, and no smaller than flat.
+``hnsw-sq8``
+    HNSW graph over 8-bit scalar-quantized vectors (``HNSW{hnsw_m},SQ8``), dim + ~8·hnsw_m bytes.
+``ivf``
+    Inverted lists over full vectors (``IVF{nlist},Flat``), 4·dim bytes; ``nprobe`` lists are scanned.
+``ivfpq``
+    Inverted lists over product-quantized codes (``IVF{nlist},PQ{m}x8``; ``OPQ{m},IVF{nlist},PQ{m}x8`` with
+    ``opq=True``, a learned rotation that costs far more training time): ``pq_bytes`` bytes (default
+    dim/4 = 96 B, 16x smaller than flat). The Mr. TyDi-sized option.
+
+Everything trained (``ivf``, ``ivfpq``, ``hnsw-sq8``) is trained on a seeded random sample of at most
+``train_sample`` vectors, and vectors are added shard by shard: building never needs every vector as float32
+in memory at once. ``nprobe`` / ``ef_search`` are recorded in ``config.json`` and can be changed at load.
+
+Several indexes (e.g. corpus shards indexed separately) are searched together with
+:class:`ShardedDenseIndex`, which merges their hits by score.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import logging
+import math
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from lexdr.errors import LexdrError
-from lexdr.formats.files import atomic_path, atomic_write
+from lexdr.errors import ConfigError, LexdrError
+from lexdr.formats.files import atomic_path, atomic_write, file_sha256
 from lexdr.records import Hit, Run
 
-__all__ = ["IndexType", "DenseIndex"]
+__all__ = ["IndexType", "DenseIndexConfig", "DenseIndex", "ShardedDenseIndex", "open_dense_index",
+           "merge_runs"]
+
+logger = logging.getLogger(__name__)
+
+REBUILD_HINT = "rebuild it with `lexdr index dense` (or delete the folder and re-run the stage)"
+SHARDS_FILE = "index_shards.json"
 
 
 class IndexType(str, enum.Enum):
+    auto = "auto"
     flat = "flat"
     hnsw = "hnsw"
+    hnsw_sq8 = "hnsw-sq8"
     ivf = "ivf"
+    ivfpq = "ivfpq"
+
+
+@dataclass(frozen=True)
+class DenseIndexConfig:
+    """How a dense index is built and searched.
+
+    ``flat_max_passages``: ``auto`` builds ``flat`` up to this many vectors and ``ivfpq`` above.
+    ``nlist``: IVF lists; ``None`` = 4·sqrt(N) rounded to a power of two, at most N/39 and train_sample/39
+    (FAISS wants >= 39 training points per list). ``pq_bytes``: PQ code size; ``None`` = dim/4 (it must
+    divide dim). ``nprobe`` (IVF lists scanned per query) and ``ef_search`` (HNSW beam) trade speed for
+    recall at search time. ``train_sample``: at most this many vectors (seeded random sample) train the
+    quantizers.
+    """
+
+    index_type: IndexType = IndexType.auto
+    flat_max_passages: int = 1_000_000
+    nlist: int | None = None
+    pq_bytes: int | None = None
+    opq: bool = False
+    nprobe: int = 64
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+    train_sample: int = 262_144
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "index_type", IndexType(self.index_type))
+        except ValueError:
+            raise ConfigError(f"index_type={self.index_type!r} is not one of "
+                              f"{', '.join(t.value for t in IndexType)}") from None
+        for name in ("flat_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search", "train_sample"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("nlist", "pq_bytes"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1 (or unset), got {getattr(self, name)}")
+
+    def resolve(self, n: int) -> IndexType:
+        """The index type that is built for ``n`` vectors (``auto`` decided)."""
+        if self.index_type is not IndexType.auto:
+            return self.index_type
+        return IndexType.flat if n <= self.flat_max_passages else IndexType.ivfpq
+
+    def lists_for(self, n: int) -> int:
+        if self.nlist is not None:
+            return self.nlist
+        target = 4 * math.sqrt(max(n, 1))
+        nlist = 2 ** max(0, round(math.log2(target)))
+        return max(1, min(nlist, n // 39, self.train_sample // 39))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["index_type"] = self.index_type.value
+        return d
 
 
 def _faiss():
     import faiss
 
     return faiss
+
+
+def _factory(kind: IndexType, dim: int, n: int, cfg: DenseIndexConfig) -> tuple[str, dict]:
+    """The FAISS factory string for ``kind`` and what it was derived from (recorded in config.json)."""
+    if kind is IndexType.flat:
+        return "Flat", {}
+    if kind is IndexType.hnsw:
+        return f"HNSW{cfg.hnsw_m},Flat", {}
+    if kind is IndexType.hnsw_sq8:
+        return f"HNSW{cfg.hnsw_m},SQ8", {}
+    nlist = cfg.lists_for(n)
+    if kind is IndexType.ivf:
+        return f"IVF{nlist},Flat", {"nlist": nlist}
+    m = cfg.pq_bytes or dim // 4
+    if dim % m:
+        raise ConfigError(f"pq_bytes={m} must divide the embedding dimension {dim} (e.g. {dim // 4} or {dim // 8})")
+    prefix = f"OPQ{m}," if cfg.opq else ""
+    return f"{prefix}IVF{nlist},PQ{m}x8", {"nlist": nlist, "pq_bytes": m}
+
+
+def _min_train(kind: IndexType, factory_params: dict) -> int:
+    if kind is IndexType.ivf:
+        return 39 * factory_params["nlist"]
+    if kind is IndexType.ivfpq:
+        return max(39 * factory_params["nlist"], 256)  # 2^8 centroids per PQ sub-quantizer
+    return 1
+
+
+def set_search_params(index, nprobe: int | None = None, ef_search: int | None = None) -> None:
+    """Set ``nprobe`` / ``efSearch`` on whatever FAISS index this is (through OPQ wrappers too)."""
+    faiss = _faiss()
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None and nprobe is not None:
+        ivf.nprobe = min(nprobe, ivf.nlist)
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
+    if ef_search is not None and hasattr(inner, "hnsw"):
+        inner.hnsw.efSearch = ef_search
+
+
+def _as_float32(block: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+def _sample(parts: Sequence[np.ndarray], n: int, size: int, seed: int) -> np.ndarray:
+    """``size`` rows drawn without replacement (seeded) across ``parts``, as float32; all rows if n <= size."""
+    if n <= size:
+        return np.concatenate([_as_float32(p) for p in parts], axis=0)
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    out, start = [], 0
+    for p in parts:
+        mine = rows[(rows >= start) & (rows < start + len(p))] - start
+        if len(mine):
+            out.append(_as_float32(p[mine]))
+        start += len(p)
+    return np.concatenate(out, axis=0)
 
 
 class DenseIndex:
@@ -43,30 +191,63 @@ class DenseIndex:
         self.meta = dict(meta or {})
 
     @classmethod
-    def build(cls, embeddings: np.ndarray, doc_ids: list[str], index_type: IndexType | str = IndexType.flat,
-              meta: dict | None = None, hnsw_m: int = 32, ivf_lists: int | None = None) -> "DenseIndex":
+    def build(cls, embeddings: np.ndarray, doc_ids: list[str], index_type: IndexType | str | None = None,
+              meta: dict | None = None, config: DenseIndexConfig | None = None) -> "DenseIndex":
+        """Index one in-memory array (float32 or float16). ``index_type`` overrides ``config.index_type``."""
+        return cls.build_from_parts([embeddings], doc_ids, index_type, meta, config)
+
+    @classmethod
+    def build_from_parts(cls, parts: Sequence[np.ndarray], doc_ids: list[str],
+                         index_type: IndexType | str | None = None, meta: dict | None = None,
+                         config: DenseIndexConfig | None = None) -> "DenseIndex":
+        """Index several arrays (e.g. float16 shards opened with ``np.load(..., mmap_mode="r")``) in order.
+
+        A trained index is trained on a seeded sample first; then each part is converted to float32 and
+        added on its own, so at most one part is ever held as float32 (plus the training sample).
+        """
+        cfg = config or DenseIndexConfig()
+        if index_type is not None:
+            cfg = replace(cfg, index_type=index_type)
+        n = sum(len(p) for p in parts)
+        if any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) > 1 or n != len(doc_ids):
+            shapes = [tuple(p.shape) for p in parts]
+            raise LexdrError(f"embeddings of shapes {shapes} do not match {len(doc_ids)} doc ids")
+        dim = parts[0].shape[1] if parts else 0
+        kind = cfg.resolve(n)
+        factory, params = _factory(kind, dim, n, cfg)
+        need = _min_train(kind, params)
+        if n < need:
+            raise LexdrError(f"a {kind.value} index ({factory}) needs >= {need} passages to train; got {n}: "
+                             "use index_type='flat' (or fewer IVF lists / smaller pq_bytes)")
         faiss = _faiss()
-        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
-        if emb.ndim != 2 or emb.shape[0] != len(doc_ids):
-            raise LexdrError(f"embeddings shape {emb.shape} does not match {len(doc_ids)} doc ids")
-        dim = emb.shape[1]
-        kind = IndexType(index_type)
-        if kind is IndexType.flat:
-            index = faiss.IndexFlatIP(dim)
-        elif kind is IndexType.hnsw:
-            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 200
-            index.hnsw.efSearch = 128
-        else:
-            nlist = ivf_lists or max(1, int(4 * np.sqrt(len(doc_ids))))
-            if len(doc_ids) < 39 * nlist:
-                raise LexdrError(f"an IVF index with {nlist} lists needs >= {39 * nlist} passages to train; "
-                                 f"got {len(doc_ids)}: use index_type='flat' or fewer lists")
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(emb)
-            index.nprobe = min(nlist, 32)
-        index.add(emb)
-        return cls(index, doc_ids, {**(meta or {}), "index_type": kind.value, "dim": dim})
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        if kind is IndexType.hnsw or kind is IndexType.hnsw_sq8:
+            faiss.downcast_index(index).hnsw.efConstruction = cfg.ef_construction
+        train_rows = 0
+        ivf = faiss.try_extract_index_ivf(index)
+        ivf = faiss.downcast_index(ivf) if ivf is not None else None
+        if ivf is not None and hasattr(ivf, "do_polysemous_training"):
+            # index_factory turns on polysemous training for PQ8 codes: minutes of simulated annealing that
+            # only the (unused) Hamming-threshold search mode benefits from.
+            ivf.do_polysemous_training = False
+        if not index.is_trained:
+            sample = _sample(parts, n, cfg.train_sample, cfg.seed)
+            train_rows = len(sample)
+            _seed_clustering(index, cfg.seed)
+            index.train(sample)
+            del sample
+        for p in parts:
+            index.add(_as_float32(p))
+        set_search_params(index, cfg.nprobe, cfg.ef_search)
+        record = {"index_type": kind.value, "requested_index_type": cfg.index_type.value, "factory": factory,
+                  "dim": dim, "count": n, "train_rows": train_rows, "nprobe": cfg.nprobe,
+                  "ef_search": cfg.ef_search, **params, "index_config": cfg.to_dict()}
+        return cls(index, doc_ids, {**(meta or {}), **record})
+
+    def set_search_params(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        """Change the speed/recall trade-off of a loaded index (recorded in ``meta``; saved with it)."""
+        set_search_params(self.index, nprobe, ef_search)
+        self.meta.update({k: v for k, v in {"nprobe": nprobe, "ef_search": ef_search}.items() if v is not None})
 
     def search_embeddings(self, query_emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, len(self.doc_ids))
@@ -74,12 +255,32 @@ class DenseIndex:
         return self.index.search(q, k)
 
     def search(self, query_ids: list[str], query_emb: np.ndarray, k: int = 100) -> Run:
-        scores, idx = self.search_embeddings(query_emb, k)
-        run: Run = {}
-        for qid, row_s, row_i in zip(query_ids, scores, idx):
-            hits = [Hit(self.doc_ids[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
-            run[qid] = sorted(hits, key=lambda h: (-h.score, h.doc_id))
-        return run
+        """Each query's top ``k`` passages. A passage stored as several windows (its id repeated, see
+        ``EncoderConfig.window_stride``) counts once, with its best window's score (MaxP): such an index is
+        searched deeper, doubling, until every query has ``k`` distinct passages or the index is exhausted."""
+        distinct = getattr(self, "_distinct_docs", None)
+        if distinct is None:
+            distinct = self._distinct_docs = len(set(self.doc_ids))
+        windowed = distinct < len(self.doc_ids)
+        k = min(k, distinct)
+        todo = list(range(len(query_ids)))
+        fetch = min(len(self.doc_ids), 2 * k) if windowed else k
+        found: dict[int, list[Hit]] = {}
+        while todo:
+            scores, idx = self.search_embeddings(np.asarray(query_emb)[todo], fetch)
+            short = []
+            for row, row_s, row_i in zip(todo, scores, idx):
+                best: dict[str, float] = {}
+                for s, i in zip(row_s, row_i):
+                    if i >= 0 and float(s) > best.get(self.doc_ids[i], -np.inf):
+                        best[self.doc_ids[i]] = float(s)
+                found[row] = sorted((Hit(d, s) for d, s in best.items()), key=lambda h: (-h.score, h.doc_id))[:k]
+                if windowed and len(best) < k:
+                    short.append(row)
+            if not short or fetch >= len(self.doc_ids):
+                break
+            todo, fetch = short, min(len(self.doc_ids), 2 * fetch)
+        return {query_ids[r]: found[r] for r in range(len(query_ids))}
 
     def save(self, folder: str | Path) -> Path:
         faiss = _faiss()
@@ -87,22 +288,146 @@ class DenseIndex:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "index.faiss") as tmp:
             faiss.write_index(self.index, str(tmp))
+            files = {"index.faiss": {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}}
         with atomic_write(folder / "doc_ids.json") as fh:
             json.dump(self.doc_ids, fh, ensure_ascii=False)
         # config.json last: its presence marks a complete index.
         with atomic_write(folder / "config.json") as fh:
-            json.dump(self.meta, fh, ensure_ascii=False, indent=2)
+            json.dump({**self.meta, "files": files}, fh, ensure_ascii=False, indent=2)
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, mmap: bool = False) -> "DenseIndex":
+    def load(cls, folder: str | Path, mmap: bool = False, nprobe: int | None = None,
+             ef_search: int | None = None) -> "DenseIndex":
+        """Open a saved index; ``nprobe`` / ``ef_search`` override the recorded ones for this session.
+
+        A missing, truncated or unreadable file is a :class:`LexdrError` that says to rebuild, not a
+        FAISS traceback (sizes are checked here; :func:`verify_index_folder` also checks the SHA-256).
+        """
         faiss = _faiss()
         folder = Path(folder)
-        if not (folder / "config.json").exists():
-            raise LexdrError(f"{folder} is not a complete lexdr dense index (no config.json); rebuild it with "
-                             "`lexdr index dense`")
+        meta = _read_json(folder / "config.json", f"{folder} is not a complete lexdr dense index (no config.json)")
+        for name, rec in (meta.get("files") or {}).items():
+            path = folder / name
+            size = path.stat().st_size if path.exists() else None
+            if size != rec.get("bytes"):
+                got = "missing" if size is None else f"{size} bytes"
+                raise LexdrError(f"{path} is damaged ({got}, expected {rec.get('bytes')} bytes): {REBUILD_HINT}")
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        index = faiss.read_index(str(folder / "index.faiss"), flags)
-        doc_ids = json.loads((folder / "doc_ids.json").read_text(encoding="utf-8"))
-        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        return cls(index, doc_ids, meta)
+        try:
+            index = faiss.read_index(str(folder / "index.faiss"), flags)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise LexdrError(f"{folder / 'index.faiss'} cannot be read by FAISS ({first}): {REBUILD_HINT}") from None
+        doc_ids = _read_json(folder / "doc_ids.json", f"{folder / 'doc_ids.json'} is missing")
+        if not isinstance(doc_ids, list) or index.ntotal != len(doc_ids):
+            raise LexdrError(f"{folder}: index.faiss holds {index.ntotal} vectors but doc_ids.json lists "
+                             f"{len(doc_ids) if isinstance(doc_ids, list) else 'no'} ids: {REBUILD_HINT}")
+        meta.pop("files", None)
+        out = cls(index, doc_ids, meta)
+        set_search_params(index, meta.get("nprobe"), meta.get("ef_search"))
+        if nprobe is not None or ef_search is not None:
+            out.set_search_params(nprobe, ef_search)
+        return out
+
+
+def verify_index_folder(folder: str | Path) -> None:
+    """Check every file a saved index records against its size and SHA-256 (a full read); LexdrError if not."""
+    folder = Path(folder)
+    meta = _read_json(folder / "config.json", f"{folder} is not a complete lexdr dense index (no config.json)")
+    for name, rec in (meta.get("files") or {}).items():
+        path = folder / name
+        if not path.exists() or path.stat().st_size != rec.get("bytes") or file_sha256(path) != rec.get("sha256"):
+            raise LexdrError(f"{path} does not match the size/SHA-256 recorded in config.json: {REBUILD_HINT}")
+
+
+def _seed_clustering(index, seed: int) -> None:
+    """FAISS k-means seeds are per object; set them so a rebuild from the same sample is the same index."""
+    faiss = _faiss()
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.cp.seed = seed
+        pq = getattr(faiss.downcast_index(ivf), "pq", None)
+        if pq is not None:
+            pq.cp.seed = seed
+    if isinstance(index, faiss.IndexPreTransform):
+        for i in range(index.chain.size()):
+            vt = faiss.downcast_VectorTransform(index.chain.at(i))
+            if hasattr(vt, "pq") and vt.pq is not None:
+                vt.pq.cp.seed = seed
+
+
+def _read_json(path: Path, missing: str):
+    if not path.exists():
+        raise LexdrError(f"{missing}: {REBUILD_HINT}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LexdrError(f"{path} is damaged ({e}): {REBUILD_HINT}") from None
+
+
+def merge_runs(runs: Iterable[Run], k: int) -> Run:
+    """Hits of several runs per query, best first (ties by doc id), a doc id kept once (its best score), top k."""
+    merged: dict[str, dict[str, float]] = {}
+    for run in runs:
+        for qid, hits in run.items():
+            best = merged.setdefault(qid, {})
+            for h in hits:
+                if h.doc_id not in best or h.score > best[h.doc_id]:
+                    best[h.doc_id] = h.score
+    return {qid: [Hit(d, s) for d, s in sorted(best.items(), key=lambda x: (-x[1], x[0]))[:k]]
+            for qid, best in merged.items()}
+
+
+class ShardedDenseIndex:
+    """Several :class:`DenseIndex` (e.g. corpus shards indexed separately) searched as one.
+
+    ``search`` asks every shard for its top ``k`` and merges by score (ties by doc id): for exact (flat)
+    shards the result equals one flat index over all vectors. All shards must record the same encoder.
+    A folder holding ``index_shards.json`` (``{"shards": ["part-0", ...]}``, paths relative to it) opens as
+    one with :func:`open_dense_index`.
+    """
+
+    def __init__(self, shards: Sequence[DenseIndex]):
+        if not shards:
+            raise LexdrError("a sharded dense index needs at least one shard")
+        encoders = {json.dumps(s.meta.get("encoder"), sort_keys=True) for s in shards}
+        if len(encoders) > 1:
+            raise LexdrError("the index shards were built with different encoders; queries can only be encoded "
+                             "one way: rebuild the odd shards with the same model and prompts")
+        self.shards = list(shards)
+        self.meta = {"encoder": shards[0].meta.get("encoder"), "index_type": "sharded",
+                     "shard_types": [s.meta.get("index_type") for s in shards]}
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return [d for s in self.shards for d in s.doc_ids]
+
+    @classmethod
+    def load(cls, folders: Sequence[str | Path], mmap: bool = False, nprobe: int | None = None,
+             ef_search: int | None = None) -> "ShardedDenseIndex":
+        return cls([DenseIndex.load(f, mmap=mmap, nprobe=nprobe, ef_search=ef_search) for f in folders])
+
+    @staticmethod
+    def write(folder: str | Path, shard_folders: Sequence[str | Path]) -> Path:
+        """Write ``index_shards.json`` in ``folder`` naming the shard folders (stored relative to ``folder``)."""
+        folder = Path(folder)
+        rel = [str(Path(f).resolve().relative_to(folder.resolve())) if Path(f).resolve().is_relative_to(folder.resolve())
+               else str(Path(f).resolve()) for f in shard_folders]
+        with atomic_write(folder / SHARDS_FILE) as fh:
+            json.dump({"shards": rel}, fh, indent=2)
+        return folder
+
+    def search(self, query_ids: list[str], query_emb: np.ndarray, k: int = 100) -> Run:
+        return merge_runs((s.search(query_ids, query_emb, k) for s in self.shards), k)
+
+
+def open_dense_index(folder: str | Path, mmap: bool = False, nprobe: int | None = None,
+                     ef_search: int | None = None) -> DenseIndex | ShardedDenseIndex:
+    """A dense index folder (``config.json``) or a sharded one (``index_shards.json``)."""
+    folder = Path(folder)
+    listing = folder / SHARDS_FILE
+    if listing.exists() and not (folder / "config.json").exists():
+        shards = _read_json(listing, f"{listing} is missing").get("shards") or []
+        return ShardedDenseIndex.load([folder / s for s in shards], mmap=mmap, nprobe=nprobe, ef_search=ef_search)
+    return DenseIndex.load(folder, mmap=mmap, nprobe=nprobe, ef_search=ef_search)

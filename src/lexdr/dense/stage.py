@@ -1,60 +1,109 @@
 """Stage functions (files in, files out) for dense retrieval: ``build_dense_index`` and ``dense_search``.
 
-Encoding is done in shards of ``shard_size`` passages, each saved as ``.npy`` under ``<out>/shards/`` as
-soon as it is done: a killed run resumes at the first missing shard instead of re-encoding the corpus.
+Encoding is done in shards of ``shard_size`` passages, each saved under ``<out>/shards/`` as soon as it is
+done: ``000000.npy`` (float16 vectors: half the disk of float32, and precise enough for ranking) and
+``000000.json`` (its manifest: the doc id of every row, the encoder description, the ``.npy`` file's size and
+SHA-256). A killed run resumes at the first shard that is not done. A shard is reused only when its manifest
+names the same encoder and the same doc ids and its file still has the recorded size and SHA-256; a damaged
+or foreign shard is re-encoded with a warning.
+
+The index is then built from the shards without holding every vector as float32: a trained index type learns
+from a seeded sample, and each shard is converted to float32 and added on its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from lexdr.dense.encoder import Encoder, EncoderConfig
-from lexdr.dense.index import DenseIndex, IndexType
+from lexdr.dense.index import DenseIndex, DenseIndexConfig, IndexType
 from lexdr.dense.retriever import DenseRetriever
 from lexdr.formats import iter_corpus, read_queries, write_run
-from lexdr.formats.files import atomic_path, atomic_write
+from lexdr.formats.files import atomic_path, atomic_write, file_digest, file_sha256
 from lexdr.records import Run
 
-__all__ = ["encode_corpus", "build_dense_index", "dense_search"]
+__all__ = ["EncodedShard", "encode_corpus", "build_dense_index", "dense_search", "dense_stage"]
 
 logger = logging.getLogger(__name__)
 
+SHARD_DTYPE = np.float16
+
+
+@dataclass(frozen=True)
+class EncodedShard:
+    """One encoded shard on disk: ``path`` (float16 ``.npy``, one row per id) and its doc ids."""
+
+    path: Path
+    doc_ids: tuple[str, ...]
+
+    def open(self) -> np.ndarray:
+        """The vectors, memory-mapped (float16): nothing is read until rows are used."""
+        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+
+
+def _shard_paths(shard_dir: Path, no: int) -> tuple[Path, Path]:
+    return shard_dir / f"{no:06d}.npy", shard_dir / f"{no:06d}.json"
+
+
+def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_description: dict) -> bool:
+    """Whether a shard on disk holds exactly these doc ids encoded by this encoder, undamaged."""
+    if not manifest_path.exists():
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        logger.warning("%s is damaged; re-encoding the shard", manifest_path)
+        return False
+    if manifest.get("doc_ids") != doc_ids:
+        return False  # another corpus or shard size: not this shard
+    if manifest.get("encoder") != encoder_description:
+        logger.warning("%s was encoded by another encoder (%s); re-encoding it", npy,
+                       (manifest.get("encoder") or {}).get("model"))
+        return False
+    size = npy.stat().st_size if npy.exists() else None
+    if size != manifest.get("bytes") or file_sha256(npy) != manifest.get("sha256"):
+        logger.warning("%s is damaged (%s bytes, recorded %s, or its SHA-256 differs); re-encoding the shard",
+                       npy, size, manifest.get("bytes"))
+        return False
+    return True
+
 
 def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path,
-                  shard_size: int = 20_000) -> tuple[np.ndarray, list[str]]:
-    """Embed every passage of ``corpus_path``, resuming from shards already in ``work_dir/shards``."""
+                  shard_size: int = 20_000) -> list[EncodedShard]:
+    """Embed every passage of ``corpus_path`` into float16 shards under ``work_dir/shards``, reusing the
+    shards already there that check out; returns the shards in corpus order."""
     shard_dir = Path(work_dir) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    doc_ids: list[str] = []
-    parts: list[np.ndarray] = []
+    described = encoder.describe()
+    shards: list[EncodedShard] = []
     batch_ids: list[str] = []
     batch_texts: list[str] = []
-    shard_no = 0
 
     def flush() -> None:
-        nonlocal shard_no
-        path = shard_dir / f"{shard_no:06d}.npy"
-        ids_path = shard_dir / f"{shard_no:06d}.ids.json"
-        done = path.exists() and ids_path.exists() and json.loads(ids_path.read_text("utf-8")) == batch_ids
-        if done:
-            emb = np.load(path, allow_pickle=False)
-            logger.info("shard %d: reused %d embeddings", shard_no, len(batch_ids))
+        npy, manifest_path = _shard_paths(shard_dir, len(shards))
+        if _reusable(npy, manifest_path, batch_ids, described):
+            logger.info("shard %d: reused %d embeddings", len(shards), len(batch_ids))
         else:
-            emb = encoder.encode_passages(batch_texts)
-            with atomic_path(path) as tmp:
+            manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
+            emb = encoder.encode_passages(batch_texts).astype(SHARD_DTYPE)
+            with atomic_path(npy) as tmp:
                 with open(tmp, "wb") as fh:
                     np.save(fh, emb, allow_pickle=False)
-            with atomic_write(ids_path) as fh:
-                json.dump(batch_ids, fh, ensure_ascii=False)
-        parts.append(emb)
-        doc_ids.extend(batch_ids)
+                record = {"doc_ids": batch_ids, "encoder": described, "dtype": str(emb.dtype),
+                          "shape": list(emb.shape), "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
+            # The manifest is written after the vectors: its presence marks the shard done.
+            with atomic_write(manifest_path) as fh:
+                json.dump(record, fh, ensure_ascii=False)
+        shards.append(EncodedShard(npy, tuple(batch_ids)))
         batch_ids.clear()
         batch_texts.clear()
-        shard_no += 1
 
     for doc in iter_corpus(corpus_path):
         batch_ids.append(doc.doc_id)
@@ -63,23 +112,31 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
             flush()
     if batch_ids:
         flush()
-    return np.concatenate(parts, axis=0), doc_ids
+    return shards
 
 
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
-                      index_type: IndexType | str = IndexType.flat, shard_size: int = 20_000,
-                      encoder: Encoder | None = None) -> Path:
-    """Encode ``corpus_path`` and write a FAISS index folder to ``out_dir``."""
+                      index_type: IndexType | str | None = None, shard_size: int = 20_000,
+                      encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
+                      keep_shards: bool = False) -> Path:
+    """Encode ``corpus_path`` and write a FAISS index folder to ``out_dir``.
+
+    ``index_config`` says which index and how it is trained and searched (default: ``auto``, exact flat up
+    to ``flat_max_passages`` passages, IVF-PQ above); ``index_type`` overrides its ``index_type``.
+    ``keep_shards`` keeps the float16 shards (e.g. to build another index type without re-encoding).
+    """
     encoder = encoder or Encoder(encoder_config or EncoderConfig())
+    cfg = index_config or DenseIndexConfig()
+    if index_type is not None:
+        cfg = replace(cfg, index_type=index_type)
     out = Path(out_dir)
-    emb, doc_ids = encode_corpus(corpus_path, encoder, out, shard_size=shard_size)
-    index = DenseIndex.build(emb, doc_ids, index_type, meta={"encoder": encoder.describe(),
-                                                             "corpus": str(Path(corpus_path).resolve())})
+    shards = encode_corpus(corpus_path, encoder, out, shard_size=shard_size)
+    doc_ids = [d for s in shards for d in s.doc_ids]
+    index = DenseIndex.build_from_parts([s.open() for s in shards], doc_ids, meta={
+        "encoder": encoder.describe(), "corpus": str(Path(corpus_path).resolve())}, config=cfg)
     index.save(out)
-    # The shards were only a resume aid; the index now holds the vectors.
-    for f in sorted((out / "shards").glob("*")):
-        f.unlink()
-    (out / "shards").rmdir()
+    if not keep_shards:  # the shards were a resume aid; the index now holds the vectors
+        shutil.rmtree(out / "shards")
     return out
 
 
@@ -90,3 +147,51 @@ def dense_search(index_dir: str | Path, queries_path: str | Path, out_run: str |
     if out_run is not None:
         write_run(run, out_run, tag="lexdr-dense")
     return run
+
+
+def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: dict) -> DenseIndex | None:
+    """An index already built from the same corpus content with the same encoder, or None.
+
+    A stage re-runs when anything it depends on changes (e.g. the number of unlabeled queries), but
+    re-encoding an unchanged corpus is the most expensive thing the pipeline does: reuse it when its
+    recorded provenance (corpus digest, trained model's fingerprint) and encoder description match exactly.
+    """
+    cfg_path = folder / "config.json"
+    if not cfg_path.exists():
+        return None
+    meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+    recorded = {k: v for k, v in (meta.get("encoder") or {}).items() if k != "show_progress"}
+    if any(meta.get(k) != v for k, v in provenance.items()) or recorded != encoder_description:
+        return None
+    logger.info("reusing the dense index in %s (same corpus and encoder)", folder)
+    return DenseIndex.load(folder)
+
+
+def _record_provenance(folder: Path, provenance: dict) -> None:
+    cfg_path = folder / "config.json"
+    meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+    meta.update(provenance)
+    with atomic_write(cfg_path) as fh:
+        json.dump(meta, fh, ensure_ascii=False, indent=2)
+
+
+def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_config: EncoderConfig, depth: int,
+                out_dir: str | Path, provenance: Mapping | None = None, tag: str = "dense",
+                index_config: DenseIndexConfig | None = None) -> dict:
+    """The pipeline's dense stage: index ``corpus`` into ``out_dir/index`` (reusing an index built from the
+    same corpus content by the same encoder and model) and write ``out_dir/run.<part>.trec`` for each query
+    file in ``queries`` (part name -> path), ``depth`` hits deep."""
+    out = Path(out_dir)
+    encoder = Encoder(encoder_config)
+    # A trained model's folder path stays the same when it is retrained: the index is tied to the training
+    # stage's fingerprint too (in ``provenance``), not only to the path.
+    prov = {"corpus_sha256": file_digest(corpus), **dict(provenance or {})}
+    index = _reusable_dense_index(out / "index", encoder.describe(), prov)
+    if index is None:
+        build_dense_index(corpus, out / "index", encoder=encoder, index_config=index_config)
+        _record_provenance(out / "index", prov)
+        index = DenseIndex.load(out / "index")
+    retriever = DenseRetriever(encoder, index)
+    for part, path in queries.items():
+        write_run(retriever.search(read_queries(path), depth), out / f"run.{part}.trec", tag=tag)
+    return {"model": encoder_config.model}
