@@ -50,6 +50,21 @@ def test_out_of_core_equals_in_memory_inline(tmp_path, max_docs):
     assert ooc.search(QUERIES, k=10)["q5"] == []
 
 
+def test_merge_in_many_blocks_equals_in_memory(tmp_path, monkeypatch):
+    """Blocks of 3 postings: many blocks, and terms with more postings than a block (one term per block)."""
+    import lexdr.sparse.outofcore as ooc
+
+    monkeypatch.setattr(ooc, "_block_postings", lambda shard_docs: 3)
+    assert len(ooc._blocks(np.array([5, 1, 1, 1, 7, 2]), 3)) - 1 == 4  # [5] [1 1 1] [7] [2]
+    seen = []
+    blocks = ooc._blocks
+    monkeypatch.setattr(ooc, "_blocks", lambda df, n: seen.append(blocks(df, n)) or seen[-1])
+    BM25Index.build(DOCS, lang="en").save(tmp_path / "mem")
+    ooc.build_out_of_core(DOCS, tmp_path / "ooc", lang="en", max_docs_in_memory=2, n_jobs=1)
+    assert len(seen[0]) - 1 > 10  # many blocks
+    _same_index(tmp_path / "mem", tmp_path / "ooc")
+
+
 def test_ties_broken_by_doc_id(tmp_path):
     docs = [Doc("b", "apple pie"), Doc("c", "apple tart"), Doc("a", "apple cake"), Doc("z", "pear")]
     build_out_of_core(docs, tmp_path / "i", lang="en", max_docs_in_memory=1, n_jobs=1)

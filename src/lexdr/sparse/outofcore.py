@@ -16,6 +16,8 @@ corpus and never holds more than ``max_docs_in_memory`` documents' text and term
    postings are written back sorted by term (stable: documents stay in corpus order).
 3. **Merge**: the shards' term-sorted postings are merged block by block of terms (a block holds at most about
    as many postings as one shard) into bm25s' column-major score matrix, appended to the final ``.npy`` files.
+   Shards are read sequentially with plain reads, not memory-mapped (mapped pages would count as resident
+   memory: about 12 bytes per posting, 0.7 GiB at 1M passages).
 
 The result is an ordinary lexdr BM25 index folder (bm25s' ``data/indices/indptr.csc.index.npy``,
 ``vocab.index.json``, ``params.index.json`` plus lexdr's ``doc_ids.json``, ``doc_rank.npy`` and
@@ -54,6 +56,11 @@ logger = logging.getLogger(__name__)
 # 200k documents of ~80 words: ~100 MB of text and ~16M postings (~200 MB of arrays) at a time.
 DEFAULT_MAX_DOCS_IN_MEMORY = 200_000
 _WORK = "_shards"
+
+
+def _block_postings(shard_docs: int) -> int:
+    """Postings per merge block: about one shard's (~100 distinct terms a passage), at least a million."""
+    return max(1_000_000, 100 * shard_docs)
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,10 @@ def _tfc_table(tfc_fn: Any, lens: np.ndarray, tf: np.ndarray, avg_len: np.float6
 
 
 def _score_shard(prefix: Path, gid_map: np.ndarray, doc_lens: np.ndarray, doc_offset: int, idf: np.ndarray,
-                 tfc_fn: Any, avg_len: np.float64, k1: float, b: float, delta: float) -> int:
-    """Score one shard's postings with the corpus-wide statistics; write them sorted by global term id."""
+                 tfc_fn: Any, avg_len: np.float64, k1: float, b: float, delta: float,
+                 bounds: np.ndarray) -> np.ndarray:
+    """Score one shard's postings with the corpus-wide statistics and write them sorted by global term id
+    (``.sdoc.npy``, ``.sscore.npy``); returns where each merge block (``bounds``: term ids) starts in them."""
     doc = np.load(f"{prefix}.doc.npy")
     tid = np.load(f"{prefix}.tid.npy")
     tf = np.load(f"{prefix}.tf.npy")
@@ -153,12 +162,13 @@ def _score_shard(prefix: Path, gid_map: np.ndarray, doc_lens: np.ndarray, doc_of
     tfc = _tfc_table(tfc_fn, doc_lens[doc], tf, avg_len, k1, b, delta)
     scores = (idf[term] * tfc).astype(np.float32)  # bm25s: scores_doc = idf * tfc, stored as float32
     order = np.argsort(term, kind="stable")  # documents stay in corpus order within a term
-    np.save(f"{prefix}.sterm.npy", term[order].astype(np.int32))
+    term = term[order]
+    np.save(f"{prefix}.sterm.npy", term.astype(np.int32))
     np.save(f"{prefix}.sdoc.npy", (doc[order] + doc_offset).astype(np.int32))
     np.save(f"{prefix}.sscore.npy", scores[order])
     for name in ("doc", "tid", "tf"):
         Path(f"{prefix}.{name}.npy").unlink()
-    return len(term)
+    return np.searchsorted(term, bounds)
 
 
 # ------------------------------------------------------------------------------------------------ merge
@@ -167,34 +177,57 @@ def _write_npy_header(fh, dtype: np.dtype, length: int) -> None:
         fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (length,)})
 
 
-def _merge(prefixes: list[Path], doc_freqs: np.ndarray, block_postings: int, data_path: Path,
-           indices_path: Path) -> None:
-    """Merge the shards' term-sorted postings into one column-major matrix, one block of terms at a time."""
-    nnz = int(doc_freqs.sum())
+def _open_npy(path: str) -> tuple[Any, np.dtype]:
+    """Open a 1-d ``.npy`` for sequential reads: the file positioned after its header, and its dtype."""
+    fh = open(path, "rb")
+    version = np.lib.format.read_magic(fh)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    _, _, dtype = read(fh)
+    return fh, dtype
+
+
+def _blocks(doc_freqs: np.ndarray, block_postings: int) -> np.ndarray:
+    """Term-id boundaries [0, ..., V] of merge blocks holding at most ``block_postings`` postings each (or one
+    term, when a single term has more)."""
     ends = np.cumsum(doc_freqs)
-    shards = [(np.load(f"{p}.sterm.npy", mmap_mode="r"), np.load(f"{p}.sdoc.npy", mmap_mode="r"),
-               np.load(f"{p}.sscore.npy", mmap_mode="r")) for p in prefixes]
-    with open(data_path, "wb") as fdata, open(indices_path, "wb") as findex:
-        _write_npy_header(fdata, np.float32, nnz)
-        _write_npy_header(findex, np.int32, nnz)
-        lo, n_terms, written = 0, len(doc_freqs), 0
-        while lo < n_terms:
-            # the largest term range whose postings fit the block (always at least one term)
-            hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + block_postings, side="right"))
-            hi = min(max(hi, lo + 1), n_terms)
-            terms, docs, scores = [], [], []
-            for sterm, sdoc, sscore in shards:
-                a, z = np.searchsorted(sterm, [lo, hi])
-                if z > a:
-                    terms.append(np.asarray(sterm[a:z]))
-                    docs.append(np.asarray(sdoc[a:z]))
-                    scores.append(np.asarray(sscore[a:z]))
-            if terms:
-                order = np.argsort(np.concatenate(terms), kind="stable")  # shard order = corpus order
-                fdata.write(np.concatenate(scores)[order].tobytes())
-                findex.write(np.concatenate(docs)[order].tobytes())
-                written += len(order)
-            lo = hi
+    bounds, lo, n_terms = [0], 0, len(doc_freqs)
+    while lo < n_terms:
+        hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + block_postings, side="right"))
+        lo = min(max(hi, lo + 1), n_terms)
+        bounds.append(lo)
+    return np.asarray(bounds, dtype=np.int64)
+
+
+def _merge(prefixes: list[Path], cuts: list[np.ndarray], nnz: int, data_path: Path, indices_path: Path) -> None:
+    """Merge the shards' term-sorted postings into one column-major matrix, one block of terms at a time.
+
+    Each shard is read sequentially with plain reads (``cuts[s][i]``: where block ``i`` starts in shard
+    ``s``), never memory-mapped, so the pages read are not counted as this process's memory."""
+    handles = [(_open_npy(f"{p}.sterm.npy"), _open_npy(f"{p}.sdoc.npy"), _open_npy(f"{p}.sscore.npy"))
+               for p in prefixes]
+    written = 0
+    try:
+        with open(data_path, "wb") as fdata, open(indices_path, "wb") as findex:
+            _write_npy_header(fdata, np.float32, nnz)
+            _write_npy_header(findex, np.int32, nnz)
+            for i in range(len(cuts[0]) - 1):
+                terms, docs, scores = [], [], []
+                for cut, files in zip(cuts, handles):
+                    count = int(cut[i + 1] - cut[i])
+                    if count:
+                        (ft, tt), (fd, td), (fs, ts) = files
+                        terms.append(np.fromfile(ft, dtype=tt, count=count))
+                        docs.append(np.fromfile(fd, dtype=td, count=count))
+                        scores.append(np.fromfile(fs, dtype=ts, count=count))
+                if terms:
+                    order = np.argsort(np.concatenate(terms), kind="stable")  # shard order = corpus order
+                    fdata.write(np.concatenate(scores)[order].tobytes())
+                    findex.write(np.concatenate(docs)[order].tobytes())
+                    written += len(order)
+    finally:
+        for files in handles:
+            for fh, _ in files:
+                fh.close()
     if written != nnz:
         raise LexdrError(f"out-of-core merge wrote {written} postings, expected {nnz}; rebuild the index")
 
@@ -292,17 +325,18 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
         uniq_df, df_inverse = np.unique(doc_freqs, return_inverse=True)
         idf_values = np.array([idf_fn(int(df), N=n_docs) if df else 0.0 for df in uniq_df], dtype=np.float64)
         idf = idf_values.astype(reference.dtype)[df_inverse]  # bm25s: float32 array filled from Python floats
-        offset, nnz = 0, 0
+        bounds = _blocks(doc_freqs, _block_postings(shard_docs))
+        offset, cuts = 0, []
         for prefix, shard_lens in zip(prefixes, lens_parts):
             gid_map = np.load(f"{prefix}.map.npy")
-            nnz += _score_shard(prefix, gid_map, shard_lens, offset, idf, tfc_fn, avg_len, reference.k1,
-                                reference.b, reference.delta)
+            cuts.append(_score_shard(prefix, gid_map, shard_lens, offset, idf, tfc_fn, avg_len, reference.k1,
+                                     reference.b, reference.delta, bounds))
             offset += len(shard_lens)
+        nnz = int(doc_freqs.sum())
         t_scored = time.perf_counter()
 
         # merge into bm25s' layout
-        block = max(1_000_000, 100 * shard_docs)
-        _merge(prefixes, doc_freqs, block, tmp / "data.csc.index.npy", tmp / "indices.csc.index.npy")
+        _merge(prefixes, cuts, nnz, tmp / "data.csc.index.npy", tmp / "indices.csc.index.npy")
         indptr = np.zeros(len(doc_freqs) + 1, dtype=np.int64)
         np.cumsum(doc_freqs, out=indptr[1:])
         np.save(tmp / "indptr.csc.index.npy", indptr)
