@@ -5,19 +5,26 @@ prompts are part of the encoder's identity: they are read from the model folder
 (``config_sentence_transformers.json``) when present, else from the known defaults for the model family, and
 can always be set explicitly. Batching is sentence-transformers' own (it sorts by length so a batch pads to
 its longest member, not the corpus's), which keeps lexdr's overhead over a plain ``encode`` call near zero.
+
+A passage longer than ``max_seq_length`` tokens is cut there unless ``window_stride`` is set: then it is
+encoded as overlapping windows of ``max_seq_length`` tokens (prompt and special tokens included) starting
+every ``window_stride`` tokens, the last one ending at the passage's end (:meth:`Encoder.encode_passage_windows`
+returns one vector per window and the window -> passage map). An index stores the windows under their
+passage's id and :meth:`lexdr.dense.DenseIndex.search` scores a passage by its best window (MaxP; Dai & Callan
+2019, "Deeper text understanding for IR with contextual neural language modeling").
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from lexdr.errors import ConfigError
 
-__all__ = ["EncoderConfig", "Encoder", "default_prompts"]
+__all__ = ["EncoderConfig", "Encoder", "PassageWindows", "default_prompts", "window_spans"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +62,39 @@ class EncoderConfig:
     fp16: bool = True  # half precision on GPU only; the CPU always runs float32
     normalize: bool = True  # unit vectors, so inner product = cosine
     show_progress: bool = True
+    # Passages longer than max_seq_length tokens as overlapping windows of max_seq_length tokens starting every
+    # window_stride tokens, each passage scored by its best window (MaxP). None: cut at max_seq_length.
+    window_stride: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_seq_length < 8:
             raise ConfigError(f"max_seq_length={self.max_seq_length} is too small; use at least 8 (e.g. 256)")
+        if self.window_stride is not None and not 1 <= self.window_stride < self.max_seq_length:
+            raise ConfigError(f"window_stride={self.window_stride} must be in [1, max_seq_length={self.max_seq_length}) "
+                              "(e.g. half of max_seq_length), or None to cut long passages instead")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class PassageWindows(NamedTuple):
+    """Window vectors of a list of passages: window ``i`` belongs to passage ``passage_index[i]`` (ascending)."""
+
+    embeddings: np.ndarray  # (n_windows, dim) float32
+    passage_index: np.ndarray  # (n_windows,) int64
+
+
+def window_spans(n_tokens: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Token ranges [start, end) of windows of ``size`` tokens every ``stride`` tokens, covering ``n_tokens``:
+    one window when the passage fits, else starts 0, stride, 2*stride, ... and a last window ending at the end."""
+    if size < 1 or not 1 <= stride <= size:
+        raise ConfigError(f"windows of {size} tokens need a stride in [1, {size}], got {stride}")
+    if n_tokens <= size:
+        return [(0, n_tokens)]
+    starts = list(range(0, n_tokens - size, stride)) + [n_tokens - size]
+    return [(s, s + size) for s in starts]
 
 
 class Encoder:
@@ -112,7 +143,44 @@ class Encoder:
         return self._encode(texts, self.query_prompt, "queries")
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """One vector per passage, cut at ``max_seq_length`` tokens (windows: :meth:`encode_passage_windows`)."""
         return self._encode(texts, self.passage_prompt, "passages")
+
+    def window_texts(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The passages cut into overlapping windows (``config.window_stride``), as text, with each window's
+        passage index. A passage that fits in ``max_seq_length`` tokens is one window, its own text."""
+        stride = self.config.window_stride
+        if stride is None:
+            return list(texts), np.arange(len(texts), dtype=np.int64)
+        tok = self.model.tokenizer
+        if not getattr(tok, "is_fast", False):
+            raise ConfigError(f"window_stride needs a fast (Rust) tokenizer with offsets; {self.config.model} has "
+                              f"{type(tok).__name__}: set window_stride = None")
+        prompt_tokens = len(tok(self.passage_prompt, add_special_tokens=False)["input_ids"]) if self.passage_prompt else 0
+        overhead = tok.num_special_tokens_to_add(pair=False) + prompt_tokens
+        size = self.config.max_seq_length - overhead
+        if not 1 <= stride <= size:
+            raise ConfigError(f"window_stride={stride} is larger than a window's {size} passage tokens "
+                              f"(max_seq_length {self.config.max_seq_length} less prompt and special tokens): "
+                              "windows would skip text; use at most half of max_seq_length")
+        out: list[str] = []
+        owner: list[int] = []
+        enc = tok(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        for i, (text, offsets) in enumerate(zip(texts, enc)):
+            if len(offsets) <= size:
+                out.append(text)
+                owner.append(i)
+                continue
+            for start, end in window_spans(len(offsets), size, stride):
+                out.append(text[offsets[start][0]:offsets[end - 1][1]])
+                owner.append(i)
+        return out, np.asarray(owner, dtype=np.int64)
+
+    def encode_passage_windows(self, texts: Sequence[str]) -> PassageWindows:
+        """One vector per window (``config.window_stride``; one per passage when it is None) and the window ->
+        passage map; an index stores each window under its passage's id (MaxP at search time)."""
+        windows, owner = self.window_texts(texts)
+        return PassageWindows(self._encode(windows, self.passage_prompt, "passages"), owner)
 
     def describe(self) -> dict:
         """What an index must record to reproduce its query encoding."""
