@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -82,6 +83,11 @@ def test_auto_is_flat_under_the_threshold_and_ivfpq_above(tmp_path):
     assert index.meta["factory"] == "IVF8,PQ8x8" and index.meta["train_rows"] == 2000
     # The user can force a type, and nprobe / ef_search are recorded and can be changed at load.
     assert DenseIndex.build(small, ids(500), "hnsw-sq8", config=cfg).meta["index_type"] == "hnsw-sq8"
+    assert DenseIndex.build(big, ids(2000), "ivf-sq8", config=cfg).meta["factory"] == "IVF8,SQ8"
+    reranked = DenseIndex.build(big, ids(2000), "ivfpq", config=replace(cfg, rerank=4))
+    assert reranked.meta["factory"] == "IVF8,PQ8x8,Refine(SQ8)"
+    reranked.save(tmp_path / "rerank")
+    assert DenseIndex.load(tmp_path / "rerank").index.k_factor == 4
     index.save(tmp_path / "ivfpq")
     assert json.loads((tmp_path / "ivfpq" / "config.json").read_text())["nprobe"] == cfg.nprobe
     again = DenseIndex.load(tmp_path / "ivfpq", nprobe=3)

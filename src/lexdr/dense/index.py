@@ -16,10 +16,14 @@ doc ids):
     HNSW graph over 8-bit scalar-quantized vectors (``HNSW{hnsw_m},SQ8``), dim + ~8·hnsw_m bytes.
 ``ivf``
     Inverted lists over full vectors (``IVF{nlist},Flat``), 4·dim bytes; ``nprobe`` lists are scanned.
+``ivf-sq8``
+    Inverted lists over 8-bit scalar-quantized vectors (``IVF{nlist},SQ8``), dim bytes (4x smaller than flat).
 ``ivfpq``
     Inverted lists over product-quantized codes (``IVF{nlist},PQ{m}x8``; ``OPQ{m},IVF{nlist},PQ{m}x8`` with
     ``opq=True``, a learned rotation that costs far more training time): ``pq_bytes`` bytes (default
-    dim/4 = 96 B, 16x smaller than flat). The Mr. TyDi-sized option.
+    dim/4 = 96 B, 16x smaller than flat). The Mr. TyDi-sized option. With ``rerank > 0`` the top
+    k·rerank PQ candidates are re-scored from 8-bit scalar-quantized copies (``...,Refine(SQ8)``): dim more
+    bytes a passage, most of PQ's ranking loss recovered.
 
 Everything trained (``ivf``, ``ivfpq``, ``hnsw-sq8``) is trained on a seeded random sample of at most
 ``train_sample`` vectors, and vectors are added shard by shard: building never needs every vector as float32
@@ -60,6 +64,7 @@ class IndexType(str, enum.Enum):
     hnsw = "hnsw"
     hnsw_sq8 = "hnsw-sq8"
     ivf = "ivf"
+    ivf_sq8 = "ivf-sq8"
     ivfpq = "ivfpq"
 
 
@@ -71,7 +76,8 @@ class DenseIndexConfig:
     ``nlist``: IVF lists; ``None`` = 4·sqrt(N) rounded to a power of two, at most N/39 and train_sample/39
     (FAISS wants >= 39 training points per list). ``pq_bytes``: PQ code size; ``None`` = dim/4 (it must
     divide dim). ``nprobe`` (IVF lists scanned per query) and ``ef_search`` (HNSW beam) trade speed for
-    recall at search time. ``train_sample``: at most this many vectors (seeded random sample) train the
+    recall at search time. ``rerank``: for ``ivfpq``, re-score the top k·rerank PQ hits from SQ8 copies
+    (0 = off). ``train_sample``: at most this many vectors (seeded random sample) train the
     quantizers.
     """
 
@@ -80,6 +86,7 @@ class DenseIndexConfig:
     nlist: int | None = None
     pq_bytes: int | None = None
     opq: bool = False
+    rerank: int = 0
     nprobe: int = 64
     hnsw_m: int = 32
     ef_construction: int = 200
@@ -96,6 +103,8 @@ class DenseIndexConfig:
         for name in ("flat_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search", "train_sample"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.rerank < 0:
+            raise ConfigError(f"rerank must be >= 0 (0 = off), got {self.rerank}")
         for name in ("nlist", "pq_bytes"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1 (or unset), got {getattr(self, name)}")
@@ -136,24 +145,31 @@ def _factory(kind: IndexType, dim: int, n: int, cfg: DenseIndexConfig) -> tuple[
     nlist = cfg.lists_for(n)
     if kind is IndexType.ivf:
         return f"IVF{nlist},Flat", {"nlist": nlist}
+    if kind is IndexType.ivf_sq8:
+        return f"IVF{nlist},SQ8", {"nlist": nlist}
     m = cfg.pq_bytes or dim // 4
     if dim % m:
         raise ConfigError(f"pq_bytes={m} must divide the embedding dimension {dim} (e.g. {dim // 4} or {dim // 8})")
     prefix = f"OPQ{m}," if cfg.opq else ""
-    return f"{prefix}IVF{nlist},PQ{m}x8", {"nlist": nlist, "pq_bytes": m}
+    suffix = ",Refine(SQ8)" if cfg.rerank else ""
+    return f"{prefix}IVF{nlist},PQ{m}x8{suffix}", {"nlist": nlist, "pq_bytes": m, "rerank": cfg.rerank}
 
 
 def _min_train(kind: IndexType, factory_params: dict) -> int:
-    if kind is IndexType.ivf:
+    if kind is IndexType.ivf or kind is IndexType.ivf_sq8:
         return 39 * factory_params["nlist"]
     if kind is IndexType.ivfpq:
         return max(39 * factory_params["nlist"], 256)  # 2^8 centroids per PQ sub-quantizer
     return 1
 
 
-def set_search_params(index, nprobe: int | None = None, ef_search: int | None = None) -> None:
-    """Set ``nprobe`` / ``efSearch`` on whatever FAISS index this is (through OPQ wrappers too)."""
+def set_search_params(index, nprobe: int | None = None, ef_search: int | None = None,
+                      rerank: int | None = None) -> None:
+    """Set ``nprobe`` / ``efSearch`` / the re-rank factor on whatever FAISS index this is (through OPQ and
+    refine wrappers too)."""
     faiss = _faiss()
+    if isinstance(index, faiss.IndexRefine) and rerank:
+        index.k_factor = float(rerank)
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None and nprobe is not None:
         ivf.nprobe = min(nprobe, ivf.nlist)
@@ -238,7 +254,7 @@ class DenseIndex:
             del sample
         for p in parts:
             index.add(_as_float32(p))
-        set_search_params(index, cfg.nprobe, cfg.ef_search)
+        set_search_params(index, cfg.nprobe, cfg.ef_search, cfg.rerank)
         record = {"index_type": kind.value, "requested_index_type": cfg.index_type.value, "factory": factory,
                   "dim": dim, "count": n, "train_rows": train_rows, "nprobe": cfg.nprobe,
                   "ef_search": cfg.ef_search, **params, "index_config": cfg.to_dict()}
@@ -325,7 +341,7 @@ class DenseIndex:
                              f"{len(doc_ids) if isinstance(doc_ids, list) else 'no'} ids: {REBUILD_HINT}")
         meta.pop("files", None)
         out = cls(index, doc_ids, meta)
-        set_search_params(index, meta.get("nprobe"), meta.get("ef_search"))
+        set_search_params(index, meta.get("nprobe"), meta.get("ef_search"), meta.get("rerank"))
         if nprobe is not None or ef_search is not None:
             out.set_search_params(nprobe, ef_search)
         return out
