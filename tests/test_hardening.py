@@ -222,6 +222,29 @@ def test_ctrl_c_in_a_command_returns_130_not_success(monkeypatch, capsys):
     assert "interrupted" in capsys.readouterr().err
 
 
+def test_a_swallowed_ctrl_c_still_ends_the_process_with_130():
+    code = """
+import sys, time, lexdr.cli as cli, lexdr.report
+cli._GRACE_S = 1.0
+def swallow(run_dir):
+    print("ready", flush=True)
+    while True:
+        try:
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            pass  # a library that swallows Ctrl-C (or a lock it left held): the user must still get out
+lexdr.report.write_report = swallow
+sys.exit(cli.main(["report", "x"]))
+"""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err and "re-run the same command" in err, err[-2000:]
+
+
 def test_ctrl_c_during_lexdr_run_exits_130_and_says_how_to_resume(tmp_path, tiny_encoder_dir):
     from fixtures.tiny_corpus import write_tiny_config
 

@@ -353,11 +353,51 @@ def task_export(
 
 # Commands that continue where an interrupted run stopped (shards, checkpoints, finished stages).
 _RESUMABLE = {"run", "dense", "generate", "train"}
+# After Ctrl-C, cleanup (temp files, worker pools) gets this long; a second Ctrl-C, or an interrupt that a
+# library swallowed (raised inside a __del__) or that left a lock held, still ends the process, with exit 130.
+_GRACE_S = 20.0
+
+
+def _interrupt_message(args: list[str]) -> str:
+    command = next((a for a in args if not a.startswith("-")), "")
+    sub = next((a for a in args[args.index(command) + 1:] if not a.startswith("-")), "") if command else ""
+    again = "resume" if {command, sub} & _RESUMABLE else "start again"
+    return f"interrupted: nothing half-written was kept; re-run the same command to {again}"
+
+
+def _install_sigint(message: str):
+    """First Ctrl-C: KeyboardInterrupt as usual, plus a watchdog that ends the process after :data:`_GRACE_S`
+    seconds if it is still running; second Ctrl-C: exit now. Returns the previous handler (None when not on
+    the main thread, where signal handlers cannot be set)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    count = [0]
+
+    def force_exit(delay: float) -> None:
+        time.sleep(delay)
+        os.write(2, f"\n{message}\n".encode())
+        os._exit(130)
+
+    def on_sigint(signum, frame):
+        count[0] += 1
+        if count[0] > 1:
+            force_exit(0)
+        threading.Thread(target=force_exit, args=(_GRACE_S,), daemon=True).start()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code: 0 ok, 2 for an error the user can fix (a usage mistake, bad input,
     a bad config), 130 when interrupted (Ctrl-C). Unexpected exceptions keep their traceback."""
+    import signal
+
     from rich.text import Text
     from typer import _click  # typer >= 0.2x raises its bundled click's exceptions, not click's
 
@@ -375,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before the command runs (the root options precede the command name): log lines through tqdm.write.
     root_opts = args[:next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
     setup_logging(verbose=bool({"-v", "--verbose"} & set(root_opts)))
+    previous = _install_sigint(_interrupt_message(args))
     try:
         rc = app(args=args, standalone_mode=False)
     except LexdrError as e:
@@ -391,11 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     except aborts:
         print("Aborted!", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     if rc == 130:  # typer turns KeyboardInterrupt into Exit(130), returned in non-standalone mode
-        command = next((a for a in args if not a.startswith("-")), "")
-        sub = next((a for a in args[args.index(command) + 1:] if not a.startswith("-")), "") if command else ""
-        again = "resume" if {command, sub} & _RESUMABLE else "start again"
-        print(f"interrupted: nothing half-written was kept; re-run the same command to {again}", file=sys.stderr)
+        print(_interrupt_message(args), file=sys.stderr)
         return 130
     return rc if isinstance(rc, int) else 0
 
