@@ -74,10 +74,11 @@ def overlap(run, truth, k) -> float:
     return float(np.mean([len({h.doc_id for h in run[q][:k]} & {h.doc_id for h in truth[q][:k]}) / k for q in truth]))
 
 
-def test_auto_is_flat_under_the_threshold_and_ivfpq_above(tmp_path):
-    cfg = DenseIndexConfig(flat_max_passages=500, pq_bytes=8, nlist=8)
-    small, big = clustered(500), clustered(2000)
+def test_auto_is_flat_under_the_thresholds_then_ivf_sq8_then_ivfpq(tmp_path):
+    cfg = DenseIndexConfig(flat_max_passages=500, sq8_max_passages=1000, pq_bytes=8, nlist=8)
+    small, middle, big = clustered(500), clustered(1000), clustered(2000)
     assert DenseIndex.build(small, ids(500), config=cfg).meta["index_type"] == "flat"
+    assert DenseIndex.build(middle, ids(1000), config=cfg).meta["factory"] == "IVF8,SQ8"
     index = DenseIndex.build(big, ids(2000), config=cfg)
     assert (index.meta["index_type"], index.meta["requested_index_type"]) == ("ivfpq", "auto")
     assert index.meta["factory"] == "IVF8,PQ8x8" and index.meta["train_rows"] == 2000
@@ -94,7 +95,8 @@ def test_auto_is_flat_under_the_threshold_and_ivfpq_above(tmp_path):
     import faiss
 
     assert faiss.extract_index_ivf(again.index).nprobe == 3 and again.meta["nprobe"] == 3
-    assert DenseIndexConfig().resolve(10) is IndexType.flat
+    assert [DenseIndexConfig().resolve(n) for n in (10, 1_000_000, 1_000_001, 20_000_001)] == [
+        IndexType.flat, IndexType.flat, IndexType.ivf_sq8, IndexType.ivfpq]
     with pytest.raises(ConfigError, match="index_type='ivf-pq' is not one of"):
         DenseIndexConfig(index_type="ivf-pq")
     with pytest.raises(ConfigError, match="must divide"):

@@ -4,9 +4,10 @@ Index types (``DenseIndexConfig.index_type``; bytes per passage at e5-small's 38
 doc ids):
 
 ``auto`` (default)
-    ``flat`` up to ``flat_max_passages`` passages, ``ivfpq`` above. The threshold is measured in
-    ``benchmarks/results/dense_index.md``: below it exact search is fast enough and has no recall loss to
-    explain; above it float32 vectors stop fitting a one-machine memory budget.
+    ``flat`` up to ``flat_max_passages`` passages (1M: 1.4 GiB of float32, exact, no training), ``ivf-sq8``
+    up to ``sq8_max_passages`` (20M: 7.2 GiB; it lost <= 0.001 MRR@10 against flat in the benchmark), and
+    ``ivfpq`` above, where only PQ codes fit (96 B a passage; it loses measurably more, see
+    ``benchmarks/results/dense_index.md``, which has the measurements behind both thresholds).
 ``flat``
     Exact inner product (``IndexFlatIP``), 4·dim bytes (1,536 B). No training.
 ``hnsw``
@@ -72,7 +73,8 @@ class IndexType(str, enum.Enum):
 class DenseIndexConfig:
     """How a dense index is built and searched.
 
-    ``flat_max_passages``: ``auto`` builds ``flat`` up to this many vectors and ``ivfpq`` above.
+    ``flat_max_passages`` / ``sq8_max_passages``: ``auto`` builds ``flat`` up to the first many vectors,
+    ``ivf-sq8`` up to the second and ``ivfpq`` above.
     ``nlist``: IVF lists; ``None`` = 4·sqrt(N) rounded to a power of two, at most N/39 and train_sample/39
     (FAISS wants >= 39 training points per list). ``pq_bytes``: PQ code size; ``None`` = dim/4 (it must
     divide dim). ``nprobe`` (IVF lists scanned per query) and ``ef_search`` (HNSW beam) trade speed for
@@ -83,6 +85,7 @@ class DenseIndexConfig:
 
     index_type: IndexType = IndexType.auto
     flat_max_passages: int = 1_000_000
+    sq8_max_passages: int = 20_000_000
     nlist: int | None = None
     pq_bytes: int | None = None
     opq: bool = False
@@ -100,7 +103,7 @@ class DenseIndexConfig:
         except ValueError:
             raise ConfigError(f"index_type={self.index_type!r} is not one of "
                               f"{', '.join(t.value for t in IndexType)}") from None
-        for name in ("flat_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search", "train_sample"):
+        for name in ("flat_max_passages", "sq8_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search", "train_sample"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.rerank < 0:
@@ -113,7 +116,9 @@ class DenseIndexConfig:
         """The index type that is built for ``n`` vectors (``auto`` decided)."""
         if self.index_type is not IndexType.auto:
             return self.index_type
-        return IndexType.flat if n <= self.flat_max_passages else IndexType.ivfpq
+        if n <= self.flat_max_passages:
+            return IndexType.flat
+        return IndexType.ivf_sq8 if n <= self.sq8_max_passages else IndexType.ivfpq
 
     def lists_for(self, n: int) -> int:
         if self.nlist is not None:
