@@ -122,9 +122,9 @@ def train_distributed(examples, corpus, out_dir, cfg, stop_after_steps: int | No
     caller has not). ``cfg.batch_size`` is the global batch; each rank runs on its own device."""
     from lexdr.training.trainer import train
 
+    if str(cfg.device or "").startswith("cpu"):
+        backend = "gloo"  # CPU ranks on a GPU machine: gloo moves CPU tensors, NCCL does not
     device = init_process_group(backend)
-    if cfg.device is not None and not str(cfg.device).startswith(device.split(":")[0]):
-        device = cfg.device  # e.g. force cpu/gloo on a GPU machine
     return train(examples, corpus, out_dir, cfg, stop_after_steps=stop_after_steps, device=device)
 
 
