@@ -26,8 +26,13 @@ class TqdmLoggingHandler(logging.Handler):
             msg = self.format(record)
             from tqdm import tqdm
 
-            tqdm.write(msg, file=sys.stderr)
-        except Exception:  # noqa: BLE001 - logging must never raise
+            # nolock: tqdm's write lock is two locks taken in turn; a Ctrl-C landing between them leaves one
+            # held (every later log line then hangs) and tqdm's own `finally` turns the KeyboardInterrupt into
+            # an AttributeError/RuntimeError, which logging would swallow: both seen in tests/test_hardening.py.
+            tqdm.write(msg, file=sys.stderr, nolock=True)
+        except Exception as e:  # noqa: BLE001 - logging must never raise, but a Ctrl-C must get through
+            if isinstance(e.__context__, KeyboardInterrupt):
+                raise e.__context__ from None
             self.handleError(record)
 
 
