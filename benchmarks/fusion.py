@@ -20,7 +20,6 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 
 from lexdr.evaluation import evaluate
 from lexdr.formats import read_run, write_run
-from lexdr.fusion import (Adaptive, FusionConfig, FusionMethod, PseudoLabels, fit_fusion, fuse_runs, interpolate,
+from lexdr.fusion import (Adaptive, FusionConfig, PseudoLabels, fit_fusion, fuse_runs, interpolate,
                           rrf)
 from lexdr.tasks import DEV_TASKS, load_dev_task
 from _machine import cpu_name  # benchmarks/_machine.py
@@ -40,9 +39,9 @@ ADAPTIVE = {  # candidates measured; the library default is FusionConfig(method=
     "cross-pooled": FusionConfig(method="adaptive", adaptive=Adaptive.cross, pseudo_labels=PseudoLabels.pooled),
     "cross-per-side": FusionConfig(method="adaptive", adaptive=Adaptive.cross, pseudo_labels=PseudoLabels.per_side,
                                    confident_fraction=0.5),
-    "agree-pooled": FusionConfig(method="adaptive", pseudo_labels=PseudoLabels.pooled),
-    "agree-per-side": FusionConfig(method="adaptive", pseudo_labels=PseudoLabels.per_side),
-    "agree-weighted": FusionConfig(method="adaptive", pseudo_labels=PseudoLabels.weighted),
+    "agree-pooled": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.pooled),
+    "agree-per-side": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.per_side),
+    "agree-weighted": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.weighted),
     "margin (per query)": FusionConfig(method="adaptive", adaptive=Adaptive.margin),
 }
 
@@ -158,12 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seq-length", type=int, default=192)
     ap.add_argument("--lexdr-run", type=Path, nargs="*", default=[])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fusion.md")
+    ap.add_argument("--reuse", type=Path, help="an earlier table's .json: its rows are kept, their pairs not re-fused")
     args = ap.parse_args(argv)
     if args.what == "prepare":
         prepare(args.tasks, args.cache, args.max_seq_length)
         return 0
-    rows = []
-    pairs = list(base_pairs(args.cache, args.tasks))
+    rows = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else []
+    done = {(r["task"], r["system"]) for r in rows}
+    pairs = [p for p in base_pairs(args.cache, args.tasks) if (p[0], p[1]) not in done]
     for run_dir in args.lexdr_run:
         pairs += list(lexdr_pairs(run_dir))
     qrels_of = {}
