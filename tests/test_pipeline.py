@@ -110,7 +110,7 @@ def test_mismatched_query_and_qrels_ids_fail_before_work(tmp_path, tiny_encoder_
 
 def test_hub_sources_fail_with_a_clear_offline_message(tmp_path):
     from lexdr.errors import LexdrError
-    from lexdr.pipeline.sources import load_hf_source
+    from lexdr.tasks.sources import load_hf_source
 
     with pytest.raises(LexdrError, match="no network: .*Point corpus="):
         load_hf_source("mrtydi", "sw", tmp_path)

@@ -14,7 +14,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from lexdr.dense.encoder import EncoderConfig
 from lexdr.errors import LexdrError
+from lexdr.fusion import FusionConfig
+from lexdr.generation.config import GenerationConfig
+from lexdr.mining.rules import MineConfig
+from lexdr.settings import default_of, help_of
+from lexdr.sparse.config import BM25Config
+from lexdr.training.config import TrainConfig
+
 
 
 class _Argument(typer.core.TyperArgument):
@@ -55,6 +63,12 @@ app.add_typer(task_app, name="task")
 _state = {"quiet": False}
 
 
+def _opt(cls: type, name: str, *flags: str):
+    """A CLI option whose help text is the setting's own (declared once, on the config dataclass); its default
+    comes from the same place through :func:`default_of`."""
+    return typer.Option(*flags, help=help_of(cls, name))
+
+
 @app.callback()
 def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines instead of progress bars.")] = False,
           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
@@ -79,15 +93,14 @@ def index_sparse(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
     lang: Annotated[str, typer.Option("--lang", "-l", help="ISO 639-1 language code (ar bn en fi id ja ko ru sw te th ...).")],
-    analyzer: Annotated[Optional[str], typer.Option(help="Analyzer name; default: the measured best for the language.")] = None,
-    k1: Annotated[Optional[float], typer.Option(help="BM25 k1 (default: per-language choice).")] = None,
-    b: Annotated[Optional[float], typer.Option(help="BM25 b (default: per-language choice).")] = None,
+    analyzer: Annotated[Optional[str], _opt(BM25Config, "analyzer")] = default_of(BM25Config, "analyzer"),
+    k1: Annotated[Optional[float], _opt(BM25Config, "k1")] = default_of(BM25Config, "k1"),
+    b: Annotated[Optional[float], _opt(BM25Config, "b")] = default_of(BM25Config, "b"),
 ) -> None:
     """Build a BM25 index with the language's analyzer (normalization, stopwords, stemming/segmentation)."""
     from lexdr.sparse import build_index
 
-    kwargs = {k: v for k, v in {"analyzer": analyzer, "k1": k1, "b": b}.items() if v is not None}
-    path = build_index(corpus, lang=lang, out_dir=out, **kwargs)
+    path = build_index(corpus, lang=lang, out_dir=out, **BM25Config(analyzer=analyzer, k1=k1, b=b).index_options())
     _console().print(f"[green]sparse index written to {path}")
 
 
@@ -95,16 +108,16 @@ def index_sparse(
 def index_dense(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write (resumes from its shards).")],
-    model: Annotated[str, typer.Option(help="Hub id or local sentence-transformers folder.")] = "intfloat/multilingual-e5-small",
+    model: Annotated[str, _opt(EncoderConfig, "model")] = default_of(EncoderConfig, "model"),
     index_type: Annotated[str, typer.Option(help="flat (exact inner product) | hnsw | ivf (approximate).")] = "flat",
-    max_seq_length: Annotated[int, typer.Option(help="Tokens per passage (memory and time scale with it).")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Passages per forward pass.")] = 64,
-    query_prompt: Annotated[Optional[str], typer.Option(help="Override the query prompt (e5: 'query: ').")] = None,
-    passage_prompt: Annotated[Optional[str], typer.Option(help="Override the passage prompt (e5: 'passage: ').")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:1 ... (default: cuda if available).")] = None,
+    max_seq_length: Annotated[int, _opt(EncoderConfig, "max_seq_length")] = default_of(EncoderConfig, "max_seq_length"),
+    batch_size: Annotated[int, _opt(EncoderConfig, "batch_size")] = default_of(EncoderConfig, "batch_size"),
+    query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),
+    passage_prompt: Annotated[Optional[str], _opt(EncoderConfig, "passage_prompt")] = default_of(EncoderConfig, "passage_prompt"),
+    device: Annotated[Optional[str], _opt(EncoderConfig, "device")] = default_of(EncoderConfig, "device"),
 ) -> None:
     """Encode a corpus with a dense encoder and build a FAISS index."""
-    from lexdr.dense import EncoderConfig, build_dense_index
+    from lexdr.dense import build_dense_index
 
     cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
                         query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"])
@@ -147,18 +160,18 @@ def fuse(
     sparse_run: Annotated[Path, typer.Argument(help="TREC run of the sparse retriever.")],
     dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense retriever.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Fused TREC run to write.")],
-    method: Annotated[str, typer.Option(help="rrf (reciprocal rank fusion) | interpolate (normalized scores).")] = "rrf",
-    rrf_k: Annotated[int, typer.Option(help="RRF constant k.")] = 60,
-    alpha: Annotated[float, typer.Option(help="interpolate: weight of the dense run in [0, 1].")] = 0.5,
-    normalization: Annotated[str, typer.Option(help="interpolate: minmax | zscore.")] = "minmax",
+    method: Annotated[str, _opt(FusionConfig, "method")] = default_of(FusionConfig, "method"),
+    rrf_k: Annotated[int, _opt(FusionConfig, "rrf_k")] = default_of(FusionConfig, "rrf_k"),
+    alpha: Annotated[float, _opt(FusionConfig, "alpha")] = default_of(FusionConfig, "alpha"),
+    normalization: Annotated[str, _opt(FusionConfig, "normalization")] = default_of(FusionConfig, "normalization"),
     k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = 100,
 ) -> None:
     """Fuse a sparse and a dense run (hybrid retrieval)."""
     from lexdr.formats import read_run, write_run
-    from lexdr.fusion import fuse as fuse_runs
+    from lexdr.fusion import fuse_runs
 
-    fused = fuse_runs(read_run(sparse_run), read_run(dense_run), method, k=rrf_k, alpha=alpha,
-                      normalization=normalization, top_k=k)
+    cfg = FusionConfig(method=method, rrf_k=rrf_k, alpha=alpha, normalization=normalization)
+    fused = fuse_runs([read_run(sparse_run), read_run(dense_run)], cfg, top_k=k)
     write_run(fused, out, tag=f"lexdr-{method}")
     _console().print(f"[green]fused run written to {out}")
 
@@ -204,13 +217,12 @@ def mine(
     bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search sparse).")],
     dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense encoder for these queries (lexdr search dense).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for mined.jsonl and stats.json.")],
-    rule: Annotated[str, typer.Option(help="Pseudo positive rule: agree@K | fused-top1 | dense-top1 | bm25-top1.")] = "agree@3",
-    n_candidates_each: Annotated[int, typer.Option(help="Soft-target candidates: union of each retriever's top-n.")] = 4,
-    n_negatives: Annotated[int, typer.Option(help="Hard negatives per query (from disagreement).")] = 4,
+    rule: Annotated[str, _opt(MineConfig, "rule")] = default_of(MineConfig, "rule"),
+    n_candidates_each: Annotated[int, _opt(MineConfig, "n_candidates_each")] = default_of(MineConfig, "n_candidates_each"),
+    n_negatives: Annotated[int, _opt(MineConfig, "n_negatives")] = default_of(MineConfig, "n_negatives"),
     report_qrels: Annotated[Optional[Path], typer.Option(help="Qrels used ONLY to report precision/coverage.")] = None,
 ) -> None:
     """Mine pseudo positives (BM25 and dense agree) and hard negatives (they disagree) into mined.jsonl."""
-    from lexdr.mining import MineConfig
     from lexdr.mining import mine as mine_stage
 
     cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives)
@@ -232,17 +244,17 @@ def generate(
     dense_index: Annotated[Optional[Path], typer.Option(help="Round trip: dense index folder (lexdr index dense).")] = None,
     no_round_trip: Annotated[bool, typer.Option("--no-round-trip", help="Keep queries without checking that they "
                                                                          "retrieve their passage (unverified).")] = False,
-    backend: Annotated[str, typer.Option(help="passage-cut | causal-fewshot | seq2seq | bert2bert.")] = "passage-cut",
-    model: Annotated[Optional[str], typer.Option(help="Generator: hub id or folder (default: the backend's).")] = None,
-    max_passages: Annotated[Optional[int], typer.Option(help="At most this many unreached passages (seeded sample).")] = None,
-    top_k: Annotated[int, typer.Option(help="Round trip: keep a query whose passage is in this top k.")] = 10,
+    backend: Annotated[str, _opt(GenerationConfig, "backend")] = default_of(GenerationConfig, "backend"),
+    model: Annotated[Optional[str], _opt(GenerationConfig, "model")] = default_of(GenerationConfig, "model"),
+    max_passages: Annotated[Optional[int], _opt(GenerationConfig, "max_passages")] = default_of(GenerationConfig, "max_passages"),
+    top_k: Annotated[int, _opt(GenerationConfig, "top_k")] = default_of(GenerationConfig, "top_k"),
     unlabeled_queries: Annotated[Optional[Path], typer.Option(help="The unlabeled queries, to drop generated "
                                                                    "near-duplicates of them.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the passage sample and demonstrations.")] = 13,
+    seed: Annotated[int, _opt(GenerationConfig, "seed")] = default_of(GenerationConfig, "seed"),
 ) -> None:
     """Generate queries in the passage's language for passages no mined query reached; keep those that pass
     the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
-    from lexdr.generation import GenerationConfig, generate_queries
+    from lexdr.generation import generate_queries
     from lexdr.retrieval import HybridRetriever, load_retriever
 
     if bm25_index is None and dense_index is None and not no_round_trip:
@@ -265,18 +277,18 @@ def train(
     mined: Annotated[list[Path], typer.Argument(help="One or more mined.jsonl files (lexdr mine).")],
     corpus: Annotated[Path, typer.Option(help="The corpus the mined passage ids refer to.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model/, train_log.jsonl; resumes).")],
-    model: Annotated[str, typer.Option(help="Base encoder: hub id or folder.")] = "intfloat/multilingual-e5-small",
-    loss: Annotated[str, typer.Option(help="kl (soft teacher targets) | contrastive (hard labels) | kl+contrastive.")] = "kl",
-    epochs: Annotated[float, typer.Option(help="Passes over the mined queries.")] = 2.0,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-5,
-    batch_size: Annotated[int, typer.Option(help="Queries per step (costs time, not memory).")] = 32,
-    mini_batch_size: Annotated[int, typer.Option(help="Sequences per forward chunk (the memory knob).")] = 32,
-    max_passage_length: Annotated[int, typer.Option(help="Passage token cap.")] = 256,
-    seed: Annotated[int, typer.Option(help="Seed for data order and dropout.")] = 13,
+    model: Annotated[str, _opt(TrainConfig, "model")] = default_of(TrainConfig, "model"),
+    loss: Annotated[str, _opt(TrainConfig, "loss")] = default_of(TrainConfig, "loss"),
+    epochs: Annotated[float, _opt(TrainConfig, "epochs")] = default_of(TrainConfig, "epochs"),
+    lr: Annotated[float, _opt(TrainConfig, "lr")] = default_of(TrainConfig, "lr"),
+    batch_size: Annotated[int, _opt(TrainConfig, "batch_size")] = default_of(TrainConfig, "batch_size"),
+    mini_batch_size: Annotated[int, _opt(TrainConfig, "mini_batch_size")] = default_of(TrainConfig, "mini_batch_size"),
+    max_passage_length: Annotated[int, _opt(TrainConfig, "max_passage_length")] = default_of(TrainConfig, "max_passage_length"),
+    seed: Annotated[int, _opt(TrainConfig, "seed")] = default_of(TrainConfig, "seed"),
 ) -> None:
     """Train a dual encoder on mined examples (gradient-cached, checkpointed, resumable)."""
     from lexdr.mining import read_mined
-    from lexdr.training import TrainConfig, examples_from_mined
+    from lexdr.training import examples_from_mined
     from lexdr.training import train as train_stage
 
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,

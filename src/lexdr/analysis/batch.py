@@ -12,10 +12,7 @@ import logging
 import math
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from lexdr.analysis.analyzer import Analyzer
+from typing import Any, Callable
 
 __all__ = ["analyze_batch", "MIN_PARALLEL_CHARS"]
 
@@ -25,14 +22,14 @@ logger = logging.getLogger(__name__)
 # the slowest segmenter here (fugashi) analyzes about 80k characters a second per core.
 MIN_PARALLEL_CHARS = 300_000
 
-_worker_analyzer: "Analyzer | None" = None
+_worker_analyzer: Any = None
 
 
-def _init_worker(config: dict) -> None:
+def _init_worker(from_config: Callable[[dict], Any], config: dict) -> None:
+    # ``from_config`` is the analyzer class's own constructor (a classmethod pickles by reference): this module
+    # needs no import of the analyzer module, which imports it.
     global _worker_analyzer
-    from lexdr.analysis.analyzer import Analyzer
-
-    _worker_analyzer = Analyzer.from_config(config)
+    _worker_analyzer = from_config(config)
 
 
 def _analyze_chunk(texts: list[str]) -> list[list[str]]:
@@ -47,7 +44,7 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def analyze_batch(analyzer: "Analyzer", texts: list[str], n_jobs: int = 2,
+def analyze_batch(analyzer: Any, texts: list[str], n_jobs: int = 2,
                   chunk_size: int | None = None) -> list[list[str]]:
     """Analyze ``texts`` with ``analyzer``; the i-th result belongs to the i-th text.
 
@@ -65,7 +62,7 @@ def analyze_batch(analyzer: "Analyzer", texts: list[str], n_jobs: int = 2,
                  len(chunks))
     out: list[list[str]] = []
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=_context(), initializer=_init_worker,
-                             initargs=(analyzer.to_config(),)) as pool:
+                             initargs=(type(analyzer).from_config, analyzer.to_config())) as pool:
         for part in pool.map(_analyze_chunk, chunks):
             out.extend(part)
     return out

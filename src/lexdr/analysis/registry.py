@@ -19,6 +19,7 @@ from lexdr.errors import LexdrError
 __all__ = [
     "SUPPORTED_LANGUAGES",
     "GENERIC_ANALYZERS",
+    "check_language",
     "get_analyzer",
     "list_analyzers",
     "default_analyzer_name",
@@ -192,6 +193,22 @@ def default_bm25_params(lang: str) -> tuple[float, float]:
     """The chosen (k1, b) for ``lang``; Lucene's (0.9, 0.4) for languages without a measured choice."""
     entry = DEFAULTS.get(normalize_lang(lang))
     return (entry[1], entry[2]) if entry else _FALLBACK_BM25
+
+
+def check_language(lang: str, analyzer: str | None = None) -> str:
+    """The one rule for which (language, analyzer) pairs lexdr accepts, used by the config and the CLI alike:
+    the code is normalized (``'ID'`` -> ``'id'``), any code works with a generic analyzer (``unicode``,
+    ``subword``), and otherwise the language needs its own analyzer. Returns the normalized code."""
+    code = normalize_lang(lang)
+    if not code or not code.isalpha():
+        raise LexdrError(f"{lang!r} is not a language code; use an ISO 639-1 code such as 'de' or 'ja'")
+    if analyzer in GENERIC_ANALYZERS:
+        return code
+    if code not in _PRESETS:
+        raise _unknown_language(code)
+    if analyzer is not None and analyzer not in _PRESETS[code]:
+        raise LexdrError(f"no analyzer {analyzer!r} for {code!r}; available: {', '.join(list_analyzers(code))}")
+    return code
 
 
 def get_analyzer(lang: str, name: str | None = None, *, tokenizer: str | None = None) -> Analyzer:

@@ -13,13 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lexdr.defaults import DEFAULT_ENCODER
 from lexdr.errors import LexdrError
 
 __all__ = ["SubwordTokenizer", "DEFAULT_SUBWORD_TOKENIZER", "default_subword_tokenizer"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SUBWORD_TOKENIZER = "intfloat/multilingual-e5-small"
+DEFAULT_SUBWORD_TOKENIZER = DEFAULT_ENCODER
 _HAS_WORD_CHAR = re.compile(r"\w")
 _BOUNDARY = ("▁", "Ġ", "##")
 

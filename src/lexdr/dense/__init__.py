@@ -3,6 +3,6 @@
 from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, IndexType
 from lexdr.dense.retriever import DenseRetriever, encoder_for_index
-from lexdr.dense.stage import build_dense_index, dense_search
+from lexdr.dense.stage import build_dense_index, dense_search, dense_stage
 
-__all__ = ["Encoder", "EncoderConfig", "DenseIndex", "IndexType", "DenseRetriever", "encoder_for_index", "build_dense_index", "dense_search"]
+__all__ = ["Encoder", "EncoderConfig", "DenseIndex", "IndexType", "DenseRetriever", "encoder_for_index", "build_dense_index", "dense_search", "dense_stage"]

@@ -22,7 +22,9 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from lexdr.defaults import DEFAULT_ENCODER
 from lexdr.errors import ConfigError
+from lexdr.settings import fingerprint_fields, setting
 
 __all__ = ["EncoderConfig", "Encoder", "PassageWindows", "default_prompts", "window_spans"]
 
@@ -45,7 +47,7 @@ def default_prompts(model_name: str) -> tuple[str, str]:
     return "", ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class EncoderConfig:
     """How to turn text into vectors.
 
@@ -53,18 +55,19 @@ class EncoderConfig:
     model family"; ``""`` means explicitly none.
     """
 
-    model: str = "intfloat/multilingual-e5-small"
-    query_prompt: str | None = None
-    passage_prompt: str | None = None
-    max_seq_length: int = 256  # caps memory and time; e5 was trained at 512 but most passages are shorter
-    batch_size: int = 64
-    device: str | None = None  # None: cuda if available, else cpu
-    fp16: bool = True  # half precision on GPU only; the CPU always runs float32
-    normalize: bool = True  # unit vectors, so inner product = cosine
-    show_progress: bool = True
-    # Passages longer than max_seq_length tokens as overlapping windows of max_seq_length tokens starting every
-    # window_stride tokens, each passage scored by its best window (MaxP). None: cut at max_seq_length.
-    window_stride: int | None = None
+    model: str = setting(DEFAULT_ENCODER, "Hub id or local sentence-transformers folder.")
+    query_prompt: str | None = setting(None, "Query prompt (None: the model's own, else its family's; e5: 'query: ').")
+    passage_prompt: str | None = setting(None, "Passage prompt (None: the model's own, else its family's; e5: 'passage: ').")
+    max_seq_length: int = setting(256, "Tokens per passage (memory and time scale with it); e5 was trained at 512 "
+                                       "but most passages are shorter.")
+    batch_size: int = setting(64, "Passages per forward pass.", fingerprint=False)
+    device: str | None = setting(None, "cpu | cuda | cuda:1 ... (None: cuda if available, else cpu).", fingerprint=False)
+    fp16: bool = setting(True, "Half precision on a GPU (the CPU always runs float32).")
+    normalize: bool = setting(True, "Unit vectors, so inner product = cosine.")
+    show_progress: bool = setting(True, "Progress bars.", fingerprint=False)
+    window_stride: int | None = setting(None, "Passages longer than max_seq_length tokens as overlapping windows of "
+                                              "max_seq_length tokens starting every window_stride tokens, each "
+                                              "passage scored by its best window (MaxP). None: cut at max_seq_length.")
 
     def __post_init__(self) -> None:
         if self.max_seq_length < 8:
@@ -184,7 +187,6 @@ class Encoder:
 
     def describe(self) -> dict:
         """What an index must record to reproduce its query encoding."""
-        d = {**self.config.to_dict(), "query_prompt": self.query_prompt, "passage_prompt": self.passage_prompt,
-             "dim": self.dim}
-        d.pop("show_progress")  # display only: it must not make two identical indexes look different
-        return d
+        keep = fingerprint_fields(EncoderConfig)  # not batch size, device or progress bars: they change no vector
+        d = {k: v for k, v in self.config.to_dict().items() if k in keep}
+        return {**d, "query_prompt": self.query_prompt, "passage_prompt": self.passage_prompt, "dim": self.dim}

@@ -17,7 +17,6 @@ Built-in backends are imported lazily so that, e.g., ``passage-cut`` never impor
 
 from __future__ import annotations
 
-import importlib
 import zlib
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
@@ -27,6 +26,7 @@ import numpy as np
 from lexdr.errors import ConfigError
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.pairs import Example
+from lexdr.generation.registry import backend_factory, backend_names, register_backend
 
 __all__ = ["QueryGenerator", "GeneratorFactory", "register_backend", "build_generator", "backend_names",
            "text_rng"]
@@ -41,44 +41,10 @@ class QueryGenerator(Protocol):
 
 GeneratorFactory = Callable[[GenerationConfig, Sequence[Example], "Path | None"], QueryGenerator]
 
-# name -> "module:function" for built-ins (imported on first use) or a factory registered at run time.
-_BUILTIN: dict[str, str] = {
-    "passage-cut": "lexdr.generation.passage_cut:build",
-    "seq2seq": "lexdr.generation.seq2seq:build_seq2seq",
-    "bert2bert": "lexdr.generation.seq2seq:build_bert2bert",
-    "causal-fewshot": "lexdr.generation.causal:build",
-    "trained": "lexdr.generation.trained:build",
-}
-_REGISTRY: dict[str, GeneratorFactory] = {}
-
-
-def register_backend(name: str) -> Callable[[GeneratorFactory], GeneratorFactory]:
-    """Decorator registering a factory under ``name`` (overrides a built-in of the same name)."""
-
-    def deco(factory: GeneratorFactory) -> GeneratorFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-def backend_names() -> list[str]:
-    return sorted(set(_BUILTIN) | set(_REGISTRY))
-
-
-def _factory(name: str) -> GeneratorFactory:
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    if name in _BUILTIN:
-        module, func = _BUILTIN[name].split(":")
-        return getattr(importlib.import_module(module), func)
-    raise ConfigError(f"unknown generation backend {name!r}; known: {', '.join(backend_names())}")
-
-
 def build_generator(config: GenerationConfig, examples: Sequence[Example] = (),
                     work_dir: str | Path | None = None) -> QueryGenerator:
     """The backend ``config.backend`` names, built from ``config`` (and trained on ``examples`` if it trains)."""
-    return _factory(config.backend)(config, list(examples), Path(work_dir) if work_dir is not None else None)
+    return backend_factory(config.backend)(config, list(examples), Path(work_dir) if work_dir is not None else None)
 
 
 def text_rng(seed: int, text: str, *extra: int) -> np.random.Generator:

@@ -15,7 +15,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
+from lexdr.generation.registry import backend_names
 
 __all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
 
@@ -32,7 +34,7 @@ DEFAULT_MODELS = {
     # doc2query-mT5 is the usual public checkpoint; it needs the hub (or a local copy passed as ``model``).
     "seq2seq": "doc2query/msmarco-14langs-mt5-base-v1",
     # Warm-started from the base encoder; works offline with the provisioned e5 copy.
-    "bert2bert": "intfloat/multilingual-e5-small",
+    "bert2bert": DEFAULT_ENCODER,
     "causal-fewshot": GEMMA_GGUF_MODEL,
     "passage-cut": "",
     # A folder written by ``lexdr.generation.trained.train_query_generator``; empty: the stage trains one on
@@ -66,7 +68,7 @@ class TrainedGeneratorConfig:
     min_pairs: int = 8  # fewer usable pairs in all languages together is an error, not a model
     save_merged: bool = False  # also write the LoRA-merged full model (model/merged/, ~1 GB for Gemma-3-270M)
     checkpoint_every: int = 50  # optimizer steps between checkpoints
-    seed: int = 13
+    seed: int = DEFAULT_SEED
     device: str | None = None  # None: cuda if available (bf16), else cpu (float32)
     show_progress: bool = True
 
@@ -169,8 +171,9 @@ class GenerationConfig:
     copy_threshold: float = 0.5  # drop a query whose longest run copied from the passage covers this share of it
     # bookkeeping
     shard_size: int = 64  # passages per resumable shard
-    max_passages: int | None = None  # generate for a seeded sample of at most this many unreached passages
-    seed: int = 13
+    max_passages: int | None = 200  # generate for a seeded sample of at most this many unreached passages per
+    # language (None: all of them; on a Mr. TyDi corpus that is millions)
+    seed: int = DEFAULT_SEED
     device: str | None = None  # None: cuda if available, else cpu
     show_progress: bool = True
 
@@ -180,8 +183,6 @@ class GenerationConfig:
         if isinstance(self.trained, dict):
             self.trained = TrainedGeneratorConfig(**self.trained)
         if self.backend not in BACKENDS:
-            from lexdr.generation.base import backend_names  # lazy: base imports this module
-
             if self.backend not in backend_names():
                 raise ConfigError(f"unknown generation backend {self.backend!r}; use one of "
                                   f"{', '.join(backend_names())}")

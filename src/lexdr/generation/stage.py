@@ -35,24 +35,27 @@ import logging
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.formats import iter_corpus, read_queries
+from lexdr.formats import iter_corpus, read_queries, write_run
 from lexdr.formats.files import atomic_write, open_text, write_jsonl
 from lexdr.generation.base import QueryGenerator, build_generator
 from lexdr.generation.config import GenerationConfig
-from lexdr.retrieval import Retriever
 from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_check, round_trip_keep,
                                       round_trip_ranks, script_check)
 from lexdr.generation.pairs import examples_from_pairs, read_pairs, write_pairs
 from lexdr.generation.quality import copy_ratio, is_question
 from lexdr.generation.script import dominant_script
 from lexdr.records import Query
+from lexdr.retrieval import Retriever
 
-__all__ = ["generate_queries", "select_passages", "shard_path", "apply_filters"]
+if TYPE_CHECKING:
+    from lexdr.mining import MineConfig
+
+__all__ = ["generate_queries", "generate_stage", "select_passages", "shard_path", "apply_filters"]
 
 logger = logging.getLogger(__name__)
 
@@ -246,3 +249,38 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     logger.info("generation: %d generated, %d kept; round trip @1 %s @10 %s; drops %s", stats["generated"],
                 stats["kept"], rt["rate@1"], rt["rate@10"], {k: v for k, v in stats["dropped"].items() if v})
     return out
+
+
+def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path, dense_index: str | Path,
+                   out_dir: str | Path, lang: str, config: GenerationConfig, mining: "MineConfig", depth: int,
+                   unlabeled_queries: str | Path | None = None) -> dict:
+    """The pipeline's generation stage: generate for the passages ``mined`` did not reach, keep what passes
+    the round trip against the BM25 + dense hybrid (RRF of the two indexes, each ``depth`` deep), then mine
+    the kept queries like any unlabeled query into ``out_dir/mined.jsonl``.
+
+    Mining the generated queries (rather than trusting "the passage it was generated for" as a hard label)
+    keeps one training signal for every query: the BM25+dense teacher over its candidates. The round trip
+    has already ensured the source passage is in the hybrid top-k, so it is normally among the candidates.
+    """
+    from lexdr.formats import write_queries_tsv
+    from lexdr.mining import mine
+    from lexdr.retrieval import HybridRetriever, load_retriever
+
+    out = Path(out_dir)
+    bm25 = load_retriever(bm25_index)
+    dense = load_retriever(dense_index, show_progress=False)
+    generate_queries(corpus, mined, out, lang=lang, config=config, retriever=HybridRetriever([bm25, dense], depth=depth),
+                     unlabeled_queries_path=unlabeled_queries)
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    queries = [Query(p.query_id, p.query) for p in read_pairs(out / "pairs.jsonl")]  # ids read "gen-<doc>-<i>"
+    if not queries:
+        with atomic_write(out / "mined.jsonl") as fh:
+            fh.write("")
+        return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": 0}
+    write_queries_tsv(queries, out / "queries.generated.tsv")
+    qs = read_queries(out / "queries.generated.tsv")
+    write_run(bm25.search(qs, k=depth), out / "run.bm25.trec", tag="bm25")
+    write_run(dense.search(qs, k=depth), out / "run.dense.trec", tag="dense")
+    mine(out / "queries.generated.tsv", out / "run.bm25.trec", out / "run.dense.trec", out / "mining", mining)
+    (out / "mining" / "mined.jsonl").replace(out / "mined.jsonl")
+    return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": len(qs)}

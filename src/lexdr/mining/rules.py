@@ -21,44 +21,59 @@ a negative.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError
 from lexdr.mining.candidates import Candidate, candidate_table
 from lexdr.records import Query, Run
+from lexdr.settings import setting, to_plain
 
-__all__ = ["RULES", "MineConfig", "MinedExample", "mine_from_runs", "teacher_probs", "parse_rule"]
+__all__ = ["RULES", "RuleKind", "MineConfig", "MinedExample", "mine_from_runs", "teacher_probs", "parse_rule"]
 
 RULES = ("dense-top1", "bm25-top1", "fused-top1", "agree@k")
 _AGREE = re.compile(r"^agree@(\d+)$")
 
 
-def parse_rule(rule: str) -> tuple[str, int]:
+class RuleKind(str, enum.Enum):
+    """How a pseudo positive is picked (``agree`` takes a depth: ``agree@3``)."""
+
+    dense_top1 = "dense-top1"
+    bm25_top1 = "bm25-top1"
+    fused_top1 = "fused-top1"
+    agree = "agree"
+
+
+def parse_rule(rule: str) -> tuple[RuleKind, int]:
+    """``"agree@3"`` -> (RuleKind.agree, 3); ``"fused-top1"`` -> (RuleKind.fused_top1, 1)."""
     m = _AGREE.match(rule)
-    if m:
-        return "agree", int(m.group(1))
+    if m and int(m.group(1)) >= 1:
+        return RuleKind.agree, int(m.group(1))
     if rule in ("dense-top1", "bm25-top1", "fused-top1"):
-        return rule, 1
+        return RuleKind(rule), 1
     raise ConfigError(f"unknown mining rule {rule!r}; use one of dense-top1, bm25-top1, fused-top1, agree@K "
                       "(e.g. agree@3)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class MineConfig:
     """How to mine. Defaults are the measured choice (see docs/mining.md)."""
 
-    rule: str = "agree@3"
-    depth: int = 100  # retrieval depth of each retriever; the z-scores are taken over this list
-    n_candidates_each: int = 4  # soft-target candidates: union of each retriever's top-n (≤ 2n passages)
-    w_bm25: float = 1.0
-    w_dense: float = 1.0
-    teacher_temperature: float = 0.5  # softmax temperature over teacher scores (z units)
-    n_negatives: int = 4
-    neg_depth: int = 10
-    neg_other_min_rank: int = 30
-    neg_teacher_margin: float = 1.0
+    rule: str = setting("agree@3", "Pseudo positive rule: agree@K | fused-top1 | dense-top1 | bm25-top1.")
+    depth: int = setting(DEFAULT_DEPTH, "Retrieval depth of each retriever; the z-scores are taken over this list.")
+    n_candidates_each: int = setting(4, "Soft-target candidates: the union of each retriever's top-n (<= 2n passages).")
+    w_bm25: float = setting(1.0, "Weight of BM25's z-score in the teacher score.")
+    w_dense: float = setting(1.0, "Weight of the dense z-score in the teacher score.")
+    teacher_temperature: float = setting(0.5, "Softmax temperature over teacher scores (z units); training "
+                                              "distils this distribution.")
+    n_negatives: int = setting(4, "Hard negatives per query (from disagreement).")
+    neg_depth: int = setting(10, "A hard negative is in one retriever's top neg_depth ...")
+    neg_other_min_rank: int = setting(30, "... and below this rank (or absent) in the other's.")
+    neg_teacher_margin: float = setting(1.0, "Never a negative within this many teacher points of the positive.")
 
     def __post_init__(self) -> None:
         parse_rule(self.rule)
@@ -67,8 +82,13 @@ class MineConfig:
         if self.teacher_temperature <= 0:
             raise ConfigError("teacher_temperature must be > 0")
 
+    @cached_property
+    def parsed_rule(self) -> tuple[RuleKind, int]:
+        """The rule, parsed once (not once per query)."""
+        return parse_rule(self.rule)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_plain(self)
 
 
 @dataclass
@@ -108,13 +128,13 @@ def _rank_or_inf(r: int | None) -> float:
 
 
 def _pick_positive(table: dict[str, Candidate], cfg: MineConfig) -> str | None:
-    kind, k = parse_rule(cfg.rule)
+    kind, k = cfg.parsed_rule
     by_teacher = sorted(table.values(), key=lambda c: (-_teacher(c, cfg), c.doc_id))
-    if kind == "dense-top1":
+    if kind is RuleKind.dense_top1:
         return next((c.doc_id for c in table.values() if c.dense_rank == 1), None)
-    if kind == "bm25-top1":
+    if kind is RuleKind.bm25_top1:
         return next((c.doc_id for c in table.values() if c.bm25_rank == 1), None)
-    if kind == "fused-top1":
+    if kind is RuleKind.fused_top1:
         return by_teacher[0].doc_id if by_teacher else None
     agreeing = [c for c in by_teacher if _rank_or_inf(c.bm25_rank) <= k and _rank_or_inf(c.dense_rank) <= k]
     return agreeing[0].doc_id if agreeing else None

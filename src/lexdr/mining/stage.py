@@ -18,7 +18,7 @@ from lexdr.formats.files import atomic_write, iter_jsonl, write_jsonl
 from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
 from lexdr.mining.stats import rule_quality, soft_target_quality
 
-__all__ = ["mine", "write_mined", "read_mined", "iter_mined"]
+__all__ = ["mine", "write_mined", "read_mined", "iter_mined", "write_no_queries"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +68,11 @@ def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: st
         json.dump(stats, fh, indent=2)
     logger.info("mined %d queries, %d with a positive (rule %s)", stats["queries"], stats["with_positive"], cfg.rule)
     return out
+
+
+def write_no_queries(out_dir: str | Path) -> dict:
+    """The mining stage of a language without unlabeled queries: an empty ``mined.jsonl`` (every passage is
+    then unreached, so generation covers the corpus)."""
+    with atomic_write(Path(out_dir) / "mined.jsonl") as fh:
+        fh.write("")
+    return {"queries": 0}

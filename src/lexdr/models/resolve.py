@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lexdr.defaults import DEFAULT_ENCODER  # re-exported: the hub id is written once, in lexdr.defaults
 from lexdr.errors import ConfigError, LexdrError
 
 __all__ = [
@@ -28,8 +29,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_ENCODER = "intfloat/multilingual-e5-small"
 
 # A folder missing any of these is a half-written or foreign folder, not a usable sentence-transformers model.
 _REQUIRED_FILES = ("config.json", "modules.json", "model.safetensors", "tokenizer.json")

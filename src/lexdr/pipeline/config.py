@@ -1,195 +1,241 @@
 """The run configuration (TOML), validated completely before any work starts.
 
-Unknown keys, missing files, unsupported languages and test queries without qrels (or the reverse) are
-reported together in one error, so a user fixes the config once instead of discovering problems an hour in.
+Each section is the owning package's own frozen settings class — ``[bm25]`` is :class:`lexdr.sparse.BM25Config`,
+``[dense]`` :class:`lexdr.dense.EncoderConfig`, ``[mining]`` :class:`lexdr.mining.MineConfig`,
+``[generation]`` :class:`lexdr.generation.GenerationConfig` (plus ``enabled``), ``[training]``
+:class:`lexdr.training.TrainConfig`, ``[fusion]`` :class:`lexdr.fusion.FusionConfig` — so a default and its help
+text are written once, where the code that uses them lives. Values shared by several sections are set once in
+``[run]`` and resolved here: ``base_model`` (the dense encoder and the model training starts from), ``seed``
+(training and generation), and mining's ``teacher_temperature`` (training distils that distribution).
+
+Unknown keys, wrong types, missing files, unsupported languages and test queries without qrels are reported
+together in one error, each with its section, so a user fixes the config once instead of an hour in.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.dense.encoder import EncoderConfig
 from lexdr.errors import ConfigError, LexdrError
+from lexdr.fusion import FusionConfig
+from lexdr.generation.config import GenerationConfig
 from lexdr.mining import MineConfig
-from lexdr.training import TrainConfig
+from lexdr.settings import build, setting, to_plain
+from lexdr.sparse.config import BM25Config
+from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput
+from lexdr.training import LossKind, TrainConfig
 
-__all__ = ["LanguageInput", "RunConfig", "BM25Settings", "GenerationSettings", "load_config"]
+__all__ = ["LanguageInput", "RunSettings", "RunConfig", "GenerationSettings", "load_config"]
 
-
-@dataclass
-class LanguageInput:
-    lang: str
-    name: str = ""  # label in reports; defaults to dev_task or lang
-    dev_task: str | None = None  # one of lexdr.tasks.DEV_TASKS: builds corpus/queries/qrels from ../shared/data
-    source: str | None = None  # "mrtydi" | "miracl": the Hugging Face datasets loader (needs network)
-    corpus: str | None = None
-    unlabeled_queries: str | None = None  # optional: without them lexdr relies on generated queries
-    test_queries: str | None = None
-    test_qrels: str | None = None
-    unlabeled_qrels: str | None = None  # only for the gold-supervised upper bound and mining-precision reports
-    max_unlabeled: int | None = None  # at most N unlabeled queries, evenly spaced over the file (deterministic)
-    max_test: int | None = None  # likewise for the test queries
-
-    def label(self) -> str:
-        return self.name or self.dev_task or self.lang
+DEFAULT_RUN_METRICS = ("MRR@10", "MRR@100", "Recall@100", "nDCG@10")
 
 
-@dataclass
-class BM25Settings:
-    analyzer: str | None = None  # None: the language's measured default
-    k1: float | None = None
-    b: float | None = None
-    depth: int = 100
+@dataclass(frozen=True)
+class RunSettings:
+    """The ``[run]`` section."""
+
+    out_dir: str = setting(help="The run directory (relative paths are relative to the config file).")
+    base_model: str = setting(DEFAULT_ENCODER, "The base dense encoder: hub id or folder; training starts from it.")
+    seed: int = setting(DEFAULT_SEED, "One seed for training order, dropout and generation samples.")
+    rounds: int = setting(1, "2: re-mine with the round-1 model and train again.")
+    gold_upper_bound: bool = setting(False, "Also train on the unlabeled queries' true labels (dev tasks): the "
+                                            "supervised upper bound, reported beside the method.")
+    gold_loss: LossKind = setting(LossKind.contrastive, "The gold model's loss: contrastive (true labels as hard "
+                                  "positives) or kl+contrastive (the method's soft targets plus the labels).")
+    metrics: tuple[str, ...] = setting(DEFAULT_RUN_METRICS, "Metrics reported per system (MRR@k, Recall@k, nDCG@k).")
+
+    def __post_init__(self) -> None:
+        from lexdr.evaluation.metrics import parse_metric
+
+        object.__setattr__(self, "gold_loss", LossKind(self.gold_loss))
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        if self.rounds not in (1, 2):
+            raise ConfigError(f"rounds must be 1 or 2, got {self.rounds}")
+        if self.gold_loss is LossKind.kl:
+            raise ConfigError("gold_loss must be 'contrastive' or 'kl+contrastive' (the gold bound uses the labels)")
+        for m in self.metrics:
+            parse_metric(m)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationSettings:
-    enabled: bool = False
-    backend: str = "passage-cut"
-    model: str | None = None
-    max_passages: int | None = 200  # generate for at most this many unreached passages per language
-    options: dict = field(default_factory=dict)  # passed to lexdr.generation.GenerationConfig
+    """The ``[generation]`` section: ``enabled`` plus every :class:`GenerationConfig` key."""
+
+    enabled: bool = setting(False, "Generate queries for passages no unlabeled query reached.")
+    config: GenerationConfig = setting(factory=GenerationConfig, help="The generator's settings.")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     out_dir: Path
-    languages: list[LanguageInput]
-    base_model: str = "intfloat/multilingual-e5-small"
-    seed: int = 13
-    rounds: int = 1  # 2: re-mine with the round-1 model and train again
-    gold_upper_bound: bool = False
-    # The gold model's loss. "contrastive": the true labels as hard positives (in-batch + mined hard negatives).
-    # "kl+contrastive": the same soft BM25+dense targets as lexdr plus the true labels as hard positives, i.e.
-    # what labels add on top of the method.
-    gold_loss: str = "contrastive"
-    metrics: list[str] = field(default_factory=lambda: ["MRR@10", "MRR@100", "Recall@100", "nDCG@10"])
-    bm25: BM25Settings = field(default_factory=BM25Settings)
-    dense: EncoderConfig = field(default_factory=EncoderConfig)
-    mining: MineConfig = field(default_factory=MineConfig)
-    generation: GenerationSettings = field(default_factory=GenerationSettings)
-    training: TrainConfig = field(default_factory=TrainConfig)
+    languages: tuple[LanguageInput, ...]
+    run: RunSettings
+    bm25: BM25Config = dataclasses.field(default_factory=BM25Config)
+    dense: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    mining: MineConfig = dataclasses.field(default_factory=MineConfig)
+    generation: GenerationSettings = dataclasses.field(default_factory=GenerationSettings)
+    training: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    fusion: FusionConfig = dataclasses.field(default_factory=FusionConfig)
     config_path: Path | None = None
 
+    # The [run] values most stages read, as attributes.
+    @property
+    def base_model(self) -> str:
+        return self.run.base_model
+
+    @property
+    def seed(self) -> int:
+        return self.run.seed
+
+    @property
+    def rounds(self) -> int:
+        return self.run.rounds
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.run.metrics)
+
     def to_dict(self) -> dict[str, Any]:
-        def conv(x):
-            if dataclasses.is_dataclass(x):
-                return {k: conv(v) for k, v in dataclasses.asdict(x).items()}
-            if isinstance(x, Path):
-                return str(x)
-            if isinstance(x, list):
-                return [conv(v) for v in x]
-            if isinstance(x, dict):
-                return {k: conv(v) for k, v in x.items()}
-            return getattr(x, "value", x)
-
-        return conv({k: getattr(self, k) for k in self.__dataclass_fields__ if k != "config_path"})
-
-
-def _build(cls, table: dict, where: str, errors: list[str], **extra):
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - fields)
-    if unknown:
-        errors.append(f"[{where}] unknown key(s) {unknown}; known: {sorted(fields - set(extra))}")
-        table = {k: v for k, v in table.items() if k in fields}
-    try:
-        return cls(**{**table, **extra})
-    except (TypeError, ValueError, LexdrError) as e:
-        errors.append(f"[{where}] {e}")
-        return None
+        """The whole config as the manifest records it: the [run] keys at the top, one entry per section."""
+        d = {"out_dir": str(self.out_dir), **to_plain(self.run), "languages": to_plain(self.languages)}
+        d["out_dir"] = str(self.out_dir)
+        for name in ("bm25", "dense", "mining", "training", "fusion"):
+            d[name] = to_plain(getattr(self, name))
+        d["generation"] = {"enabled": self.generation.enabled, **to_plain(self.generation.config)}
+        return d
 
 
 def _resolve(base: Path, p: str | None) -> str | None:
+    """Absolute and normalized (``examples/../runs`` -> ``/…/runs``): the same config gives the same paths, and
+    so the same fingerprints, from any working directory."""
     if p is None:
         return None
     path = Path(p).expanduser()
-    return str(path if path.is_absolute() else (base / path))
+    return str((path if path.is_absolute() else base / path).resolve())
+
+
+# Keys that belong to [run] (set once there for the whole pipeline), by the section that must not repeat them.
+_SHARED = {"dense": {"model": "base_model"}, "training": {"model": "base_model", "seed": "seed",
+                                                          "teacher_temperature": "[mining] teacher_temperature"},
+           "generation": {"seed": "seed"}}
+_SECTIONS = ("run", "languages", "bm25", "dense", "mining", "generation", "training", "fusion")
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     """Read and validate a run config. Relative paths are relative to the config file."""
-    from lexdr.analysis import SUPPORTED_LANGUAGES
+    from lexdr.analysis import check_language
     from lexdr.tasks import DEV_TASKS
 
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist" if not path.exists() else
+                          f"{path} is not a file; give the run config's TOML file")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     for k, v in (overrides or {}).items():
         raw.setdefault(k, {}).update(v) if isinstance(v, dict) else raw.__setitem__(k, v)
-    base = path.parent
+    base = path.parent.resolve()
     errors: list[str] = []
-    known_top = {"run", "languages", "bm25", "dense", "mining", "generation", "training"}
-    for k in sorted(set(raw) - known_top):
-        errors.append(f"unknown section [{k}]; known: {sorted(known_top)}")
-    run = dict(raw.get("run", {}))
-    run_fields = {"out_dir", "base_model", "seed", "rounds", "gold_upper_bound", "gold_loss", "metrics"}
-    for k in sorted(set(run) - run_fields):
-        errors.append(f"[run] unknown key {k!r}; known: {sorted(run_fields)}")
-    if "out_dir" not in run:
+    for k in sorted(set(raw) - set(_SECTIONS)):
+        errors.append(f"unknown section [{k}]; known: {', '.join(_SECTIONS)}")
+    tables = {name: raw.get(name, {}) for name in _SECTIONS}
+    for name, table in tables.items():
+        if name != "languages" and not isinstance(table, dict):
+            errors.append(f"[{name}] must be a table")
+            tables[name] = {}
+
+    run_table = dict(tables["run"])
+    if "out_dir" not in run_table:
         errors.append("[run] out_dir is required (the run directory)")
-    base_model = run.get("base_model", "intfloat/multilingual-e5-small")
-    if Path(_resolve(base, base_model)).exists():  # a local folder given relative to the config
-        base_model = _resolve(base, base_model)
+        run_table["out_dir"] = "."
+    run = build(RunSettings, run_table, "run", errors) or RunSettings(out_dir=".")
+    base_model = run.base_model
+    local_model = _resolve(base, base_model)
+    if local_model and Path(local_model).exists():  # a local folder given relative to the config
+        base_model = local_model
+        run = dataclasses.replace(run, base_model=base_model)
+    out_dir = Path(_resolve(base, run.out_dir))
+    if out_dir.exists() and not out_dir.is_dir():
+        errors.append(f"[run] out_dir {out_dir} is a file; name a folder (it is created if missing)")
 
-    languages = []
-    for i, table in enumerate(raw.get("languages", [])):
-        lang_in = _build(LanguageInput, dict(table), f"languages.{i}", errors)
-        if lang_in is None:
-            continue
-        for attr in ("corpus", "unlabeled_queries", "test_queries", "test_qrels", "unlabeled_qrels"):
-            setattr(lang_in, attr, _resolve(base, getattr(lang_in, attr)))
-        where = f"languages.{i} ({lang_in.label()})"
-        if lang_in.lang not in SUPPORTED_LANGUAGES:
-            errors.append(f"{where}: unsupported language {lang_in.lang!r}; supported: {', '.join(sorted(SUPPORTED_LANGUAGES))}")
-        if lang_in.dev_task is not None:
-            if lang_in.dev_task not in DEV_TASKS:
-                errors.append(f"{where}: unknown dev_task {lang_in.dev_task!r}; known: {', '.join(DEV_TASKS)}")
-            elif DEV_TASKS[lang_in.dev_task] != lang_in.lang:
-                errors.append(f"{where}: dev_task {lang_in.dev_task} is in {DEV_TASKS[lang_in.dev_task]!r}, not {lang_in.lang!r}")
-        elif lang_in.source is None and lang_in.corpus is None:
-            errors.append(f"{where}: give corpus= (local files), dev_task=, or source= (mrtydi | miracl)")
-        for attr in ("corpus", "unlabeled_queries", "test_queries", "test_qrels", "unlabeled_qrels"):
-            p = getattr(lang_in, attr)
-            if p is not None and not Path(p).exists():
-                errors.append(f"{where}: {attr} file {p} does not exist")
-        if (lang_in.test_queries is None) != (lang_in.test_qrels is None):
-            errors.append(f"{where}: test_queries and test_qrels go together (give both or neither)")
-        languages.append(lang_in)
-    if not raw.get("languages"):
+    mining = build(MineConfig, tables["mining"], "mining", errors) or MineConfig()
+    bm25 = build(BM25Config, tables["bm25"], "bm25", errors) or BM25Config()
+    fusion = build(FusionConfig, tables["fusion"], "fusion", errors) or FusionConfig()
+    fixed = {"dense": {"model": base_model}, "training": {"model": base_model, "seed": run.seed,
+                                                          "teacher_temperature": mining.teacher_temperature},
+             "generation": {"seed": run.seed}}
+    sections: dict[str, Any] = {}
+    for name, cls in (("dense", EncoderConfig), ("training", TrainConfig), ("generation", GenerationConfig)):
+        table = dict(tables[name])
+        for key, where in _SHARED[name].items():
+            if key in table:
+                errors.append(f"[{name}] {key!r} is set once for the whole pipeline ({where}), not here")
+                table.pop(key)
+        enabled = False
+        if name == "generation":
+            enabled = table.pop("enabled", False)
+            if not isinstance(enabled, bool):
+                errors.append(f"[generation] enabled must be true or false, got {enabled!r}")
+                enabled = False
+            legacy = table.pop("options", None)  # older configs nested GenerationConfig keys under options
+            if isinstance(legacy, dict):
+                table = {**legacy, **table}
+        built = build(cls, table, name, errors, **fixed[name])
+        sections[name] = GenerationSettings(enabled, built or GenerationConfig()) if name == "generation" else built
+
+    languages: list[LanguageInput] = []
+    blocks = tables["languages"]
+    if not isinstance(blocks, list) or not blocks:
         errors.append("no [[languages]] given: add at least one language block")
-
-    sections = {}
-    for name, cls, extra in (("bm25", BM25Settings, {}), ("dense", EncoderConfig, {"model": base_model}),
-                             ("mining", MineConfig, {}), ("generation", GenerationSettings, {}),
-                             ("training", TrainConfig, {"model": base_model, "seed": run.get("seed", 13)})):
-        table = dict(raw.get(name, {}))
-        for k in extra:
-            if k in table:
-                errors.append(f"[{name}] {k!r} is set in [run] for the whole pipeline, not here")
-                table.pop(k)
-        sections[name] = _build(cls, table, name, errors, **extra)
+        blocks = []
+    for i, table in enumerate(blocks):
+        where = f"languages.{i}"
+        if not isinstance(table, dict):
+            errors.append(f"[{where}] must be a table")
+            continue
+        table = {k: (_resolve(base, v) if k in PATH_FIELDS and isinstance(v, str) else v) for k, v in table.items()}
+        spec = build(LanguageInput, table, where, errors)
+        if spec is None:
+            continue
+        where = f"[{where}] ({spec.label()})"
+        try:
+            lang = check_language(spec.lang, spec.analyzer or bm25.analyzer)
+            spec = dataclasses.replace(spec, lang=lang)
+        except LexdrError as e:
+            errors.append(f"{where} unsupported language {spec.lang!r}: {e}")
+        if spec.dev_task is not None:
+            if spec.dev_task not in DEV_TASKS:
+                errors.append(f"{where} unknown dev_task {spec.dev_task!r}; known: {', '.join(DEV_TASKS)}")
+            elif DEV_TASKS[spec.dev_task] != spec.lang:
+                errors.append(f"{where} dev_task {spec.dev_task} is in {DEV_TASKS[spec.dev_task]!r}, not {spec.lang!r}")
+        elif spec.source is None and spec.corpus is None:
+            errors.append(f"{where} give corpus= (local files), dev_task=, or source= (mrtydi | miracl)")
+        for attr in PATH_FIELDS:
+            p = getattr(spec, attr)
+            if p is not None and not Path(p).is_file():
+                errors.append(f"{where} {attr} file {p} " + ("is not a file" if Path(p).exists() else "does not exist"))
+        if (spec.test_queries is None) != (spec.test_qrels is None):
+            errors.append(f"{where} test_queries and test_qrels go together (give both or neither)")
+        if not spec.has_unlabeled and not sections["generation"].enabled:
+            errors.append(f"{where} no unlabeled queries and [generation] is disabled: there is nothing to train on; "
+                          "give unlabeled_queries= or set [generation] enabled = true")
+        languages.append(spec)
+    labels = [spec.label() for spec in languages]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        errors.append(f"two language blocks share the label(s) {dupes}; set name= to tell them apart")
     if errors:
         raise ConfigError(f"{path}: the config has {len(errors)} problem(s):\n  - " + "\n  - ".join(errors))
-    rounds = int(run.get("rounds", 1))
-    if rounds not in (1, 2):
-        raise ConfigError(f"{path}: [run] rounds must be 1 or 2, got {rounds}")
-    gold_loss = str(run.get("gold_loss", "contrastive"))
-    if gold_loss not in ("contrastive", "kl+contrastive"):
-        raise ConfigError(f"{path}: [run] gold_loss must be 'contrastive' or 'kl+contrastive', got {gold_loss!r}")
-    cfg = RunConfig(out_dir=Path(_resolve(base, run["out_dir"])), languages=languages, base_model=base_model,
-                    seed=int(run.get("seed", 13)), rounds=rounds, gold_upper_bound=bool(run.get("gold_upper_bound", False)),
-                    gold_loss=gold_loss, config_path=path.resolve(), **sections)
-    if "metrics" in run:
-        cfg.metrics = list(run["metrics"])
-    labels = [l.label() for l in languages]
-    if len(set(labels)) != len(labels):
-        raise ConfigError(f"{path}: two language blocks share the label {labels}; set name= to tell them apart")
-    return cfg
+    return RunConfig(out_dir=out_dir, languages=tuple(languages), run=run, bm25=bm25, dense=sections["dense"],
+                     mining=mining, generation=sections["generation"], training=sections["training"], fusion=fusion,
+                     config_path=path.resolve())

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Mapping
 
 from lexdr.analysis import Analyzer
 from lexdr.formats import iter_corpus, read_queries, write_run
 from lexdr.formats.corpus import EmptyTextPolicy
+from lexdr.sparse.config import BM25Config
 from lexdr.sparse.index import BM25Index
 
-__all__ = ["build_index", "search_index"]
+__all__ = ["build_index", "search_index", "bm25_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +55,15 @@ def search_index(index_dir: str | Path, queries_path: str | Path, out_run_path: 
     if empty:
         logger.warning("%d of %d queries matched no document", empty, len(run))
     return Path(out_run_path)
+
+
+def bm25_stage(corpus: str | Path, lang: str, queries: Mapping[str, str | Path], out_dir: str | Path,
+               config: BM25Config) -> dict:
+    """The pipeline's BM25 stage: index ``corpus`` into ``out_dir/index`` and write ``out_dir/run.<part>.trec``
+    for each query file in ``queries`` (part name -> path), ``config.depth`` hits deep."""
+    out = Path(out_dir)
+    index = BM25Index.build(iter_corpus(corpus), lang=lang, **config.index_options())
+    index.save(out / "index")
+    for part, path in queries.items():
+        write_run(index.search(read_queries(path), k=config.depth), out / f"run.{part}.trec", tag="bm25")
+    return {"vocab": index.vocab_size, "docs": index.num_docs}

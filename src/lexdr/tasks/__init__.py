@@ -1,5 +1,8 @@
-"""Dev tasks: public QA sets turned into closed, self-supervised retrieval tasks (see ``devtasks``)."""
+"""Where a language's data comes from: dev tasks (public QA sets turned into closed, self-supervised retrieval
+tasks, see ``devtasks``), public datasets by name (``sources``), or local files; ``prepare`` is the data stage."""
 
 from lexdr.tasks.devtasks import DEV_TASKS, DevTask, find_data_dir, load_dev_task, write_dev_task
+from lexdr.tasks.prepare import LanguageInput, prepare_language, take_evenly
 
-__all__ = ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task"]
+__all__ = ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "LanguageInput",
+           "prepare_language", "take_evenly"]

@@ -1,8 +1,21 @@
-"""Contrastive dual-encoder training on mined (and generated) examples, memory-bounded and resumable."""
+"""Contrastive dual-encoder training on mined (and generated) examples, memory-bounded and resumable.
+
+The settings (:class:`TrainConfig`, :class:`LossKind`) import without torch, so the CLI and the config loader
+stay fast; everything else loads torch on first use.
+"""
+
+from importlib import import_module
 
 from lexdr.training.config import LossKind, TrainConfig
-from lexdr.training.losses import listwise_kl_loss, contrastive_loss
-from lexdr.training.trainer import train, TrainingExample, examples_from_mined
 
 __all__ = ["LossKind", "TrainConfig", "listwise_kl_loss", "contrastive_loss", "train", "TrainingExample",
-           "examples_from_mined"]
+           "examples_from_mined", "TrainSource", "joint_examples", "train_stage"]
+
+_LAZY = {"listwise_kl_loss": "losses", "contrastive_loss": "losses", "train": "trainer", "TrainingExample": "trainer",
+         "examples_from_mined": "trainer", "TrainSource": "stage", "joint_examples": "stage", "train_stage": "stage"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f"lexdr.training.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'lexdr.training' has no attribute {name!r}")

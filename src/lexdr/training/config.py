@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
+from lexdr.settings import fingerprint_fields, setting, to_plain
 
 __all__ = ["LossKind", "TrainConfig"]
 
@@ -16,40 +18,43 @@ class LossKind(str, enum.Enum):
     kl_contrastive = "kl+contrastive"  # both, the contrastive term weighted by `contrastive_weight`
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """How to train. Memory is bounded by ``mini_batch_size`` x ``max_passage_length`` (gradient cache), not by
     ``batch_size``: a large batch of queries costs time, not memory."""
 
-    model: str = "intfloat/multilingual-e5-small"
-    loss: LossKind | str = LossKind.kl
-    epochs: float = 2.0
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    batch_size: int = 32  # queries per optimizer step
-    mini_batch_size: int = 32  # sequences per forward chunk (the memory knob)
-    max_query_length: int = 64
-    max_passage_length: int = 256
-    student_temperature: float = 0.02
-    teacher_temperature: float = 0.5
-    contrastive_temperature: float = 0.02
-    contrastive_weight: float = 1.0
-    n_hard_negatives: int = 1
-    max_candidates: int = 8
-    min_confidence: float = 0.0  # drop hard positives whose teacher probability is lower
-    freeze_embeddings: bool = True  # keep the (250k x 384) word embeddings fixed: see trainer docstring
-    seed: int = 13
-    checkpoint_every: int = 50  # optimizer steps
-    device: str | None = None
-    tf32: bool = True  # on a GPU, TF32 tensor-core matmuls (no effect on the CPU)
-    bf16: bool | None = None  # bfloat16 autocast of the forward passes (losses stay float32); None: on for CUDA
-    show_progress: bool = True
-    query_prompt: str | None = None  # None: the model's own prompts, else the family default (e5: "query: ")
-    passage_prompt: str | None = None
+    model: str = setting(DEFAULT_ENCODER, "Base encoder to start from: hub id or folder.")
+    loss: LossKind = setting(LossKind.kl, "kl (soft teacher targets) | contrastive (hard labels) | kl+contrastive.")
+    epochs: float = setting(2.0, "Passes over the mined queries.")
+    lr: float = setting(2e-5, "Peak learning rate (linear warmup, then linear decay).")
+    weight_decay: float = setting(0.01, "AdamW weight decay.")
+    warmup_ratio: float = setting(0.1, "Share of the steps spent warming up.")
+    batch_size: int = setting(32, "Queries per optimizer step (costs time, not memory).")
+    mini_batch_size: int = setting(32, "Sequences per forward chunk (the memory knob).")
+    max_query_length: int = setting(64, "Query token cap.")
+    max_passage_length: int = setting(256, "Passage token cap.")
+    student_temperature: float = setting(0.02, "Temperature of the student's softmax over candidate similarities.")
+    teacher_temperature: float = setting(0.5, "Temperature of the teacher's softmax (z units); the pipeline takes "
+                                              "it from [mining].")
+    contrastive_temperature: float = setting(0.02, "InfoNCE temperature.")
+    contrastive_weight: float = setting(1.0, "Weight of the contrastive term in kl+contrastive.")
+    n_hard_negatives: int = setting(1, "Mined hard negatives per query in the contrastive loss.")
+    max_candidates: int = setting(8, "Soft-target candidates per query in the kl loss.")
+    min_confidence: float = setting(0.0, "Drop hard positives whose teacher probability is lower.")
+    freeze_embeddings: bool = setting(True, "Keep the (250k x 384) word embeddings fixed (CPU memory; see the "
+                                            "trainer's docstring).")
+    seed: int = setting(DEFAULT_SEED, "Seed for data order and dropout.")
+    checkpoint_every: int = setting(50, "Checkpoint every N optimizer steps (resume point).")
+    device: str | None = setting(None, "cpu | cuda | cuda:1 ... (None: cuda if available).")
+    tf32: bool = setting(True, "On a GPU, TF32 tensor-core matmuls (no effect on the CPU).", fingerprint=False)
+    bf16: bool | None = setting(None, "bfloat16 autocast of the encoder's forward passes (losses stay float32); "
+                                      "None: on for CUDA, off on the CPU.", fingerprint=False)
+    show_progress: bool = setting(True, "Progress bars.", fingerprint=False)
+    query_prompt: str | None = setting(None, "None: the model's own prompts, else the family default (e5: 'query: ').")
+    passage_prompt: str | None = setting(None, "None: the model's own prompts, else the family default (e5: 'passage: ').")
 
     def __post_init__(self) -> None:
-        self.loss = LossKind(self.loss)
+        object.__setattr__(self, "loss", LossKind(self.loss))
         for name in ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -61,9 +66,6 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """The settings that define the training (what fingerprints and checkpoints compare); display
         options such as ``show_progress`` are left out."""
-        d = asdict(self)
-        d["loss"] = LossKind(self.loss).value
-        d.pop("show_progress")
-        d.pop("tf32")  # an execution option (float rounding on a GPU only), like the progress bar
-        d.pop("bf16")  # likewise (float rounding of the forward passes)
-        return d
+        # show_progress and tf32 (float rounding on a GPU only) are execution options: declared fingerprint=False
+        keep = fingerprint_fields(TrainConfig)
+        return {k: v for k, v in to_plain(self).items() if k in keep}

@@ -1,0 +1,115 @@
+"""The data stage: one language's inputs (a dev task, a public dataset by name, or local files) written as
+standard files into its run folder, with the unlabeled and test queries sampled as configured."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lexdr.errors import ConfigError
+from lexdr.formats import (iter_corpus, read_qrels, read_queries, write_corpus_jsonl, write_qrels_trec,
+                           write_queries_tsv)
+from lexdr.settings import setting
+
+__all__ = ["LanguageInput", "prepare_language", "take_evenly", "LABEL_PATTERN"]
+
+# A language's label names its folders in a run directory: letters, digits, '.', '_', '-' only (no path
+# separators, no '..'), so nothing is ever written outside the run directory.
+LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PATH_FIELDS = ("corpus", "unlabeled_queries", "test_queries", "test_qrels", "unlabeled_qrels")
+
+
+@dataclass(frozen=True)
+class LanguageInput:
+    """Where one language's data comes from (a ``[[languages]]`` block)."""
+
+    lang: str = setting(help="ISO 639-1 code of the corpus language.")
+    name: str = setting("", "Label in reports and folder names (default: dev_task or lang).")
+    dev_task: str | None = setting(None, "A dev task from ../shared/data (lexdr.tasks.DEV_TASKS).")
+    source: str | None = setting(None, "mrtydi | miracl: the Hugging Face datasets loader (needs network).")
+    analyzer: str | None = setting(None, "This language's BM25 analyzer (default: [bm25] analyzer, else the "
+                                         "language's measured choice; 'unicode'/'subword' work for any code).")
+    corpus: str | None = setting(None, "Corpus file (BEIR / Mr. TyDi / Pyserini JSONL, plain or .gz).")
+    unlabeled_queries: str | None = setting(None, "Unlabeled queries (optional: without them lexdr trains on "
+                                                  "generated queries).")
+    test_queries: str | None = setting(None, "Held-out test queries (with test_qrels).")
+    test_qrels: str | None = setting(None, "Relevance judgments of the test queries (TREC or BEIR TSV).")
+    unlabeled_qrels: str | None = setting(None, "Only for the gold-supervised upper bound and mining-precision "
+                                                "reports.")
+    max_unlabeled: int | None = setting(None, "At most N unlabeled queries, evenly spaced over the file.")
+    max_test: int | None = setting(None, "At most N test queries, evenly spaced over the file.")
+
+    def __post_init__(self) -> None:
+        if not LABEL_PATTERN.match(self.label()) or ".." in self.label():
+            raise ConfigError(f"label {self.label()!r} cannot name a folder: use letters, digits, '.', '_' and '-' "
+                              "(set name=)")
+        for attr in ("max_unlabeled", "max_test"):
+            v = getattr(self, attr)
+            if v is not None and v < 1:
+                raise ConfigError(f"{attr} must be >= 1 (leave it out to use every query), got {v}")
+
+    def label(self) -> str:
+        return self.name or self.dev_task or self.lang
+
+    @property
+    def has_unlabeled(self) -> bool:
+        return bool(self.dev_task or self.source or self.unlabeled_queries)
+
+    @property
+    def has_test(self) -> bool:
+        return bool(self.dev_task or self.source or self.test_queries)
+
+
+def take_evenly(items: list, n: int | None) -> list:
+    """At most ``n`` items, evenly spaced over the list (deterministic): files are often ordered by article or
+    topic, and the first ``n`` would cover only a few of them."""
+    if n is None or n >= len(items):
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def prepare_language(spec: LanguageInput, out_dir: str | Path) -> dict[str, Any]:
+    """Write ``spec``'s data into ``out_dir``: ``queries.{unlabeled,test}.tsv``, ``qrels.test.txt``, and for dev
+    tasks and public datasets also ``corpus.jsonl`` (+ ``qrels.unlabeled.txt``, read only by the gold upper
+    bound and the mining report). Validates the whole corpus once (``file:line`` errors)."""
+    folder = Path(out_dir)
+    out: dict[str, Any] = {}
+    unl_src, test_src, qrels_src = spec.unlabeled_queries, spec.test_queries, spec.test_qrels
+    if spec.dev_task:
+        from lexdr.tasks.devtasks import load_dev_task
+
+        task = load_dev_task(spec.dev_task)
+        write_corpus_jsonl(task.corpus, folder / "corpus.jsonl")
+        unl = take_evenly(task.queries_of("unlabeled"), spec.max_unlabeled)
+        test = take_evenly(task.queries_of("test"), spec.max_test)
+        write_queries_tsv(unl, folder / "queries.unlabeled.tsv")
+        write_queries_tsv(test, folder / "queries.test.tsv")
+        write_qrels_trec({q.query_id: task.qrels[q.query_id] for q in test}, folder / "qrels.test.txt")
+        write_qrels_trec({q.query_id: task.qrels[q.query_id] for q in unl}, folder / "qrels.unlabeled.txt")
+        out["corpus"] = str(folder / "corpus.jsonl")
+        out["unlabeled_qrels"] = str(folder / "qrels.unlabeled.txt")
+        unl_src = test_src = None  # written above
+    elif spec.source:
+        from lexdr.tasks.sources import load_hf_source
+
+        paths = load_hf_source(spec.source, spec.lang, folder)
+        out["corpus"] = str(paths["corpus"])
+        unl_src, test_src, qrels_src = paths["unlabeled_queries"], paths["test_queries"], paths["test_qrels"]
+    else:
+        out["corpus"] = spec.corpus
+        out["unlabeled_qrels"] = spec.unlabeled_qrels
+    if unl_src:
+        write_queries_tsv(take_evenly(read_queries(unl_src), spec.max_unlabeled), folder / "queries.unlabeled.tsv")
+    if test_src:
+        test = take_evenly(read_queries(test_src), spec.max_test)
+        write_queries_tsv(test, folder / "queries.test.tsv")
+        qrels = read_qrels(qrels_src)
+        write_qrels_trec({q.query_id: qrels[q.query_id] for q in test if q.query_id in qrels},
+                         folder / "qrels.test.txt")
+    out["passages"] = sum(1 for _ in iter_corpus(out["corpus"]))
+    for name in ("queries.unlabeled.tsv", "queries.test.tsv"):
+        out[name] = len(read_queries(folder / name)) if (folder / name).exists() else 0
+    return out

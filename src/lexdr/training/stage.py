@@ -1,0 +1,83 @@
+"""The pipeline's training stage: mined (and generated) examples of every language → one jointly trained
+encoder. Passage ids are namespaced by language label (``<label>/<doc_id>``) so two corpora may share ids."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from lexdr.errors import ConfigError
+from lexdr.formats import iter_corpus, read_qrels
+from lexdr.training.config import TrainConfig
+from lexdr.training.trainer import TrainingExample, examples_from_mined, train
+
+__all__ = ["SEP", "TrainSource", "joint_examples", "train_stage"]
+
+SEP = "/"  # namespaces passage ids across languages in joint training: "<label>/<doc_id>"
+
+
+@dataclass(frozen=True)
+class TrainSource:
+    """One language's share of a joint training: its corpus, its mined files (those that exist are read),
+    and, for the gold-supervised upper bound only, the unlabeled queries' true labels."""
+
+    label: str
+    corpus: Path
+    mined: tuple[Path, ...]
+    gold_qrels: Path | None = None
+
+
+def _relabel_with_gold(mined: list, qrels: dict) -> None:
+    """Gold upper bound: the true labels as hard positives, the mined hard negatives minus anything the labels
+    call relevant (the soft candidates stay as mined)."""
+    for m in mined:
+        rel = [d for d, g in qrels.get(m.query_id, {}).items() if g >= 1]
+        m.positive_ids = rel[:1]
+        m.positive_confidence = [1.0] if rel else []
+        keep = [(d, s) for d, s in zip(m.negative_ids, m.negative_sources) if d not in rel]
+        m.negative_ids, m.negative_sources = [d for d, _ in keep], [s for _, s in keep]
+
+
+def joint_examples(sources: Sequence[TrainSource], config: TrainConfig,
+                   gold: bool = False) -> tuple[list[TrainingExample], dict[str, str]]:
+    """Training examples of every language (ids namespaced) and the text of every passage they cite — only
+    those: the corpora are streamed, not held."""
+    from lexdr.mining import read_mined
+
+    examples: list[TrainingExample] = []
+    needed: dict[str, set[str]] = {}
+    for src in sources:
+        mined = [m for path in src.mined if Path(path).exists() for m in read_mined(path)]
+        if gold:
+            if src.gold_qrels is None:
+                raise ConfigError(f"{src.label}: gold_upper_bound needs unlabeled_qrels (dev tasks have them)")
+            _relabel_with_gold(mined, read_qrels(src.gold_qrels))
+        for e in examples_from_mined(mined, config):
+            e.candidate_ids = [f"{src.label}{SEP}{d}" for d in e.candidate_ids]
+            e.positive_id = f"{src.label}{SEP}{e.positive_id}" if e.positive_id else None
+            e.negative_ids = [f"{src.label}{SEP}{d}" for d in e.negative_ids]
+            for d in [*e.candidate_ids, *e.negative_ids, *([e.positive_id] if e.positive_id else [])]:
+                needed.setdefault(src.label, set()).add(d.split(SEP, 1)[1])
+            examples.append(e)
+    passages: dict[str, str] = {}
+    for src in sources:
+        need = needed.get(src.label, set())
+        for d in iter_corpus(src.corpus):
+            if d.doc_id in need:
+                passages[f"{src.label}{SEP}{d.doc_id}"] = d.full_text()
+    return examples, passages
+
+
+def train_stage(sources: Sequence[TrainSource], out_dir: str | Path, config: TrainConfig, gold: bool = False) -> dict:
+    """Train one encoder on every source's examples into ``out_dir/model`` (resumable; see :func:`train`).
+
+    ``gold``: the gold-supervised upper bound — the same trainer and schedule on the true labels (with
+    ``config.loss`` contrastive: labels as hard positives; kl+contrastive: plus the method's soft targets).
+    """
+    out = Path(out_dir)
+    examples, passages = joint_examples(sources, config, gold=gold)
+    train(examples, passages, out, config)
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x.strip()]
+    return {"examples": len(examples), "steps": len(log), "final_loss": log[-1]["loss"] if log else None}
