@@ -240,8 +240,9 @@ def measure_haystack(tmp: Path) -> tuple[list[dict], dict]:
     return rows, counts
 
 
-def measure_million(tmp: Path, total: int, nlist: int) -> list[dict]:
-    """Timing only: ``total`` stored vectors made from the real ones + N(0, 0.01^2) noise, renormalized."""
+def measure_million(total: int, nlist: int, have: list[dict] = ()) -> list[dict]:
+    """Timing only: ``total`` stored vectors made from the real ones + N(0, 0.01^2) noise, renormalized.
+    Rows already in ``have`` (same size) are kept, not re-timed."""
     from lexdr.dense.index import DenseIndex, DenseIndexConfig
 
     parts, _, _ = haystack_parts()
@@ -249,7 +250,8 @@ def measure_million(tmp: Path, total: int, nlist: int) -> list[dict]:
     rng = np.random.default_rng(0)
     qemb, _ = _load("task.xquad-r-de.test")
     q = np.asarray(qemb[:200], dtype=np.float32)
-    rows = []
+    rows = [r for r in have if r["n"] == total]
+    done = {r["variant"] for r in rows}
 
     def chunks():
         made = 0
@@ -265,6 +267,8 @@ def measure_million(tmp: Path, total: int, nlist: int) -> list[dict]:
 
     for label, kind, over in (("flat", "flat", {}), (f"ivf-sq8 (IVF{nlist})", "ivf-sq8", {"nlist": nlist}),
                               (f"ivfpq (IVF{nlist}, PQ96)", "ivfpq", {"nlist": nlist})):
+        if any(d == label or d.startswith(label + ",") for d in done):
+            continue
         t0 = time.perf_counter()
         index = DenseIndex.build_from_parts(data, ids, kind, config=DenseIndexConfig(train_sample=39 * nlist, **over))
         build_s = time.perf_counter() - t0
@@ -291,7 +295,8 @@ def measure(args) -> None:
 
     faiss.omp_set_num_threads(args.threads)
     started = datetime.now(timezone.utc)
-    if args.million_only:  # re-time the 1M row only; the quality sections come from the last full run
+    saved: dict = {}
+    if args.million_only:  # time the 1M rows not timed yet; the quality sections come from the last full run
         saved = json.loads((CACHE / "measure.json").read_text())
         tasks, hay = saved["tasks"], saved["haystack"]
         renamed = {"ivf-sq8 (nprobe=64)": VARIANTS[4][0],  # labels of a run made before auto had two steps
@@ -305,9 +310,9 @@ def measure(args) -> None:
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
             tasks = measure_tasks(Path(tmp) / "tasks")
             hay, counts = measure_haystack(Path(tmp) / "hay")
-        (CACHE / "measure.json").write_text(json.dumps({"tasks": tasks, "haystack": hay, "counts": counts,
-                                                        "started": started.isoformat()}, indent=1))
-    million = measure_million(Path(tmp), args.million, args.million_nlist) if args.million else []
+    million = measure_million(args.million, args.million_nlist, saved.get("million", [])) if args.million else []
+    (CACHE / "measure.json").write_text(json.dumps({"tasks": tasks, "haystack": hay, "counts": counts,
+                                                    "started": started.isoformat(), "million": million}, indent=1))
     enc = json.loads((CACHE / "encode.json").read_text()) if (CACHE / "encode.json").exists() else {}
     report = render(tasks, hay, counts, million, enc, started, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
