@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from lexdr.analysis.registry import SUPPORTED_LANGUAGES
 from lexdr.dense.encoder import EncoderConfig
 from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig
@@ -92,7 +93,7 @@ def _console(stderr: bool = False):
 def index_sparse(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
-    lang: Annotated[str, typer.Option("--lang", "-l", help="ISO 639-1 language code (ar bn en fi id ja ko ru sw te th ...).")],
+    lang: Annotated[str, typer.Option("--lang", "-l", help="ISO 639-1 code with a tuned analyzer: " + " ".join(sorted(SUPPORTED_LANGUAGES)) + "; any other code with --analyzer unicode | subword.")],
     analyzer: Annotated[Optional[str], _opt(BM25Config, "analyzer")] = default_of(BM25Config, "analyzer"),
     k1: Annotated[Optional[float], _opt(BM25Config, "k1")] = default_of(BM25Config, "k1"),
     b: Annotated[Optional[float], _opt(BM25Config, "b")] = default_of(BM25Config, "b"),
@@ -109,7 +110,8 @@ def index_dense(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write (resumes from its shards).")],
     model: Annotated[str, _opt(EncoderConfig, "model")] = default_of(EncoderConfig, "model"),
-    index_type: Annotated[str, typer.Option(help="flat (exact inner product) | hnsw | ivf (approximate).")] = "flat",
+    index_type: Annotated[str, typer.Option(help="auto (flat up to 1M passages, then ivf-sq8, ivfpq above 20M) | "
+                                                 "flat | hnsw | hnsw-sq8 | ivf | ivf-sq8 | ivfpq.")] = "auto",
     max_seq_length: Annotated[int, _opt(EncoderConfig, "max_seq_length")] = default_of(EncoderConfig, "max_seq_length"),
     batch_size: Annotated[int, _opt(EncoderConfig, "batch_size")] = default_of(EncoderConfig, "batch_size"),
     query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),

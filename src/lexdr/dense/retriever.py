@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lexdr.dense.encoder import Encoder, EncoderConfig
-from lexdr.dense.index import DenseIndex
+from lexdr.dense.index import DenseIndex, open_dense_index
 from lexdr.errors import LexdrError
 from lexdr.records import Query, Run
 
@@ -38,7 +38,7 @@ class DenseRetriever:
     def load(cls, folder: str | Path, encoder: Encoder | None = None, mmap: bool = False,
              **encoder_overrides) -> "DenseRetriever":
         """Open an index folder; the encoder is rebuilt from the index's own record unless one is given."""
-        index = DenseIndex.load(folder, mmap=mmap)
+        index = open_dense_index(folder, mmap=mmap)  # one index folder, or several shards' (merged by score)
         return cls(encoder or encoder_for_index(index, **encoder_overrides), index)
 
     def search(self, queries: Sequence[Query], k: int = 100) -> Run:

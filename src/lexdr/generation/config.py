@@ -17,6 +17,7 @@ from typing import Any
 
 from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
+from lexdr.generation.marker import model_identity
 from lexdr.generation.registry import backend_names
 
 __all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
@@ -241,7 +242,6 @@ class GenerationConfig:
         if self.backend != "trained":  # (kept out so other backends' shards keep their fingerprints)
             relevant.pop("trained")
         elif self.model:  # a trained folder: what it was trained on and how, not just where it lies
-            from lexdr.generation.trained import model_identity  # lazy: imports no torch at module level
 
             relevant.pop("trained")
             relevant["model_identity"] = model_identity(self.model)

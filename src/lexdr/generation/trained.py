@@ -58,6 +58,7 @@ from lexdr.formats import iter_corpus
 from lexdr.formats.files import atomic_folder, atomic_write, recover_folder
 from lexdr.generation._hf import pick_device
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
+from lexdr.generation.marker import MARKER, model_identity, read_marker as _read_marker  # noqa: F401
 from lexdr.generation.pairs import Example, examples_from_pairs, read_pairs
 
 __all__ = ["LANGUAGE_NAMES", "language_name", "LangExample", "load_training_examples", "train_query_generator",
@@ -66,7 +67,6 @@ __all__ = ["LANGUAGE_NAMES", "language_name", "LangExample", "load_training_exam
 
 logger = logging.getLogger(__name__)
 
-MARKER = "lexdr_generator.json"
 PROMPT_HEAD = "Language: {language}\nPassage: "
 PROMPT_TAIL = "\nQuery:"
 
@@ -174,26 +174,6 @@ def _load_base(base_model: str, device) -> tuple[Any, Any, str]:
     if tokenizer.eos_token_id is None:
         raise LexdrError(f"the tokenizer of {base_model} has no end-of-sequence token: a query could not end")
     return model, tokenizer, folder
-
-
-def _read_marker(folder: Path) -> dict | None:
-    path = folder / MARKER
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-
-
-def model_identity(folder: str | Path) -> str:
-    """The identity (hash of config and pairs) a trained generator folder records; a ConfigError if it is none."""
-    marker = _read_marker(Path(folder))
-    if marker is None or "identity" not in marker:
-        raise ConfigError(f"{folder} is not a trained query generator (no {MARKER}): train one with "
-                          "lexdr.generation.trained.train_query_generator, or leave the generation model unset "
-                          "so the stage trains one on its mined pairs")
-    return str(marker["identity"])
 
 
 def _lr_at(step: int, total: int, cfg: TrainedGeneratorConfig) -> float:

@@ -251,7 +251,7 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     """
     import torch
 
-    from lexdr.training.distributed import (all_reduce_grads, barrier, broadcast_parameters, gather_rows,
+    from lexdr.training.collectives import (all_reduce_grads, barrier, broadcast_parameters, gather_rows,
                                             rank_and_world, slice_bounds)
 
     from lexdr.dense.encoder import default_prompts
