@@ -28,6 +28,27 @@ from _machine import cpu_name  # noqa: E402
 from _text import pack_to_tokens, read_texts  # noqa: E402
 
 
+def tokenizer_cost(args) -> None:
+    """Passages per CPU-second of the model's tokenizer (batches of 512, padding, truncation, tensors), and the
+    cores that would take to feed the issue's H100 forward ceiling."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(args.model)
+    source = read_texts(args.text)
+    print("| tokens | passages | CPU seconds | passages per CPU-second | H100 ceiling (passages/s) | cores needed |\n"
+          "|---:|---:|---:|---:|---:|---:|")
+    for L, ceiling in ((128, 41_700), (256, 20_300)):
+        texts = pack_to_tokens(source, tok, args.n, L)
+        for _ in range(2):  # the second pass is reported
+            c0 = time.thread_time()
+            for i in range(0, len(texts), 512):
+                tok(["passage: " + t for t in texts[i:i + 512]], padding=True, truncation=True, max_length=L,
+                    return_tensors="pt", pad_to_multiple_of=8)
+            cpu = time.thread_time() - c0
+        rate = len(texts) / cpu
+        print(f"| {L} | {len(texts):,} | {cpu:.2f} | {rate:,.0f} | {ceiling:,} | {ceiling / rate:.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -36,7 +57,11 @@ def main() -> None:
     ap.add_argument("--length", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--tokenizer-cost", action="store_true",
+                    help="only: the tokenizer's CPU time per passage at 128 and 256 tokens (robust to machine load)")
     args = ap.parse_args()
+    if args.tokenizer_cost:
+        return tokenizer_cost(args)
 
     import numpy as np
     import torch

@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--work", default="benchmarks/out/training_st")
     ap.add_argument("--side", choices=["lexdr", "st"], default=None)
     ap.add_argument("--phase", choices=["straight", "stopped", "resumed"], default=None)
+    ap.add_argument("--no-resume", action="store_true", help="only the uninterrupted runs (memory and time)")
     args = ap.parse_args()
     if args.side:
         return child(args)
@@ -162,7 +163,7 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     results = {}
     for side in ("lexdr", "st"):
-        for phase in ("straight", "stopped", "resumed"):
+        for phase in ("straight",) if args.no_resume else ("straight", "stopped", "resumed"):
             cmd = [sys.executable, __file__, "--side", side, "--phase", phase, "--model", args.model, "--steps",
                    str(args.steps), "--batch", str(args.batch), "--mini-batch", str(args.mini_batch), "--max-len",
                    str(args.max_len), "--lr", str(args.lr), "--work", args.work]
@@ -180,9 +181,12 @@ def main() -> None:
     print("| trainer | peak RSS (MiB) | s/step | resumed losses = uninterrupted | max weight diff, resumed vs "
           "uninterrupted |\n|---|---:|---:|---|---:|")
     for side, name in (("lexdr", "lexdr train()"), ("st", "SentenceTransformerTrainer + CachedMNRL")):
-        s, r = results[(side, "straight")], results[(side, "resumed")]
-        half = args.steps // 2
+        s, half = results[(side, "straight")], args.steps // 2
         steady = s["step_s"][1:]
+        if args.no_resume:
+            print(f"| {name} | {s['peak_rss_mib']:,.0f} | {sum(steady) / len(steady):.2f} | not run | |")
+            continue
+        r = results[(side, "resumed")]
         resumed_tail = r["loss"][-(args.steps - half):]
         same = all(abs(a - b) <= 1e-6 * max(1.0, abs(a)) for a, b in zip(s["loss"][half:], resumed_tail))
         print(f"| {name} | {s['peak_rss_mib']:,.0f} | {sum(steady) / len(steady):.2f} | "
