@@ -236,3 +236,24 @@ def test_stage_commands_chain_from_files_to_files(tmp_path, tiny_encoder_dir):
     # Without an index to check the round trip against, generate refuses instead of keeping unverified text.
     assert main(["--quiet", "generate", str(p["corpus"]), str(w / "mined" / "mined.jsonl"), "--lang", "en",
                  "--out", str(w / "gen2")]) == 2
+
+
+def test_plan_prints_every_stage_and_run_plan_does_no_work(tmp_path, tiny_encoder_dir, capsys):
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run")
+    assert main(["plan", str(cfg_path)]) == 0
+    out = capsys.readouterr().out
+    for stage in ("bm25", "dense", "mine", "train", "evaluate"):
+        assert f"| {stage} |" in out
+    assert main(["run", str(cfg_path), "--plan"]) == 0
+    assert not (tmp_path / "run" / "manifest.json").exists()  # planned, nothing run
+
+
+def test_a_plan_that_cannot_fit_is_refused_naming_the_knob(tmp_path, tiny_encoder_dir):
+    from lexdr.pipeline.planning import plan_config
+    from lexdr.plan import check_fits
+
+    plan = plan_config(load_config(write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run")))
+    tight = type(plan)(settings=plan.settings, sizes=plan.sizes, estimates=plan.estimates, memory_bytes=1024,
+                       notes=plan.notes)
+    with pytest.raises(ConfigError, match="change"):
+        check_fits(tight)

@@ -303,20 +303,47 @@ def train(
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="Run config (TOML); see examples/.")],
+    plan_only: Annotated[bool, typer.Option("--plan", help="Only print the plan (time, memory, disk per stage) "
+                                                           "and stop.")] = False,
 ) -> None:
     """Run the whole method from one config: index, mine, [generate], train, [round 2], evaluate, report.
 
     Re-running the same command resumes: finished stages whose inputs and config are unchanged are skipped,
-    a killed stage continues from its last checkpoint or shard.
+    a killed stage continues from its last checkpoint or shard. Before any work, the plan's memory and disk
+    estimates are checked against this machine; a setting that cannot fit is refused, naming the knob.
     """
     from lexdr.evaluation.tables import rich_table
     from lexdr.pipeline import load_config, run_pipeline
+    from lexdr.pipeline.planning import plan_config
+    from lexdr.plan import check_fits
 
     cfg = load_config(config)
+    plan = plan_config(cfg)
+    if plan_only:
+        print(plan.render())
+        return
+    check_fits(plan, cfg.out_dir)
     results = run_pipeline(cfg, quiet=_state["quiet"])
     for label, systems in results.items():
         _console().print(rich_table(systems, cfg.metrics, title=label, first_col="system", average=False))
     _console().print(f"[green]report: {cfg.out_dir / 'report' / 'report.md'}")
+
+
+@app.command()
+def plan(
+    config: Annotated[Path, typer.Argument(help="Run config (TOML); see examples/.")],
+    device: Annotated[str, typer.Option(help="cpu | gpu: which measured rates the times use.")] = "cpu",
+) -> None:
+    """Count the passages and queries a config will process and print, per stage, the estimated time, peak
+    memory and disk (from the fitted cost model); exit 2 if a stage cannot fit this machine."""
+    from lexdr.pipeline import load_config
+    from lexdr.pipeline.planning import plan_config
+    from lexdr.plan import check_fits
+
+    cfg = load_config(config)
+    p = plan_config(cfg, device=device)
+    print(p.render())
+    check_fits(p, cfg.out_dir)
 
 
 @app.command()
