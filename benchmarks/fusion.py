@@ -141,7 +141,7 @@ def table(rows: list[dict]) -> list[str]:
                      f" | {r['mrr'][DEFAULT] - best:+.4f} |")
     avg = {c: np.mean([r["mrr"][c] for r in rows]) for c in cols}
     lines.append("| **average** | | " + " | ".join(f"{v:.4f}" for v in avg.values()) + " | |")
-    lines += ["", "Dense weight chosen (RRF weights (1 − w, w); 0.5 = equal RRF):", "",
+    lines += ["", "Dense weight w chosen (agree-* and gold-tuned rrf: RRF weights (1 − w, w); cross-* and gold-tuned interp: interpolation alpha; 0.5 = equal):", "",
               "| task | dense system | " + " | ".join(rows[0]["dense_weight"]) + " |",
               "|---|---|" + "---:|" * len(rows[0]["dense_weight"])]
     for r in rows:
