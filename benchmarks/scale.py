@@ -281,6 +281,36 @@ def _cell(d: dict | None, key: str, fmt: str = "{:.1f}") -> str:
     return fmt.format(d[key])
 
 
+def mrtydi_table(fits: dict) -> list[str]:
+    """The fitted BM25 curves extrapolated to every Mr. TyDi corpus, beside lexdr.plan's whole-run verdict."""
+    from lexdr.plan import MRTYDI_SIZES, PlanSettings, plan_run
+
+    f, p = fits["lexdr"], fits.get("bm25s")
+    a, pw = f["build_seconds"]
+    c0, c1 = f["build_rss_mib_linear"]
+    _, d1 = f["disk_bytes_linear"]
+    s0, s1 = f.get("search_rss_mib_linear", (0.0, 0.0))
+    qa, qp = f.get("search_seconds_per_query", (float("nan"), 0.0))
+    plan = plan_run(MRTYDI_SIZES, PlanSettings(memory_bytes=24 * 2**30))
+    verdicts = plan.verdicts()
+    lines = ["", "## Extrapolated to Mr. TyDi (from the fits above; not measured at these sizes)", "",
+             "BM25 columns: the lexdr fits (build on 2 cores with the Indonesian Snowball analyzer; segmenter "
+             "languages ja/ko/th analyze slower) and, for comparison, the in-memory (plain bm25s) build's peak "
+             "RSS. Linear memory fits overstate large N a little (the vocabulary grows as N^β, β < 1). "
+             "Whole run: `lexdr.plan.plan_run` with every stage (dense encoding dominates: CPU rate from "
+             "`retrieval.md`, GPU rate a lower bound from the H100 manifest), budget 24 GiB.", "",
+             "| language | passages | BM25 build | BM25 build peak RSS (lexdr, out of core) | in-memory bm25s peak RSS "
+             "| BM25 index on disk | BM25 ms/query | BM25 search peak RSS | whole run on this machine |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for lang, (n, _, _) in MRTYDI_SIZES.items():
+        build_h = a * n ** pw / 3600
+        mem = f"{(p['build_rss_mib_linear'][0] + p['build_rss_mib_linear'][1] * n) / 1024:.1f} GiB" if p else "–"
+        lines.append(f"| {lang} | {n:,} | {build_h:.1f} h | {(c0 + c1 * n) / 1024:.1f} GiB | {mem} | "
+                     f"{d1 * n / 2**30:.1f} GiB | {1000 * qa * n ** qp:.1f} | {(s0 + s1 * n) / 1024:.1f} GiB | "
+                     f"{verdicts[lang]} |")
+    return lines
+
+
 def _mib(d: dict | None) -> str:
     return "–" if not d else "failed" if "error" in d else f"{d['disk_bytes'] / 2**20:.0f}"
 
@@ -301,9 +331,9 @@ def write_markdown(report: dict, path: Path) -> None:
         "",
         f"Command: `{report['command']}`",
         "",
-        "| N | vocabulary | postings | lexdr build s | bm25s build s | ratio | lexdr build peak RSS MiB "
-        "[workers] | bm25s build peak RSS MiB | lexdr index MiB | bm25s index MiB | lexdr search q/s | bm25s "
-        "search q/s | ratio | lexdr search peak RSS MiB | bm25s search peak RSS MiB |",
+        "| N | vocabulary | postings | lexdr build s | bm25s build s | time ratio lexdr/bm25s | lexdr build peak RSS "
+        "MiB [workers] | bm25s build peak RSS MiB | lexdr index MiB | bm25s index MiB | lexdr search q/s | bm25s "
+        "search q/s | speed ratio lexdr/bm25s | lexdr search peak RSS MiB | bm25s search peak RSS MiB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -344,6 +374,8 @@ def write_markdown(report: dict, path: Path) -> None:
             a, p = f["build_seconds"]
             c0, c1 = f["build_rss_mib_linear"]
             d0, d1 = f["disk_bytes_linear"]
+            if len(f["sizes"]) < 3:
+                lines.append(f"- {side} (from {len(f['sizes'])} sizes only: a weak fit)")
             lines.append(f"- {side}: build seconds ≈ {a:.3g} · N^{p:.3f}; build peak RSS ≈ {c0:.0f} MiB + "
                          f"{c1 * 1e6:.0f} MiB per million passages; index on disk ≈ {d1:.0f} bytes per passage")
             if "search_rss_mib_linear" in f:
@@ -351,6 +383,8 @@ def write_markdown(report: dict, path: Path) -> None:
                 qa, qp = f["search_seconds_per_query"]
                 lines.append(f"  search peak RSS ≈ {s0:.0f} MiB + {s1 * 1e6:.0f} MiB per million passages; "
                              f"seconds per query ≈ {qa:.3g} · N^{qp:.3f}")
+    if "lexdr" in fits:
+        lines += mrtydi_table(fits)
     lines += ["", "![cost growth](scale.png)", ""]
     if report.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
@@ -369,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "out" / "scale"))
     ap.add_argument("--keep", action="store_true", help="keep the built indexes")
     ap.add_argument("--out", default=str(RESULTS / "scale"))
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from scale.json, measure nothing")
     args = ap.parse_args(argv)
     if args.child:
         kind, *rest = args.child
@@ -381,9 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     old = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").is_file() else {}
     rows = {r["n"]: r for r in old.get("rows", [])}
+    if args.report_only:
+        args.sizes = []
     for n in args.sizes:
         rows[n] = measure(n, args)
-    report = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine_info(),
+    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    report = {"date": old.get("date", date) if args.report_only else date, "machine": machine_info(),
               "task": args.task, "lang": args.lang, "queries": args.queries,
               "command": "PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/scale.py --sizes "
                          + " ".join(str(n) for n in sorted(rows)),

@@ -15,7 +15,8 @@ constant                      value               source
 BM25_OOC_BUILD_S_PER_DOC      see ``RATES``       ``benchmarks/results/scale.md``: lexdr out-of-core build
                                                   (read + analyze in 2 workers + score + merge), fitted
                                                   power law over 10k-1M synthetic Indonesian passages
-BM25_OOC_RSS                  base + per doc      same runs: peak RSS of the build process, linear fit
+BM25_OOC_RSS                  base + per doc      same runs: peak RSS of the build process (main; analysis
+                              + per shard doc     workers ~440 MiB each beside it), solved from 3 sizes
 BM25_MEM_RSS                  base + per doc      same runs: plain bm25s in-memory build (what
                                                   ``BM25Index.build`` does), linear fit
 BM25_DISK_PER_DOC             bytes               same runs: index folder size, linear fit
@@ -72,11 +73,15 @@ MIB = 2**20
 RATES: dict[str, float] = {
     # BM25, lexdr out of core, 2 analysis workers (benchmarks/results/scale.md, 2026-11-30, fitted over 10k, 100k
     # and 1M synthetic Indonesian passages on 2 cores shared with other jobs: slower than an idle machine)
-    "bm25_ooc_build_a": 9.42e-4,  # seconds = a * N ** p
-    "bm25_ooc_build_p": 1.05,
-    "bm25_ooc_rss_base": 100 * MIB,
-    "bm25_ooc_rss_per_doc": 900.0,  # bytes: vocabulary, doc ids, lengths (grows with N)
-    "bm25_ooc_rss_per_shard_doc": 5_000.0,  # bytes per document of a shard (text, terms, postings; bounded)
+    "bm25_ooc_build_a": 9.42e-4,  # seconds = a * N ** p (fit of 14 s / 187 s / 1,782 s; the 1M re-run that
+    "bm25_ooc_build_p": 1.05,  # measured 729 MiB ran beside the bm25s 1M build: 2,475 s)
+    # peak RSS 124 / 450 / 729 MiB at 10k (one 10k shard) / 100k / 1M (shards of 66,666): solved for
+    # base + per_doc * N + per_shard_doc * shard_docs
+    "bm25_ooc_rss_base": 66 * MIB,
+    "bm25_ooc_rss_per_doc": 310.0,  # bytes: vocabulary, doc ids, lengths (grows with N)
+    "bm25_ooc_rss_per_shard_doc": 5_500.0,  # bytes per document of a shard (text, terms, postings; bounded)
+    "bm25_ooc_worker_rss_base": 60 * MIB,  # each of the 2 analysis workers: 435 MiB with 66,666-doc shards
+    "bm25_ooc_worker_rss_per_shard_doc": 5_600.0,
     "bm25_mem_rss_base": 70 * MIB,  # plain bm25s (what BM25Index.build does): every term list in Python objects
     "bm25_mem_rss_per_doc": 5_300.0,
     "bm25_disk_per_doc": 510.0,
@@ -279,7 +284,8 @@ def _bm25(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
         knob, how = "[bm25] max_docs_in_memory", "in memory"
     else:
         shard = min(n, max(1, s.max_docs_in_memory // 3))  # shard_docs_for(max_docs_in_memory, n_jobs=2)
-        build_peak = r["bm25_ooc_rss_base"] + r["bm25_ooc_rss_per_doc"] * n + r["bm25_ooc_rss_per_shard_doc"] * shard
+        build_peak = (r["bm25_ooc_rss_base"] + r["bm25_ooc_rss_per_doc"] * n + r["bm25_ooc_rss_per_shard_doc"] * shard
+                      + 2 * (r["bm25_ooc_worker_rss_base"] + r["bm25_ooc_worker_rss_per_shard_doc"] * shard))
         knob, how = "[bm25] max_docs_in_memory (lower it)", f"out of core, {s.max_docs_in_memory:,} docs at a time"
     search_peak = r["bm25_search_rss_base"] + r["bm25_search_rss_per_doc"] * n
     return StageEstimate(lang, Stage.bm25, build + search, None, max(build_peak, search_peak),
