@@ -22,7 +22,7 @@ PUBLIC_API = {
     "lexdr.formats": ["atomic_write", "open_text", "EmptyTextPolicy", "iter_corpus", "read_corpus",
                       "write_corpus_jsonl", "iter_queries", "read_queries", "write_queries_tsv",
                       "write_queries_jsonl", "read_qrels", "write_qrels_trec", "read_run", "write_run"],
-    "lexdr.sparse": ["BM25Index", "BM25Config", "BM25_METHODS", "build_index", "search_index", "bm25_stage"],
+    "lexdr.sparse": ["BM25Index", "BM25Config", "BM25_METHODS", "build_index", "search_index", "bm25_stage", "build_out_of_core"],
     "lexdr.dense": ["Encoder", "EncoderConfig", "DenseIndex", "IndexType", "DenseRetriever", "encoder_for_index",
                     "build_dense_index", "dense_search", "dense_stage"],
     "lexdr.fusion": ["FusionMethod", "Normalization", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",

@@ -34,6 +34,8 @@ def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
     assert all(s["peak_rss_mb"] > 0 and s["seconds"] >= 0 for s in manifest["stages"].values())
     report = (run / "report" / "report.md").read_text()
     assert "tiny-en" in report and (run / "report" / "metrics.png").stat().st_size > 1000
+    card = (run / "train-r1" / "model" / "README.md").read_text()  # the model's own card, not its base's
+    assert "lexdr-r1" in card and "tiny-en" in card and "MRR@10" in card
     # Same config, same inputs: nothing runs again.
     run_pipeline(load_config(cfg_path), quiet=True)
     manifest = json.loads((run / "manifest.json").read_text())

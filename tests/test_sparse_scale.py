@@ -165,3 +165,19 @@ def test_synthetic_queries_come_from_the_same_model():
     qs = sample_queries(model, 20, corpus_passages=1000, seed=1)
     assert len(qs) == 20 and all(2 <= len(q.split()) <= 10 for q in qs)
     assert qs == sample_queries(model, 20, corpus_passages=1000, seed=1)
+
+
+def test_bm25_stage_out_of_core_writes_the_same_runs_as_in_memory(tmp_path):
+    from lexdr.formats import write_corpus_jsonl, write_queries_tsv
+    from lexdr.records import Doc, Query
+    from lexdr.sparse import BM25Config, bm25_stage
+
+    docs = [Doc(f"d{i}", f"passage {i} about {'cats' if i % 3 else 'dogs'} and number {i % 7} in town {i % 5}")
+            for i in range(40)]
+    write_corpus_jsonl(docs, tmp_path / "c.jsonl")
+    write_queries_tsv([Query("q1", "cats town 3"), Query("q2", "dogs number 4")], tmp_path / "q.tsv")
+    queries = {"test": tmp_path / "q.tsv"}
+    bm25_stage(tmp_path / "c.jsonl", "en", queries, tmp_path / "mem", BM25Config())
+    bm25_stage(tmp_path / "c.jsonl", "en", queries, tmp_path / "ooc", BM25Config(max_docs_in_memory=7))
+    assert (tmp_path / "mem" / "run.test.trec").read_bytes() == (tmp_path / "ooc" / "run.test.trec").read_bytes()
+    assert (tmp_path / "ooc" / "run.test.trec").read_text().count("\n") > 10

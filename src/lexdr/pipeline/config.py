@@ -193,6 +193,15 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
         built = build(cls, table, name, errors, **fixed[name])
         sections[name] = GenerationSettings(enabled, built or GenerationConfig()) if name == "generation" else built
 
+    from lexdr.models.resolve import check_max_seq_length
+
+    for setting_name, value in (("[dense] max_seq_length", sections["dense"].max_seq_length if sections["dense"] else 0),
+                                ("[training] max_passage_length",
+                                 sections["training"].max_passage_length if sections["training"] else 0)):
+        try:
+            check_max_seq_length(base_model, value, setting_name)
+        except LexdrError as e:
+            errors.append(str(e))
     languages: list[LanguageInput] = []
     blocks = tables["languages"]
     if not isinstance(blocks, list) or not blocks:

@@ -38,7 +38,7 @@ from lexdr.sparse import bm25_stage
 from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput, prepare_language
 from lexdr.training import TrainSource, train_stage
 
-__all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "hybrid_name"]
+__all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "TRAINED_SYSTEMS", "hybrid_name"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ class StageSpec:
 
 # System name in the metrics -> the stage whose test run it is; trained systems are added as they are declared.
 SYSTEMS = {"bm25": "bm25", "dense-base": "dense-base"}
+
+
+# Training stage -> the system its model is evaluated as.
+TRAINED_SYSTEMS = {"train-r1": "lexdr-r1", "train-gen": "lexdr-gen", "train-r2": "lexdr-r2",
+                   "train-gold": "gold-supervised"}
 
 
 def hybrid_name(system: str) -> str:
@@ -103,6 +108,10 @@ class _Layout:
 def _data(li: LanguageInput) -> StageSpec:
     config = {k: v for k, v in to_plain(li).items() if k not in PATH_FIELDS}  # paths: by content, in inputs
     inputs = tuple(p for p in (getattr(li, a) for a in PATH_FIELDS) if p)
+    if li.dev_task:  # the shared data files the task is built from, hashed like any user file
+        from lexdr.tasks.devtasks import dev_task_files
+
+        inputs += tuple(str(p) for p in dev_task_files(li.dev_task))
     return StageSpec(f"{li.label()}/data", prepare_language, {"spec": li}, config=config, inputs=inputs)
 
 
@@ -194,12 +203,12 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         specs.append(train("train-r1", "mine"))
         for li in langs:
             specs.append(dense(li, "dense-r1", "train-r1", ("unlabeled", "test") if cfg.rounds == 2 else ("test",)))
-        systems["lexdr-r1"] = "dense-r1"
+        systems[TRAINED_SYSTEMS["train-r1"]] = "dense-r1"
     if cfg.generation.enabled:
         specs.append(train("train-gen", "mine", generated=True))
         for li in langs:
             specs.append(dense(li, "dense-gen", "train-gen", ("test",)))
-        systems["lexdr-gen"] = "dense-gen"
+        systems[TRAINED_SYSTEMS["train-gen"]] = "dense-gen"
     if cfg.rounds == 2 and has_mined:
         for li in langs:
             if li.has_unlabeled:
@@ -207,12 +216,12 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         specs.append(train("train-r2", "mine-r2"))
         for li in langs:
             specs.append(dense(li, "dense-r2", "train-r2", ("test",)))
-        systems["lexdr-r2"] = "dense-r2"
+        systems[TRAINED_SYSTEMS["train-r2"]] = "dense-r2"
     if cfg.run.gold_upper_bound:
         specs.append(train("train-gold", "mine", gold=True))
         for li in langs:
             specs.append(dense(li, "dense-gold", "train-gold", ("test",)))
-        systems["gold-supervised"] = "dense-gold"
+        systems[TRAINED_SYSTEMS["train-gold"]] = "dense-gold"
     for li in langs:
         if not li.has_test:
             continue

@@ -57,6 +57,35 @@ def run_stages(runner: StageRunner, specs: list[StageSpec]) -> dict[str, dict]:
     return results
 
 
+def _count_lines(path) -> int:
+    return sum(1 for line in open(path, encoding="utf-8") if line.strip()) if path.exists() else 0
+
+
+def write_model_cards(cfg: RunConfig, results: dict) -> None:
+    """Each trained model folder gets its own README.md: base model and its provenance, method and loss,
+    languages, mined and generated queries per language, this run's metrics against BM25 and the base encoder,
+    lexdr version and the config's hash (not the base model's card, which sentence-transformers would copy)."""
+    import hashlib
+
+    from lexdr.pipeline.graph import TRAINED_SYSTEMS
+    from lexdr.training.card import write_model_card
+
+    config_hash = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    for stage, system in TRAINED_SYSTEMS.items():
+        model_dir = cfg.out_dir / stage / "model"
+        if not model_dir.is_dir():
+            continue
+        mined = "mine-r2" if stage == "train-r2" else "mine"
+        counts = {li.label(): {"mined": _count_lines(cfg.out_dir / li.label() / mined / "mined.jsonl"),
+                               "generated": _count_lines(cfg.out_dir / li.label() / "generate" / "mined.jsonl")
+                               if stage == "train-gen" else 0} for li in cfg.languages}
+        training = json.loads((model_dir / "lexdr_training.json").read_text(encoding="utf-8")) \
+            if (model_dir / "lexdr_training.json").exists() else cfg.training.to_dict()
+        write_model_card(model_dir, base_model=cfg.base_model, training_config=training,
+                         examples_per_language=counts, metrics=results or None, config_hash=config_hash,
+                         system=system, metric_names=cfg.metrics, languages={li.label(): li.lang for li in cfg.languages})
+
+
 def run_pipeline(cfg: RunConfig, quiet: bool = False, report: bool = True) -> dict:
     """Run (or resume) the whole method for ``cfg``; returns per-language metrics of every system."""
     validate_inputs(cfg)
@@ -65,6 +94,7 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False, report: bool = True) -> di
     results = {li.label(): done[f"{li.label()}/evaluate"] for li in cfg.languages if f"{li.label()}/evaluate" in done}
     with atomic_write(cfg.out_dir / "metrics.json") as fh:
         json.dump(results, fh, indent=2)
+    write_model_cards(cfg, results)
     if report:
         from lexdr.report import write_report
 

@@ -9,6 +9,7 @@
 
 from lexdr.sparse.config import BM25Config
 from lexdr.sparse.index import BM25_METHODS, BM25Index
+from lexdr.sparse.outofcore import build_out_of_core
 from lexdr.sparse.stage import bm25_stage, build_index, search_index
 
-__all__ = ["BM25Index", "BM25Config", "BM25_METHODS", "build_index", "search_index", "bm25_stage"]
+__all__ = ["BM25Index", "BM25Config", "BM25_METHODS", "build_index", "search_index", "bm25_stage", "build_out_of_core"]

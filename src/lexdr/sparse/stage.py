@@ -62,8 +62,15 @@ def bm25_stage(corpus: str | Path, lang: str, queries: Mapping[str, str | Path],
     """The pipeline's BM25 stage: index ``corpus`` into ``out_dir/index`` and write ``out_dir/run.<part>.trec``
     for each query file in ``queries`` (part name -> path), ``config.depth`` hits deep."""
     out = Path(out_dir)
-    index = BM25Index.build(iter_corpus(corpus), lang=lang, **config.index_options())
-    index.save(out / "index")
+    if config.max_docs_in_memory is None:
+        index = BM25Index.build(iter_corpus(corpus), lang=lang, **config.index_options())
+        index.save(out / "index")
+    else:
+        from lexdr.sparse.outofcore import build_out_of_core
+
+        build_out_of_core(iter_corpus(corpus), out / "index", lang=lang, max_docs_in_memory=config.max_docs_in_memory,
+                          **config.index_options())
+        index = BM25Index.load(out / "index")
     for part, path in queries.items():
         write_run(index.search(read_queries(path), k=config.depth), out / f"run.{part}.trec", tag="bm25")
     return {"vocab": index.vocab_size, "docs": index.num_docs}
