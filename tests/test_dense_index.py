@@ -127,7 +127,7 @@ def test_float16_shards_round_trip_and_feed_the_index(tmp_path):
     docs = [Doc(f"p{i}", f"passage number {i}") for i in range(10)]
     write_corpus_jsonl(docs, tmp_path / "corpus.jsonl")
     enc = fake_encoder()
-    shards = encode_corpus(tmp_path / "corpus.jsonl", enc, tmp_path / "idx", shard_size=4)
+    shards = encode_corpus(tmp_path / "corpus.jsonl", enc, tmp_path / "idx", shard_size=4, dtype=np.float16)
     assert [len(s.doc_ids) for s in shards] == [4, 4, 2]
     full = enc.encode_passages([d.full_text() for d in docs])
     stored = np.concatenate([np.load(s.path) for s in shards])
@@ -136,7 +136,9 @@ def test_float16_shards_round_trip_and_feed_the_index(tmp_path):
     manifest = json.loads((tmp_path / "idx" / "shards" / "000001.json").read_text())
     assert manifest["doc_ids"] == ["p4", "p5", "p6", "p7"] and manifest["encoder"] == enc.describe()
     assert manifest["bytes"] == shards[1].path.stat().st_size and len(manifest["sha256"]) == 64
-    build_dense_index(tmp_path / "corpus.jsonl", tmp_path / "idx", encoder=enc, shard_size=4, keep_shards=True)
+    # A compressed index type builds from float16 shards (the exact flat index keeps float32 vectors).
+    build_dense_index(tmp_path / "corpus.jsonl", tmp_path / "idx", encoder=enc, shard_size=4, keep_shards=True,
+                      index_type="hnsw")
     q = enc.encode_queries(["passage number 3"])
     run = DenseIndex.load(tmp_path / "idx").search(["q"], q, 3)
     brute = stored.astype(np.float32) @ q[0]

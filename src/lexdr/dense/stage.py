@@ -18,7 +18,7 @@ import logging
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, DenseIndexConfig, IndexType
 from lexdr.dense.retriever import DenseRetriever
 from lexdr.formats import iter_corpus, read_queries, write_run
-from lexdr.formats.files import atomic_path, atomic_write, file_digest, file_sha256
+from lexdr.formats.files import open_text, atomic_path, atomic_write, file_digest, file_sha256
 from lexdr.records import Run
 
 __all__ = ["EncodedShard", "encode_corpus", "build_dense_index", "dense_search", "dense_stage"]
@@ -52,7 +52,8 @@ def _shard_paths(shard_dir: Path, no: int) -> tuple[Path, Path]:
     return shard_dir / f"{no:06d}.npy", shard_dir / f"{no:06d}.json"
 
 
-def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_description: dict) -> bool:
+def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_description: dict,
+              dtype: str = np.dtype(SHARD_DTYPE).name) -> bool:
     """Whether a shard on disk holds exactly these doc ids encoded by this encoder, undamaged."""
     if not manifest_path.exists():
         return False
@@ -61,8 +62,8 @@ def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_descri
     except (json.JSONDecodeError, UnicodeDecodeError):
         logger.warning("%s is damaged; re-encoding the shard", manifest_path)
         return False
-    if manifest.get("doc_ids") != doc_ids:
-        return False  # another corpus or shard size: not this shard
+    if manifest.get("doc_ids") != doc_ids or manifest.get("dtype", dtype) != dtype:
+        return False  # another corpus, shard size or precision: not this shard
     if manifest.get("encoder") != encoder_description:
         logger.warning("%s was encoded by another encoder (%s); re-encoding it", npy,
                        (manifest.get("encoder") or {}).get("model"))
@@ -76,9 +77,10 @@ def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_descri
 
 
 def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path,
-                  shard_size: int = 20_000) -> list[EncodedShard]:
-    """Embed every passage of ``corpus_path`` into float16 shards under ``work_dir/shards``, reusing the
-    shards already there that check out; returns the shards in corpus order."""
+                  shard_size: int = 20_000, dtype: Any = np.float32) -> list[EncodedShard]:
+    """Embed every passage of ``corpus_path`` into ``dtype`` shards under ``work_dir/shards`` (float32: exact;
+    :func:`build_dense_index` asks for float16 when it builds a compressed index), reusing the shards already
+    there that check out (same ids, encoder, precision and checksum); returns the shards in corpus order."""
     shard_dir = Path(work_dir) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     described = encoder.describe()
@@ -88,11 +90,11 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
 
     def flush() -> None:
         npy, manifest_path = _shard_paths(shard_dir, len(shards))
-        if _reusable(npy, manifest_path, batch_ids, described):
+        if _reusable(npy, manifest_path, batch_ids, described, np.dtype(dtype).name):
             logger.info("shard %d: reused %d embeddings", len(shards), len(batch_ids))
         else:
             manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
-            emb = encoder.encode_passages(batch_texts).astype(SHARD_DTYPE)
+            emb = encoder.encode_passages(batch_texts).astype(dtype)
             with atomic_path(npy) as tmp:
                 with open(tmp, "wb") as fh:
                     np.save(fh, emb, allow_pickle=False)
@@ -115,6 +117,12 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
     return shards
 
 
+def _count_passages(corpus_path: str | Path) -> int:
+    """Passages in a corpus file, counted by non-blank lines (cheap next to encoding them)."""
+    with open_text(corpus_path) as fh:
+        return sum(1 for line in fh if line.strip())
+
+
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
                       index_type: IndexType | str | None = None, shard_size: int = 20_000,
                       encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
@@ -130,7 +138,12 @@ def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_conf
     if index_type is not None:
         cfg = replace(cfg, index_type=index_type)
     out = Path(out_dir)
-    shards = encode_corpus(corpus_path, encoder, out, shard_size=shard_size)
+    # An exact (flat) index keeps exact float32 vectors, so its scores do not depend on how it was built;
+    # compressed indexes lose more than float16 rounding anyway, and their shards take half the disk.
+    n = _count_passages(corpus_path) if cfg.index_type is IndexType.auto else None
+    exact = cfg.resolve(n) is IndexType.flat if n is not None else cfg.index_type is IndexType.flat
+    shards = encode_corpus(corpus_path, encoder, out, shard_size=shard_size,
+                           dtype=np.float32 if exact else SHARD_DTYPE)
     doc_ids = [d for s in shards for d in s.doc_ids]
     index = DenseIndex.build_from_parts([s.open() for s in shards], doc_ids, meta={
         "encoder": encoder.describe(), "corpus": str(Path(corpus_path).resolve())}, config=cfg)

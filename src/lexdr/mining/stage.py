@@ -18,7 +18,7 @@ from lexdr.formats.files import atomic_write, iter_jsonl, write_jsonl
 from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
 from lexdr.mining.stats import rule_quality, soft_target_quality
 
-__all__ = ["mine", "write_mined", "read_mined", "iter_mined", "write_no_queries"]
+__all__ = ["mine", "mine_stage", "write_mined", "read_mined", "iter_mined", "write_no_queries"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +76,10 @@ def write_no_queries(out_dir: str | Path) -> dict:
     with atomic_write(Path(out_dir) / "mined.jsonl") as fh:
         fh.write("")
     return {"queries": 0}
+
+
+def mine_stage(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: str | Path, out_dir: str | Path,
+               config: MineConfig | None = None, report_qrels_path: str | Path | None = None) -> dict:
+    """:func:`mine` as a pipeline stage: returns ``stats.json`` (recorded in the manifest)."""
+    out = mine(queries_path, bm25_run_path, dense_run_path, out_dir, config, report_qrels_path=report_qrels_path)
+    return json.loads((out / "stats.json").read_text(encoding="utf-8"))

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping
 from lexdr.dense import EncoderConfig, dense_stage
 from lexdr.evaluation import evaluate_stage
 from lexdr.generation.stage import generate_stage
-from lexdr.mining.stage import mine, write_no_queries
+from lexdr.mining.stage import mine_stage, write_no_queries
 from lexdr.pipeline.config import RunConfig
 from lexdr.settings import fingerprint_fields, to_plain
 from lexdr.sparse import bm25_stage
@@ -149,7 +149,7 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
     def mine_spec(li: LanguageInput, name: str, dense_stage_name: str) -> StageSpec:
         label = li.label()
         report = L.unlabeled_qrels(li)
-        return StageSpec(f"{label}/{name}", mine,
+        return StageSpec(f"{label}/{name}", mine_stage,
                          {"queries_path": L.queries(li, "unlabeled"), "bm25_run_path": L.f(label, "bm25", "run.unlabeled.trec"),
                           "dense_run_path": L.f(label, dense_stage_name, "run.unlabeled.trec"), "config": cfg.mining,
                           "report_qrels_path": report},
