@@ -191,6 +191,9 @@ test_qrels = "{m / 'qrels' / 'qrels.mrtydi-v1.1-th.dev.txt'}"
 max_unlabeled = 8
 max_test = 10
 
+[dense]
+max_seq_length = 64  # the tiny encoder has 128 positions; a longer setting is refused before any work
+
 [training]
 epochs = 1
 batch_size = 4
