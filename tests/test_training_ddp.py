@@ -141,3 +141,33 @@ def test_slices_cover_every_row_once():
             assert bounds[0][0] == 0 and bounds[-1][1] == n
             assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
             assert max(b - a for a, b in bounds) - min(b - a for a, b in bounds) <= 1
+
+
+def test_nproc_per_node_launches_torchrun_and_matches_one_process(tmp_path, no_dropout_encoder):
+    """``fit`` with ``nproc_per_node = 2`` (what the pipeline's training stage and ``lexdr train`` call) launches
+    two gloo ranks through ``torchrun`` and trains the one-process model; its inputs folder is removed after."""
+    from lexdr.training.distributed import fit
+
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus_jsonl(DOCS, corpus)
+    passages = {d.doc_id: d.full_text() for d in DOCS}
+    launched = fit(EXAMPLES, passages, tmp_path / "two", TrainConfig(model=str(no_dropout_encoder), nproc_per_node=2,
+                                                                      **CFG))
+    single = fit(EXAMPLES, passages, tmp_path / "one", TrainConfig(model=str(no_dropout_encoder), **CFG))
+    assert json.loads((tmp_path / "two" / "train_config.json").read_text())["world_size"] == 2
+    assert json.loads((tmp_path / "one" / "train_config.json").read_text())["world_size"] == 1
+    np.testing.assert_allclose([r["loss"] for r in _log(tmp_path / "two")], [r["loss"] for r in _log(tmp_path / "one")],
+                               rtol=1e-5, atol=1e-6)
+    w_two, w_one = _weights(launched), _weights(single)
+    for k in w_one:
+        torch.testing.assert_close(w_two[k], w_one[k], rtol=1e-4, atol=2e-5, msg=k)
+    assert not (tmp_path / "two" / "inputs").exists()
+
+
+def test_a_failing_launch_names_the_way_out(tmp_path, tiny_encoder_dir):
+    from lexdr.errors import LexdrError
+    from lexdr.training.distributed import fit
+
+    bad = TrainConfig(model=str(tmp_path / "no-such-model"), nproc_per_node=2, **CFG)
+    with pytest.raises(LexdrError, match="nproc_per_node = 1"):
+        fit(EXAMPLES, {d.doc_id: d.full_text() for d in DOCS}, tmp_path / "bad", bad)

@@ -287,17 +287,26 @@ def train(
     mini_batch_size: Annotated[int, _opt(TrainConfig, "mini_batch_size")] = default_of(TrainConfig, "mini_batch_size"),
     max_passage_length: Annotated[int, _opt(TrainConfig, "max_passage_length")] = default_of(TrainConfig, "max_passage_length"),
     seed: Annotated[int, _opt(TrainConfig, "seed")] = default_of(TrainConfig, "seed"),
+    nproc_per_node: Annotated[int, _opt(TrainConfig, "nproc_per_node")] = default_of(TrainConfig, "nproc_per_node"),
 ) -> None:
-    """Train a dual encoder on mined examples (gradient-cached, checkpointed, resumable)."""
+    """Train a dual encoder on mined examples (gradient-cached, checkpointed, resumable).
+
+    Several GPUs: ``--nproc-per-node N`` launches N processes with torchrun; or launch it yourself, e.g. on
+    several machines, ``torchrun --nnodes 2 --nproc_per_node 8 ... -m lexdr train ...``: every rank joins the group.
+    """
+    import os
+
     from lexdr.mining import read_mined
     from lexdr.training import examples_from_mined
-    from lexdr.training import train as train_stage
+    from lexdr.training.distributed import fit
 
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
-                      mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed)
+                      mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,
+                      nproc_per_node=nproc_per_node, show_progress=os.environ.get("RANK", "0") == "0")
     examples = examples_from_mined([m for p in mined for m in read_mined(p)], cfg)
-    path = train_stage(examples, corpus, out, cfg)
-    _console().print(f"[green]trained model written to {path}")
+    path = fit(examples, corpus, out, cfg)
+    if os.environ.get("RANK", "0") == "0":
+        _console().print(f"[green]trained model written to {path}")
 
 
 @app.command()

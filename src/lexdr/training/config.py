@@ -46,6 +46,9 @@ class TrainConfig:
     seed: int = setting(DEFAULT_SEED, "Seed for data order and dropout.")
     checkpoint_every: int = setting(50, "Checkpoint every N optimizer steps (resume point).")
     device: str | None = setting(None, "cpu | cuda | cuda:1 ... (None: cuda if available).")
+    nproc_per_node: int = setting(1, "Data-parallel processes on this machine (one per GPU), launched with torchrun; "
+                                     "batch_size stays the global batch. With dropout a W-process model is "
+                                     "statistically, not bitwise, equal to the one-process model.", fingerprint=False)
     tf32: bool = setting(True, "On a GPU, TF32 tensor-core matmuls (no effect on the CPU).", fingerprint=False)
     bf16: bool | None = setting(None, "bfloat16 autocast of the encoder's forward passes (losses stay float32); "
                                       "None: on for CUDA, off on the CPU.", fingerprint=False)
@@ -55,7 +58,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss", LossKind(self.loss))
-        for name in ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every"):
+        for name in ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every",
+                     "nproc_per_node"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs <= 0 or self.lr <= 0:

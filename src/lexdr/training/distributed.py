@@ -23,12 +23,19 @@ match to float rounding, see tests/test_training_ddp.py).
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
-from dataclasses import replace
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
-__all__ = ["rank_and_world", "slice_bounds", "gather_rows", "all_reduce_grads", "broadcast_parameters", "barrier",
+logger = logging.getLogger(__name__)
+
+__all__ = ["fit", "rank_and_world", "slice_bounds", "gather_rows", "all_reduce_grads", "broadcast_parameters", "barrier",
            "init_process_group", "train_distributed", "main"]
 
 
@@ -48,42 +55,80 @@ def train_distributed(examples, corpus, out_dir, cfg, stop_after_steps: int | No
     return train(examples, corpus, out_dir, cfg, stop_after_steps=stop_after_steps, device=device)
 
 
+def fit(examples: list, passages: str | Path | Mapping[str, str], out_dir: str | Path, cfg) -> Path:
+    """Train on ``cfg.nproc_per_node`` processes of this machine: one process trains in place
+    (:func:`lexdr.training.train`); more are launched with ``torchrun`` (``--standalone``), each rank reading
+    the same inputs, written once under ``out_dir/inputs/`` and removed after success. Inside a process group
+    that a launcher already started (``torchrun -m lexdr train ...``), every rank simply trains. The pipeline's
+    training stage and ``lexdr train`` both call this."""
+    from lexdr.training.trainer import train
+
+    rank, world = rank_and_world()
+    if world > 1 or os.environ.get("WORLD_SIZE", "1") != "1":
+        return train_distributed(examples, passages, out_dir, cfg)
+    if cfg.nproc_per_node <= 1:
+        return train(examples, passages, out_dir, cfg)
+    return _launch(examples, passages, Path(out_dir), cfg)
+
+
+def _launch(examples: list, passages: str | Path | Mapping[str, str], out: Path, cfg) -> Path:
+    from lexdr.errors import LexdrError
+    from lexdr.formats import iter_corpus
+    from lexdr.formats.files import atomic_write, write_jsonl
+    from lexdr.settings import to_plain
+
+    inputs = out / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    texts = passages if isinstance(passages, Mapping) else {d.doc_id: d.full_text() for d in iter_corpus(passages)}
+    write_jsonl(({"_id": k, "title": "", "text": v} for k, v in texts.items()), inputs / "corpus.jsonl")
+    write_jsonl((asdict(e) for e in examples), inputs / "examples.jsonl")
+    with atomic_write(inputs / "train_config.json") as fh:
+        json.dump(to_plain(cfg), fh, indent=1)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.nproc_per_node}",
+           "-m", "lexdr.training.distributed", "--inputs", str(inputs), "--out", str(out)]
+    logger.info("training on %d processes: %s", cfg.nproc_per_node, " ".join(cmd))
+    done = subprocess.run(cmd)
+    if done.returncode != 0:
+        raise LexdrError(f"distributed training failed (torchrun exit {done.returncode}); its ranks' errors are "
+                         f"above. Re-running resumes from {out / 'checkpoint'} if one was written; "
+                         f"nproc_per_node = 1 trains in one process.")
+    shutil.rmtree(inputs, ignore_errors=True)
+    return out / "model"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m torch.distributed.run --nproc_per_node N -m lexdr.training.distributed MINED... --corpus C
-    --out DIR [options]``: the options of ``lexdr train``."""
+    """One rank of :func:`fit`'s ``torchrun`` launch: ``-m lexdr.training.distributed --inputs DIR --out DIR``.
+    (To launch by hand, use ``torchrun --nproc_per_node N -m lexdr train ...``: the CLI joins the group.)"""
     parser = argparse.ArgumentParser(prog="python -m torch.distributed.run -m lexdr.training.distributed",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("mined", nargs="+", type=Path, help="mined.jsonl files (lexdr mine)")
-    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--inputs", type=Path, required=True, help="folder with examples.jsonl, corpus.jsonl, "
+                                                                   "train_config.json (written by fit)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--loss", default=None)
-    parser.add_argument("--epochs", type=float, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch: queries per step, all ranks")
-    parser.add_argument("--mini-batch-size", type=int, default=None, help="sequences per forward chunk per rank")
-    parser.add_argument("--max-passage-length", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--backend", choices=["nccl", "gloo"], default=None)
     args = parser.parse_args(argv)
 
-    from lexdr.mining import read_mined
+    from lexdr.errors import ConfigError
+    from lexdr.formats.files import iter_jsonl
+    from lexdr.settings import build
     from lexdr.training.config import TrainConfig
-    from lexdr.training.trainer import examples_from_mined
+    from lexdr.training.trainer import TrainingExample
 
-    overrides = {k: v for k, v in vars(args).items() if v is not None and k not in ("mined", "corpus", "out", "backend")}
     rank = int(os.environ.get("RANK", 0))
-    cfg = replace(TrainConfig(), **overrides, show_progress=rank == 0)
-    examples = examples_from_mined([m for p in args.mined for m in read_mined(p)], cfg)
+    errors: list[str] = []
+    table = json.loads((args.inputs / "train_config.json").read_text(encoding="utf-8"))
+    cfg = build(TrainConfig, {**table, "show_progress": table.get("show_progress", True) and rank == 0},
+                "train", errors)
+    if cfg is None:
+        raise ConfigError("; ".join(errors))
+    examples = [TrainingExample(**r) for _, r in iter_jsonl(args.inputs / "examples.jsonl")]
     try:
-        path = train_distributed(examples, args.corpus, args.out, cfg, backend=args.backend)
+        path = train_distributed(examples, args.inputs / "corpus.jsonl", args.out, cfg)
     finally:
         import torch.distributed as dist
 
         if dist.is_initialized():
             dist.destroy_process_group()
     if rank == 0:
-        print(f"trained model written to {path}")
+        logger.info("trained model written to %s", path)
 
 
 if __name__ == "__main__":

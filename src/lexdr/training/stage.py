@@ -11,7 +11,7 @@ from typing import Sequence
 from lexdr.errors import ConfigError
 from lexdr.formats import iter_corpus, read_qrels
 from lexdr.training.config import TrainConfig
-from lexdr.training.trainer import TrainingExample, examples_from_mined, train
+from lexdr.training.trainer import TrainingExample, examples_from_mined
 
 __all__ = ["SEP", "TrainSource", "joint_examples", "train_stage"]
 
@@ -71,13 +71,16 @@ def joint_examples(sources: Sequence[TrainSource], config: TrainConfig,
 
 
 def train_stage(sources: Sequence[TrainSource], out_dir: str | Path, config: TrainConfig, gold: bool = False) -> dict:
-    """Train one encoder on every source's examples into ``out_dir/model`` (resumable; see :func:`train`).
+    """Train one encoder on every source's examples into ``out_dir/model`` (resumable; see :func:`train`), on
+    ``config.nproc_per_node`` processes (:func:`lexdr.training.distributed.fit`).
 
     ``gold``: the gold-supervised upper bound — the same trainer and schedule on the true labels (with
     ``config.loss`` contrastive: labels as hard positives; kl+contrastive: plus the method's soft targets).
     """
     out = Path(out_dir)
+    from lexdr.training.distributed import fit
+
     examples, passages = joint_examples(sources, config, gold=gold)
-    train(examples, passages, out, config)
+    fit(examples, passages, out, config)
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x.strip()]
     return {"examples": len(examples), "steps": len(log), "final_loss": log[-1]["loss"] if log else None}
