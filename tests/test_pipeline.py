@@ -25,7 +25,8 @@ def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
     assert main(["--quiet", "run", str(cfg_path)]) == 0
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())["tiny-en"]
-    assert set(metrics) == {"bm25", "dense-base", "hybrid", "lexdr-r1", "hybrid-lexdr-r1"}
+    assert set(metrics) == {"bm25", "dense-base", "hybrid", "lexdr-r1", "hybrid-lexdr-r1", "adaptive-hybrid",
+                            "adaptive-hybrid-lexdr-r1"}
     assert metrics["bm25"]["num_queries"] == 12
     # The tiny random encoder learns from the mined pairs: the trained model beats its own start.
     assert metrics["lexdr-r1"]["MRR@10"] > metrics["dense-base"]["MRR@10"]
@@ -34,6 +35,10 @@ def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
     assert all(s["peak_rss_mb"] > 0 and s["seconds"] >= 0 for s in manifest["stages"].values())
     report = (run / "report" / "report.md").read_text()
     assert "tiny-en" in report and (run / "report" / "metrics.png").stat().st_size > 1000
+    # The adaptive hybrids' weights were fitted on the unlabeled queries' runs and are in the report.
+    fusion = json.loads((run / "tiny-en" / "evaluate" / "fusion.json").read_text())
+    assert fusion["adaptive-hybrid-lexdr-r1"]["fitted_on"] == "unlabeled queries"
+    assert fusion["adaptive-hybrid-lexdr-r1"]["fit_queries"] == 12 and "Adaptive hybrids: fitted weights" in report
     card = (run / "train-r1" / "model" / "README.md").read_text()  # the model's own card, not its base's
     assert "lexdr-r1" in card and "tiny-en" in card and "MRR@10" in card
     # Same config, same inputs: nothing runs again.

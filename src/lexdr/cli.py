@@ -167,13 +167,26 @@ def fuse(
     alpha: Annotated[float, _opt(FusionConfig, "alpha")] = default_of(FusionConfig, "alpha"),
     normalization: Annotated[str, _opt(FusionConfig, "normalization")] = default_of(FusionConfig, "normalization"),
     k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = 100,
+    fit_on: Annotated[Optional[tuple[Path, Path]], typer.Option(
+        "--fit-on", metavar="SPARSE_RUN DENSE_RUN",
+        help="adaptive: fit the weights on these two runs of other, unlabeled queries (e.g. a query log) and "
+             "apply them to the runs being fused; without it they are fitted on the fused runs themselves. "
+             "No labels are read either way.")] = None,
 ) -> None:
     """Fuse a sparse and a dense run (hybrid retrieval)."""
     from lexdr.formats import read_run, write_run
-    from lexdr.fusion import fuse_runs
+    from lexdr.fusion import fit_fusion, fuse_runs
 
     cfg = FusionConfig(method=method, rrf_k=rrf_k, alpha=alpha, normalization=normalization)
-    fused = fuse_runs([read_run(sparse_run), read_run(dense_run)], cfg, top_k=k)
+    sparse, dense = read_run(sparse_run), read_run(dense_run)
+    if cfg.method.value == "adaptive":
+        cfg = fit_fusion(*(map(read_run, fit_on) if fit_on else (sparse, dense)), cfg)
+        chosen = f"BM25 {cfg.weights[0]:.3f}, dense {cfg.weights[1]:.3f}" if cfg.weights else "per query"
+        _console().print(f"adaptive ({cfg.adaptive.value}) weights: {chosen}, fitted on "
+                         f"{'the --fit-on runs' if fit_on else 'the fused runs'}")
+    elif fit_on:
+        raise typer.BadParameter("--fit-on is for --method adaptive", param_hint="--fit-on")
+    fused = fuse_runs([sparse, dense], cfg, top_k=k)
     write_run(fused, out, tag=f"lexdr-{method}")
     _console().print(f"[green]fused run written to {out}")
 

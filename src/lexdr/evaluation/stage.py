@@ -1,8 +1,15 @@
 """The pipeline's evaluation stage: fuse the hybrids, score every system on the test queries, write
-``metrics.json`` (system -> metric -> mean) and the fused runs beside it."""
+``metrics.json`` (system -> metric -> mean), the fused runs and ``fusion.json`` (how each hybrid was fused,
+with the adaptive hybrids' fitted weights) beside it.
+
+An adaptive hybrid's weights are fitted on the runs of the *unlabeled* queries (the same BM25 and dense runs
+mining read; never a label) and then applied to the test queries' runs. :func:`fit_adaptive` is the only
+place they are fitted, and it is given runs only: the test qrels are read after every fusion is done.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -10,26 +17,57 @@ from typing import Mapping, Sequence
 from lexdr.evaluation.metrics import evaluate
 from lexdr.formats import read_qrels, read_run, write_run
 from lexdr.formats.files import atomic_write
-from lexdr.fusion import FusionConfig, fuse_runs
+from lexdr.fusion import FusionConfig, FusionMethod, fit_fusion, fuse_runs
+from lexdr.records import Run
 
-__all__ = ["evaluate_stage"]
+__all__ = ["evaluate_stage", "fit_adaptive"]
+
+
+def fit_adaptive(sparse: Run, dense: Run, fusion: FusionConfig | None = None, depth: int = 100) -> FusionConfig:
+    """The adaptive fusion of ``fusion``'s settings (``[fusion] adaptive``, ``confident_fraction`` ...) fitted
+    on two runs of unlabeled queries: a config with the chosen (sparse, dense) weights, for later queries."""
+    cfg = dataclasses.replace(fusion or FusionConfig(), method=FusionMethod.adaptive, weights=None)
+    return fit_fusion(sparse, dense, cfg, depth=depth)
 
 
 def evaluate_stage(qrels: str | Path, runs: Mapping[str, str | Path], out_dir: str | Path, metrics: Sequence[str],
                    hybrids: Mapping[str, Sequence[str]] | None = None, fusion: FusionConfig | None = None,
-                   depth: int = 100) -> dict[str, dict[str, float]]:
-    """Score each run file in ``runs`` (system name -> TREC run) against ``qrels``.
+                   depth: int = 100, adaptive_hybrids: Mapping[str, Sequence[str]] | None = None,
+                   unlabeled_runs: Mapping[str, str | Path] | None = None) -> dict[str, dict[str, float]]:
+    """Score each run file in ``runs`` (system name -> TREC run of the test queries) against ``qrels``.
 
     ``hybrids``: hybrid name -> the systems it fuses (e.g. ``{"hybrid": ["bm25", "dense-base"]}``), fused with
-    ``fusion`` to ``depth`` hits; each fused run is written to ``out_dir/run.<name>.trec`` and scored too.
+    ``fusion`` to ``depth`` hits. ``adaptive_hybrids``: name -> (sparse system, dense system), fused with the
+    adaptive fusion fitted on those systems' runs of the unlabeled queries (``unlabeled_runs``: system -> TREC
+    run); a system without one is fitted on its test run itself (still no labels) and ``fusion.json`` says so.
+    Each fused run is written to ``out_dir/run.<name>.trec`` and scored too.
     """
     out = Path(out_dir)
-    gold = read_qrels(qrels)
     loaded = {name: read_run(path) for name, path in runs.items()}
+    record: dict[str, dict] = {}
     for name, parts in (hybrids or {}).items():
-        loaded[name] = fuse_runs([loaded[p] for p in parts], fusion, depth=depth, top_k=depth)
+        cfg = fusion or FusionConfig()
+        loaded[name] = fuse_runs([loaded[p] for p in parts], cfg, depth=depth, top_k=depth)
+        record[name] = {"systems": list(parts), "method": cfg.method.value,
+                        "weights": list(cfg.weights) if cfg.weights else None}
+    unlabeled = {name: read_run(path) for name, path in (unlabeled_runs or {}).items()
+                 if name in {s for parts in (adaptive_hybrids or {}).values() for s in parts}}
+    for name, parts in (adaptive_hybrids or {}).items():
+        sparse, dense = parts
+        on_unlabeled = sparse in unlabeled and dense in unlabeled
+        fit_on = (unlabeled[sparse], unlabeled[dense]) if on_unlabeled else (loaded[sparse], loaded[dense])
+        fitted = fit_adaptive(*fit_on, fusion, depth=depth)
+        loaded[name] = fuse_runs([loaded[sparse], loaded[dense]], fitted, depth=depth, top_k=depth)
+        record[name] = {"systems": [sparse, dense], "method": FusionMethod.adaptive.value,
+                        "adaptive": fitted.adaptive.value, "weights": list(fitted.weights) if fitted.weights else None,
+                        "fitted_on": "unlabeled queries" if on_unlabeled else "test queries (runs only, no labels)",
+                        "fit_queries": len(fit_on[0])}
+    for name in record:
         write_run(loaded[name], out / f"run.{name}.trec", tag=name)
+    gold = read_qrels(qrels)  # read only now: every fusion above is done without it
     results = {name: evaluate(run, gold, list(metrics)) for name, run in loaded.items()}
+    with atomic_write(out / "fusion.json") as fh:
+        json.dump(record, fh, indent=2)
     with atomic_write(out / "metrics.json") as fh:
         json.dump(results, fh, indent=2)
     return results

@@ -38,7 +38,8 @@ from lexdr.sparse import bm25_stage
 from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput, prepare_language
 from lexdr.training import TrainSource, train_stage
 
-__all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "TRAINED_SYSTEMS", "hybrid_name"]
+__all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "TRAINED_SYSTEMS", "hybrid_name",
+           "adaptive_hybrid_name"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ TRAINED_SYSTEMS = {"train-r1": "lexdr-r1", "train-gen": "lexdr-gen", "train-r2":
 def hybrid_name(system: str) -> str:
     """The RRF hybrid of BM25 and ``system`` in the metrics: "hybrid" for the base encoder."""
     return "hybrid" if system == "dense-base" else f"hybrid-{system}"
+
+
+def adaptive_hybrid_name(system: str) -> str:
+    """The adaptive hybrid of BM25 and ``system`` (weights fitted on the unlabeled queries' runs, no labels):
+    "adaptive-hybrid" for the base encoder, "adaptive-hybrid-<system>" for a trained one."""
+    return f"adaptive-{hybrid_name(system)}"
 
 
 def _fp(config: Any, cls: type | None = None) -> dict:
@@ -202,12 +209,13 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         # report shows what generation adds.
         specs.append(train("train-r1", "mine"))
         for li in langs:
-            specs.append(dense(li, "dense-r1", "train-r1", ("unlabeled", "test") if cfg.rounds == 2 else ("test",)))
+            # the unlabeled queries' run feeds round 2's mining and the adaptive hybrid's fit (no labels)
+            specs.append(dense(li, "dense-r1", "train-r1", ("unlabeled", "test")))
         systems[TRAINED_SYSTEMS["train-r1"]] = "dense-r1"
     if cfg.generation.enabled:
         specs.append(train("train-gen", "mine", generated=True))
         for li in langs:
-            specs.append(dense(li, "dense-gen", "train-gen", ("test",)))
+            specs.append(dense(li, "dense-gen", "train-gen", ("unlabeled", "test")))
         systems[TRAINED_SYSTEMS["train-gen"]] = "dense-gen"
     if cfg.rounds == 2 and has_mined:
         for li in langs:
@@ -215,24 +223,29 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
                 specs.append(mine_spec(li, "mine-r2", "dense-r1"))
         specs.append(train("train-r2", "mine-r2"))
         for li in langs:
-            specs.append(dense(li, "dense-r2", "train-r2", ("test",)))
+            specs.append(dense(li, "dense-r2", "train-r2", ("unlabeled", "test")))
         systems[TRAINED_SYSTEMS["train-r2"]] = "dense-r2"
     if cfg.run.gold_upper_bound:
         specs.append(train("train-gold", "mine", gold=True))
         for li in langs:
-            specs.append(dense(li, "dense-gold", "train-gold", ("test",)))
+            specs.append(dense(li, "dense-gold", "train-gold", ("unlabeled", "test")))
         systems[TRAINED_SYSTEMS["train-gold"]] = "dense-gold"
     for li in langs:
         if not li.has_test:
             continue
         label = li.label()
         hybrids = {hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
+        adaptive = {adaptive_hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
+        unlabeled = {s: L.f(label, stage, "run.unlabeled.trec") for s, stage in systems.items()} \
+            if li.has_unlabeled else {}  # what the adaptive hybrids are fitted on (runs only)
         specs.append(StageSpec(
             f"{label}/evaluate", evaluate_stage,
             {"qrels": L.f(label, "data", "qrels.test.txt"),
              "runs": {s: L.f(label, stage, "run.test.trec") for s, stage in systems.items()},
-             "metrics": cfg.metrics, "hybrids": hybrids, "fusion": cfg.fusion, "depth": depth},
-            config={"metrics": cfg.metrics, "systems": systems, "fusion": _fp(cfg.fusion)},
+             "metrics": cfg.metrics, "hybrids": hybrids, "fusion": cfg.fusion, "depth": depth,
+             "adaptive_hybrids": adaptive, "unlabeled_runs": unlabeled},
+            config={"metrics": cfg.metrics, "systems": systems, "fusion": _fp(cfg.fusion),
+                    "adaptive_hybrids": sorted(adaptive), "fit_on_unlabeled": bool(unlabeled)},
             deps=(f"{label}/data",) + tuple(f"{label}/{s}" for s in systems.values())))
     return specs
 

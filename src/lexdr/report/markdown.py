@@ -87,6 +87,19 @@ def write_report(run_dir: str | Path) -> Path:
                for s in systems_all if all(s in metrics[l] for l in metrics)}
         if len(metrics) > 1:
             lines += ["### Average over languages", "", _table(avg, metric_names, "system"), ""]
+        fitted = {l: {n: f for n, f in (_load(run_dir / l / "evaluate" / "fusion.json") or {}).items()
+                      if f.get("method") == "adaptive"} for l in metrics}
+        if any(fitted.values()):
+            lines += ["### Adaptive hybrids: fitted weights", "", "Each adaptive hybrid's (BM25, dense) weights were "
+                      "chosen from the runs of the queries named below, without labels, and applied to the test "
+                      "queries.", "", "| language | hybrid | method | BM25 weight | dense weight | fitted on |",
+                      "|---|---|---|---:|---:|---|"]
+            for l, hybrids in fitted.items():
+                for n, f in hybrids.items():
+                    w = f.get("weights") or [float("nan"), float("nan")]
+                    lines.append(f"| {l} | {n} | {f.get('adaptive', '')} | {w[0]:.3f} | {w[1]:.3f} | "
+                                 f"{f.get('fitted_on', '')} ({f.get('fit_queries', '?')} queries) |")
+            lines.append("")
     else:
         lines += ["No test queries were given, so nothing was evaluated.", ""]
 
