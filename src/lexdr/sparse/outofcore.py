@@ -35,8 +35,6 @@ import logging
 import math
 import resource
 import time
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -45,6 +43,7 @@ import numpy as np
 
 from lexdr.analysis import Analyzer, get_analyzer
 from lexdr.errors import ConfigError, LexdrError
+from lexdr.executors import Executor, LocalExecutor
 from lexdr.formats.files import atomic_folder
 from lexdr.records import Doc
 from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s
@@ -236,12 +235,14 @@ def _merge(prefixes: list[Path], cuts: list[np.ndarray], nnz: int, data_path: Pa
 def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None = None,
                       analyzer: Analyzer | str | None = None, k1: float | None = None, b: float | None = None,
                       method: str = "lucene", max_docs_in_memory: int = DEFAULT_MAX_DOCS_IN_MEMORY,
-                      n_jobs: int = 2) -> Path:
+                      n_jobs: int = 2, executor: Executor | None = None) -> Path:
     """Index a stream of documents into the BM25 index folder ``out_dir``, ``max_docs_in_memory`` at a time.
 
     The same analysis, parameters and scores as ``BM25Index.build(docs, ...).save(out_dir)`` (bit for bit),
     with memory for at most ``max_docs_in_memory`` documents' text and postings (plus the vocabulary, the
-    doc ids and one length per document). ``n_jobs > 1`` analyzes shards in that many worker processes.
+    doc ids and one length per document). ``n_jobs > 1`` analyzes shards in that many worker processes;
+    ``executor`` (:mod:`lexdr.executors`, e.g. Ray) analyzes them as its tasks instead, ``n_jobs`` at a time
+    (the shard folder must then be visible to its workers at the same path).
     Open the result with :meth:`BM25Index.load` (or :func:`lexdr.retrieval.load_retriever`). Returns ``out_dir``.
     """
     t0 = time.perf_counter()
@@ -288,25 +289,21 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
             raise LexdrError("cannot index an empty corpus (no documents)")
         second = next(batches, None)
         shards = _chain(first, second, batches)
-        if second is None or n_jobs <= 1:  # one shard, or no workers wanted: analyze here
+        if executor is None and (second is None or n_jobs <= 1):  # one shard, or no workers: analyze here
             for i, batch in enumerate(shards):
                 prefix = work / f"{i:05d}"
                 collect(_analyze_shard(analyzer, take(batch), prefix), prefix)
-        else:
+        else:  # a process pool here, or Ray tasks ([run] executor = "ray"); at most n_jobs shards in flight
             from lexdr.analysis.batch import _context
 
-            pending: deque[tuple[Future, Path]] = deque()
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=_context(), initializer=_init_worker,
-                                     initargs=(analyzer.to_config(),)) as pool:
-                for i, batch in enumerate(shards):
-                    if len(pending) >= n_jobs:  # bounded: wait for the oldest shard before reading more
-                        fut, prefix = pending.popleft()
-                        collect(fut.result(), prefix)
-                    prefix = work / f"{i:05d}"
-                    pending.append((pool.submit(_analyze_in_worker, take(batch), str(prefix)), prefix))
-                while pending:
-                    fut, prefix = pending.popleft()
-                    collect(fut.result(), prefix)
+            pool = executor or LocalExecutor(mp_context=_context())
+            args = ((take(batch), str(work / f"{i:05d}")) for i, batch in enumerate(shards))
+            results = pool.map_ordered(_analyze_in_worker, args, in_flight=n_jobs, initializer=_init_worker,
+                                       initargs=(analyzer.to_config(),),
+                                       num_cpus=pool.cluster.analysis_num_cpus)
+            for i, stats in enumerate(results):
+                prefix = work / f"{i:05d}"
+                collect(stats, prefix)
         rank = _doc_rank(doc_ids)  # also finds duplicate ids (adjacent once sorted), without a set of them
         if not vocab:
             raise LexdrError(f"analyzer {analyzer.name!r} ({analyzer.lang}) produced no terms for any document: "

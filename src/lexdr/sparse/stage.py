@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from lexdr.analysis import Analyzer
 from lexdr.formats import iter_corpus, read_queries, write_run
 from lexdr.formats.corpus import EmptyTextPolicy
 from lexdr.sparse.config import BM25Config
 from lexdr.sparse.index import BM25Index
+
+if TYPE_CHECKING:
+    from lexdr.executors import Executor, ExecutorSpec
 
 __all__ = ["build_index", "search_index", "bm25_stage"]
 
@@ -58,18 +61,25 @@ def search_index(index_dir: str | Path, queries_path: str | Path, out_run_path: 
 
 
 def bm25_stage(corpus: str | Path, lang: str, queries: Mapping[str, str | Path], out_dir: str | Path,
-               config: BM25Config) -> dict:
+               config: BM25Config, executor: "Executor | ExecutorSpec | None" = None) -> dict:
     """The pipeline's BM25 stage: index ``corpus`` into ``out_dir/index`` and write ``out_dir/run.<part>.trec``
-    for each query file in ``queries`` (part name -> path), ``config.depth`` hits deep."""
+    for each query file in ``queries`` (part name -> path), ``config.depth`` hits deep. On a distributed
+    ``executor`` (``[run] executor = "ray"``) the index is built out of core, its analysis shards as the
+    executor's tasks (``max_docs_in_memory`` or its default; the same scores as the in-memory index)."""
+    from lexdr.executors import resolve_executor
+
     out = Path(out_dir)
-    if config.max_docs_in_memory is None:
+    executor = resolve_executor(executor)
+    if config.max_docs_in_memory is None and executor is None:
         index = BM25Index.build(iter_corpus(corpus), lang=lang, **config.index_options())
         index.save(out / "index")
     else:
-        from lexdr.sparse.outofcore import build_out_of_core
+        from lexdr.sparse.outofcore import DEFAULT_MAX_DOCS_IN_MEMORY, build_out_of_core
 
-        build_out_of_core(iter_corpus(corpus), out / "index", lang=lang, max_docs_in_memory=config.max_docs_in_memory,
-                          **config.index_options())
+        extra = {} if executor is None else {"executor": executor, "n_jobs": executor.cluster.analysis_tasks}
+        build_out_of_core(iter_corpus(corpus), out / "index", lang=lang,
+                          max_docs_in_memory=config.max_docs_in_memory or DEFAULT_MAX_DOCS_IN_MEMORY,
+                          **config.index_options(), **extra)
         index = BM25Index.load(out / "index")
     for part, path in queries.items():
         write_run(index.search(read_queries(path), k=config.depth), out / f"run.{part}.trec", tag="bm25")
