@@ -49,14 +49,18 @@ import numpy as np
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import atomic_path, atomic_write, file_sha256
 from lexdr.records import Hit, Run
+from lexdr.settings import fingerprint_fields, setting
 
 __all__ = ["IndexType", "DenseIndexConfig", "DenseIndex", "ShardedDenseIndex", "open_dense_index",
-           "merge_runs"]
+           "merge_runs", "SEARCH_FIELDS"]
 
 logger = logging.getLogger(__name__)
 
 REBUILD_HINT = "rebuild it with `lexdr index dense` (or delete the folder and re-run the stage)"
 SHARDS_FILE = "index_shards.json"
+# DenseIndexConfig fields read at search time only: an index built with other values is reused (they are set on
+# the loaded index).
+SEARCH_FIELDS = ("nprobe", "ef_search")
 
 
 class IndexType(str, enum.Enum):
@@ -71,31 +75,37 @@ class IndexType(str, enum.Enum):
 
 @dataclass(frozen=True)
 class DenseIndexConfig:
-    """How a dense index is built and searched.
+    """How a dense index is built and searched: the ``[dense.index]`` section of a run config.
 
-    ``flat_max_passages`` / ``sq8_max_passages``: ``auto`` builds ``flat`` up to the first many vectors,
-    ``ivf-sq8`` up to the second and ``ivfpq`` above.
-    ``nlist``: IVF lists; ``None`` = 4·sqrt(N) rounded to a power of two, at most N/39 and train_sample/39
-    (FAISS wants >= 39 training points per list). ``pq_bytes``: PQ code size; ``None`` = dim/4 (it must
-    divide dim). ``nprobe`` (IVF lists scanned per query) and ``ef_search`` (HNSW beam) trade speed for
-    recall at search time. ``rerank``: for ``ivfpq``, re-score the top k·rerank PQ hits from SQ8 copies
-    (0 = off). ``train_sample``: at most this many vectors (seeded random sample) train the
-    quantizers.
+    ``nprobe`` and ``ef_search`` (:data:`SEARCH_FIELDS`) are read at search time: changing them re-searches an
+    index without rebuilding it. ``shard_size`` and ``keep_shards`` change no vector (not fingerprinted).
     """
 
-    index_type: IndexType = IndexType.auto
-    flat_max_passages: int = 1_000_000
-    sq8_max_passages: int = 20_000_000
-    nlist: int | None = None
-    pq_bytes: int | None = None
-    opq: bool = False
-    rerank: int = 0
-    nprobe: int = 64
-    hnsw_m: int = 32
-    ef_construction: int = 200
-    ef_search: int = 128
-    train_sample: int = 262_144
-    seed: int = 0
+    index_type: IndexType = setting(IndexType.auto, "auto (flat up to flat_max_passages, ivf-sq8 up to "
+                                    "sq8_max_passages, ivfpq above) | flat | hnsw | hnsw-sq8 | ivf | ivf-sq8 | ivfpq.")
+    flat_max_passages: int = setting(1_000_000, "auto: the largest corpus indexed exactly (flat: 1,536 B a passage).")
+    sq8_max_passages: int = setting(20_000_000, "auto: the largest corpus indexed as ivf-sq8 (392 B a passage); "
+                                                "ivfpq (PQ codes) above.")
+    nlist: int | None = setting(None, "IVF lists; None: 4*sqrt(N) rounded to a power of two, at most N/39 and "
+                                      "train_sample/39 (FAISS wants >= 39 training vectors per list).")
+    pq_bytes: int | None = setting(None, "ivfpq code bytes per passage; None: dim/4 (96 for e5-small); must "
+                                         "divide dim.")
+    opq: bool = setting(False, "ivfpq: learn an OPQ rotation first (better codes, far longer training).")
+    rerank: int = setting(0, "ivfpq: re-score the top k*rerank PQ hits from SQ8 copies (0 = off; +dim bytes a "
+                             "passage, most of PQ's loss recovered).")
+    nprobe: int = setting(64, "IVF lists scanned per query (search time: more = slower, closer to exact).")
+    hnsw_m: int = setting(32, "HNSW links per vector (hnsw, hnsw-sq8).")
+    ef_construction: int = setting(200, "HNSW beam while building.")
+    ef_search: int = setting(128, "HNSW beam per query (search time).")
+    train_sample: int = setting(262_144, "At most this many vectors (seeded random sample) train the quantizers "
+                                         "(float32 in memory while training: 1.5 KB each at 384 dims).")
+    seed: int = setting(0, "Seed of the training sample and of FAISS's k-means.")
+    shard_size: int = setting(20_000, "Passages encoded per shard file (one shard's text and vectors are in memory "
+                                      "at a time; a killed run resumes at the first missing shard).",
+                              fingerprint=False)
+    keep_shards: bool = setting(True, "Keep the encoded shards beside the index (disk: 2 B a dimension, 4 for "
+                                      "flat), so another index_type, nlist or pq_bytes rebuilds the index without "
+                                      "re-encoding the corpus.", fingerprint=False)
 
     def __post_init__(self) -> None:
         try:
@@ -103,7 +113,8 @@ class DenseIndexConfig:
         except ValueError:
             raise ConfigError(f"index_type={self.index_type!r} is not one of "
                               f"{', '.join(t.value for t in IndexType)}") from None
-        for name in ("flat_max_passages", "sq8_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search", "train_sample"):
+        for name in ("flat_max_passages", "sq8_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search",
+                     "train_sample", "shard_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.rerank < 0:
@@ -131,6 +142,12 @@ class DenseIndexConfig:
         d = asdict(self)
         d["index_type"] = self.index_type.value
         return d
+
+    def build_key(self) -> dict:
+        """The settings an index's vectors depend on (not the search-time ones, not the execution options): an
+        index recorded with the same key can be reused as it is."""
+        keep = set(fingerprint_fields(DenseIndexConfig)) - set(SEARCH_FIELDS)
+        return {k: v for k, v in self.to_dict().items() if k in keep}
 
 
 def _faiss():

@@ -38,14 +38,38 @@ SHARD_DTYPE = np.float16
 
 @dataclass(frozen=True)
 class EncodedShard:
-    """One encoded shard on disk: ``path`` (float16 ``.npy``, one row per id) and its doc ids."""
+    """One encoded shard on disk: ``path`` (``.npy``, one row per id) and its doc ids. ``as_float16``: a float32
+    shard reused where float16 was asked for (see :class:`_AsFloat16`)."""
 
     path: Path
     doc_ids: tuple[str, ...]
+    as_float16: bool = False
 
-    def open(self) -> np.ndarray:
-        """The vectors, memory-mapped (float16): nothing is read until rows are used."""
-        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+    def open(self) -> "np.ndarray | _AsFloat16":
+        """The vectors, memory-mapped: nothing is read until rows are used."""
+        vectors = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return _AsFloat16(vectors) if self.as_float16 else vectors
+
+
+class _AsFloat16:
+    """A memory-mapped float32 shard read as the float16 shard it stands for. A float16 shard is the encoder's
+    float32 output cast to float16, so casting a stored float32 shard gives exactly the same values: an index
+    type that wants float16 (every compressed one) reuses a flat index's float32 shards without re-encoding.
+    Rows are cast as they are read (``build_from_parts`` reads a sample, then one shard at a time)."""
+
+    def __init__(self, vectors: np.ndarray):
+        self._vectors = vectors
+        self.shape, self.ndim = vectors.shape, vectors.ndim
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return np.asarray(self._vectors[rows]).astype(SHARD_DTYPE)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.asarray(self._vectors).astype(SHARD_DTYPE)
+        return out if dtype is None else out.astype(dtype)
 
 
 def _shard_paths(shard_dir: Path, no: int) -> tuple[Path, Path]:
@@ -53,27 +77,30 @@ def _shard_paths(shard_dir: Path, no: int) -> tuple[Path, Path]:
 
 
 def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_description: dict,
-              dtype: str = np.dtype(SHARD_DTYPE).name) -> bool:
-    """Whether a shard on disk holds exactly these doc ids encoded by this encoder, undamaged."""
+              dtype: str = np.dtype(SHARD_DTYPE).name) -> str | None:
+    """The stored dtype when a shard on disk holds exactly these doc ids encoded by this encoder, undamaged, in
+    ``dtype`` (or in float32 where float16 is asked for: cast exactly when read); else None."""
     if not manifest_path.exists():
-        return False
+        return None
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         logger.warning("%s is damaged; re-encoding the shard", manifest_path)
-        return False
-    if manifest.get("doc_ids") != doc_ids or manifest.get("dtype", dtype) != dtype:
-        return False  # another corpus, shard size or precision: not this shard
+        return None
+    stored = manifest.get("dtype", dtype)
+    castable = stored == "float32" and dtype == np.dtype(SHARD_DTYPE).name
+    if manifest.get("doc_ids") != doc_ids or (stored != dtype and not castable):
+        return None  # another corpus, shard size or precision: not this shard
     if manifest.get("encoder") != encoder_description:
         logger.warning("%s was encoded by another encoder (%s); re-encoding it", npy,
                        (manifest.get("encoder") or {}).get("model"))
-        return False
+        return None
     size = npy.stat().st_size if npy.exists() else None
     if size != manifest.get("bytes") or file_sha256(npy) != manifest.get("sha256"):
         logger.warning("%s is damaged (%s bytes, recorded %s, or its SHA-256 differs); re-encoding the shard",
                        npy, size, manifest.get("bytes"))
-        return False
-    return True
+        return None
+    return stored
 
 
 def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path,
@@ -90,8 +117,9 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
 
     def flush() -> None:
         npy, manifest_path = _shard_paths(shard_dir, len(shards))
-        if _reusable(npy, manifest_path, batch_ids, described, np.dtype(dtype).name):
-            logger.info("shard %d: reused %d embeddings", len(shards), len(batch_ids))
+        stored = _reusable(npy, manifest_path, batch_ids, described, np.dtype(dtype).name)
+        if stored is not None:
+            logger.info("shard %d: reused %d embeddings (%s)", len(shards), len(batch_ids), stored)
         else:
             manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
             emb = encoder.encode_passages(batch_texts).astype(dtype)
@@ -103,7 +131,7 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
             # The manifest is written after the vectors: its presence marks the shard done.
             with atomic_write(manifest_path) as fh:
                 json.dump(record, fh, ensure_ascii=False)
-        shards.append(EncodedShard(npy, tuple(batch_ids)))
+        shards.append(EncodedShard(npy, tuple(batch_ids), as_float16=stored is not None and stored != np.dtype(dtype).name))
         batch_ids.clear()
         batch_texts.clear()
 
@@ -124,25 +152,28 @@ def _count_passages(corpus_path: str | Path) -> int:
 
 
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
-                      index_type: IndexType | str | None = None, shard_size: int = 20_000,
+                      index_type: IndexType | str | None = None, shard_size: int | None = None,
                       encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
                       keep_shards: bool = False) -> Path:
     """Encode ``corpus_path`` and write a FAISS index folder to ``out_dir``.
 
-    ``index_config`` says which index and how it is trained and searched (default: ``auto``, exact flat up
-    to ``flat_max_passages`` passages, IVF-PQ above); ``index_type`` overrides its ``index_type``.
-    ``keep_shards`` keeps the float16 shards (e.g. to build another index type without re-encoding).
+    ``index_config`` says which index and how it is trained and searched (default: ``auto``: exact flat up
+    to ``flat_max_passages`` passages, ivf-sq8, then IVF-PQ); ``index_type`` / ``shard_size`` override its
+    fields. ``keep_shards`` keeps the encoded shards in ``out_dir/shards`` (the pipeline's dense stage keeps
+    them when ``index_config.keep_shards``: another index type then builds without re-encoding).
     """
     encoder = encoder or Encoder(encoder_config or EncoderConfig())
     cfg = index_config or DenseIndexConfig()
     if index_type is not None:
         cfg = replace(cfg, index_type=index_type)
+    if shard_size is not None:
+        cfg = replace(cfg, shard_size=shard_size)
     out = Path(out_dir)
     # An exact (flat) index keeps exact float32 vectors, so its scores do not depend on how it was built;
     # compressed indexes lose more than float16 rounding anyway, and their shards take half the disk.
     n = _count_passages(corpus_path) if cfg.index_type is IndexType.auto else None
     exact = cfg.resolve(n) is IndexType.flat if n is not None else cfg.index_type is IndexType.flat
-    shards = encode_corpus(corpus_path, encoder, out, shard_size=shard_size,
+    shards = encode_corpus(corpus_path, encoder, out, shard_size=cfg.shard_size,
                            dtype=np.float32 if exact else SHARD_DTYPE)
     doc_ids = [d for s in shards for d in s.doc_ids]
     index = DenseIndex.build_from_parts([s.open() for s in shards], doc_ids, meta={
@@ -162,8 +193,10 @@ def dense_search(index_dir: str | Path, queries_path: str | Path, out_run: str |
     return run
 
 
-def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: dict) -> DenseIndex | None:
-    """An index already built from the same corpus content with the same encoder, or None.
+def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: dict,
+                          index_config: DenseIndexConfig) -> DenseIndex | None:
+    """An index already built from the same corpus content with the same encoder and index settings (search-time
+    ones aside: they are set on the loaded index), or None.
 
     A stage re-runs when anything it depends on changes (e.g. the number of unlabeled queries), but
     re-encoding an unchanged corpus is the most expensive thing the pipeline does: reuse it when its
@@ -176,8 +209,14 @@ def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: d
     recorded = {k: v for k, v in (meta.get("encoder") or {}).items() if k != "show_progress"}
     if any(meta.get(k) != v for k, v in provenance.items()) or recorded != encoder_description:
         return None
-    logger.info("reusing the dense index in %s (same corpus and encoder)", folder)
-    return DenseIndex.load(folder)
+    # Indexes built before [dense.index] existed record no settings: they were built with the defaults.
+    built_with = DenseIndexConfig(**{k: v for k, v in (meta.get("index_config") or {}).items()
+                                     if k in DenseIndexConfig.__dataclass_fields__})
+    if built_with.build_key() != index_config.build_key():
+        logger.info("the dense index in %s was built with other index settings; rebuilding it", folder)
+        return None
+    logger.info("reusing the dense index in %s (same corpus, encoder and index settings)", folder)
+    return DenseIndex.load(folder, nprobe=index_config.nprobe, ef_search=index_config.ef_search)
 
 
 def _record_provenance(folder: Path, provenance: dict) -> None:
@@ -199,11 +238,15 @@ def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_c
     # A trained model's folder path stays the same when it is retrained: the index is tied to the training
     # stage's fingerprint too (in ``provenance``), not only to the path.
     prov = {"corpus_sha256": file_digest(corpus), **dict(provenance or {})}
-    index = _reusable_dense_index(out / "index", encoder.describe(), prov)
+    index_config = index_config or DenseIndexConfig()
+    index = _reusable_dense_index(out / "index", encoder.describe(), prov, index_config)
     if index is None:
-        build_dense_index(corpus, out / "index", encoder=encoder, index_config=index_config)
+        build_dense_index(corpus, out / "index", encoder=encoder, index_config=index_config,
+                          keep_shards=index_config.keep_shards)
         _record_provenance(out / "index", prov)
         index = DenseIndex.load(out / "index")
+    else:  # the folder records the search-time settings its runs were made with
+        _record_provenance(out / "index", {"nprobe": index_config.nprobe, "ef_search": index_config.ef_search})
     retriever = DenseRetriever(encoder, index)
     for part, path in queries.items():
         write_run(retriever.search(read_queries(path), depth), out / f"run.{part}.trec", tag=tag)

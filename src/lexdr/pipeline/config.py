@@ -1,8 +1,8 @@
 """The run configuration (TOML), validated completely before any work starts.
 
 Each section is the owning package's own frozen settings class — ``[bm25]`` is :class:`lexdr.sparse.BM25Config`,
-``[dense]`` :class:`lexdr.dense.EncoderConfig`, ``[mining]`` :class:`lexdr.mining.MineConfig`,
-``[generation]`` :class:`lexdr.generation.GenerationConfig` (plus ``enabled``), ``[training]``
+``[dense]`` :class:`lexdr.dense.EncoderConfig`, ``[dense.index]`` :class:`lexdr.dense.DenseIndexConfig`,
+``[mining]`` :class:`lexdr.mining.MineConfig`, ``[generation]`` :class:`lexdr.generation.GenerationConfig` (plus ``enabled``), ``[training]``
 :class:`lexdr.training.TrainConfig`, ``[fusion]`` :class:`lexdr.fusion.FusionConfig` — so a default and its help
 text are written once, where the code that uses them lives. Values shared by several sections are set once in
 ``[run]`` and resolved here: ``base_model`` (the dense encoder and the model training starts from), ``seed``
@@ -22,6 +22,7 @@ from typing import Any
 
 from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.dense.encoder import EncoderConfig
+from lexdr.dense.index import DenseIndexConfig
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig
@@ -78,6 +79,7 @@ class RunConfig:
     run: RunSettings
     bm25: BM25Config = dataclasses.field(default_factory=BM25Config)
     dense: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    dense_index: DenseIndexConfig = dataclasses.field(default_factory=DenseIndexConfig)  # [dense.index]
     mining: MineConfig = dataclasses.field(default_factory=MineConfig)
     generation: GenerationSettings = dataclasses.field(default_factory=GenerationSettings)
     training: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -107,6 +109,7 @@ class RunConfig:
         d["out_dir"] = str(self.out_dir)
         for name in ("bm25", "dense", "mining", "training", "fusion"):
             d[name] = to_plain(getattr(self, name))
+        d["dense"]["index"] = to_plain(self.dense_index)
         d["generation"] = {"enabled": self.generation.enabled, **to_plain(self.generation.config)}
         return d
 
@@ -175,8 +178,16 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
                                                           "teacher_temperature": mining.teacher_temperature},
              "generation": {"seed": run.seed}}
     sections: dict[str, Any] = {}
+    index_table = dict(tables["dense"]).get("index", {})
+    if not isinstance(index_table, dict):
+        errors.append(f"[dense] index must be a table: write [dense.index] and its keys under it "
+                      f"(e.g. index_type = \"ivf-sq8\"), got index = {index_table!r}")
+        index_table = {}
+    dense_index = build(DenseIndexConfig, index_table, "dense.index", errors) or DenseIndexConfig()
     for name, cls in (("dense", EncoderConfig), ("training", TrainConfig), ("generation", GenerationConfig)):
         table = dict(tables[name])
+        if name == "dense":
+            table.pop("index", None)  # [dense.index]: read above
         for key, where in _SHARED[name].items():
             if key in table:
                 errors.append(f"[{name}] {key!r} is set once for the whole pipeline ({where}), not here")
@@ -246,5 +257,5 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     if errors:
         raise ConfigError(f"{path}: the config has {len(errors)} problem(s):\n  - " + "\n  - ".join(errors))
     return RunConfig(out_dir=out_dir, languages=tuple(languages), run=run, bm25=bm25, dense=sections["dense"],
-                     mining=mining, generation=sections["generation"], training=sections["training"], fusion=fusion,
-                     config_path=path.resolve())
+                     dense_index=dense_index, mining=mining, generation=sections["generation"],
+                     training=sections["training"], fusion=fusion, config_path=path.resolve())

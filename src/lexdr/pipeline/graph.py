@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from lexdr.dense import EncoderConfig, dense_stage
+from lexdr.dense import DenseIndexConfig, EncoderConfig, dense_stage
 from lexdr.evaluation import evaluate_stage
 from lexdr.generation.stage import generate_stage
 from lexdr.mining.stage import mine_stage, write_no_queries
@@ -85,6 +85,15 @@ def _fp(config: Any, cls: type | None = None) -> dict:
     plain = to_plain(config)
     keep = fingerprint_fields(cls or type(config))
     return {k: v for k, v in plain.items() if k in keep}
+
+
+def _index_fp(index: DenseIndexConfig) -> dict:
+    """``[dense.index]`` in a dense stage's fingerprint: the settings that differ from their defaults (run folders
+    made before the section existed keep their fingerprints). Changing one re-runs the stage, which rebuilds
+    the index from the kept encoded shards (nprobe / ef_search only re-search), never re-encodes."""
+    default = _fp(DenseIndexConfig())
+    changed = {k: v for k, v in _fp(index).items() if v != default[k]}
+    return {"index": changed} if changed else {}
 
 
 class _Layout:
@@ -147,10 +156,10 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         provenance = {"model_fingerprint": FingerprintOf(train) if train else None}
         return StageSpec(f"{label}/{name}", dense_stage,
                          {"corpus": L.corpus(li), "queries": queries, "encoder_config": enc, "depth": depth,
-                          "provenance": provenance, "tag": name},
+                          "provenance": provenance, "tag": name, "index_config": cfg.dense_index},
                          # which runs it writes: a run first made with rounds = 1 must redo it for round 2's mining
                          config={"dense": _fp(enc), "model": train or cfg.base_model, "parts": sorted(queries),
-                                 "depth": depth},
+                                 "depth": depth, **_index_fp(cfg.dense_index)},
                          deps=(f"{label}/data",) + ((train,) if train else ()))
 
     def mine_spec(li: LanguageInput, name: str, dense_stage_name: str) -> StageSpec:
