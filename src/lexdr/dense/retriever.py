@@ -14,7 +14,14 @@ from lexdr.dense.index import DenseIndex, open_dense_index
 from lexdr.errors import LexdrError
 from lexdr.records import Query, Run
 
-__all__ = ["DenseRetriever", "encoder_for_index"]
+__all__ = ["DenseRetriever", "encoder_for_index", "score_passages"]
+
+
+def score_passages(encoder: Encoder, queries: Sequence[str], passages: Sequence[str]):
+    """(n_queries, n_passages) float32 scores of ``encoder`` without an index (a few passages per query, e.g.
+    the windows of long passages in :func:`lexdr.training.windows.teacher_windows`); each passage is cut at
+    ``max_seq_length`` tokens."""
+    return encoder.encode_queries(list(queries)) @ encoder.encode_passages(list(passages)).T
 
 
 def encoder_for_index(index: DenseIndex, **overrides) -> Encoder:

@@ -76,6 +76,16 @@ def _shard_paths(shard_dir: Path, no: int) -> tuple[Path, Path]:
     return shard_dir / f"{no:06d}.npy", shard_dir / f"{no:06d}.json"
 
 
+def _window_rows(encoder: Encoder, doc_ids: list[str], texts: list[str]) -> tuple[list[str], list[str]]:
+    """The rows a shard stores: one per passage, or, with ``window_stride`` set, one per window of a passage
+    longer than ``max_seq_length`` tokens, each under its passage's id (the index scores a passage by its best
+    window: MaxP, :meth:`DenseIndex.search`)."""
+    if encoder.config.window_stride is None:
+        return doc_ids, texts
+    windows, owner = encoder.window_texts(texts)
+    return [doc_ids[i] for i in owner], windows
+
+
 def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_description: dict,
               dtype: str = np.dtype(SHARD_DTYPE).name) -> str | None:
     """The stored dtype when a shard on disk holds exactly these doc ids encoded by this encoder, undamaged, in
@@ -117,21 +127,22 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
 
     def flush() -> None:
         npy, manifest_path = _shard_paths(shard_dir, len(shards))
-        stored = _reusable(npy, manifest_path, batch_ids, described, np.dtype(dtype).name)
+        row_ids, row_texts = _window_rows(encoder, batch_ids, batch_texts)
+        stored = _reusable(npy, manifest_path, row_ids, described, np.dtype(dtype).name)
         if stored is not None:
-            logger.info("shard %d: reused %d embeddings (%s)", len(shards), len(batch_ids), stored)
+            logger.info("shard %d: reused %d embeddings (%s)", len(shards), len(row_ids), stored)
         else:
             manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
-            emb = encoder.encode_passages(batch_texts).astype(dtype)
+            emb = encoder.encode_passages(row_texts).astype(dtype)
             with atomic_path(npy) as tmp:
                 with open(tmp, "wb") as fh:
                     np.save(fh, emb, allow_pickle=False)
-                record = {"doc_ids": batch_ids, "encoder": described, "dtype": str(emb.dtype),
+                record = {"doc_ids": list(row_ids), "encoder": described, "dtype": str(emb.dtype),
                           "shape": list(emb.shape), "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
             # The manifest is written after the vectors: its presence marks the shard done.
             with atomic_write(manifest_path) as fh:
                 json.dump(record, fh, ensure_ascii=False)
-        shards.append(EncodedShard(npy, tuple(batch_ids), as_float16=stored is not None and stored != np.dtype(dtype).name))
+        shards.append(EncodedShard(npy, tuple(row_ids), as_float16=stored is not None and stored != np.dtype(dtype).name))
         batch_ids.clear()
         batch_texts.clear()
 

@@ -185,8 +185,13 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         deps = tuple(f"{li.label()}/{mined_stage}" for li in langs)
         deps += tuple(f"{li.label()}/generate" for li in langs) if generated else ()
         deps += (start,) if start else ()
-        return StageSpec(name, train_stage, {"sources": sources, "config": tcfg, "gold": gold},
-                         config={"training": tcfg.to_dict(), "gold": gold, "generated": generated}, deps=deps)
+        # with [dense] window_stride, each example trains on the window of a long passage that the dense side
+        # of its mining teacher favoured (the base encoder; round 2: the round-1 model)
+        teacher = _encoder(cfg, cfg.base_model if mined_stage == "mine" else str(L.f("train-r1", "model"))) \
+            if cfg.dense.window_stride is not None else None
+        return StageSpec(name, train_stage, {"sources": sources, "config": tcfg, "gold": gold, "windows": teacher},
+                         config={"training": tcfg.to_dict(), "gold": gold, "generated": generated,
+                                 **({"windows": _fp(teacher)} if teacher else {})}, deps=deps)
 
     for li in langs:
         specs.append(_data(li))

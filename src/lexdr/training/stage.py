@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from lexdr.errors import ConfigError
 from lexdr.formats import iter_corpus, read_qrels
 from lexdr.training.config import TrainConfig
 from lexdr.training.trainer import TrainingExample, examples_from_mined
+
+if TYPE_CHECKING:
+    from lexdr.dense.encoder import EncoderConfig
 
 __all__ = ["SEP", "TrainSource", "joint_examples", "train_stage"]
 
@@ -70,17 +73,27 @@ def joint_examples(sources: Sequence[TrainSource], config: TrainConfig,
     return examples, passages
 
 
-def train_stage(sources: Sequence[TrainSource], out_dir: str | Path, config: TrainConfig, gold: bool = False) -> dict:
+def train_stage(sources: Sequence[TrainSource], out_dir: str | Path, config: TrainConfig, gold: bool = False,
+                windows: "EncoderConfig | None" = None) -> dict:
     """Train one encoder on every source's examples into ``out_dir/model`` (resumable; see :func:`train`), on
     ``config.nproc_per_node`` processes (:func:`lexdr.training.distributed.fit`).
 
     ``gold``: the gold-supervised upper bound — the same trainer and schedule on the true labels (with
     ``config.loss`` contrastive: labels as hard positives; kl+contrastive: plus the method's soft targets).
+    ``windows``: the mining teacher's dense encoder when it scored long passages by windows (``window_stride``
+    set): each example then trains on the window of a long passage that this encoder favoured for its query
+    (:func:`lexdr.training.windows.teacher_windows`).
     """
     out = Path(out_dir)
     from lexdr.training.distributed import fit
 
     examples, passages = joint_examples(sources, config, gold=gold)
+    if windows is not None and windows.window_stride is not None:
+        from lexdr.training.windows import teacher_windows
+
+        examples, passages = teacher_windows(examples, passages, windows, config.max_passage_length)
     fit(examples, passages, out, config)
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x.strip()]
-    return {"examples": len(examples), "steps": len(log), "final_loss": log[-1]["loss"] if log else None}
+    windowed = sum(1 for e in examples if any("#window" in d for d in [*e.candidate_ids, *e.negative_ids]))
+    return {"examples": len(examples), "steps": len(log), "final_loss": log[-1]["loss"] if log else None,
+            **({"examples_with_windows": windowed} if windows is not None and windows.window_stride else {})}
