@@ -476,3 +476,28 @@ def test_stage_passage_cut_end_to_end_with_bm25_round_trip(tmp_path):
     assert stats["passages_selected"] == 4 and stats["generated"] == 8
     assert stats["round_trip"]["rate@1"] is not None and stats["kept"] >= 1
     assert stats["seconds_per_passage"] is not None
+
+
+def test_report_shows_samples_per_backend_with_rank_and_copy_ratio(tmp_path):
+    from lexdr.formats import write_corpus_jsonl
+    from lexdr.records import Doc
+    from lexdr.report import generated_samples
+
+    write_corpus_jsonl([Doc("d1", "Berlin ist die Hauptstadt von Deutschland."), Doc("d2", "Der Rhein fließt.")],
+                       tmp_path / "corpus.jsonl")
+    rows = [
+        {"query_id": "gen-d1-0", "query": "die Hauptstadt von", "positive_ids": ["d1"], "backend": "passage-cut",
+         "round_trip_rank": 2, "kept": True, "drop_reason": None, "copy_ratio": 1.0, "question": False},
+        {"query_id": "gen-d1-1", "query": "Was ist die Hauptstadt | Deutschlands?", "positive_ids": ["d1"],
+         "backend": "trained", "round_trip_rank": 1, "kept": True, "drop_reason": None, "copy_ratio": 0.4,
+         "question": True},
+        {"query_id": "gen-d2-0", "query": "Wie lang ist die Donau?", "positive_ids": ["d2"], "backend": "trained",
+         "round_trip_rank": None, "kept": False, "drop_reason": "round_trip", "copy_ratio": 0.1, "question": True},
+    ]
+    (tmp_path / "generated.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = generated_samples(tmp_path / "generated.jsonl", tmp_path / "corpus.jsonl")
+    body = [line for line in table if line.startswith("| ") and not line.startswith("| backend")]
+    assert body[0] == ("| passage-cut | die Hauptstadt von | yes | 2 | 1.00 | no | `d1` Berlin ist die Hauptstadt "
+                       "von Deutschland. |")
+    assert body[1].startswith("| trained | Was ist die Hauptstadt \\| Deutschlands? | yes | 1 | 0.40 | yes |")
+    assert body[2] == "| trained | Wie lang ist die Donau? | no: round_trip | – | 0.10 | yes | `d2` Der Rhein fließt. |"

@@ -282,3 +282,77 @@ def test_corpus_only_language_is_generated_for_with_the_bootstrap_plan(trained_f
     stats = json.loads((out / "stats.json").read_text())
     assert stats["passages_unreached"] == 10 and stats["passages_selected"] == 4 and stats["generated"] == 4
     assert stats["backend"] == "trained"
+
+
+def _pipeline_config(tmp_path: Path, encoder: Path, gemma: Path) -> Path:
+    """tiny-en with unlabeled queries + tiny-de with none (corpus only), backend = "trained"."""
+    from fixtures.tiny_corpus import write_tiny_config, write_tiny_task
+
+    co = write_tiny_task(tmp_path / "data-de")
+    extra = f"""
+[generation]
+enabled = true
+backend = "trained"
+max_passages = 6
+max_new_tokens = 4
+batch_size = 3
+device = "cpu"
+show_progress = false
+
+[generation.trained]
+base_model = "{gemma}"
+lora_r = 4
+lora_alpha = 8
+max_steps = 2
+batch_size = 4
+max_length = 32
+max_query_tokens = 8
+min_pairs = 2
+target_modules = ["q_proj", "v_proj"]
+
+[[languages]]
+lang = "de"
+name = "tiny-de"
+corpus = "{co['corpus']}"
+test_queries = "{co['test']}"
+test_qrels = "{co['qrels']}"
+"""
+    return write_tiny_config(tmp_path, encoder, tmp_path / "run", epochs=1, extra=extra)
+
+
+def test_pipeline_trains_one_generator_for_all_languages_then_generates(tmp_path, tiny_encoder_dir, tiny_gemma):
+    """The generator is its own stage after every language's mining and before any generation; each language's
+    generation stage uses it (the corpus-only one through the bootstrap plan); a re-run skips everything."""
+    from lexdr.pipeline import load_config, method_graph, run_pipeline
+
+    cfg = load_config(_pipeline_config(tmp_path, tiny_encoder_dir, tiny_gemma))
+    names = [s.name for s in method_graph(cfg)]
+    assert names.index("generator") > max(names.index("tiny-en/mine"), names.index("tiny-de/mine"))
+    assert names.index("generator") < min(names.index("tiny-en/generate"), names.index("tiny-de/generate"))
+    spec = {s.name: s for s in method_graph(cfg)}
+    assert [s.label for s in spec["generator"].args["sources"]] == ["tiny-en"]  # only languages with mined pairs
+    assert spec["generator"].args["config"].seed == 7  # [run] seed
+
+    results = run_pipeline(cfg, quiet=True, report=False)
+    run = tmp_path / "run"
+    model = run / "generator" / "model"
+    info = json.loads((model / "lexdr_generator.json").read_text())
+    mined = [json.loads(x) for x in (run / "tiny-en" / "mine" / "mined.jsonl").read_text().splitlines()]
+    assert info["languages"] == {"en": sum(1 for m in mined if m["positive_ids"])} and info["steps"] == 2
+    en = json.loads((run / "tiny-en" / "generate" / "stats.json").read_text())
+    assert en["backend"] == "trained" and en["model"] == str(model) and "bootstrap" not in en
+    de = json.loads((run / "tiny-de" / "generate" / "stats.json").read_text())
+    # tiny-de has no queries: every passage is unreached; the joint generator (learnt from "en") writes for it.
+    assert de["bootstrap"].startswith("trained") and de["model"] == str(model)
+    assert de["passages_unreached"] == de["passages"] and de["generated"] == 6 and de["round_trip"]["top_k"] == 10
+    assert {"lexdr-gen"} <= set(results["tiny-de"]) and {"lexdr-r1", "lexdr-gen"} <= set(results["tiny-en"])
+    done = json.loads((run / "generator" / "done.json").read_text())
+    assert done["result"]["languages"] == info["languages"]
+    from lexdr.report import write_report
+
+    report = write_report(run).read_text()  # samples per backend with their round-trip rank and copy ratio
+    assert "| trained |" in report and "| round-trip rank | copy |" in report and '"bootstrap": "trained' in report
+
+    run_pipeline(load_config(_pipeline_config(tmp_path, tiny_encoder_dir, tiny_gemma)), quiet=True, report=False)
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    assert all(s["skipped"] for s in stages.values())

@@ -18,7 +18,7 @@ from lexdr.analysis.registry import SUPPORTED_LANGUAGES
 from lexdr.dense.encoder import EncoderConfig
 from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig
-from lexdr.generation.config import GenerationConfig
+from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
 from lexdr.mining.rules import MineConfig
 from lexdr.settings import default_of, help_of
 from lexdr.sparse.config import BM25Config
@@ -56,10 +56,12 @@ index_app = typer.Typer(**_APP, help="Build a retrieval index over a corpus (spa
 search_app = typer.Typer(**_APP, help="Search an index with a query file; writes a TREC run.")
 model_app = typer.Typer(**_APP, help="Manage encoder models (offline provisioning of the default).")
 task_app = typer.Typer(**_APP, help="Dev tasks built from the QA sets in ../shared/data.")
+generator_app = typer.Typer(**_APP, help="The trained query generator (generation backend 'trained').")
 app.add_typer(index_app, name="index")
 app.add_typer(search_app, name="search")
 app.add_typer(model_app, name="model")
 app.add_typer(task_app, name="task")
+app.add_typer(generator_app, name="generator")
 
 _state = {"quiet": False}
 
@@ -285,6 +287,54 @@ def generate(
                             unlabeled_queries_path=unlabeled_queries)
     _console().print(f"[green]kept queries written to {path / 'pairs.jsonl'}[/]")
     _console().print((path / "stats.json").read_text())
+
+
+def _by_lang(values: list[str], flag: str) -> list[tuple[str, Path]]:
+    out = []
+    for v in values:
+        lang, sep, path = v.partition("=")
+        if not sep or not lang or not path:
+            raise typer.BadParameter(f"{v!r}: write LANG=PATH, e.g. de=run/de/mine/mined.jsonl", param_hint=flag)
+        out.append((lang, Path(path)))
+    return out
+
+
+@generator_app.command("train")
+def generator_train(
+    pairs: Annotated[list[str], typer.Option("--pairs", help="LANG=mined.jsonl, once per language (or file): the "
+                                                             "mined (passage -> query) pairs to learn from.")],
+    corpus: Annotated[list[str], typer.Option("--corpus", help="LANG=corpus file, once per language in --pairs: "
+                                                               "the passages the pairs' ids point to.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for model/ (peft adapters + tokenizer), "
+                                                          "train_log.jsonl, checkpoint/ (resumes).")],
+    base_model: Annotated[str, _opt(TrainedGeneratorConfig, "base_model")] = default_of(TrainedGeneratorConfig, "base_model"),
+    epochs: Annotated[int, _opt(TrainedGeneratorConfig, "epochs")] = default_of(TrainedGeneratorConfig, "epochs"),
+    max_steps: Annotated[Optional[int], _opt(TrainedGeneratorConfig, "max_steps")] = default_of(TrainedGeneratorConfig, "max_steps"),
+    batch_size: Annotated[int, _opt(TrainedGeneratorConfig, "batch_size")] = default_of(TrainedGeneratorConfig, "batch_size"),
+    learning_rate: Annotated[float, _opt(TrainedGeneratorConfig, "learning_rate")] = default_of(TrainedGeneratorConfig, "learning_rate"),
+    lora_r: Annotated[int, _opt(TrainedGeneratorConfig, "lora_r")] = default_of(TrainedGeneratorConfig, "lora_r"),
+    max_pairs_per_lang: Annotated[Optional[int], _opt(TrainedGeneratorConfig, "max_pairs_per_lang")] = default_of(TrainedGeneratorConfig, "max_pairs_per_lang"),
+    seed: Annotated[int, _opt(TrainedGeneratorConfig, "seed")] = default_of(TrainedGeneratorConfig, "seed"),
+    device: Annotated[Optional[str], _opt(TrainedGeneratorConfig, "device")] = default_of(TrainedGeneratorConfig, "device"),
+) -> None:
+    """Train ONE query generator (a causal LM with LoRA) on the mined pairs of every language given, the
+    language named in the prompt; use its model/ folder as [generation] model with backend = "trained", or
+    `lexdr generate --backend trained --model OUT/model`. Resumable; deterministic for a seed."""
+    from lexdr.generation.stage import GeneratorSource, train_generator_stage
+
+    corpora = dict(_by_lang(corpus, "--corpus"))
+    missing = sorted({lang for lang, _ in _by_lang(pairs, "--pairs")} - set(corpora))
+    if missing:
+        raise typer.BadParameter(f"no --corpus for {missing}", param_hint="--corpus")
+    cfg = TrainedGeneratorConfig(base_model=base_model, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                                 learning_rate=learning_rate, lora_r=lora_r, lora_alpha=2 * lora_r,
+                                 max_pairs_per_lang=max_pairs_per_lang, seed=seed, device=device,
+                                 show_progress=not _state["quiet"])
+    sources = tuple(GeneratorSource(f"{lang}-{i}", lang, path, corpora[lang])
+                    for i, (lang, path) in enumerate(_by_lang(pairs, "--pairs")))
+    result = train_generator_stage(sources, out, cfg)
+    _console().print(f"[green]query generator written to {result['model']}[/] (pairs per language: "
+                     f"{result['languages']})")
 
 
 @app.command()

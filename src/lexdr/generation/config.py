@@ -19,6 +19,7 @@ from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
 from lexdr.generation.marker import model_identity
 from lexdr.generation.registry import backend_names
+from lexdr.settings import setting
 
 __all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
 
@@ -52,26 +53,32 @@ class TrainedGeneratorConfig:
     (``Language: German\nPassage: ...\nQuery:``); the loss is on the query tokens (and the end token) only.
     """
 
-    base_model: str = GEMMA_GGUF_MODEL  # the GGUF marker, a .gguf file, or a Hugging Face causal LM folder
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    learning_rate: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
-    epochs: int = 1
-    max_steps: int | None = None  # exactly this many optimizer steps, overriding epochs
-    batch_size: int = 8
-    max_length: int = 256  # prompt + query tokens; the passage is cut to fit
-    max_query_tokens: int = 48
-    max_pairs_per_lang: int | None = None  # train on a seeded sample of at most this many pairs per language
-    min_pairs: int = 8  # fewer usable pairs in all languages together is an error, not a model
-    save_merged: bool = False  # also write the LoRA-merged full model (model/merged/, ~1 GB for Gemma-3-270M)
-    checkpoint_every: int = 50  # optimizer steps between checkpoints
-    seed: int = DEFAULT_SEED
-    device: str | None = None  # None: cuda if available (bf16), else cpu (float32)
-    show_progress: bool = True
+    base_model: str = setting(GEMMA_GGUF_MODEL, "The causal LM to fine-tune: the Gemma-3-270M GGUF marker, a .gguf "
+                                                "file, or a Hugging Face causal LM folder (Gemma's terms apply "
+                                                "to Gemma and its derivatives).")
+    lora_r: int = setting(16, "LoRA rank.")
+    lora_alpha: int = setting(32, "LoRA scaling (alpha).")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA inputs.")
+    target_modules: tuple[str, ...] = setting(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                               "down_proj"), "The projections that get LoRA adapters.")
+    learning_rate: float = setting(2e-4, "AdamW peak learning rate (linear warm-up, then linear decay).")
+    weight_decay: float = setting(0.0, "AdamW weight decay.")
+    warmup_ratio: float = setting(0.05, "Share of the steps spent warming up.")
+    epochs: int = setting(1, "Passes over the mined pairs.")
+    max_steps: int | None = setting(None, "Exactly this many optimizer steps, overriding epochs.")
+    batch_size: int = setting(8, "Pairs per optimizer step.")
+    max_length: int = setting(256, "Prompt + query tokens; the passage is cut to fit.")
+    max_query_tokens: int = setting(48, "Query tokens kept for training (and reserved in max_length).")
+    max_pairs_per_lang: int | None = setting(None, "Train on a seeded sample of at most this many pairs per "
+                                                   "language (none: all).")
+    min_pairs: int = setting(8, "Fewer usable pairs in all languages together is an error, not a model.")
+    save_merged: bool = setting(False, "Also write the LoRA-merged full model (model/merged/, ~1 GB for Gemma).",
+                                fingerprint=False)
+    checkpoint_every: int = setting(50, "Optimizer steps between checkpoints.", fingerprint=False)
+    seed: int = setting(DEFAULT_SEED, "Data order, LoRA initialisation and dropout (the pipeline uses [run] seed).")
+    device: str | None = setting(None, "cuda / cpu; none: cuda if available (bf16), else cpu (float32).",
+                                 fingerprint=False)
+    show_progress: bool = setting(True, "Progress bar.", fingerprint=False)
 
     # Fields that change neither the trained weights nor their order of computation.
     BOOKKEEPING = frozenset({"checkpoint_every", "device", "show_progress", "save_merged"})

@@ -22,9 +22,13 @@ Outputs in ``out_dir`` (every file written to a temp file and renamed, so none i
     queries that reached the round trip, seconds per passage, the share of questions and the mean copy ratio
     over all generated queries, and the config.
 
-Backend ``trained`` without a ``model``: the stage first trains a generator on this language's mined pairs
-(``work/generator/``, resumable, reused on a re-run); the pipeline instead trains one on every language's
-pairs with :func:`lexdr.generation.trained.train_query_generator` and passes its folder as ``model``.
+Backend ``trained`` without a ``model``: :func:`generate_queries` alone first trains a generator on this
+language's mined pairs (``work/generator/``, resumable, reused on a re-run). The pipeline instead runs
+:func:`train_generator_stage` once, on every language's mined pairs (its own stage, ``<run>/generator/``), and
+hands that folder to each language's :func:`generate_stage` as ``trained_generator``. A language without
+unlabeled queries (``bootstrap=True``: nothing was mined for it) is generated for by the generator
+:func:`lexdr.generation.bootstrap.pick_bootstrap_source` picks (the joint trained generator, which learnt
+from the other languages; else few-shot Gemma; else passage-cut), always round-trip filtered.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import json
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -43,7 +48,8 @@ from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import iter_corpus, read_queries, write_run
 from lexdr.formats.files import atomic_write, open_text, write_jsonl
 from lexdr.generation.base import QueryGenerator, build_generator
-from lexdr.generation.config import GenerationConfig
+from lexdr.generation.bootstrap import ROUND_TRIP_TOP_K, pick_bootstrap_source
+from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
 from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_check, round_trip_keep,
                                       round_trip_ranks, script_check)
 from lexdr.generation.pairs import examples_from_pairs, read_pairs, write_pairs
@@ -55,7 +61,8 @@ from lexdr.retrieval import Retriever
 if TYPE_CHECKING:
     from lexdr.mining import MineConfig
 
-__all__ = ["generate_queries", "generate_stage", "select_passages", "shard_path", "apply_filters"]
+__all__ = ["generate_queries", "generate_stage", "select_passages", "shard_path", "apply_filters", "GeneratorSource",
+           "train_generator_stage", "stage_generation_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -251,9 +258,63 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     return out
 
 
+@dataclass(frozen=True)
+class GeneratorSource:
+    """One language's contribution to the joint generator: its mined pairs and the corpus they point into."""
+
+    label: str
+    lang: str
+    pairs: Path
+    corpus: Path
+
+
+def train_generator_stage(sources: tuple[GeneratorSource, ...], out_dir: str | Path,
+                          config: TrainedGeneratorConfig) -> dict:
+    """The pipeline's generator stage: ONE ``trained`` query generator (LoRA on the base causal LM) for the
+    mined (passage -> query) pairs of every language in ``sources``, the language named in the prompt.
+
+    Writes ``out_dir/model/`` (peft adapters + tokenizer + ``lexdr_generator.json``; loadable without lexdr),
+    ``out_dir/train_log.jsonl`` and, while training, ``out_dir/checkpoint/`` (resumed after a kill). A finished
+    model of the same training (config + pairs) is reused. Returns what the manifest records.
+    """
+    from lexdr.generation.trained import examples_of_sources, train_on_examples
+
+    if not sources:
+        raise ConfigError("the generator stage needs at least one language with mined pairs (unlabeled queries)")
+    examples = examples_of_sources([(s.lang, s.pairs, s.corpus) for s in sources], config)
+    folder = train_on_examples(examples, out_dir, config)
+    info = json.loads((folder / "lexdr_generator.json").read_text(encoding="utf-8"))
+    return {"model": str(folder), "languages": info.get("languages", {}), "pairs": info.get("pairs"),
+            "steps": info.get("steps"), "sources": [s.label for s in sources]}
+
+
+def stage_generation_config(config: GenerationConfig, lang: str, trained_generator: str | Path | None = None,
+                            bootstrap: bool = False) -> tuple[GenerationConfig, str | None]:
+    """The config a language's generation stage runs with, and (for a corpus-only language) which bootstrap
+    source was chosen and why.
+
+    ``trained_generator``: the run's joint generator folder (backend ``trained`` without its own ``model``).
+    ``bootstrap``: the language has no unlabeled queries. With backend ``trained`` it is generated for by
+    :func:`pick_bootstrap_source` (the joint generator when it learnt from enough pairs of other languages,
+    else few-shot Gemma, else passage-cut); another backend is used as configured. The round trip is always on.
+    """
+    if bootstrap:
+        if config.backend == "trained" and not config.model:
+            plan = pick_bootstrap_source(lang, config, trained_generator)
+            logger.info("generation (%s, no unlabeled queries): %s - %s", lang, plan.source.value, plan.reason)
+            return plan.config, f"{plan.source.value}: {plan.reason}"
+        if config.top_k is None:
+            config = dataclasses.replace(config, top_k=ROUND_TRIP_TOP_K)
+        return config, f"{config.backend}: configured backend (no unlabeled queries)"
+    if config.backend == "trained" and not config.model and trained_generator is not None:
+        return dataclasses.replace(config, model=str(trained_generator)), None
+    return config, None
+
+
 def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path, dense_index: str | Path,
                    out_dir: str | Path, lang: str, config: GenerationConfig, mining: "MineConfig", depth: int,
-                   unlabeled_queries: str | Path | None = None) -> dict:
+                   unlabeled_queries: str | Path | None = None, trained_generator: str | Path | None = None,
+                   bootstrap: bool = False) -> dict:
     """The pipeline's generation stage: generate for the passages ``mined`` did not reach, keep what passes
     the round trip against the BM25 + dense hybrid (RRF of the two indexes, each ``depth`` deep), then mine
     the kept queries like any unlabeled query into ``out_dir/mined.jsonl``.
@@ -261,17 +322,25 @@ def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path
     Mining the generated queries (rather than trusting "the passage it was generated for" as a hard label)
     keeps one training signal for every query: the BM25+dense teacher over its candidates. The round trip
     has already ensured the source passage is in the hybrid top-k, so it is normally among the candidates.
+
+    ``trained_generator`` / ``bootstrap``: see :func:`stage_generation_config` (the run's joint generator; a
+    language without unlabeled queries).
     """
     from lexdr.formats import write_queries_tsv
     from lexdr.mining import mine
     from lexdr.retrieval import HybridRetriever, load_retriever
 
     out = Path(out_dir)
+    config, source = stage_generation_config(config, lang, trained_generator, bootstrap)
     bm25 = load_retriever(bm25_index)
     dense = load_retriever(dense_index, show_progress=False)
     generate_queries(corpus, mined, out, lang=lang, config=config, retriever=HybridRetriever([bm25, dense], depth=depth),
                      unlabeled_queries_path=unlabeled_queries)
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    if source is not None:  # the corpus-only bootstrap: say which generator and why, next to the numbers
+        stats["bootstrap"] = source
+        with atomic_write(out / "stats.json") as fh:
+            json.dump(stats, fh, indent=2, ensure_ascii=False)
     queries = [Query(p.query_id, p.query) for p in read_pairs(out / "pairs.jsonl")]  # ids read "gen-<doc>-<i>"
     if not queries:
         with atomic_write(out / "mined.jsonl") as fh:
@@ -279,8 +348,17 @@ def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path
         return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": 0}
     write_queries_tsv(queries, out / "queries.generated.tsv")
     qs = read_queries(out / "queries.generated.tsv")
-    write_run(bm25.search(qs, k=depth), out / "run.bm25.trec", tag="bm25")
-    write_run(dense.search(qs, k=depth), out / "run.dense.trec", tag="dense")
+    bm25_run, dense_run = bm25.search(qs, k=depth), dense.search(qs, k=depth)
+    if not any(bm25_run.values()) or not any(dense_run.values()):
+        # e.g. kept queries whose words are all unknown to BM25 (the round trip let them through on the dense
+        # side): with one side empty no query can be mined, and an empty run file is not a valid run.
+        logger.warning("generation: %s found nothing for the %d kept queries; none is mined",
+                       "BM25" if not any(bm25_run.values()) else "the dense index", len(qs))
+        with atomic_write(out / "mined.jsonl") as fh:
+            fh.write("")
+        return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": 0}
+    write_run(bm25_run, out / "run.bm25.trec", tag="bm25")
+    write_run(dense_run, out / "run.dense.trec", tag="dense")
     mine(out / "queries.generated.tsv", out / "run.bm25.trec", out / "run.dense.trec", out / "mining", mining)
     (out / "mining" / "mined.jsonl").replace(out / "mined.jsonl")
     return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": len(qs)}

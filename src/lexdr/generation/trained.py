@@ -61,8 +61,8 @@ from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
 from lexdr.generation.marker import MARKER, model_identity, read_marker as _read_marker  # noqa: F401
 from lexdr.generation.pairs import Example, examples_from_pairs, read_pairs
 
-__all__ = ["LANGUAGE_NAMES", "language_name", "LangExample", "load_training_examples", "train_query_generator",
-           "train_on_examples", "model_identity", "TrainedGenerator", "load_trained_generator", "build",
+__all__ = ["LANGUAGE_NAMES", "language_name", "LangExample", "load_training_examples", "examples_of_sources",
+           "train_query_generator", "train_on_examples", "model_identity", "TrainedGenerator", "load_trained_generator", "build",
            "MARKER"]
 
 logger = logging.getLogger(__name__)
@@ -148,14 +148,26 @@ def load_training_examples(pairs_files: Mapping[str, str | Path], corpus_files: 
     if missing:
         raise ConfigError(f"mined pairs of {missing} have no corpus file: pass corpus_files for every language "
                           "in pairs_files")
-    out: list[LangExample] = []
-    for lang in sorted(pairs_files):
-        pairs = read_pairs(pairs_files[lang])
+    return examples_of_sources([(lang, pairs_files[lang], corpus_files[lang]) for lang in sorted(pairs_files)],
+                               config)
+
+
+def examples_of_sources(sources: Sequence[tuple[str, str | Path, str | Path]],
+                        config: TrainedGeneratorConfig) -> list[LangExample]:
+    """(lang, mined pairs file, corpus file) triples -> training examples, languages in sorted order. Several
+    sources may share a language (two corpora of one language in a run); ``config.max_pairs_per_lang`` caps
+    each language's pooled pairs to a seeded sample."""
+    by_lang: dict[str, list[LangExample]] = {}
+    for lang, pairs_path, corpus_path in sources:
+        pairs = read_pairs(pairs_path)
         needed = {d for p in pairs for d in p.positive_ids}
-        passages = {doc.doc_id: doc.full_text() for doc in iter_corpus(corpus_files[lang]) if doc.doc_id in needed}
-        examples = [LangExample(lang, e.passage, e.query) for e in examples_from_pairs(pairs, passages, lang)]
-        chosen = _sample(examples, config.max_pairs_per_lang, config.seed, lang)
-        logger.info("generator training: %s: %d pairs (of %d mined)", lang, len(chosen), len(examples))
+        passages = {doc.doc_id: doc.full_text() for doc in iter_corpus(corpus_path) if doc.doc_id in needed}
+        by_lang.setdefault(lang, []).extend(LangExample(lang, e.passage, e.query)
+                                            for e in examples_from_pairs(pairs, passages, lang))
+    out: list[LangExample] = []
+    for lang in sorted(by_lang):
+        chosen = _sample(by_lang[lang], config.max_pairs_per_lang, config.seed, lang)
+        logger.info("generator training: %s: %d pairs (of %d mined)", lang, len(chosen), len(by_lang[lang]))
         out.extend(chosen)
     return out
 

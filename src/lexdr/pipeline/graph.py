@@ -10,6 +10,8 @@ same arguments. Layout of the run directory::
     <label>/bm25/                BM25 index + runs (unlabeled, test)
     <label>/dense-base/          FAISS index of the base encoder + runs
     <label>/mine/                mined.jsonl + stats.json
+    generator/                   [generation] backend = "trained": ONE query generator trained on every language's
+                                 mined pairs (model/ = LoRA adapters + tokenizer, loadable without lexdr)
     <label>/generate/            generated.jsonl + stats.json + their mining (when generation is enabled)
     train-r1/                    the trained model (joint over all languages) + train_log.jsonl
     <label>/dense-r1/            index and runs of the trained model
@@ -30,7 +32,7 @@ from typing import Any, Callable, Mapping
 
 from lexdr.dense import DenseIndexConfig, EncoderConfig, dense_stage
 from lexdr.evaluation import evaluate_stage
-from lexdr.generation.stage import generate_stage
+from lexdr.generation.stage import GeneratorSource, generate_stage, train_generator_stage
 from lexdr.mining.stage import mine_stage, write_no_queries
 from lexdr.pipeline.config import RunConfig
 from lexdr.settings import fingerprint_fields, to_plain
@@ -207,17 +209,36 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
             specs.append(mine_spec(li, "mine", "dense-base"))
         else:
             specs.append(StageSpec(f"{label}/mine", write_no_queries, {}, deps=(f"{label}/data",)))
-        if cfg.generation.enabled:
-            gen = dataclasses.replace(cfg.generation.config, show_progress=not quiet)
-            specs.append(StageSpec(
-                f"{label}/generate", generate_stage,
-                {"corpus": L.corpus(li), "mined": L.f(label, "mine", "mined.jsonl"),
-                 "bm25_index": L.f(label, "bm25", "index"), "dense_index": L.f(label, "dense-base", "index"),
-                 "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
-                 "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None},
-                config={"generation": gen.to_dict(), "mining": _fp(cfg.mining), "base_model": cfg.base_model},
-                deps=(f"{label}/data", f"{label}/bm25", f"{label}/dense-base", f"{label}/mine")))
     has_mined = any(li.has_unlabeled for li in langs)
+    if cfg.generation.enabled:
+        gen = dataclasses.replace(cfg.generation.config, show_progress=not quiet)
+        # backend = "trained" without a model folder: one generator for the mined pairs of every language
+        # (the prompt names the language), its own stage, before any language generates.
+        joint = gen.backend == "trained" and not gen.model and has_mined
+        if joint:
+            tgen = dataclasses.replace(gen.trained, seed=cfg.seed, show_progress=not quiet,
+                                       device=gen.trained.device or gen.device)
+            sources = tuple(GeneratorSource(li.label(), li.lang, L.f(li.label(), "mine", "mined.jsonl"), L.corpus(li))
+                            for li in langs if li.has_unlabeled)
+            specs.append(StageSpec("generator", train_generator_stage, {"sources": sources, "config": tgen},
+                                   config={"trained": tgen.identity_fields()},
+                                   deps=tuple(f"{s.label}/mine" for s in sources)))
+        for li in langs:
+            label = li.label()
+            args = {"corpus": L.corpus(li), "mined": L.f(label, "mine", "mined.jsonl"),
+                    "bm25_index": L.f(label, "bm25", "index"), "dense_index": L.f(label, "dense-base", "index"),
+                    "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
+                    "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None}
+            config = {"generation": gen.to_dict(), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
+            if joint:
+                args["trained_generator"] = L.f("generator", "model")
+            if not li.has_unlabeled:  # corpus only: its queries come from the bootstrap generator, round trip on
+                args["bootstrap"] = True
+                if gen.top_k is None or gen.backend == "trained":
+                    config["bootstrap"] = True
+            specs.append(StageSpec(f"{label}/generate", generate_stage, args, config=config,
+                                   deps=(f"{label}/data", f"{label}/bm25", f"{label}/dense-base", f"{label}/mine")
+                                   + (("generator",) if joint else ())))
     if has_mined:
         # Round 1 on mined pairs only; with generation on, a second model trains on mined + generated, so the
         # report shows what generation adds.

@@ -1,5 +1,5 @@
 """``lexdr report RUN_DIR``: a Markdown report with PNG plots, read from a run directory's files only."""
 
-from lexdr.report.markdown import write_report
+from lexdr.report.markdown import generated_samples, write_report
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "generated_samples"]

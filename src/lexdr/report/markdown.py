@@ -10,7 +10,7 @@ from lexdr.errors import LexdrError
 from lexdr.formats.files import atomic_write
 from lexdr.report.plots import plot_losses, plot_metrics, plot_mining
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "generated_samples"]
 
 
 def _load(path: Path):
@@ -44,6 +44,48 @@ def _num(value, digits: int = 0) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return ""
     return f"{value:,.{digits}f}"
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|") or "(empty)"
+
+
+def generated_samples(generated: str | Path, corpus: str | Path | None = None, kept: int = 4,
+                      dropped: int = 2) -> list[str]:
+    """Markdown table of sample generated queries per backend (a ``generated.jsonl`` of the generation stage):
+    query, kept or drop reason, round-trip rank, copy ratio, question flag and the passage's beginning (read
+    from ``corpus`` when given, stopping once every sampled passage is found)."""
+    rows = [json.loads(x) for x in Path(generated).read_text(encoding="utf-8").splitlines() if x.strip()]
+    by_backend: dict[str, list[dict]] = {}
+    for r in rows:
+        by_backend.setdefault(r.get("backend") or "?", []).append(r)
+    chosen = {b: [r for r in rs if r.get("kept")][:kept] + [r for r in rs if not r.get("kept")][:dropped]
+              for b, rs in by_backend.items()}
+    wanted = {(r.get("positive_ids") or [""])[0] for rs in chosen.values() for r in rs}
+    passages: dict[str, str] = {}
+    if corpus is not None and Path(corpus).exists() and wanted:
+        from lexdr.formats import iter_corpus
+
+        for doc in iter_corpus(corpus):
+            if doc.doc_id in wanted:
+                passages[doc.doc_id] = doc.full_text()
+                if len(passages) == len(wanted):
+                    break
+    out = ["| backend | generated query | kept | round-trip rank | copy | question | passage |",
+           "|---|---|---|---:|---:|---|---|"]
+    for backend, rs in chosen.items():
+        for r in rs:
+            pid = (r.get("positive_ids") or [""])[0]
+            text = passages.get(pid, "")
+            shown = f"`{pid}` " + (_cell(text[:80]) + ("…" if len(text) > 80 else "") if text else "")
+            rank = r.get("round_trip_rank")
+            ratio = r.get("copy_ratio")
+            out.append(f"| {backend} | {_cell(r.get('query', ''))} | "
+                       f"{'yes' if r.get('kept') else 'no: ' + str(r.get('drop_reason'))} | "
+                       f"{rank if rank is not None else '–'} | "
+                       f"{f'{ratio:.2f}' if isinstance(ratio, (int, float)) else '–'} | "
+                       f"{'yes' if r.get('question') else 'no'} | {shown.strip()} |")
+    return out + [""]
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -128,16 +170,17 @@ def write_report(run_dir: str | Path) -> Path:
                                                                     if not isinstance(v, (list, dict))}),
                                                              ensure_ascii=False, indent=1), "```", ""]
         if samples_path.exists():
-            kept = [json.loads(x) for x in samples_path.read_text(encoding="utf-8").splitlines() if x.strip()]
-            kept = [k for k in kept if k.get("kept", True)][:5]
-            for k in kept:
-                passage = (k.get("positive_ids") or [""])[0]
-                rank = k.get("round_trip_rank")
-                gen_lines.append(f"- `{k.get('query', '')}` → passage `{passage}`"
-                                 + (f" (round-trip rank {rank})" if rank else ""))
-            gen_lines.append("")
+            corpus = run_dir / l / "data" / "corpus.jsonl"
+            if not corpus.exists():
+                corpus = next((Path(c["corpus"]) for c in cfg["languages"] if c.get("corpus") and
+                               (c.get("name") or c.get("dev_task") or c["lang"]) == l), corpus)
+            gen_lines += generated_samples(samples_path, corpus)
     if gen_lines:
-        lines += ["## Generated queries (samples that passed the round trip)", ""] + gen_lines
+        lines += ["## Generated queries", "", "Per language: the generation stage's counts, then samples per "
+                  "backend (kept ones first, then dropped ones with the filter that dropped them). Round-trip rank: "
+                  "where the query ranks its own passage in the BM25 + dense hybrid (– when it never reached the "
+                  "round trip or missed the top); copy: the longest run shared with the passage / query length "
+                  "(1.00 = a copied span); question: a question mark or question word of the language.", ""] + gen_lines
 
     logs = {}
     for name in ("train-r1", "train-gen", "train-r2", "train-gold"):
