@@ -263,11 +263,14 @@ def cross_estimates(sparse: Run, dense: Run, config: FusionConfig | None = None)
 
 def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig | None = None,
                depth: int | None = 1000) -> FusionConfig:
-    """Choose the sparse/dense RRF weights from unlabeled queries' runs alone (no qrels) and return them in a
+    """Choose the sparse/dense weights from unlabeled queries' runs alone (no qrels) and return them in a
     config (``method=adaptive``, ``weights=(1 - w, w)``) that :func:`fuse_runs` applies to any later queries.
 
-    ``w`` maximizes :func:`agreement_curve`; among equally good weights the one nearest 0.5 (equal RRF) wins.
-    With ``adaptive=margin`` there is nothing to fit and the config is returned as given.
+    ``cross`` (default): ``w`` = the sparse side's estimated error share (:func:`cross_estimates`), used as the
+    interpolation weight of the dense side. ``agreement``: ``w`` maximizes :func:`agreement_curve` (RRF weights);
+    among equally good weights the one nearest 0.5 (equal RRF) wins. ``margin``: nothing to fit, the config is
+    returned as given (weights are chosen per query when fusing). The pipeline fits it on the unlabeled
+    queries' runs (:func:`lexdr.evaluation.stage.fit_adaptive`).
     """
     cfg = config or FusionConfig(method=FusionMethod.adaptive)
     cfg = dataclasses.replace(cfg, method=FusionMethod.adaptive)
