@@ -14,13 +14,17 @@ import argparse
 import json
 from pathlib import Path
 
-ORDER = ["bm25", "dense-base", "hybrid", "lexdr-r1", "lexdr-gen", "lexdr-r2", "gold-supervised",
-         "hybrid-lexdr-r1", "hybrid-lexdr-gen", "hybrid-lexdr-r2", "hybrid-gold-supervised"]
+ORDER = ["bm25", "dense-base", "hybrid", "adaptive-hybrid", "lexdr-r1", "lexdr-gen", "lexdr-r2", "gold-supervised",
+         "hybrid-lexdr-r1", "hybrid-lexdr-gen", "hybrid-lexdr-r2", "hybrid-gold-supervised",
+         "adaptive-hybrid-lexdr-r1", "adaptive-hybrid-lexdr-gen", "adaptive-hybrid-lexdr-r2",
+         "adaptive-hybrid-gold-supervised"]
 NAMES = {"bm25": "BM25", "dense-base": "base e5-small", "hybrid": "RRF hybrid (BM25 + base)",
          "lexdr-r1": "lexdr mined-only (round 1)", "lexdr-gen": "lexdr mined + generated",
          "lexdr-r2": "lexdr round 2", "gold-supervised": "gold-supervised",
          "hybrid-lexdr-r1": "RRF BM25 + lexdr-r1", "hybrid-lexdr-gen": "RRF BM25 + lexdr-gen",
-         "hybrid-lexdr-r2": "RRF BM25 + lexdr-r2", "hybrid-gold-supervised": "RRF BM25 + gold"}
+         "hybrid-lexdr-r2": "RRF BM25 + lexdr-r2", "hybrid-gold-supervised": "RRF BM25 + gold",
+         "adaptive-hybrid": "adaptive hybrid (BM25 + base)"}
+HYBRID_OF = {"dense-base": ("hybrid", "adaptive-hybrid")}  # system -> (its RRF hybrid, its adaptive hybrid)
 SELF_SUPERVISED = ["lexdr-r1", "lexdr-gen", "lexdr-r2"]
 
 
@@ -30,7 +34,7 @@ def _systems(metrics: dict) -> list[str]:
 
 
 def results_table(metrics: dict, measures=("MRR@10", "MRR@100", "Recall@100")) -> str:
-    systems = [s for s in _systems(metrics) if not s.startswith("hybrid-")]
+    systems = [s for s in _systems(metrics) if not s.startswith(("hybrid-", "adaptive-hybrid-"))]
     tasks = list(metrics)
     lines = ["| task | " + " | ".join(NAMES.get(s, s) for s in systems) + " |",
              "|---|" + "---:|" * len(systems)]
@@ -65,6 +69,27 @@ def distance_table(metrics: dict, measure: str = "MRR@10") -> str:
     return "\n".join(lines)
 
 
+def hybrid_table(metrics: dict, run: Path, measure: str = "MRR@10") -> str:
+    """Before (base) and after (each trained model): the dense system, its RRF and its adaptive hybrid with BM25,
+    the adaptive hybrid's fitted dense weight (``<task>/evaluate/fusion.json``) and its distance to the better
+    of BM25 and the dense system."""
+    lines = ["| task | dense system | BM25 | dense | RRF hybrid | adaptive hybrid | adaptive dense weight | "
+             "adaptive − max(BM25, dense) |", "|---|---|" + "---:|" * 6]
+    for t, m in metrics.items():
+        fusion_path = run / t / "evaluate" / "fusion.json"
+        fusion = json.loads(fusion_path.read_text(encoding="utf-8")) if fusion_path.exists() else {}
+        for s in [s for s in _systems(metrics) if s == "dense-base" or s in SELF_SUPERVISED + ["gold-supervised"]]:
+            rrf, adaptive = HYBRID_OF.get(s, (f"hybrid-{s}", f"adaptive-hybrid-{s}"))
+            if s not in m or adaptive not in m:
+                continue
+            w = (fusion.get(adaptive) or {}).get("weights")
+            best = max(m["bm25"][measure], m[s][measure])
+            lines.append(f"| {t} | {NAMES.get(s, s)} | {m['bm25'][measure]:.4f} | {m[s][measure]:.4f} | "
+                         f"{m[rrf][measure]:.4f} | {m[adaptive][measure]:.4f} | "
+                         f"{'' if not w else f'{w[1] / sum(w):.2f}'} | {m[adaptive][measure] - best:+.4f} |")
+    return "\n".join(lines)
+
+
 def stage_table(manifest: dict, task: str) -> str:
     lines = ["| stage | seconds | peak RSS (MB) | peak GPU memory (MB) |", "|---|---:|---:|---:|"]
     for name, rec in manifest["stages"].items():
@@ -89,6 +114,9 @@ def main() -> None:
               f"versions {env.get('versions')}\n")
         print("MRR@10 / MRR@100 / R@100 on each task's test half:\n")
         print(results_table(metrics) + "\n")
+        if any("adaptive-hybrid" in m for m in metrics.values()):
+            print("Hybrids with BM25, before (base) and after training, MRR@10:\n")
+            print(hybrid_table(metrics, run) + "\n")
         print("Best self-supervised lexdr model per task (MRR@10) and its distances:\n")
         print(distance_table(metrics) + "\n")
         task = args.stages_of or max(metrics, key=lambda t: metrics[t]["bm25"].get("num_queries", 0))
