@@ -18,18 +18,21 @@ import logging
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, DenseIndexConfig, IndexType
 from lexdr.dense.retriever import DenseRetriever
+from lexdr.errors import LexdrError
+from lexdr.executors import Executor, ExecutorSpec, resolve_executor
 from lexdr.formats import iter_corpus, read_queries, write_run
 from lexdr.formats.files import open_text, atomic_path, atomic_write, file_digest, file_sha256
 from lexdr.records import Run
 
-__all__ = ["EncodedShard", "encode_corpus", "build_dense_index", "dense_search", "dense_stage"]
+__all__ = ["EncodedShard", "ShardEncoder", "encode_corpus", "encode_missing_shards", "build_dense_index",
+           "dense_search", "dense_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +116,88 @@ def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_descri
     return stored
 
 
-def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path,
-                  shard_size: int = 20_000, dtype: Any = np.float32) -> list[EncodedShard]:
-    """Embed every passage of ``corpus_path`` into ``dtype`` shards under ``work_dir/shards`` (float32: exact;
-    :func:`build_dense_index` asks for float16 when it builds a compressed index), reusing the shards already
-    there that check out (same ids, encoder, precision and checksum); returns the shards in corpus order."""
+def _write_shard(encoder: Encoder, shard_dir: Path, no: int, doc_ids: list[str], texts: list[str],
+                 described: dict, dtype: Any) -> None:
+    """Encode one shard and write ``NNNNNN.npy``, then its manifest (whose presence marks the shard done)."""
+    npy, manifest_path = _shard_paths(shard_dir, no)
+    manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
+    emb = encoder.encode_passages(texts).astype(dtype)
+    with atomic_path(npy) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, emb, allow_pickle=False)
+        record = {"doc_ids": list(doc_ids), "encoder": described, "dtype": str(emb.dtype),
+                  "shape": list(emb.shape), "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
+    with atomic_write(manifest_path) as fh:
+        json.dump(record, fh, ensure_ascii=False)
+
+
+class ShardEncoder:
+    """The stateful per-shard worker an executor runs (a Ray Data actor: one per GPU): holds one encoder and
+    writes each shard row it is given (``shard``, ``doc_ids``, ``texts``) exactly as :func:`encode_corpus` does."""
+
+    def __init__(self, config: EncoderConfig, shard_dir: str, described: dict, dtype: str):
+        self.encoder = Encoder(config)
+        if self.encoder.describe() != described:
+            raise LexdrError(f"the encoder built on this worker ({self.encoder.describe()}) differs from the "
+                             f"driver's ({described}); is the same model folder visible at the same path here?")
+        self.shard_dir, self.described, self.dtype = Path(shard_dir), described, np.dtype(dtype)
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict:
+        for no, ids, texts in zip(batch["shard"], batch["doc_ids"], batch["texts"]):
+            _write_shard(self.encoder, self.shard_dir, int(no), [str(x) for x in ids], [str(t) for t in texts],
+                         self.described, self.dtype)
+        return {"shard": np.asarray([int(no) for no in batch["shard"]], dtype=np.int64)}
+
+
+def _corpus_shards(corpus_path: str | Path, shard_size: int) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(shard number, doc ids, texts) of each ``shard_size`` passages of the corpus, in order."""
+    ids: list[str] = []
+    texts: list[str] = []
+    no = 0
+    for doc in iter_corpus(corpus_path):
+        ids.append(doc.doc_id)
+        texts.append(doc.full_text())
+        if len(ids) >= shard_size:
+            yield no, ids, texts
+            no, ids, texts = no + 1, [], []
+    if ids:
+        yield no, ids, texts
+
+
+def encode_missing_shards(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path, executor: Executor,
+                          shard_size: int = 20_000, dtype: Any = np.float32) -> list[int]:
+    """Encode, on ``executor``'s actors (:class:`ShardEncoder`, ``[cluster] encode_*`` resources), the shards
+    of ``corpus_path`` that are not already done under ``work_dir/shards``; returns their numbers. The shard
+    files are those :func:`encode_corpus` writes, which then finds every shard done."""
     shard_dir = Path(work_dir) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     described = encoder.describe()
+    name = np.dtype(dtype).name
+    windowed = ((no, *_window_rows(encoder, ids, texts)) for no, ids, texts in _corpus_shards(corpus_path, shard_size))
+    rows = ({"shard": no, "doc_ids": ids, "texts": texts} for no, ids, texts in windowed
+            if _reusable(*_shard_paths(shard_dir, no), ids, described, name) is None)
+    c = executor.cluster
+    done = [int(r["shard"]) for r in executor.map_actors(
+        ShardEncoder, rows, ctor_args=(encoder.config, str(shard_dir), described, name), actors=c.encode_actors,
+        num_cpus=c.encode_num_cpus, num_gpus=c.encode_num_gpus)]
+    logger.info("encoded %d shard(s) on the executor: %s", len(done), sorted(done)[:20])
+    return sorted(done)
+
+
+def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path,
+                  shard_size: int = 20_000, dtype: Any = np.float32,
+                  executor: Executor | None = None) -> list[EncodedShard]:
+    """Embed every passage of ``corpus_path`` into ``dtype`` shards under ``work_dir/shards`` (float32: exact;
+    :func:`build_dense_index` asks for float16 when it builds a compressed index), reusing the shards already
+    there that check out (same ids, encoder, precision and checksum); returns the shards in corpus order.
+    With a distributed ``executor`` the missing shards are first encoded there (:func:`encode_missing_shards`)."""
+    shard_dir = Path(work_dir) / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    described = encoder.describe()
+    if executor is not None and executor.distributed:
+        encode_missing_shards(corpus_path, encoder, work_dir, executor, shard_size=shard_size, dtype=dtype)
+    else:
+        executor = None
     shards: list[EncodedShard] = []
     batch_ids: list[str] = []
     batch_texts: list[str] = []
@@ -132,16 +209,9 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
         if stored is not None:
             logger.info("shard %d: reused %d embeddings (%s)", len(shards), len(row_ids), stored)
         else:
-            manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
-            emb = encoder.encode_passages(row_texts).astype(dtype)
-            with atomic_path(npy) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, emb, allow_pickle=False)
-                record = {"doc_ids": list(row_ids), "encoder": described, "dtype": str(emb.dtype),
-                          "shape": list(emb.shape), "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
-            # The manifest is written after the vectors: its presence marks the shard done.
-            with atomic_write(manifest_path) as fh:
-                json.dump(record, fh, ensure_ascii=False)
+            if executor is not None:
+                logger.warning("shard %d was not written by the executor; encoding it here", len(shards))
+            _write_shard(encoder, shard_dir, len(shards), row_ids, row_texts, described, dtype)
         shards.append(EncodedShard(npy, tuple(row_ids), as_float16=stored is not None and stored != np.dtype(dtype).name))
         batch_ids.clear()
         batch_texts.clear()
@@ -165,7 +235,7 @@ def _count_passages(corpus_path: str | Path) -> int:
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
                       index_type: IndexType | str | None = None, shard_size: int | None = None,
                       encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
-                      keep_shards: bool = False) -> Path:
+                      keep_shards: bool = False, executor: Executor | None = None) -> Path:
     """Encode ``corpus_path`` and write a FAISS index folder to ``out_dir``.
 
     ``index_config`` says which index and how it is trained and searched (default: ``auto``: exact flat up
@@ -185,7 +255,7 @@ def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_conf
     n = _count_passages(corpus_path) if cfg.index_type is IndexType.auto else None
     exact = cfg.resolve(n) is IndexType.flat if n is not None else cfg.index_type is IndexType.flat
     shards = encode_corpus(corpus_path, encoder, out, shard_size=cfg.shard_size,
-                           dtype=np.float32 if exact else SHARD_DTYPE)
+                           dtype=np.float32 if exact else SHARD_DTYPE, executor=executor)
     doc_ids = [d for s in shards for d in s.doc_ids]
     index = DenseIndex.build_from_parts([s.open() for s in shards], doc_ids, meta={
         "encoder": encoder.describe(), "corpus": str(Path(corpus_path).resolve())}, config=cfg)
@@ -240,10 +310,11 @@ def _record_provenance(folder: Path, provenance: dict) -> None:
 
 def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_config: EncoderConfig, depth: int,
                 out_dir: str | Path, provenance: Mapping | None = None, tag: str = "dense",
-                index_config: DenseIndexConfig | None = None) -> dict:
+                index_config: DenseIndexConfig | None = None, executor: Executor | ExecutorSpec | None = None) -> dict:
     """The pipeline's dense stage: index ``corpus`` into ``out_dir/index`` (reusing an index built from the
     same corpus content by the same encoder and model) and write ``out_dir/run.<part>.trec`` for each query
-    file in ``queries`` (part name -> path), ``depth`` hits deep."""
+    file in ``queries`` (part name -> path), ``depth`` hits deep. ``executor`` encodes the corpus shards
+    (``[run] executor``; None: here)."""
     out = Path(out_dir)
     encoder = Encoder(encoder_config)
     # A trained model's folder path stays the same when it is retrained: the index is tied to the training
@@ -253,7 +324,8 @@ def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_c
     index = _reusable_dense_index(out / "index", encoder.describe(), prov, index_config)
     if index is None:
         build_dense_index(corpus, out / "index", encoder=encoder, index_config=index_config,
-                          keep_shards=index_config.keep_shards)
+                          keep_shards=index_config.keep_shards,
+                          executor=resolve_executor(executor, show_progress=encoder_config.show_progress))
         _record_provenance(out / "index", prov)
         index = DenseIndex.load(out / "index")
     else:  # the folder records the search-time settings its runs were made with

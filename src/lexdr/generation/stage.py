@@ -59,6 +59,7 @@ from lexdr.records import Query
 from lexdr.retrieval import Retriever
 
 if TYPE_CHECKING:
+    from lexdr.executors import Executor, ExecutorSpec
     from lexdr.mining import MineConfig
 
 __all__ = ["generate_queries", "generate_stage", "select_passages", "shard_path", "apply_filters", "GeneratorSource",
@@ -172,16 +173,63 @@ def _stats(rows: list[dict], records: list[dict], config: GenerationConfig, coun
     }
 
 
+def _generate_shard(generator: QueryGenerator, ids: Sequence[str], texts: Sequence[str], cfg: GenerationConfig,
+                    lang: str | None, progress: Any = None) -> list[dict]:
+    """One shard's records: ``{"doc_id", "queries", "seconds"}`` per passage, ``cfg.batch_size`` at a time."""
+    shard: list[dict] = []
+    for start in range(0, len(ids), cfg.batch_size):
+        t0 = time.perf_counter()
+        outputs = generator.generate(list(texts[start:start + cfg.batch_size]), lang)
+        per = (time.perf_counter() - t0) / len(outputs) if outputs else 0.0
+        if len(outputs) != len(texts[start:start + cfg.batch_size]):
+            raise LexdrError(f"backend {generator.name!r} returned {len(outputs)} outputs for "
+                             f"{len(texts[start:start + cfg.batch_size])} passages")
+        shard.extend({"doc_id": pid, "queries": [str(q) for q in qs], "seconds": round(per, 4)}
+                     for pid, qs in zip(ids[start:start + cfg.batch_size], outputs))
+        if progress is not None:
+            progress(len(outputs))
+    return shard
+
+
+class ShardGenerator:
+    """The stateful per-shard worker an executor runs (a Ray Data actor, ``[cluster] generate_*``): builds the
+    generator once and writes each shard row it is given (``shard``, ``doc_ids``, ``texts``) to
+    ``shards/NNNNN.jsonl``, exactly as :func:`generate_queries` does."""
+
+    def __init__(self, config: GenerationConfig, examples: list, out_dir: str, lang: str | None):
+        self.config, self.lang, self.out = config, lang, Path(out_dir)
+        self.generator = build_generator(config, examples, self.out / "work")
+
+    def __call__(self, batch: dict) -> dict:
+        for no, ids, texts in zip(batch["shard"], batch["doc_ids"], batch["texts"]):
+            ids = [str(x) for x in ids]
+            write_jsonl(_generate_shard(self.generator, ids, [str(t) for t in texts], self.config, self.lang),
+                        shard_path(self.out, int(no)))
+        return {"shard": np.asarray([int(no) for no in batch["shard"]], dtype=np.int64)}
+
+
+def _generate_on(executor: "Executor", cfg: GenerationConfig, examples: list, out: Path, lang: str | None,
+                 todo: list[tuple[int, list[str], list[str]]]) -> None:
+    c = executor.cluster
+    rows = ({"shard": no, "doc_ids": ids, "texts": texts} for no, ids, texts in todo)
+    done = [int(r["shard"]) for r in executor.map_actors(
+        ShardGenerator, rows, ctor_args=(cfg, examples, str(out), lang), actors=c.generate_actors,
+        num_cpus=c.generate_num_cpus, num_gpus=c.generate_num_gpus)]
+    logger.info("generation: %d shard(s) generated on the executor", len(done))
+
+
 def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: str | Path, lang: str | None = None,
                      config: GenerationConfig | None = None, retriever: Retriever | None = None, *,
                      generator: QueryGenerator | None = None,
-                     unlabeled_queries_path: str | Path | None = None) -> Path:
+                     unlabeled_queries_path: str | Path | None = None,
+                     executor: "Executor | None" = None) -> Path:
     """Generate queries for the passages no mined query reached, filter them, write the files above.
 
     ``retriever``: the round-trip :class:`lexdr.retrieval.Retriever` (the BM25 + dense hybrid in the pipeline); None
     skips the round trip (logged: the output is then unverified). ``generator``: a ready backend (tests,
     custom models); by default :func:`build_generator` builds ``config.backend``, and only when some shard
-    still has to be generated (a finished run re-filters without loading a model).
+    still has to be generated (a finished run re-filters without loading a model). ``executor``
+    (:mod:`lexdr.executors`): a distributed one generates the missing shards on its actors (:class:`ShardGenerator`).
     """
     cfg = config or GenerationConfig()
     out = Path(out_dir)
@@ -213,7 +261,17 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
                                            cfg.trained)
             cfg = dataclasses.replace(cfg, model=str(folder))
         examples = examples_from_pairs(pairs, passages, lang)
-        generator = build_generator(cfg, examples, out / "work")
+        if executor is not None and executor.distributed:  # the missing shards on the executor's actors
+            _generate_on(executor, cfg, examples, out, lang,
+                         [(i, ids, [passages[pid] for pid in ids]) for i, (ids, c) in enumerate(zip(shards, cached))
+                          if c is None])
+            cached = [_read_shard(shard_path(out, i), ids) for i, ids in enumerate(shards)]
+            missing = [i for i, c in enumerate(cached) if c is None]
+            if missing:
+                raise LexdrError(f"the executor did not write generation shards {missing[:5]} under {shard_dir}; "
+                                 "is the run folder shared with every Ray worker at the same path?")
+        else:
+            generator = build_generator(cfg, examples, out / "work")
 
     from tqdm.auto import tqdm
 
@@ -222,18 +280,8 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
               disable=not cfg.show_progress) as bar:
         for i, (ids, shard) in enumerate(zip(shards, cached)):
             if shard is None:
-                texts = [passages[pid] for pid in ids]
-                shard = []
-                for start in range(0, len(ids), cfg.batch_size):
-                    t0 = time.perf_counter()
-                    outputs = generator.generate(texts[start:start + cfg.batch_size], lang)
-                    per = (time.perf_counter() - t0) / len(outputs) if outputs else 0.0
-                    if len(outputs) != len(texts[start:start + cfg.batch_size]):
-                        raise LexdrError(f"backend {generator.name!r} returned {len(outputs)} outputs for "
-                                         f"{len(texts[start:start + cfg.batch_size])} passages")
-                    shard.extend({"doc_id": pid, "queries": [str(q) for q in qs], "seconds": round(per, 4)}
-                                 for pid, qs in zip(ids[start:start + cfg.batch_size], outputs))
-                    bar.update(len(outputs))
+                assert generator is not None
+                shard = _generate_shard(generator, ids, [passages[pid] for pid in ids], cfg, lang, bar.update)
                 write_jsonl(shard, shard_path(out, i))
             records.extend(shard)
 
@@ -314,7 +362,7 @@ def stage_generation_config(config: GenerationConfig, lang: str, trained_generat
 def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path, dense_index: str | Path,
                    out_dir: str | Path, lang: str, config: GenerationConfig, mining: "MineConfig", depth: int,
                    unlabeled_queries: str | Path | None = None, trained_generator: str | Path | None = None,
-                   bootstrap: bool = False) -> dict:
+                   bootstrap: bool = False, executor: "Executor | ExecutorSpec | None" = None) -> dict:
     """The pipeline's generation stage: generate for the passages ``mined`` did not reach, keep what passes
     the round trip against the BM25 + dense hybrid (RRF of the two indexes, each ``depth`` deep), then mine
     the kept queries like any unlabeled query into ``out_dir/mined.jsonl``.
@@ -334,8 +382,11 @@ def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path
     config, source = stage_generation_config(config, lang, trained_generator, bootstrap)
     bm25 = load_retriever(bm25_index)
     dense = load_retriever(dense_index, show_progress=False)
+    from lexdr.executors import resolve_executor
+
     generate_queries(corpus, mined, out, lang=lang, config=config, retriever=HybridRetriever([bm25, dense], depth=depth),
-                     unlabeled_queries_path=unlabeled_queries)
+                     unlabeled_queries_path=unlabeled_queries,
+                     executor=resolve_executor(executor, show_progress=config.show_progress))
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     if source is not None:  # the corpus-only bootstrap: say which generator and why, next to the numbers
         stats["bootstrap"] = source

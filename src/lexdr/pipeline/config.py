@@ -24,6 +24,7 @@ from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.dense.encoder import EncoderConfig
 from lexdr.dense.index import DenseIndexConfig
 from lexdr.errors import ConfigError, LexdrError
+from lexdr.executors import ClusterSettings, ExecutorKind, ExecutorSpec, require_ray
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig
 from lexdr.mining import MineConfig
@@ -50,11 +51,17 @@ class RunSettings:
     gold_loss: LossKind = setting(LossKind.contrastive, "The gold model's loss: contrastive (true labels as hard "
                                   "positives) or kl+contrastive (the method's soft targets plus the labels).")
     metrics: tuple[str, ...] = setting(DEFAULT_RUN_METRICS, "Metrics reported per system (MRR@k, Recall@k, nDCG@k).")
+    executor: ExecutorKind = setting(ExecutorKind.local, "Where per-shard work runs: local (this machine) or ray "
+                                     "(a Ray cluster; pip install 'lexdr[cluster]'). Same results either way.",
+                                     fingerprint=False)
+    ray_address: str | None = setting(None, "executor = \"ray\": the cluster to join (\"auto\": the one `ray start` "
+                                            "runs here; None: start Ray on this machine).", fingerprint=False)
 
     def __post_init__(self) -> None:
         from lexdr.evaluation.metrics import parse_metric
 
         object.__setattr__(self, "gold_loss", LossKind(self.gold_loss))
+        object.__setattr__(self, "executor", ExecutorKind(self.executor))
         object.__setattr__(self, "metrics", tuple(self.metrics))
         if self.rounds not in (1, 2):
             raise ConfigError(f"rounds must be 1 or 2, got {self.rounds}")
@@ -84,7 +91,13 @@ class RunConfig:
     generation: GenerationSettings = dataclasses.field(default_factory=GenerationSettings)
     training: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     fusion: FusionConfig = dataclasses.field(default_factory=FusionConfig)
+    cluster: ClusterSettings = dataclasses.field(default_factory=ClusterSettings)  # [cluster]
     config_path: Path | None = None
+
+    @property
+    def executor(self) -> ExecutorSpec:
+        """Where the stages' per-shard work runs: ``[run] executor`` / ``ray_address`` and ``[cluster]``."""
+        return ExecutorSpec(self.run.executor, self.run.ray_address, self.cluster)
 
     # The [run] values most stages read, as attributes.
     @property
@@ -107,7 +120,7 @@ class RunConfig:
         """The whole config as the manifest records it: the [run] keys at the top, one entry per section."""
         d = {"out_dir": str(self.out_dir), **to_plain(self.run), "languages": to_plain(self.languages)}
         d["out_dir"] = str(self.out_dir)
-        for name in ("bm25", "dense", "mining", "training", "fusion"):
+        for name in ("bm25", "dense", "mining", "training", "fusion", "cluster"):
             d[name] = to_plain(getattr(self, name))
         d["dense"]["index"] = to_plain(self.dense_index)
         d["generation"] = {"enabled": self.generation.enabled, **to_plain(self.generation.config)}
@@ -127,7 +140,7 @@ def _resolve(base: Path, p: str | None) -> str | None:
 _SHARED = {"dense": {"model": "base_model"}, "training": {"model": "base_model", "seed": "seed",
                                                           "teacher_temperature": "[mining] teacher_temperature"},
            "generation": {"seed": "seed"}}
-_SECTIONS = ("run", "languages", "bm25", "dense", "mining", "generation", "training", "fusion")
+_SECTIONS = ("run", "languages", "bm25", "dense", "mining", "generation", "training", "fusion", "cluster")
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
@@ -174,6 +187,12 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     mining = build(MineConfig, tables["mining"], "mining", errors) or MineConfig()
     bm25 = build(BM25Config, tables["bm25"], "bm25", errors) or BM25Config()
     fusion = build(FusionConfig, tables["fusion"], "fusion", errors) or FusionConfig()
+    cluster = build(ClusterSettings, tables["cluster"], "cluster", errors) or ClusterSettings()
+    if run.executor is ExecutorKind.ray:
+        try:
+            require_ray()
+        except ConfigError as e:
+            errors.append(f"[run] {e}")
     fixed = {"dense": {"model": base_model}, "training": {"model": base_model, "seed": run.seed,
                                                           "teacher_temperature": mining.teacher_temperature},
              "generation": {"seed": run.seed}}
@@ -258,4 +277,4 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
         raise ConfigError(f"{path}: the config has {len(errors)} problem(s):\n  - " + "\n  - ".join(errors))
     return RunConfig(out_dir=out_dir, languages=tuple(languages), run=run, bm25=bm25, dense=sections["dense"],
                      dense_index=dense_index, mining=mining, generation=sections["generation"],
-                     training=sections["training"], fusion=fusion, config_path=path.resolve())
+                     training=sections["training"], fusion=fusion, cluster=cluster, config_path=path.resolve())

@@ -158,7 +158,8 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         provenance = {"model_fingerprint": FingerprintOf(train) if train else None}
         return StageSpec(f"{label}/{name}", dense_stage,
                          {"corpus": L.corpus(li), "queries": queries, "encoder_config": enc, "depth": depth,
-                          "provenance": provenance, "tag": name, "index_config": cfg.dense_index},
+                          "provenance": provenance, "tag": name, "index_config": cfg.dense_index,
+                          "executor": cfg.executor},  # where shards are encoded: not fingerprinted
                          # which runs it writes: a run first made with rounds = 1 must redo it for round 2's mining
                          config={"dense": _fp(enc), "model": train or cfg.base_model, "parts": sorted(queries),
                                  "depth": depth, **_index_fp(cfg.dense_index)},
@@ -202,7 +203,8 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         queries = {p: L.queries(li, p) for p in L.parts(li)}
         bm25 = dataclasses.replace(cfg.bm25, analyzer=li.analyzer or cfg.bm25.analyzer)
         specs.append(StageSpec(f"{label}/bm25", bm25_stage,
-                               {"corpus": L.corpus(li), "lang": li.lang, "queries": queries, "config": bm25},
+                               {"corpus": L.corpus(li), "lang": li.lang, "queries": queries, "config": bm25,
+                                "executor": cfg.executor},
                                config=_fp(bm25), deps=(f"{label}/data",)))
         specs.append(dense(li, "dense-base", None, ("unlabeled", "test")))
         if li.has_unlabeled:
@@ -228,7 +230,8 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
             args = {"corpus": L.corpus(li), "mined": L.f(label, "mine", "mined.jsonl"),
                     "bm25_index": L.f(label, "bm25", "index"), "dense_index": L.f(label, "dense-base", "index"),
                     "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
-                    "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None}
+                    "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None,
+                    "executor": cfg.executor}
             config = {"generation": gen.to_dict(), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
             if joint:
                 args["trained_generator"] = L.f("generator", "model")
