@@ -356,3 +356,21 @@ def test_pipeline_trains_one_generator_for_all_languages_then_generates(tmp_path
     run_pipeline(load_config(_pipeline_config(tmp_path, tiny_encoder_dir, tiny_gemma)), quiet=True, report=False)
     stages = json.loads((run / "manifest.json").read_text())["stages"]
     assert all(s["skipped"] for s in stages.values())
+
+
+def test_cli_generator_train_writes_a_joint_generator(tiny_gemma, tmp_path, capsys):
+    from lexdr.cli import main
+
+    corpus, pairs = _corpus(tmp_path)
+    es_pairs = tmp_path / "es.jsonl"  # the same pairs without their "lang": "de"
+    es_pairs.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "lang"}) + "\n"
+                                for line in pairs.read_text().splitlines()))
+    common = ["--corpus", f"de={corpus}", "--corpus", f"es={corpus}", "--out", str(tmp_path / "gen"),
+              "--base-model", str(tiny_gemma), "--max-steps", "2", "--lora-r", "4", "--device", "cpu"]
+    assert main(["--quiet", "generator", "train", "--pairs", f"de={pairs}", "--pairs", f"es={es_pairs}", *common]) == 0
+    info = json.loads((tmp_path / "gen" / "model" / "lexdr_generator.json").read_text())
+    assert info["languages"] == {"de": 5, "es": 5} and info["steps"] == 2
+    assert main(["--quiet", "generator", "train", "--pairs", str(pairs), *common]) != 0
+    assert "LANG=PATH" in capsys.readouterr().err
+    assert main(["--quiet", "generator", "train", "--pairs", f"ja={pairs}", *common]) != 0
+    assert "no --corpus for ['ja']" in capsys.readouterr().err
