@@ -33,7 +33,7 @@ def _config(folder: Path, model: Path, executor: str) -> Path:
                              run_extra=f'executor = "{executor}"')
 
 
-def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_dir, ray_session):
+def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_dir, ray_session, monkeypatch):
     runs = {}
     for executor in ("local", "ray"):
         cfg = load_config(_config(tmp_path / executor, tiny_encoder_dir, executor))
@@ -55,6 +55,17 @@ def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_
         assert va.shape == vb.shape == (24, va.shape[1])
         assert np.abs(va - vb).max() <= 1e-5, stage
     assert json.loads((ray_run / "metrics.json").read_text()) == json.loads((local / "metrics.json").read_text())
+
+    # Mining in several query shards (Ray tasks of 5 queries) writes the same mined.jsonl.
+    import lexdr.mining.stage as mining_stage
+
+    monkeypatch.setattr(mining_stage, "MINE_SHARD_QUERIES", 5)
+    lang = local / "tiny-en"
+    cfg = load_config(tmp_path / "ray" / "run.toml")
+    mining_stage.mine(lang / "data" / "queries.unlabeled.tsv", lang / "bm25" / "run.unlabeled.trec",
+                      lang / "dense-base" / "run.unlabeled.trec", tmp_path / "mined-shards", cfg.mining,
+                      executor=RayExecutor())
+    assert (tmp_path / "mined-shards" / "mined.jsonl").read_bytes() == (lang / "mine" / "mined.jsonl").read_bytes()
 
 
 def test_killed_ray_encoding_resumes_from_the_finished_shards(tmp_path, tiny_encoder_dir, ray_session):

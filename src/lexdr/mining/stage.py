@@ -10,13 +10,16 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats import read_qrels, read_queries, read_run
 from lexdr.formats.files import atomic_write, iter_jsonl, write_jsonl
 from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
 from lexdr.mining.stats import rule_quality, soft_target_quality
+
+if TYPE_CHECKING:
+    from lexdr.executors import Executor, ExecutorSpec
 
 __all__ = ["mine", "mine_stage", "write_mined", "read_mined", "iter_mined", "write_no_queries"]
 
@@ -40,17 +43,38 @@ def read_mined(path: str | Path) -> list[MinedExample]:
     return list(iter_mined(path))
 
 
+# Queries per mining task on a distributed executor.
+MINE_SHARD_QUERIES = 10_000
+
+
+def _mine_on(executor: "Executor", queries: list, bm25_run: dict, dense_run: dict, cfg: MineConfig) -> list:
+    """:func:`mine_from_runs` over query shards as the executor's tasks, concatenated in query order (the
+    function is pure and per query, so the result is the same list)."""
+    shards = [queries[i:i + MINE_SHARD_QUERIES] for i in range(0, len(queries), MINE_SHARD_QUERIES)]
+    args = ((shard, {q.query_id: bm25_run.get(q.query_id, []) for q in shard},
+             {q.query_id: dense_run.get(q.query_id, []) for q in shard}, cfg) for shard in shards)
+    parts = executor.map_ordered(mine_from_runs, args, in_flight=executor.cluster.analysis_tasks,
+                                 num_cpus=executor.cluster.analysis_num_cpus)
+    return [e for part in parts for e in part]
+
+
 def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: str | Path, out_dir: str | Path,
-         config: MineConfig | None = None, report_qrels_path: str | Path | None = None) -> Path:
+         config: MineConfig | None = None, report_qrels_path: str | Path | None = None,
+         executor: "Executor | None" = None) -> Path:
     """Mine pseudo positives and hard negatives for every query; write ``mined.jsonl`` and ``stats.json``.
 
     ``report_qrels_path`` (optional) is used *only* to report the mined labels' precision and coverage.
+    ``executor``: a distributed one (:mod:`lexdr.executors`) mines shards of ``MINE_SHARD_QUERIES`` queries as
+    its tasks (the same ``mined.jsonl``).
     """
     cfg = config or MineConfig()
     out = Path(out_dir)
     queries = read_queries(queries_path)
     bm25_run, dense_run = read_run(bm25_run_path), read_run(dense_run_path)
-    examples = mine_from_runs(queries, bm25_run, dense_run, cfg)
+    if executor is not None and executor.distributed:
+        examples = _mine_on(executor, queries, bm25_run, dense_run, cfg)
+    else:
+        examples = mine_from_runs(queries, bm25_run, dense_run, cfg)
     write_mined(examples, out / "mined.jsonl")
     sources = Counter(s for e in examples for s in e.negative_sources)
     stats: dict = {
@@ -79,7 +103,12 @@ def write_no_queries(out_dir: str | Path) -> dict:
 
 
 def mine_stage(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: str | Path, out_dir: str | Path,
-               config: MineConfig | None = None, report_qrels_path: str | Path | None = None) -> dict:
-    """:func:`mine` as a pipeline stage: returns ``stats.json`` (recorded in the manifest)."""
-    out = mine(queries_path, bm25_run_path, dense_run_path, out_dir, config, report_qrels_path=report_qrels_path)
+               config: MineConfig | None = None, report_qrels_path: str | Path | None = None,
+               executor: "Executor | ExecutorSpec | None" = None) -> dict:
+    """:func:`mine` as a pipeline stage: returns ``stats.json`` (recorded in the manifest). ``executor``: where
+    the query shards are mined (``[run] executor``; None: here)."""
+    from lexdr.executors import resolve_executor
+
+    out = mine(queries_path, bm25_run_path, dense_run_path, out_dir, config, report_qrels_path=report_qrels_path,
+               executor=resolve_executor(executor))
     return json.loads((out / "stats.json").read_text(encoding="utf-8"))

@@ -171,7 +171,7 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         return StageSpec(f"{label}/{name}", mine_stage,
                          {"queries_path": L.queries(li, "unlabeled"), "bm25_run_path": L.f(label, "bm25", "run.unlabeled.trec"),
                           "dense_run_path": L.f(label, dense_stage_name, "run.unlabeled.trec"), "config": cfg.mining,
-                          "report_qrels_path": report},
+                          "report_qrels_path": report, "executor": cfg.executor},
                          config=_fp(cfg.mining), deps=(f"{label}/data", f"{label}/bm25", f"{label}/{dense_stage_name}"))
 
     def train(name: str, mined_stage: str, start: str | None = None, gold: bool = False,
