@@ -34,6 +34,8 @@ PUBLIC_API = {
                        "TrainingExample", "examples_from_mined", "TrainSource", "joint_examples", "train_stage"],
     "lexdr.tasks": ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "LanguageInput",
                     "prepare_language", "take_evenly"],
+    "lexdr.executors": ["ExecutorKind", "ClusterSettings", "ExecutorSpec", "Executor", "LocalExecutor", "RayExecutor",
+                        "RAY_INSTALL", "require_ray", "resolve_executor"],
     "lexdr.pipeline": ["LanguageInput", "RunConfig", "RunSettings", "GenerationSettings", "load_config",
                        "StageSpec", "method_graph", "run_pipeline"],
 }
