@@ -412,7 +412,7 @@ def plan(
     from lexdr.pipeline.planning import plan_config
     from lexdr.plan import check_fits
 
-    cfg = load_config(config)
+    cfg = load_config(config, allow_missing=True)  # the plan says which inputs are not on this machine
     p = plan_config(cfg, device=device)
     print(p.render())
     check_fits(p, cfg.out_dir)

@@ -22,26 +22,41 @@ BM25_MEM_RSS                  base + per doc      same runs: plain bm25s in-memo
 BM25_DISK_PER_DOC             bytes               same runs: index folder size, linear fit
 BM25_SEARCH_S_PER_QUERY       power law in N      same runs: ``BM25Index.search`` top 100, 2 threads
 BM25_SEARCH_RSS               base + per doc      same runs: search process peak RSS (vocabulary + doc ids)
-CPU_ENCODE_PASSAGES_PER_S     9.4 at 35 tokens    ``benchmarks/results/retrieval.md`` (2026-11-25): e5-small
-                                                  ``encode_passages`` on XQuAD-R sentences, 2 shared cores;
-                                                  scaled linearly with tokens per passage
+CPU_ENCODE_TOKENS_PER_S       330                 e5-small tokens encoded per second on 2 cores:
+                                                  ``benchmarks/results/retrieval.md`` (2026-11-25: 9.4
+                                                  XQuAD-R sentences/s at ~35 tokens = 329) and the least
+                                                  loaded dev-quick manifest (2026-12-01 00:06, xquad-r-es
+                                                  dense-base: 1,215 passages of 44.5 tokens + 802 queries in
+                                                  170 s = 374 incl. model load); time = tokens / rate, with
+                                                  the corpus's own tokens per passage (counted by
+                                                  ``lexdr.pipeline.planning`` from a sample)
 GPU_ENCODE_PASSAGES_PER_S     183 (lower bound)   ``benchmarks/results/gpu/dev-gpu/manifest.json``: stage
                                                   ``jsquad-ja/dense-r1`` on an H100, 6.26 s for 1,145
                                                   paragraphs (+4,442 queries and the model load)
 GPU_TRAIN_S_PER_EXAMPLE       56.4 / 8,114        same manifest, ``train-r1``: 8,114 examples, 1 epoch,
                                                   batch 32, 8 candidates, 192 tokens, TF32
-CPU_TRAIN_S_PER_EXAMPLE       derived             3 x (1 + max_candidates) passage encodes per example
-                                                  (forward + backward ~ 3 forwards) at the CPU encode rate
+CPU_TRAIN_S_PER_EXAMPLE       derived             3 x the tokens of the query and its candidates (forward +
+                                                  backward ~ 3 forwards) at the CPU encode rate; candidates
+                                                  = min(max_candidates, 2 x [mining] n_candidates_each - 1)
+                                                  (dev-quick mined 2.8 a query). 2026-11-30 dev-quick
+                                                  train-r1 (400 examples): 3,336 s on cores shared ~7 ways;
+                                                  the model says 490 s for free cores
 MINE_S_PER_QUERY              4.22 / 2,623        same manifest, ``jsquad-ja/mine`` (CPU work)
-GENERATE_S_PER_PASSAGE        6.54 / 387          same manifest, ``jsquad-ja/generate`` (passage-cut + hybrid
-                                                  round trip; CPU-bound backend)
+GENERATE_S_PER_PASSAGE        14.2 / 100          least loaded dev-quick manifest (2026-12-01 00:09,
+                                                  xquad-r-es generate: passage-cut + hybrid round trip of
+                                                  100 passages incl. loading both indexes and the encoder;
+                                                  18.0 s for de, 49-64 s under heavier load)
 TRAIN_PEAK_RSS                7.3 GiB             README (2026-11-25): the main job's peak on 2 CPU cores
 ENCODER_RSS                   4.3 GiB             same manifest, ``jsquad-ja/dense-base`` peak RSS
 FLAT_SEARCH_S_PER_VEC_QUERY   5.5e-10 per dim     measured here (2026-11-30): FAISS IndexFlatIP, 384 dims,
                                                   100k vectors, 1,000 queries, top 100, 2 shared cores
                                                   (load ~17): 20.9 s
 bytes per vector by type      FAISS layouts       ``lexdr.dense.index`` docstring: flat 4d, hnsw 4d+8M,
-                                                  hnsw-sq8 d+8M, ivf 4d, ivfpq d/4 (+8 B id each)
+                                                  hnsw-sq8 d+8M, ivf 4d, ivf-sq8 d, ivfpq pq_bytes (d/4)
+                                                  +d with rerank (+8 B id each); ``[dense.index]`` decides
+DENSE_RSS_PER_DOC             bytes               ``benchmarks/results/stage_memory.md``: the dense stage's
+                                                  peak beyond the vectors (doc ids, run bookkeeping) per
+                                                  passage
 ============================  ==================  ==========================================================
 
 The BM25 constants are refitted by ``benchmarks/scale.py``; update ``RATES`` when it is re-run.
@@ -61,10 +76,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+from lexdr.dense.index import DenseIndexConfig, IndexType
 from lexdr.errors import ConfigError
 
 __all__ = ["Device", "PlanSettings", "RATES", "StageEstimate", "Plan", "plan_run", "check_fits",
-           "machine_memory_bytes", "MRTYDI_SIZES"]
+           "machine_memory_bytes", "MRTYDI_SIZES", "index_bytes_per_vector"]
 
 GIB = 2**30
 MIB = 2**20
@@ -90,13 +106,14 @@ RATES: dict[str, float] = {
     "bm25_search_rss_base": 93 * MIB,
     "bm25_search_rss_per_doc": 720.0,
     # dense
-    "cpu_encode_passages_per_s": 9.4,
-    "cpu_encode_tokens_ref": 35.0,
-    "gpu_encode_passages_per_s": 1145 / 6.26,
+    "cpu_encode_tokens_per_s": 330.0,
+    "gpu_encode_passages_per_s": 1145 / 6.26,  # jsquad-ja paragraphs: about 192 tokens each
+    "gpu_encode_tokens_ref": 192.0,
+    "dense_rss_per_doc": 200.0,  # bytes beyond the vectors (doc ids in Python, FAISS id maps)
     "gpu_train_s_per_example": 56.4 / 8114,
     "gpu_train_candidates_ref": 8.0,
     "mine_s_per_query": 4.22 / 2623,
-    "generate_s_per_passage": 6.54 / 387,
+    "generate_s_per_passage": 14.2 / 100,
     "train_peak_rss": 7.3 * GIB,
     "encoder_rss": 4.3 * GIB,
     "flat_search_s_per_vec_query": 5.5e-10,  # per vector x query x dimension
@@ -111,10 +128,12 @@ MRTYDI_SIZES: dict[str, tuple[int, int, int]] = {
     "ru": (9_600_000, 5_366, 1_375), "en": (32_900_000, 3_547, 878),
 }
 
-_INDEX_BYTES = {  # bytes per vector (dim d, HNSW M), without ids; lexdr.dense.index docstring
-    "flat": lambda d, m: 4 * d, "hnsw": lambda d, m: 4 * d + 8 * m, "hnsw-sq8": lambda d, m: d + 8 * m,
-    "ivf": lambda d, m: 4 * d, "ivfpq": lambda d, m: d // 4,
-}
+def index_bytes_per_vector(kind: IndexType, dim: int, cfg: DenseIndexConfig) -> int:
+    """Bytes a vector takes in a ``kind`` index (FAISS layouts; ``lexdr.dense.index`` docstring), without its id."""
+    m = cfg.hnsw_m
+    return {IndexType.flat: 4 * dim, IndexType.hnsw: 4 * dim + 8 * m, IndexType.hnsw_sq8: dim + 8 * m,
+            IndexType.ivf: 4 * dim, IndexType.ivf_sq8: dim,
+            IndexType.ivfpq: (cfg.pq_bytes or dim // 4) + (dim if cfg.rerank else 0)}[kind]
 
 
 class Device(str, enum.Enum):
@@ -135,23 +154,26 @@ class Stage(str, enum.Enum):
 class PlanSettings:
     """The run settings the cost depends on (names follow the run config's sections and keys).
 
-    ``max_docs_in_memory``: ``[bm25]``; ``None`` = the in-memory BM25 build. ``index_type`` /
-    ``flat_max_passages`` / ``hnsw_m``: ``[dense]`` (``auto`` = flat up to ``flat_max_passages``, ivfpq above).
-    ``passage_tokens``: typical encoder tokens per passage before truncation (Mr. TyDi passages are about 100
-    words). ``memory_bytes``: the memory budget; ``None`` = this machine's ``MemTotal``.
+    ``max_docs_in_memory``: ``[bm25]``; ``None`` = the in-memory BM25 build. ``index``: ``[dense.index]``
+    (type, or ``auto`` by corpus size; shard size; whether shards are kept). ``passage_tokens``: mean encoder
+    tokens per passage before truncation (``lexdr plan`` counts them from the corpus; 128 is about Mr. TyDi's
+    100-word passages). ``query_tokens``: the same for queries. ``candidates``: passages per training example
+    besides the query (``min(max_candidates, 2 * n_candidates_each - 1)``: the two runs agree on about one;
+    dev-quick mined 2.8 a query with n_candidates_each = 2).
+    ``memory_bytes``: the memory budget; ``None`` = this machine's ``MemTotal``.
     """
 
     stages: tuple[Stage, ...] = tuple(Stage)
     max_seq_length: int = 192
     passage_tokens: int = 128
+    query_tokens: int = 16
     dim: int = 384
-    index_type: str = "auto"
-    flat_max_passages: int = 1_000_000
-    hnsw_m: int = 32
+    index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
     max_docs_in_memory: int | None = 200_000
     epochs: int = 1
     train_batch_size: int = 32
     max_candidates: int = 8
+    candidates: int | None = None
     rounds: int = 1
     generate_passages: int = 400
     device: Device = Device.cpu
@@ -160,18 +182,14 @@ class PlanSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(Stage(s) for s in self.stages))
         object.__setattr__(self, "device", Device(self.device))
-        if self.index_type != "auto" and self.index_type not in _INDEX_BYTES:
-            raise ConfigError(f"index_type={self.index_type!r} is not one of auto, {', '.join(_INDEX_BYTES)}")
-        for name in ("max_seq_length", "passage_tokens", "dim", "epochs", "train_batch_size", "rounds"):
+        for name in ("max_seq_length", "passage_tokens", "query_tokens", "dim", "epochs", "train_batch_size", "rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.max_docs_in_memory is not None and self.max_docs_in_memory < 1:
             raise ConfigError(f"max_docs_in_memory must be >= 1 or unset (got {self.max_docs_in_memory})")
 
-    def resolved_index(self, passages: int) -> str:
-        if self.index_type != "auto":
-            return self.index_type
-        return "flat" if passages <= self.flat_max_passages else "ivfpq"
+    def resolved_index(self, passages: int) -> IndexType:
+        return self.index.resolve(passages)
 
 
 @dataclass(frozen=True)
@@ -200,7 +218,7 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
 
     def by_lang(self, lang: str) -> list[StageEstimate]:
-        return [e for e in self.estimates if e.lang in (lang, "*")]
+        return [e for e in self.estimates if e.lang == lang or e.lang.startswith("*")]
 
     def total_seconds(self, device: Device | None = None) -> float:
         device = device or self.settings.device
@@ -292,28 +310,35 @@ def _bm25(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
                          r["bm25_disk_per_doc"] * n, knob, how)
 
 
-def _encode_seconds(n: int, s: PlanSettings) -> tuple[float, float]:
-    tokens = min(s.passage_tokens, s.max_seq_length)
-    cpu = n / RATES["cpu_encode_passages_per_s"] * tokens / RATES["cpu_encode_tokens_ref"]
-    gpu = n / RATES["gpu_encode_passages_per_s"] * tokens / min(s.passage_tokens, 192)
+def _encode_seconds(n: int, tokens: int, s: PlanSettings) -> tuple[float, float]:
+    """CPU and GPU seconds to encode ``n`` texts of ``tokens`` tokens (cut at ``max_seq_length``)."""
+    tokens = min(tokens, s.max_seq_length)
+    cpu = n * tokens / RATES["cpu_encode_tokens_per_s"]
+    gpu = n / RATES["gpu_encode_passages_per_s"] * tokens / RATES["gpu_encode_tokens_ref"]
     return cpu, gpu
 
 
 def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     kind = s.resolved_index(n)
-    per_vec = _INDEX_BYTES[kind](s.dim, s.hnsw_m) + 8
-    cpu, gpu = _encode_seconds(n, s)
-    qcpu, qgpu = _encode_seconds(queries, replace(s, passage_tokens=min(32, s.passage_tokens)))
+    ix = s.index
+    per_vec = index_bytes_per_vector(kind, s.dim, ix) + 8
+    cpu, gpu = _encode_seconds(n, s.passage_tokens, s)
+    qcpu, qgpu = _encode_seconds(queries, s.query_tokens, s)
     rate = RATES["flat_search_s_per_vec_query"]
-    if kind in ("flat", "hnsw", "hnsw-sq8"):  # HNSW: charged as flat (an upper bound; its graph is faster)
+    if kind in (IndexType.flat, IndexType.hnsw, IndexType.hnsw_sq8):  # HNSW: charged as flat (an upper bound)
         scan = queries * n * s.dim * rate
-    else:  # IVF with nprobe 64 of 4*sqrt(N) lists scans about 16*sqrt(N) vectors (PQ: d/4 code bytes each)
-        scan = queries * min(n, 16 * math.sqrt(n)) * (s.dim if kind == "ivf" else s.dim / 4) * rate
+    else:  # IVF scans nprobe of its nlist lists (codes of per_vec bytes; float32 dims cost 4 bytes each)
+        scanned = min(n, n * ix.nprobe / ix.lists_for(n))
+        scan = queries * scanned * (per_vec - 8) / 4 * rate
     index_bytes = per_vec * n
-    shards = 2 * s.dim * n  # encoded shards kept as float16
-    peak = RATES["encoder_rss"] + index_bytes
-    return StageEstimate(lang, Stage.dense, cpu + qcpu + scan, gpu + qgpu + scan, peak, index_bytes + shards,
-                         "[dense] index_type (ivfpq or hnsw-sq8 for large corpora)", f"{kind}, {per_vec} B/passage")
+    trained = kind not in (IndexType.flat, IndexType.hnsw)
+    sample = 4 * s.dim * min(n, ix.train_sample) if trained else 0  # float32 training sample
+    shard = 4 * s.dim * min(n, ix.shard_size)  # the shard being added (float32)
+    shard_disk = (4 if kind is IndexType.flat else 2) * s.dim * n if ix.keep_shards else 0
+    peak = RATES["encoder_rss"] + index_bytes + sample + shard + RATES["dense_rss_per_doc"] * n
+    return StageEstimate(lang, Stage.dense, cpu + qcpu + scan, gpu + qgpu + scan, peak, index_bytes + shard_disk,
+                         "[dense.index] index_type (ivf-sq8 or ivfpq for large corpora)",
+                         f"{kind.value}, {per_vec} B/passage" + ("; shards kept" if ix.keep_shards else ""))
 
 
 def _mine(lang: str, queries: int, s: PlanSettings) -> StageEstimate:
@@ -328,22 +353,22 @@ def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
                          f"{k} passages (passage-cut)")
 
 
-def _train(examples: int, s: PlanSettings) -> StageEstimate:
-    cand = s.max_candidates
-    cpu_per = 3 * (1 + cand) * min(s.passage_tokens, s.max_seq_length) / RATES["cpu_encode_tokens_ref"] \
-        / RATES["cpu_encode_passages_per_s"]
+def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
+    cand = min(s.max_candidates, s.candidates) if s.candidates else s.max_candidates
+    tokens = 3 * (min(s.query_tokens, s.max_seq_length) + cand * min(s.passage_tokens, s.max_seq_length))
+    cpu_per = tokens / RATES["cpu_encode_tokens_per_s"]
     gpu_per = RATES["gpu_train_s_per_example"] * (1 + cand) / (1 + RATES["gpu_train_candidates_ref"]) \
         * min(s.passage_tokens, s.max_seq_length) / 192
-    n = examples * s.epochs * s.rounds
-    return StageEstimate("*", Stage.train, n * cpu_per, n * gpu_per, RATES["train_peak_rss"], 500 * MIB,
-                         "[training] mini_batch_size / max_passage_length", f"{n:,} examples x epochs x rounds")
+    n = examples * s.epochs
+    return StageEstimate(label, Stage.train, n * cpu_per, n * gpu_per, RATES["train_peak_rss"], 500 * MIB,
+                         "[training] mini_batch_size / max_passage_length", f"{n:,} examples x epochs, {cand} "
+                         "candidates each")
 
 
 def _evaluate(lang: str, n: int, test_queries: int, s: PlanSettings) -> StageEstimate:
-    qcpu, qgpu = _encode_seconds(test_queries, replace(s, passage_tokens=min(32, s.passage_tokens)))
-    search = test_queries * RATES["bm25_search_a"] * n ** RATES["bm25_search_p"]
-    return StageEstimate(lang, Stage.evaluate, qcpu + search, qgpu + search, 1 * GIB, test_queries * 20_000,
-                         "[run] metrics")
+    # runs are read and fused, nothing is encoded: seconds per query
+    t = test_queries * RATES["mine_s_per_query"]
+    return StageEstimate(lang, Stage.evaluate, t, t, 1 * GIB, test_queries * 20_000, "[run] metrics")
 
 
 def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings | None = None) -> Plan:
@@ -356,29 +381,38 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
     s = settings or PlanSettings()
     memory = s.memory_bytes if s.memory_bytes is not None else machine_memory_bytes()
     est: list[StageEstimate] = []
-    examples = 0
+    mined = generated = 0
+    generating = Stage.generate in s.stages
+    # trained models, each indexed again: round 1 (and round 2), plus mined + generated with generation on
+    models = (s.rounds + (1 if generating else 0)) if Stage.train in s.stages else 0
     for lang, (n, unl, test) in sizes.items():
         if n < 1:
             raise ConfigError(f"{lang}: a corpus needs at least one passage (got {n})")
         if Stage.bm25 in s.stages:
             est.append(_bm25(lang, n, unl + test, s))
         if Stage.dense in s.stages:
-            d = _dense(lang, n, unl + test, s)
-            times = 1 + (s.rounds if Stage.train in s.stages else 0)  # base + each trained model
-            est.append(replace(d, cpu_seconds=d.cpu_seconds * times, gpu_seconds=(d.gpu_seconds or 0) * times,
-                               detail=f"{d.detail}; encoded {times}x"))
+            base = _dense(lang, n, unl + test, s)
+            trained = _dense(lang, n, test, s)  # a trained model's index: test queries (round 2: unlabeled too)
+            times = 1 + models
+            cpu = base.cpu_seconds + models * trained.cpu_seconds
+            gpu = (base.gpu_seconds or 0) + models * (trained.gpu_seconds or 0)
+            est.append(replace(base, cpu_seconds=cpu, gpu_seconds=gpu, disk_bytes=base.disk_bytes * times,
+                               detail=f"{base.detail}; indexed {times}x"))
         if Stage.mine in s.stages:
-            est.append(_mine(lang, unl, s))
-        if Stage.generate in s.stages:
+            est.append(_mine(lang, unl * s.rounds, s))
+        if generating:
             est.append(_generate(lang, n, s))
-            examples += min(n, s.generate_passages)
-        examples += unl
+            generated += min(n, s.generate_passages)
+        mined += unl
         if Stage.evaluate in s.stages:
             est.append(_evaluate(lang, n, test, s))
     if Stage.train in s.stages:
-        est.append(_train(examples, s))
+        for r in range(s.rounds):
+            est.append(_train(mined, s, "*" if r == 0 else "* (round 2)"))
+        if generating:
+            est.append(_train(mined + generated, s, "* (mined + generated)"))
     notes = ("GPU times use rates measured on an H100 (lower bounds on its speed: they include model loading); "
-             "CPU times are for 2 cores.",)
+             "CPU times are for 2 free cores (on cores shared with other jobs, measured stages took 2-7x longer).",)
     return Plan(settings=s, sizes=dict(sizes), estimates=tuple(est), memory_bytes=memory, notes=notes)
 
 

@@ -93,6 +93,7 @@ class RunConfig:
     fusion: FusionConfig = dataclasses.field(default_factory=FusionConfig)
     cluster: ClusterSettings = dataclasses.field(default_factory=ClusterSettings)  # [cluster]
     config_path: Path | None = None
+    missing_inputs: tuple[str, ...] = ()  # load_config(allow_missing=True): input files not on this machine
 
     @property
     def executor(self) -> ExecutorSpec:
@@ -143,8 +144,9 @@ _SHARED = {"dense": {"model": "base_model"}, "training": {"model": "base_model",
 _SECTIONS = ("run", "languages", "bm25", "dense", "mining", "generation", "training", "fusion", "cluster")
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
-    """Read and validate a run config. Relative paths are relative to the config file."""
+def load_config(path: str | Path, overrides: dict | None = None, allow_missing: bool = False) -> RunConfig:
+    """Read and validate a run config. Relative paths are relative to the config file. ``allow_missing``
+    (``lexdr plan``): an input file that does not exist is listed in ``missing_inputs`` instead of an error."""
     from lexdr.analysis import check_language
     from lexdr.tasks import DEV_TASKS
 
@@ -233,6 +235,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
         except LexdrError as e:
             errors.append(str(e))
     languages: list[LanguageInput] = []
+    missing: list[str] = []
     blocks = tables["languages"]
     if not isinstance(blocks, list) or not blocks:
         errors.append("no [[languages]] given: add at least one language block")
@@ -262,6 +265,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
         for attr in PATH_FIELDS:
             p = getattr(spec, attr)
             if p is not None and not Path(p).is_file():
+                if allow_missing and not Path(p).exists():
+                    missing.append(f"{spec.label()} {attr} {p}")
+                    continue
                 errors.append(f"{where} {attr} file {p} " + ("is not a file" if Path(p).exists() else "does not exist"))
         if (spec.test_queries is None) != (spec.test_qrels is None):
             errors.append(f"{where} test_queries and test_qrels go together (give both or neither)")
@@ -277,4 +283,5 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
         raise ConfigError(f"{path}: the config has {len(errors)} problem(s):\n  - " + "\n  - ".join(errors))
     return RunConfig(out_dir=out_dir, languages=tuple(languages), run=run, bm25=bm25, dense=sections["dense"],
                      dense_index=dense_index, mining=mining, generation=sections["generation"],
-                     training=sections["training"], fusion=fusion, cluster=cluster, config_path=path.resolve())
+                     training=sections["training"], fusion=fusion, cluster=cluster, config_path=path.resolve(),
+                     missing_inputs=tuple(missing))
