@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats.files import atomic_write, open_text
 from lexdr.formats.ids import check_run_id, find_bad_id
 from lexdr.records import Hit, Run
 
-__all__ = ["read_run", "write_run", "sort_hits"]
+__all__ = ["read_run", "iter_run", "write_run", "sort_hits"]
 
 
 def sort_hits(hits: list[Hit]) -> list[Hit]:
@@ -45,6 +46,45 @@ def read_run(path: str | Path) -> Run:
     if not run:
         raise InputError(path, 0, "run file is empty", "point at a non-empty run file")
     return {q: sort_hits(h) for q, h in run.items()}
+
+
+def iter_run(path: str | Path) -> Iterator[tuple[str, list[Hit]]]:
+    """A TREC run one query at a time, ``(qid, hits best first)``, holding one query's hits: the lines of a
+    query must be consecutive (every run lexdr, Pyserini or trec_eval writes is); a query whose lines are
+    split is an :class:`InputError` naming the line. Same checks and order as :func:`read_run`."""
+    path = Path(path)
+    done: set[str] = set()
+    qid_now, hits, docs = None, [], set()
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            cols = line.split()
+            if len(cols) != 6:
+                raise InputError(path, lineno, f"expected 6 columns (qid Q0 docid rank score tag), found {len(cols)}",
+                                 "write runs in TREC format")
+            qid, _, did, rank, score, _tag = cols
+            try:
+                int(rank)
+                s = float(score)
+            except ValueError:
+                raise InputError(path, lineno, f"rank {rank!r} or score {score!r} is not a number") from None
+            if qid != qid_now:
+                if qid_now is not None:
+                    done.add(qid_now)
+                    yield qid_now, sort_hits(hits)
+                if qid in done:
+                    raise InputError(path, lineno, f"the lines of query {qid!r} are not consecutive",
+                                     "sort the run by query, keeping each query's order (sort -s -k1,1)")
+                qid_now, hits, docs = qid, [], set()
+            if did in docs:
+                raise InputError(path, lineno, f"document {did!r} appears twice for query {qid!r}",
+                                 "a run lists each document at most once per query")
+            docs.add(did)
+            hits.append(Hit(did, s))
+    if qid_now is None:
+        raise InputError(path, 0, "run file is empty", "point at a non-empty run file")
+    yield qid_now, sort_hits(hits)
 
 
 def write_run(run: Run, path: str | Path, tag: str = "lexdr") -> None:

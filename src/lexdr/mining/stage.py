@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from lexdr.errors import InputError
 from lexdr.formats import read_qrels, read_queries, read_run
-from lexdr.formats.files import atomic_write, iter_jsonl, write_jsonl
-from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs
+from lexdr.formats.files import atomic_write, iter_jsonl, open_text, write_jsonl
+from lexdr.formats.runs import iter_run
+from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs, mine_query
 from lexdr.mining.stats import rule_quality, soft_target_quality
 
 if TYPE_CHECKING:
@@ -58,6 +59,41 @@ def _mine_on(executor: "Executor", queries: list, bm25_run: dict, dense_run: dic
     return [e for part in parts for e in part]
 
 
+class _RunCursor:
+    """Hands out one run file's hits query by query, in the order of the query file. A first pass reads only
+    the query ids (which queries the run has); then hits are read ahead only as far as the query asked for:
+    a run in query-file order (as lexdr writes them) holds one query's hits at a time, and hits met before
+    their query is asked for are kept until it is."""
+
+    def __init__(self, path: str | Path, order: dict[str, int]):
+        with open_text(path) as fh:
+            self._present = {line.split(None, 1)[0] for line in fh if line.strip()}
+        self._blocks = iter_run(path)
+        self._order = order
+        self._early: dict[str, list] = {}
+
+    def hits(self, qid: str) -> list:
+        if qid in self._early:
+            return self._early.pop(qid)
+        if qid not in self._present:
+            return []  # the retriever found nothing for it
+        for got, hits in self._blocks:
+            if got == qid:
+                return hits
+            if got in self._order:
+                self._early[got] = hits
+        return []
+
+
+def iter_mined_from_runs(queries: list, bm25_run_path: str | Path, dense_run_path: str | Path,
+                         cfg: MineConfig) -> Iterator[MinedExample]:
+    """:func:`mine_from_runs` reading the two run files query by query (memory: one query's hits each)."""
+    order = {q.query_id: i for i, q in enumerate(queries)}
+    bm25, dense = _RunCursor(bm25_run_path, order), _RunCursor(dense_run_path, order)
+    for q in queries:
+        yield mine_query(q, bm25.hits(q.query_id), dense.hits(q.query_id), cfg)
+
+
 def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: str | Path, out_dir: str | Path,
          config: MineConfig | None = None, report_qrels_path: str | Path | None = None,
          executor: "Executor | None" = None) -> Path:
@@ -70,11 +106,11 @@ def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: st
     cfg = config or MineConfig()
     out = Path(out_dir)
     queries = read_queries(queries_path)
-    bm25_run, dense_run = read_run(bm25_run_path), read_run(dense_run_path)
     if executor is not None and executor.distributed:
+        bm25_run, dense_run = read_run(bm25_run_path), read_run(dense_run_path)
         examples = _mine_on(executor, queries, bm25_run, dense_run, cfg)
-    else:
-        examples = mine_from_runs(queries, bm25_run, dense_run, cfg)
+    else:  # the runs are read query by query; the examples (a few candidates each) are kept for the statistics
+        examples = list(iter_mined_from_runs(queries, bm25_run_path, dense_run_path, cfg))
     write_mined(examples, out / "mined.jsonl")
     sources = Counter(s for e in examples for s in e.negative_sources)
     stats: dict = {
