@@ -109,7 +109,7 @@ RATES: dict[str, float] = {
     "cpu_encode_tokens_per_s": 330.0,
     "gpu_encode_passages_per_s": 1145 / 6.26,  # jsquad-ja paragraphs: about 192 tokens each
     "gpu_encode_tokens_ref": 192.0,
-    "dense_rss_per_doc": 200.0,  # bytes beyond the vectors (doc ids in Python, FAISS id maps)
+    "dense_rss_per_doc": 260.0,  # bytes beyond the index vectors: ids, mapped shard pages (stage_memory.md)
     "gpu_train_s_per_example": 56.4 / 8114,
     "gpu_train_candidates_ref": 8.0,
     "mine_s_per_query": 4.22 / 2623,
