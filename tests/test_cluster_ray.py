@@ -67,6 +67,18 @@ def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_
                       executor=RayExecutor())
     assert (tmp_path / "mined-shards" / "mined.jsonl").read_bytes() == (lang / "mine" / "mined.jsonl").read_bytes()
 
+    # BM25 search in several query shards (Ray tasks of 3 queries, each worker holding the index) writes the
+    # same run files.
+    import lexdr.sparse.stage as sparse_stage
+
+    monkeypatch.setattr(sparse_stage, "SEARCH_SHARD_QUERIES", 3)
+    queries = {p: lang / "data" / f"queries.{p}.tsv" for p in ("unlabeled", "test")}
+    sparse_stage.bm25_stage(tmp_path / "local" / "data" / "corpus.jsonl", "en", queries, tmp_path / "bm25-shards", cfg.bm25,
+                            executor=RayExecutor())
+    for p in queries:
+        assert ((tmp_path / "bm25-shards" / f"run.{p}.trec").read_bytes()
+                == (lang / "bm25" / f"run.{p}.trec").read_bytes()), p
+
 
 def test_killed_ray_encoding_resumes_from_the_finished_shards(tmp_path, tiny_encoder_dir, ray_session):
     import shutil

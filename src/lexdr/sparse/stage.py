@@ -65,7 +65,8 @@ def bm25_stage(corpus: str | Path, lang: str, queries: Mapping[str, str | Path],
     """The pipeline's BM25 stage: index ``corpus`` into ``out_dir/index`` and write ``out_dir/run.<part>.trec``
     for each query file in ``queries`` (part name -> path), ``config.depth`` hits deep. On a distributed
     ``executor`` (``[run] executor = "ray"``) the index is built out of core, its analysis shards as the
-    executor's tasks (``max_docs_in_memory`` or its default; the same scores as the in-memory index)."""
+    executor's tasks (``max_docs_in_memory`` or its default; the same scores as the in-memory index), and the
+    queries are searched in shards of ``SEARCH_SHARD_QUERIES`` as its tasks (the same run files)."""
     from lexdr.executors import resolve_executor
 
     out = Path(out_dir)
@@ -80,7 +81,37 @@ def bm25_stage(corpus: str | Path, lang: str, queries: Mapping[str, str | Path],
         build_out_of_core(iter_corpus(corpus), out / "index", lang=lang,
                           max_docs_in_memory=config.max_docs_in_memory or DEFAULT_MAX_DOCS_IN_MEMORY,
                           **config.index_options(), **extra)
-        index = BM25Index.load(out / "index")
+        index = BM25Index.load(out / "index", mmap=True)  # search reads only the postings it needs
     for part, path in queries.items():
-        write_run(index.search(read_queries(path), k=config.depth), out / f"run.{part}.trec", tag="bm25")
+        qs = read_queries(path)
+        run = (index.search(qs, k=config.depth) if executor is None
+               else _search_on(executor, out / "index", qs, config.depth))
+        write_run(run, out / f"run.{part}.trec", tag="bm25")
     return {"vocab": index.vocab_size, "docs": index.num_docs}
+
+
+# Queries per search task on a distributed executor.
+SEARCH_SHARD_QUERIES = 10_000
+_worker_index: BM25Index | None = None
+
+
+def _open_in_worker(index_dir: str) -> None:
+    global _worker_index
+    _worker_index = BM25Index.load(index_dir, mmap=True)  # memory-mapped: workers share the page cache
+
+
+def _search_shard(queries: list, k: int) -> dict:
+    assert _worker_index is not None
+    return _worker_index.search(queries, k=k, n_threads=1)
+
+
+def _search_on(executor: "Executor", index_dir: Path, queries: list, k: int) -> dict:
+    """Search shards of ``SEARCH_SHARD_QUERIES`` queries as the executor's tasks, each worker holding the index
+    memory-mapped once; the runs are concatenated in query order (the same run as one search)."""
+    shards = ((queries[i:i + SEARCH_SHARD_QUERIES], k) for i in range(0, len(queries), SEARCH_SHARD_QUERIES))
+    run: dict = {}
+    for part in executor.map_ordered(_search_shard, shards, in_flight=executor.cluster.analysis_tasks,
+                                     num_cpus=executor.cluster.analysis_num_cpus, initializer=_open_in_worker,
+                                     initargs=(str(index_dir),)):
+        run.update(part)
+    return run
