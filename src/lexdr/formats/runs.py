@@ -18,12 +18,8 @@ def sort_hits(hits: list[Hit]) -> list[Hit]:
     return sorted(hits, key=lambda h: (-h.score, h.doc_id))
 
 
-def read_run(path: str | Path) -> Run:
-    """Read a TREC run. Hits are returned sorted by score (desc), ties by doc id; the rank column is ignored
-    for ordering (as trec_eval does) but must be an integer."""
-    path = Path(path)
-    run: Run = {}
-    seen: set[tuple[str, str]] = set()
+def _lines(path: Path) -> Iterator[tuple[int, str, str, float]]:
+    """``(line number, qid, doc id, score)`` of each non-blank line of a TREC run, checked."""
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -38,11 +34,25 @@ def read_run(path: str | Path) -> Run:
                 s = float(score)
             except ValueError:
                 raise InputError(path, lineno, f"rank {rank!r} or score {score!r} is not a number") from None
-            if (qid, did) in seen:
-                raise InputError(path, lineno, f"document {did!r} appears twice for query {qid!r}",
-                                 "a run lists each document at most once per query")
-            seen.add((qid, did))
-            run.setdefault(qid, []).append(Hit(did, s))
+            yield lineno, qid, did, s
+
+
+def _twice(path: Path, lineno: int, qid: str, did: str) -> InputError:
+    return InputError(path, lineno, f"document {did!r} appears twice for query {qid!r}",
+                      "a run lists each document at most once per query")
+
+
+def read_run(path: str | Path) -> Run:
+    """Read a TREC run. Hits are returned sorted by score (desc), ties by doc id; the rank column is ignored
+    for ordering (as trec_eval does) but must be an integer."""
+    path = Path(path)
+    run: Run = {}
+    seen: set[tuple[str, str]] = set()
+    for lineno, qid, did, s in _lines(path):
+        if (qid, did) in seen:
+            raise _twice(path, lineno, qid, did)
+        seen.add((qid, did))
+        run.setdefault(qid, []).append(Hit(did, s))
     if not run:
         raise InputError(path, 0, "run file is empty", "point at a non-empty run file")
     return {q: sort_hits(h) for q, h in run.items()}
@@ -55,33 +65,19 @@ def iter_run(path: str | Path) -> Iterator[tuple[str, list[Hit]]]:
     path = Path(path)
     done: set[str] = set()
     qid_now, hits, docs = None, [], set()
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            cols = line.split()
-            if len(cols) != 6:
-                raise InputError(path, lineno, f"expected 6 columns (qid Q0 docid rank score tag), found {len(cols)}",
-                                 "write runs in TREC format")
-            qid, _, did, rank, score, _tag = cols
-            try:
-                int(rank)
-                s = float(score)
-            except ValueError:
-                raise InputError(path, lineno, f"rank {rank!r} or score {score!r} is not a number") from None
-            if qid != qid_now:
-                if qid_now is not None:
-                    done.add(qid_now)
-                    yield qid_now, sort_hits(hits)
-                if qid in done:
-                    raise InputError(path, lineno, f"the lines of query {qid!r} are not consecutive",
-                                     "sort the run by query, keeping each query's order (sort -s -k1,1)")
-                qid_now, hits, docs = qid, [], set()
-            if did in docs:
-                raise InputError(path, lineno, f"document {did!r} appears twice for query {qid!r}",
-                                 "a run lists each document at most once per query")
-            docs.add(did)
-            hits.append(Hit(did, s))
+    for lineno, qid, did, s in _lines(path):
+        if qid != qid_now:
+            if qid_now is not None:
+                done.add(qid_now)
+                yield qid_now, sort_hits(hits)
+            if qid in done:
+                raise InputError(path, lineno, f"the lines of query {qid!r} are not consecutive",
+                                 "sort the run by query, keeping each query's order (sort -s -k1,1)")
+            qid_now, hits, docs = qid, [], set()
+        if did in docs:
+            raise _twice(path, lineno, qid, did)
+        docs.add(did)
+        hits.append(Hit(did, s))
     if qid_now is None:
         raise InputError(path, 0, "run file is empty", "point at a non-empty run file")
     yield qid_now, sort_hits(hits)
