@@ -79,6 +79,26 @@ def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_
         assert ((tmp_path / "bm25-shards" / f"run.{p}.trec").read_bytes()
                 == (lang / "bm25" / f"run.{p}.trec").read_bytes()), p
 
+    # Dense search in query shards (actors holding the encoder and the index, 5 queries each): the same
+    # documents in the same order, scores equal to float rounding (a shard boundary changes the query batches).
+    import lexdr.dense.stage as dense_stage
+    from lexdr.formats import read_queries, read_run
+
+    monkeypatch.setattr(dense_stage, "SEARCH_SHARD_QUERIES", 5)
+    qs = read_queries(queries["test"])
+    from lexdr.dense import DenseIndex
+    from lexdr.dense.retriever import encoder_for_index
+
+    enc = encoder_for_index(DenseIndex.load(lang / "dense-base" / "index")).config
+    sharded = dense_stage.search_on(RayExecutor(), enc, lang / "dense-base" / "index", cfg.dense_index, qs,
+                                    cfg.bm25.depth)
+    local_run = read_run(lang / "dense-base" / "run.test.trec")
+    assert list(sharded) == [q.query_id for q in qs]
+    for qid, hits in local_run.items():
+        got = sharded[qid][:len(hits)]
+        assert [h.doc_id for h in got] == [h.doc_id for h in hits], qid
+        np.testing.assert_allclose([h.score for h in got], [h.score for h in hits], atol=1e-5)
+
 
 def test_killed_ray_encoding_resumes_from_the_finished_shards(tmp_path, tiny_encoder_dir, ray_session):
     import shutil

@@ -314,23 +314,70 @@ def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_c
     """The pipeline's dense stage: index ``corpus`` into ``out_dir/index`` (reusing an index built from the
     same corpus content by the same encoder and model) and write ``out_dir/run.<part>.trec`` for each query
     file in ``queries`` (part name -> path), ``depth`` hits deep. ``executor`` encodes the corpus shards
-    (``[run] executor``; None: here)."""
+    and searches query files of more than ``SEARCH_SHARD_QUERIES`` queries in shards (``[run] executor``;
+    None: here)."""
     out = Path(out_dir)
     encoder = Encoder(encoder_config)
     # A trained model's folder path stays the same when it is retrained: the index is tied to the training
     # stage's fingerprint too (in ``provenance``), not only to the path.
     prov = {"corpus_sha256": file_digest(corpus), **dict(provenance or {})}
     index_config = index_config or DenseIndexConfig()
+    executor = resolve_executor(executor, show_progress=encoder_config.show_progress)
     index = _reusable_dense_index(out / "index", encoder.describe(), prov, index_config)
     if index is None:
         build_dense_index(corpus, out / "index", encoder=encoder, index_config=index_config,
-                          keep_shards=index_config.keep_shards,
-                          executor=resolve_executor(executor, show_progress=encoder_config.show_progress))
+                          keep_shards=index_config.keep_shards, executor=executor)
         _record_provenance(out / "index", prov)
         index = DenseIndex.load(out / "index")
     else:  # the folder records the search-time settings its runs were made with
         _record_provenance(out / "index", {"nprobe": index_config.nprobe, "ef_search": index_config.ef_search})
     retriever = DenseRetriever(encoder, index)
     for part, path in queries.items():
-        write_run(retriever.search(read_queries(path), depth), out / f"run.{part}.trec", tag=tag)
+        qs = read_queries(path)
+        run = (retriever.search(qs, depth) if executor is None or len(qs) <= SEARCH_SHARD_QUERIES
+               else search_on(executor, encoder_config, out / "index", index_config, qs, depth))
+        write_run(run, out / f"run.{part}.trec", tag=tag)
     return {"model": encoder_config.model}
+
+
+# Queries per search shard on a distributed executor. Fewer queries are searched here, in one batch: a shard
+# boundary changes how queries are batched, which moves scores in the last float digits.
+SEARCH_SHARD_QUERIES = 10_000
+
+
+class ShardSearcher:
+    """The stateful per-shard search worker (a Ray Data actor): holds the encoder and the index, and returns
+    each query shard's run (JSON text: hits best first, scores as Python floats, which JSON keeps exactly)."""
+
+    def __init__(self, config: EncoderConfig, index_dir: str, nprobe: int | None, ef_search: int | None, depth: int):
+        self.retriever = DenseRetriever(Encoder(config), DenseIndex.load(index_dir, nprobe=nprobe, ef_search=ef_search))
+        self.depth = depth
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict:
+        from lexdr.records import Query
+
+        runs = []
+        for qids, texts in zip(batch["query_ids"], batch["texts"]):
+            run = self.retriever.search([Query(str(q), str(t)) for q, t in zip(qids, texts)], self.depth)
+            runs.append(json.dumps([[q, [[h.doc_id, h.score] for h in hits]] for q, hits in run.items()]))
+        return {"shard": np.asarray([int(n) for n in batch["shard"]], dtype=np.int64), "run": np.asarray(runs)}
+
+
+def search_on(executor: Executor, encoder_config: EncoderConfig, index_dir: Path, index_config: DenseIndexConfig,
+              queries: list, depth: int) -> Run:
+    """Search shards of ``SEARCH_SHARD_QUERIES`` queries on ``executor``'s actors (:class:`ShardSearcher`, the
+    ``[cluster] encode_*`` resources), concatenated in query order."""
+    from lexdr.records import Hit
+
+    rows = ({"shard": no, "query_ids": [q.query_id for q in queries[i:i + SEARCH_SHARD_QUERIES]],
+             "texts": [q.text for q in queries[i:i + SEARCH_SHARD_QUERIES]]}
+            for no, i in enumerate(range(0, len(queries), SEARCH_SHARD_QUERIES)))
+    c = executor.cluster
+    parts = {int(r["shard"]): str(r["run"]) for r in executor.map_actors(
+        ShardSearcher, rows, ctor_args=(encoder_config, str(index_dir), index_config.nprobe, index_config.ef_search,
+                                        depth), actors=c.encode_actors, num_cpus=c.encode_num_cpus,
+        num_gpus=c.encode_num_gpus)}
+    run: Run = {}
+    for no in sorted(parts):  # actors may finish out of order
+        run.update((q, [Hit(d, float(sc)) for d, sc in hits]) for q, hits in json.loads(parts[no]))
+    return run
