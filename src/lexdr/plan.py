@@ -2,7 +2,7 @@
 
 :func:`plan_run` takes the passage and query counts of each language and the run's settings and returns a
 :class:`Plan`: per language and stage, CPU seconds (this kind of 2-core machine), GPU seconds where the stage
-runs on a GPU (from rates measured on an H100), peak memory and disk. :func:`check_fits` raises
+runs on a GPU (from rates measured on an H200 and an H100), peak memory and disk. :func:`check_fits` raises
 :class:`~lexdr.errors.ConfigError` naming the setting to change when a stage cannot fit this machine's memory
 (``MemTotal`` of ``/proc/meminfo``) or the output folder's free disk.
 
@@ -30,9 +30,11 @@ CPU_ENCODE_TOKENS_PER_S       330                 e5-small tokens encoded per se
                                                   170 s = 374 incl. model load); time = tokens / rate, with
                                                   the corpus's own tokens per passage (counted by
                                                   ``lexdr.pipeline.planning`` from a sample)
-GPU_ENCODE_PASSAGES_PER_S     183 (lower bound)   ``benchmarks/results/gpu/dev-gpu/manifest.json``: stage
-                                                  ``jsquad-ja/dense-r1`` on an H100, 6.26 s for 1,145
-                                                  paragraphs (+4,442 queries and the model load)
+GPU_ENCODE_PASSAGES_PER_S     2,298 at 256 tokens ``benchmarks/results/gpu/rates-h200/rates.md`` (2026-11-30):
+                                                  the Encoder's GPU path (fast_encode, 8 tokenizer threads)
+                                                  on an H200 with a 16-core host, real dev text cut at 256
+                                                  tokens; tokenizer-bound, so time scales less than linearly
+                                                  with tokens (2,895/s at 128): linear scaling is pessimistic
 GPU_TRAIN_S_PER_EXAMPLE       56.4 / 8,114        same manifest, ``train-r1``: 8,114 examples, 1 epoch,
                                                   batch 32, 8 candidates, 192 tokens, TF32
 CPU_TRAIN_S_PER_EXAMPLE       derived             3 x the tokens of the query and its candidates (forward +
@@ -107,8 +109,8 @@ RATES: dict[str, float] = {
     "bm25_search_rss_per_doc": 720.0,
     # dense
     "cpu_encode_tokens_per_s": 330.0,
-    "gpu_encode_passages_per_s": 1145 / 6.26,  # jsquad-ja paragraphs: about 192 tokens each
-    "gpu_encode_tokens_ref": 192.0,
+    "gpu_encode_passages_per_s": 2298.0,  # H200, fast_encode, passages cut at 256 tokens
+    "gpu_encode_tokens_ref": 256.0,
     "dense_rss_per_doc": 260.0,  # bytes beyond the index vectors: ids, mapped shard pages (stage_memory.md)
     "gpu_train_s_per_example": 56.4 / 8114,
     "gpu_train_candidates_ref": 8.0,
@@ -411,7 +413,8 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
             est.append(_train(mined, s, "*" if r == 0 else "* (round 2)"))
         if generating:
             est.append(_train(mined + generated, s, "* (mined + generated)"))
-    notes = ("GPU times use rates measured on an H100 (lower bounds on its speed: they include model loading); "
+    notes = ("GPU times use rates measured on one H200 (encoding: the Encoder's GPU path, tokenizer-bound; training: "
+             "an H100 pipeline run); "
              "CPU times are for 2 free cores (on cores shared with other jobs, measured stages took 2-7x longer).",)
     return Plan(settings=s, sizes=dict(sizes), estimates=tuple(est), memory_bytes=memory, notes=notes)
 
