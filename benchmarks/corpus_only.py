@@ -157,6 +157,7 @@ def main() -> None:
                     help="corpus-only: passages generated for per language (with queries: dev-quick's 100)")
     ap.add_argument("--out", type=Path, default=None, help="also write the tables here (Markdown)")
     args = ap.parse_args()
+    args.work = args.work.resolve()  # the run config resolves relative paths against its own folder
 
     import logging
 

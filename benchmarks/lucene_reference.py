@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import importlib
 import json
 import os
 import random
@@ -59,9 +58,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
+from _lucene import import_lucene_searcher
 from lexdr.evaluation import evaluate
 from lexdr.records import Hit
 from lexdr.tasks import DEV_TASKS, load_dev_task
@@ -79,27 +78,6 @@ CONSISTENCY_SAMPLE = 50
 
 
 # --------------------------------------------------------------------------------------------------- pyserini
-def import_lucene_searcher():
-    """``pyserini.search.lucene.LuceneSearcher`` without the dense/impact imports (torch, faiss, ...).
-
-    Registers bare package modules for ``pyserini.search`` and ``pyserini.search.lucene`` (so their
-    ``__init__`` files do not run), gives the first the two names ``_searcher`` imports from it, and imports
-    ``pyserini.search.lucene._searcher``, which defines the class.
-    """
-    import pyserini
-
-    base = Path(pyserini.__file__).resolve().parent
-    for name, sub in (("pyserini.search", "search"), ("pyserini.search.lucene", "search/lucene")):
-        if name not in sys.modules:
-            mod = types.ModuleType(name)
-            mod.__path__ = [str(base / sub)]
-            sys.modules[name] = mod
-    search_base = importlib.import_module("pyserini.search._base")
-    sys.modules["pyserini.search"].JQuery = search_base.JQuery
-    sys.modules["pyserini.search"].JQueryGenerator = search_base.JQueryGenerator
-    return importlib.import_module("pyserini.search.lucene._searcher").LuceneSearcher
-
-
 def analyzer_configs(lang: str) -> list[dict]:
     """The index/query analyzer configurations to run for ``lang`` (first = primary)."""
     from jnius import autoclass

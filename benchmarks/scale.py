@@ -132,8 +132,61 @@ def child_bm25s_search(index: Path, queries: Path, lang: str) -> dict:
             "seconds_by_threads": best, **_rss()}
 
 
-def run_child(args: list[str], timeout: float | None = None) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *args]
+def child_lucene_build(corpus: Path, out: Path, lang: str, threads: int) -> dict:
+    """Lucene (Pyserini's ``pyserini.index.lucene``, as a subprocess: the JVM runs in it) over a JsonCollection.
+
+    Runs under the Pyserini virtualenv's Python (``--lucene-python``). Writing the JsonCollection is timed apart
+    (``convert_s``); ``seconds`` is the indexer alone, JVM start included. Postings only: no positions, doc
+    vectors or raw text (lexdr's index stores none of them either).
+    """
+    import shutil
+
+    coll = out.parent / f"{out.name}-collection"
+    coll.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(corpus, encoding="utf-8") as src, open(coll / "docs.jsonl", "w", encoding="utf-8") as dst:
+        for line in src:
+            d = json.loads(line)
+            text = f"{d.get('title') or ''} {d['text']}".strip()
+            dst.write(json.dumps({"id": d["_id"], "contents": text}, ensure_ascii=False) + "\n")
+    convert_s = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "pyserini.index.lucene", "--collection", "JsonCollection", "--input", str(coll),
+           "--index", str(out), "--generator", "DefaultLuceneDocumentGenerator", "--threads", str(threads),
+           "--language", lang]
+    t1 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seconds = time.perf_counter() - t1
+    shutil.rmtree(coll, ignore_errors=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"Lucene indexing failed (rc={proc.returncode}): {proc.stdout[-2000:]}")
+    return {"seconds": seconds, "convert_s": convert_s, "threads": threads, "disk_bytes": _du(out),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def child_lucene_search(index: Path, queries: Path, lang: str, k1: float, b: float, threads: int) -> dict:
+    """``LuceneSearcher.batch_search`` (BM25 with lexdr's k1/b for the language, top 100), best of two passes."""
+    from _lucene import import_lucene_searcher
+
+    rows = [line.rstrip("\n").split("\t", 1) for line in open(queries, encoding="utf-8") if line.strip()]
+    qids, texts = [r[0] for r in rows], [r[1] for r in rows]
+    t0 = time.perf_counter()
+    searcher = import_lucene_searcher()(str(index))
+    searcher.set_language(lang)
+    searcher.set_bm25(k1, b)
+    t1 = time.perf_counter()
+    times = []
+    for _ in range(2):
+        s0 = time.perf_counter()
+        hits = searcher.batch_search(texts, qids, k=TOP_K, threads=threads)
+        times.append(time.perf_counter() - s0)
+    search_s = min(times)
+    return {"load_s": t1 - t0, "search_s": search_s, "qps": len(qids) / search_s, "seconds_by_pass": times,
+            "hits_per_query": sum(map(len, hits.values())) / len(qids), **_rss()}
+
+
+def run_child(args: list[str], timeout: float | None = None, python: str | None = None) -> dict:
+    cmd = [python or sys.executable, str(Path(__file__).resolve()), "--child", *args]
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -182,6 +235,20 @@ def measure(n: int, args) -> dict:
         if "error" not in row["bm25s_build"]:
             row["bm25s_search"] = run_child(["bm25s-search", str(plain_dir), str(queries), args.lang])
             print(f"[N={n}] bm25s search {row['bm25s_search']}", flush=True)
+    if args.lucene_python and n <= args.lucene_max:
+        from lexdr.analysis import default_bm25_params
+
+        k1, b = default_bm25_params(args.lang)
+        lucene_dir = work / f"lucene-{n}"
+        row["lucene_build"] = run_child(["lucene-build", str(corpus), str(lucene_dir), args.lang, "2"],
+                                        python=args.lucene_python)
+        print(f"[N={n}] lucene build {row['lucene_build']}", flush=True)
+        if "error" not in row["lucene_build"]:
+            row["lucene_search"] = run_child(["lucene-search", str(lucene_dir), str(queries), args.lang, str(k1),
+                                              str(b), "2"], python=args.lucene_python)
+            print(f"[N={n}] lucene search {row['lucene_search']}", flush=True)
+        if not args.keep:
+            shutil.rmtree(lucene_dir, ignore_errors=True)
     if not args.keep:
         for d in (ooc_dir, plain_dir):
             shutil.rmtree(d, ignore_errors=True)
@@ -298,7 +365,7 @@ def mrtydi_table(fits: dict) -> list[str]:
              "languages ja/ko/th analyze slower) and, for comparison, the in-memory (plain bm25s) build's peak "
              "RSS. Linear memory fits overstate large N a little (the vocabulary grows as N^β, β < 1). "
              "Whole run: `lexdr.plan.plan_run` with every stage (dense encoding dominates: CPU rate from "
-             "`retrieval.md`, GPU rate a lower bound from the H100 manifest), budget 24 GiB.", "",
+             "`retrieval.md`, GPU rate the H200 measurement in `lexdr.plan`), budget 24 GiB.", "",
              "| language | passages | BM25 build | BM25 build peak RSS (lexdr, out of core) | in-memory bm25s peak RSS "
              "| BM25 index on disk | BM25 ms/query | BM25 search peak RSS | whole run on this machine |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -321,13 +388,13 @@ def write_markdown(report: dict, path: Path) -> None:
     lines = [
         "# BM25 cost as the corpus grows: lexdr out of core vs plain bm25s",
         "",
-        f"Measured {report['date']} by `benchmarks/scale.py` on {m['cpu']} ({m['cores']} cores, shared with other "
-        f"jobs; {m['memory_gib']} GiB), Python {m['python']}, numpy {m['numpy']}, bm25s {m['bm25s']}. "
+        f"Measured {report['date']} by `benchmarks/scale.py` on {m['cpu']} ({m['cores']} cores, "
+        f"{report.get('conditions', 'shared with other jobs')}; {m['memory_gib']} GiB), Python {m['python']}, numpy {m['numpy']}, bm25s {m['bm25s']}. "
         f"Corpora: `lexdr.synthetic` passages (about 80 words) from a word-bigram model fitted on "
         f"`{report['task']}` plus a Heaps'-law open-vocabulary tail; analyzer `{report['lang']}` default, "
         f"Lucene BM25 with the language's k1/b, top {TOP_K}, {report['queries']} queries from the same model. "
         "Each build and search ran in its own subprocess; peak RSS is that process's `ru_maxrss` (lexdr's "
-        "analysis workers: their own peak, in brackets). Wall seconds on a machine shared with other agents.",
+        "analysis workers: their own peak, in brackets). Wall seconds; see the notes for when each row ran.",
         "",
         f"Command: `{report['command']}`",
         "",
@@ -361,6 +428,25 @@ def write_markdown(report: dict, path: Path) -> None:
                      f"{lb.get('shards', '–')} | " + " | ".join(
                          f"{pb[k]:.1f}" if k in pb else "–" for k in ("read_s", "analyze_s", "index_s", "save_s"))
                      + " |")
+    lucene_rows = [r for r in rows if r.get("lucene_build")]
+    if lucene_rows:
+        lines += ["", "Second speed anchor: Lucene (Pyserini 0.22.1 / Anserini on OpenJDK 17, `python -m "
+                  "pyserini.index.lucene --threads 2 --language <lang>`, postings only; `LuceneSearcher.batch_search("
+                  "threads=2)`, BM25 with the same k1/b, top 100, best of two passes), run in the same benchmark "
+                  "beside the other two (`--lucene-python`). Lucene analyzes with its own Indonesian analyzer, so "
+                  "its terms differ slightly from lexdr's Snowball ones: compare speed, not index contents. Build "
+                  "seconds are the indexer's subprocess (JVM start included; writing its JsonCollection is apart), "
+                  "its peak RSS is the JVM's.", "",
+                  "| N | Lucene build s | lexdr / Lucene build time | Lucene build peak RSS MiB | Lucene index MiB | "
+                  "Lucene search q/s | lexdr / Lucene queries/s |", "|---|---|---|---|---|---|---|"]
+        for r in lucene_rows:
+            lb, ls = r.get("lexdr_build"), r.get("lexdr_search")
+            kb, ks = r.get("lucene_build"), r.get("lucene_search")
+            ok = lambda d: d and "error" not in d  # noqa: E731
+            rb = f"{lb['seconds'] / kb['seconds']:.2f}" if ok(lb) and ok(kb) else "–"
+            rs = f"{ls['qps'] / ks['qps']:.2f}" if ok(ls) and ok(ks) else "–"
+            lines.append(f"| {r['n']:,} | {_cell(kb, 'seconds')} | {rb} | {_cell(kb, 'peak_rss_mib', '{:.0f}')} | "
+                         f"{_mib(kb)} | {_cell(ks, 'qps', '{:.0f}')} | {rs} |")
     fits = report.get("fits", {})
     if fits:
         lines += ["", "## Growth (fitted over the measured sizes)", ""]
@@ -388,6 +474,8 @@ def write_markdown(report: dict, path: Path) -> None:
     lines += ["", "![cost growth](scale.png)", ""]
     if report.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    if report.get("dense_section"):  # kept across runs: written by hand from dense_index.py's reports
+        lines += [""] + report["dense_section"] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -400,6 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--max-docs", type=int, default=200_000, help="lexdr's max_docs_in_memory")
     ap.add_argument("--bm25s-max", type=int, default=1_000_000, help="largest N to build with plain bm25s")
+    ap.add_argument("--lucene-python", help="Python of a Pyserini 0.22.1 virtualenv (see lucene_reference.py): "
+                    "adds Lucene's build and search beside bm25s, a second speed anchor")
+    ap.add_argument("--lucene-max", type=int, default=1_000_000, help="largest N to build with Lucene")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "out" / "scale"))
     ap.add_argument("--keep", action="store_true", help="keep the built indexes")
     ap.add_argument("--out", default=str(RESULTS / "scale"))
@@ -410,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         fn = {"ooc-build": lambda c, o, lang, m: child_ooc_build(Path(c), Path(o), lang, int(m)),
               "ooc-search": lambda i, q: child_ooc_search(Path(i), Path(q)),
               "bm25s-build": lambda c, o, lang: child_bm25s_build(Path(c), Path(o), lang),
-              "bm25s-search": lambda i, q, lang: child_bm25s_search(Path(i), Path(q), lang)}[kind]
+              "bm25s-search": lambda i, q, lang: child_bm25s_search(Path(i), Path(q), lang),
+              "lucene-build": lambda c, o, lang, t: child_lucene_build(Path(c), Path(o), lang, int(t)),
+              "lucene-search": lambda i, q, lang, k1, b, t: child_lucene_search(Path(i), Path(q), lang, float(k1),
+                                                                              float(b), int(t))}[kind]
         print(json.dumps(fn(*rest)))
         return 0
     out = Path(args.out)
@@ -423,9 +517,13 @@ def main(argv: list[str] | None = None) -> int:
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = {"date": old.get("date", date) if args.report_only else date, "machine": machine_info(),
               "task": args.task, "lang": args.lang, "queries": args.queries,
-              "command": "PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/scale.py --sizes "
-                         + " ".join(str(n) for n in sorted(rows)),
-              "notes": old.get("notes", []), "rows": [rows[n] for n in sorted(rows)]}
+              "command": old.get("command") if args.report_only else
+                         "PYTHONPATH=src .venv/bin/python benchmarks/scale.py --sizes " + " ".join(map(str, args.sizes))
+                         + (f" --lucene-python {args.lucene_python}" if args.lucene_python else ""),
+              "conditions": old.get("conditions", "shared with other jobs") if args.report_only else
+                            "load: see the notes",
+              "notes": old.get("notes", []), "dense_section": old.get("dense_section", []),
+              "rows": [rows[n] for n in sorted(rows)]}
     report["fits"] = growth(report["rows"])
     out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     try:
