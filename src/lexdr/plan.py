@@ -89,10 +89,10 @@ MIB = 2**20
 
 # The measured constants (see the table in the module docstring for where each comes from).
 RATES: dict[str, float] = {
-    # BM25, lexdr out of core, 2 analysis workers (benchmarks/results/scale.md, 2026-11-30, fitted over 10k, 100k
-    # and 1M synthetic Indonesian passages on 2 cores shared with other jobs: slower than an idle machine)
-    "bm25_ooc_build_a": 9.42e-4,  # seconds = a * N ** p (fit of 14 s / 187 s / 1,782 s; the 1M re-run that
-    "bm25_ooc_build_p": 1.05,  # measured 729 MiB ran beside the bm25s 1M build: 2,475 s)
+    # BM25, lexdr out of core, 2 analysis workers (benchmarks/results/scale.md, 2026-12-01, fitted over 10k, 100k,
+    # 1M and 10M synthetic Indonesian passages on 2 otherwise idle cores)
+    "bm25_ooc_build_a": 1.24e-3,  # seconds = a * N ** p (fit of 4.4 s / 36 s / 249 s / 2,144 s)
+    "bm25_ooc_build_p": 0.889,
     # peak RSS 124 / 450 / 729 MiB at 10k (one 10k shard) / 100k / 1M (shards of 66,666): solved for
     # base + per_doc * N + per_shard_doc * shard_docs
     "bm25_ooc_rss_base": 66 * MIB,
@@ -103,8 +103,8 @@ RATES: dict[str, float] = {
     "bm25_mem_rss_base": 70 * MIB,  # plain bm25s (what BM25Index.build does): every term list in Python objects
     "bm25_mem_rss_per_doc": 5_300.0,
     "bm25_disk_per_doc": 510.0,
-    "bm25_search_a": 2.16e-6,  # seconds per query = a * N ** p (BM25Index.search, top 100, 2 threads)
-    "bm25_search_p": 0.671,
+    "bm25_search_a": 1.45e-7,  # seconds per query = a * N ** p (BM25Index.search, top 100, 2 threads;
+    "bm25_search_p": 0.775,  # 3,155 / 1,671 / 255 / 15 queries/s at 10k / 100k / 1M / 10M)
     "bm25_search_rss_base": 93 * MIB,
     "bm25_search_rss_per_doc": 720.0,
     # dense
