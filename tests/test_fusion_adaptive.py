@@ -13,6 +13,7 @@ from lexdr.evaluation import evaluate
 from lexdr.fusion import (Adaptive, FusionConfig, FusionMethod, agreement_curve, cross_estimates, fit_fusion, fuse,
                           fuse_runs, interpolate, rrf, top1_margin)
 from lexdr.records import Hit, Run
+from fixtures.synthetic_runs import mostly_right
 
 N_DOCS = 60
 
@@ -37,19 +38,7 @@ def _noise(qids: list[str], rng: random.Random) -> Run:
 
 
 def _mostly_right(qids: list[str], rng: random.Random, p: float) -> Run:
-    """Gold first with probability ``p``, by a clear margin; else a wrong doc first by a thin margin and gold
-    2nd-10th (a run is surer when it is right, as real runs are)."""
-    run = {}
-    for q in qids:
-        others = [f"d{i}" for i in range(N_DOCS)]
-        rng.shuffle(others)
-        if rng.random() < p:
-            order, top = [f"g{q}"] + others, 1.0
-        else:
-            order, top = others[:1] + others[1:1 + rng.randrange(9)] + [f"g{q}"] + others[10:], 0.62
-        rest = sorted((rng.uniform(0, 0.6) for _ in order[1:]), reverse=True)
-        run[q] = [Hit(order[0], top)] + [Hit(d, s) for d, s in zip(order[1:], rest)]
-    return run
+    return mostly_right(qids, rng, p, N_DOCS, gold_within=9)
 
 
 def _qrels(qids: list[str]) -> dict[str, dict[str, int]]:

@@ -13,24 +13,14 @@ from lexdr.evaluation import evaluate_stage
 from lexdr.evaluation import stage as evaluation_stage
 from lexdr.formats import read_run, write_qrels_trec, write_run
 from lexdr.fusion import FusionConfig, fit_fusion, fuse_runs
-from lexdr.records import Hit, Run
+from lexdr.records import Run
+from fixtures.synthetic_runs import mostly_right
 
 N_DOCS = 40
 
 
 def _run(qids: list[str], rng: random.Random, p: float) -> Run:
-    """Gold (g<qid>) first by a clear margin with probability ``p``, else a wrong doc first by a thin one."""
-    run = {}
-    for q in qids:
-        others = [f"d{i}" for i in range(N_DOCS)]
-        rng.shuffle(others)
-        if rng.random() < p:
-            order, top = [f"g{q}"] + others, 1.0
-        else:
-            order, top = others[:1] + others[1:1 + rng.randrange(8)] + [f"g{q}"] + others[9:], 0.62
-        rest = sorted((rng.uniform(0, 0.6) for _ in order[1:]), reverse=True)
-        run[q] = [Hit(order[0], top)] + [Hit(d, s) for d, s in zip(order[1:], rest)]
-    return run
+    return mostly_right(qids, rng, p, N_DOCS, gold_within=8)
 
 
 @pytest.fixture

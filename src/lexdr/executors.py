@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
 
 from lexdr.errors import ConfigError
-from lexdr.settings import setting
+from lexdr.settings import at_least, setting
 
 __all__ = ["ExecutorKind", "ClusterSettings", "ExecutorSpec", "Executor", "LocalExecutor", "RayExecutor",
            "RAY_INSTALL", "require_ray", "resolve_executor"]
@@ -62,13 +62,9 @@ class ClusterSettings:
     analysis_num_cpus: float = setting(1.0, "BM25 analysis: CPUs per task.", fingerprint=False)
 
     def __post_init__(self) -> None:
-        for name in ("encode_actors", "generate_actors", "analysis_tasks"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("encode_num_gpus", "generate_num_gpus", "encode_num_cpus", "generate_num_cpus",
-                     "analysis_num_cpus"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        at_least(self, ("encode_actors", "generate_actors", "analysis_tasks"), 1)
+        at_least(self, ("encode_num_gpus", "generate_num_gpus", "encode_num_cpus", "generate_num_cpus",
+                        "analysis_num_cpus"), 0)
 
 
 @dataclass(frozen=True)

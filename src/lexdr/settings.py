@@ -13,7 +13,7 @@ import dataclasses
 import enum
 import types
 import typing
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from lexdr.errors import ConfigError, LexdrError
 
@@ -88,7 +88,7 @@ def _check(value: Any, tp: Any) -> str | None:
         return None if value is None else "none"
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            return f"a list"
+            return "a list"
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         for v in value:
             if args and _check(v, args[0]) is not None:
@@ -145,3 +145,17 @@ def require(cond: bool, message: str) -> None:
     """Raise :class:`ConfigError` with ``message`` unless ``cond``: the one-line check every config uses."""
     if not cond:
         raise ConfigError(message)
+
+
+def at_least(obj: Any, names: Sequence[str], bound: float, *, prefix: str = "", optional: bool = False,
+             note: str = "") -> None:
+    """Raise :class:`ConfigError` for the first field of ``obj`` in ``names`` below ``bound`` (``optional``: a
+    field left at None is allowed). The one range check the config classes share; the message names the field
+    (``prefix`` + name), the bound and the value."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is None and optional:
+            continue
+        if value < bound:
+            extra = " (or unset)" if optional else ""
+            raise ConfigError(f"{prefix}{name} must be >= {bound:g}{extra}{note}, got {value}")

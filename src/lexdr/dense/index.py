@@ -46,10 +46,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from lexdr.dense.doc_ids import DocIds
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import atomic_path, atomic_write, file_sha256
 from lexdr.records import Hit, Run
-from lexdr.settings import fingerprint_fields, setting
+from lexdr.settings import at_least, fingerprint_fields, setting
 
 __all__ = ["IndexType", "DenseIndexConfig", "DenseIndex", "ShardedDenseIndex", "open_dense_index",
            "merge_runs", "SEARCH_FIELDS"]
@@ -113,15 +114,10 @@ class DenseIndexConfig:
         except ValueError:
             raise ConfigError(f"index_type={self.index_type!r} is not one of "
                               f"{', '.join(t.value for t in IndexType)}") from None
-        for name in ("flat_max_passages", "sq8_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search",
-                     "train_sample", "shard_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.rerank < 0:
-            raise ConfigError(f"rerank must be >= 0 (0 = off), got {self.rerank}")
-        for name in ("nlist", "pq_bytes"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1 (or unset), got {getattr(self, name)}")
+        at_least(self, ("flat_max_passages", "sq8_max_passages", "nprobe", "hnsw_m", "ef_construction", "ef_search",
+                        "train_sample", "shard_size"), 1)
+        at_least(self, ("rerank",), 0, note=" (0 = off)")
+        at_least(self, ("nlist", "pq_bytes"), 1, optional=True)
 
     def resolve(self, n: int) -> IndexType:
         """The index type that is built for ``n`` vectors (``auto`` decided)."""
@@ -225,7 +221,7 @@ class DenseIndex:
         if index.ntotal != len(doc_ids):
             raise LexdrError(f"FAISS index holds {index.ntotal} vectors but {len(doc_ids)} doc ids were given")
         self.index = index
-        self.doc_ids = list(doc_ids)
+        self.doc_ids = DocIds(doc_ids)  # compact: the ids' UTF-8 bytes + 8 bytes a passage (see DocIds)
         self.meta = dict(meta or {})
 
     @classmethod
@@ -328,7 +324,7 @@ class DenseIndex:
             faiss.write_index(self.index, str(tmp))
             files = {"index.faiss": {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}}
         with atomic_write(folder / "doc_ids.json") as fh:
-            json.dump(self.doc_ids, fh, ensure_ascii=False)
+            json.dump(list(self.doc_ids), fh, ensure_ascii=False)
         # config.json last: its presence marks a complete index.
         with atomic_write(folder / "config.json") as fh:
             json.dump({**self.meta, "files": files}, fh, ensure_ascii=False, indent=2)
@@ -363,6 +359,7 @@ class DenseIndex:
                              f"{len(doc_ids) if isinstance(doc_ids, list) else 'no'} ids: {REBUILD_HINT}")
         meta.pop("files", None)
         out = cls(index, doc_ids, meta)
+        del doc_ids  # the list: only the compact copy stays
         set_search_params(index, meta.get("nprobe"), meta.get("ef_search"), meta.get("rerank"))
         if nprobe is not None or ef_search is not None:
             out.set_search_params(nprobe, ef_search)

@@ -19,7 +19,7 @@ from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
 from lexdr.generation.marker import model_identity
 from lexdr.generation.registry import backend_names
-from lexdr.settings import setting
+from lexdr.settings import at_least, setting
 
 __all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
 
@@ -86,17 +86,9 @@ class TrainedGeneratorConfig:
     def __post_init__(self) -> None:
         if isinstance(self.target_modules, list):  # from a JSON/TOML config
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        positive = {"lora_r": self.lora_r, "lora_alpha": self.lora_alpha, "epochs": self.epochs,
-                    "batch_size": self.batch_size, "max_length": self.max_length,
-                    "max_query_tokens": self.max_query_tokens, "checkpoint_every": self.checkpoint_every,
-                    "min_pairs": self.min_pairs}
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"trained.{name} must be >= 1, got {value}")
-        for name in ("max_steps", "max_pairs_per_lang"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"trained.{name} must be >= 1 or None, got {value}")
+        at_least(self, ("lora_r", "lora_alpha", "epochs", "batch_size", "max_length", "max_query_tokens",
+                        "checkpoint_every", "min_pairs"), 1, prefix="trained.")
+        at_least(self, ("max_steps", "max_pairs_per_lang"), 1, prefix="trained.", optional=True)
         if self.learning_rate <= 0:
             raise ConfigError(f"trained.learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.lora_dropout < 1.0 or not 0.0 <= self.warmup_ratio < 1.0:
@@ -194,16 +186,9 @@ class GenerationConfig:
             if self.backend not in backend_names():
                 raise ConfigError(f"unknown generation backend {self.backend!r}; use one of "
                                   f"{', '.join(backend_names())}")
-        positive = {"n_per_passage": self.n_per_passage, "max_new_tokens": self.max_new_tokens,
-                    "batch_size": self.batch_size, "shard_size": self.shard_size, "num_beams": self.num_beams,
-                    "dedup_ngram": self.dedup_ngram, "cut_max_words": self.cut_max_words,
-                    "cut_max_chars": self.cut_max_chars, "max_query_chars": self.max_query_chars,
-                    "passage_max_chars": self.passage_max_chars, "demo_max_chars": self.demo_max_chars}
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
-        if self.few_shot < 0:
-            raise ConfigError(f"few_shot must be >= 0, got {self.few_shot}")
+        at_least(self, ("n_per_passage", "max_new_tokens", "batch_size", "shard_size", "num_beams", "dedup_ngram",
+                        "cut_max_words", "cut_max_chars", "max_query_chars", "passage_max_chars", "demo_max_chars"), 1)
+        at_least(self, ("few_shot",), 0)
         if self.top_k is not None and self.top_k < 1:
             raise ConfigError(f"top_k (round trip) must be >= 1 or None to switch it off, got {self.top_k}")
         for name in ("dedup_threshold", "copy_threshold", "min_script_share"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
-from lexdr.settings import fingerprint_fields, setting, to_plain
+from lexdr.settings import at_least, fingerprint_fields, setting, to_plain
 
 __all__ = ["LossKind", "TrainConfig"]
 
@@ -58,10 +58,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss", LossKind(self.loss))
-        for name in ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every",
-                     "nproc_per_node"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every",
+                        "nproc_per_node"), 1)
         if self.epochs <= 0 or self.lr <= 0:
             raise ConfigError("epochs and lr must be > 0")
         if self.max_candidates < 2 and self.loss is not LossKind.contrastive:
