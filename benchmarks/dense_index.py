@@ -434,6 +434,82 @@ def _scale_sample(files: list[str], n: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(out)
 
 
+PROXY = CACHE / "proxy"  # static-embedding proxy vectors of the synthetic scale corpus (``proxy-encode``)
+PROXY_ROWS = 100_000  # passages per stored proxy file
+
+
+def _static_encoder():
+    """e5-small's own input token embeddings and tokenizer (the provisioned copy): a bag-of-subwords encoder.
+
+    Mean of the passage's subword embeddings, centred on the corpus mean and L2-normalized. It keeps the text's
+    real term statistics (the same subwords, Zipfian, vocabulary growing with N) at numpy speed, where the real
+    encoder runs about 20 passages/s on these 2 cores. It is a proxy, not e5: ``scale --pool proxy`` calibrates
+    it against the real vectors at the largest N both have.
+    """
+    import torch
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from lexdr.models import DEFAULT_ENCODER, resolve_model
+
+    folder = Path(resolve_model(DEFAULT_ENCODER))
+    weights = load_file(str(folder / "model.safetensors"))
+    name = next(k for k in weights if k.endswith("word_embeddings.weight"))
+    table = torch.from_numpy(np.asarray(weights[name], np.float32))
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+
+    def embed(texts: list[str]) -> np.ndarray:
+        encs = tok.encode_batch(texts, add_special_tokens=False)
+        ids = [e.ids or [tok.token_to_id("<unk>") or 0] for e in encs]
+        offsets = torch.tensor(np.cumsum([0] + [len(x) for x in ids[:-1]]), dtype=torch.long)
+        flat = torch.tensor([i for x in ids for i in x], dtype=torch.long)
+        return torch.nn.functional.embedding_bag(flat, table, offsets, mode="mean").numpy()
+
+    return embed
+
+
+def proxy_encode(args) -> None:
+    """Proxy vectors (see :func:`_static_encoder`) for ``--corpus`` and ``--queries`` into ``PROXY``, float16."""
+    from lexdr.formats import iter_corpus, read_queries
+
+    embed = _static_encoder()
+    PROXY.mkdir(parents=True, exist_ok=True)
+    qs = read_queries(args.queries)
+    t0 = time.perf_counter()
+    batch, part, mean, done = [], 0, None, 0
+
+    def flush(texts):
+        nonlocal part, mean, done
+        v = embed(texts)
+        if mean is None:  # the centre: the first file's mean (a corpus-wide statistic at this size)
+            mean = v.mean(0, keepdims=True)
+            np.save(PROXY / "mean.npy", mean)
+        v = v - mean
+        v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
+        np.save(PROXY / f"passages-{part:03d}.npy", v.astype(np.float16))
+        part, done = part + 1, done + len(texts)
+        print(f"proxy: {done:,} passages, {time.perf_counter() - t0:.0f} s", flush=True)
+
+    for doc in iter_corpus(args.corpus):
+        batch.append(doc.full_text())
+        if len(batch) == PROXY_ROWS:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)
+    q = embed([x.text for x in qs]) - mean
+    q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-12
+    np.save(PROXY / "queries.npy", q.astype(np.float16))
+    (PROXY / "source.json").write_text(json.dumps({"corpus": str(args.corpus), "queries": str(args.queries),
+                                                    "seconds": time.perf_counter() - t0}))
+
+
+def proxy_pool() -> tuple[list[Path], list[Path]]:
+    return sorted(PROXY.glob("passages-*.npy")), [PROXY / "queries.npy"] if (PROXY / "queries.npy").exists() else []
+
+
 def scale_one(args) -> None:
     """Child process: build one index type over N sampled vectors, search every test query, report JSON."""
     import resource
@@ -464,20 +540,39 @@ def scale_one(args) -> None:
     _, top = index.search_embeddings(q, 100)
     search_s = time.perf_counter() - t0
     np.save(args.top_out, top.astype(np.int32))
-    print(json.dumps({"variant": label, "kind": kind, "n": len(vecs), "factory": index.meta["factory"],
+    sweep = []  # IVF only: the same index searched at larger nprobe (recall is scored by the parent)
+    if index.meta.get("nlist") and args.nprobe_sweep:
+        for nprobe in args.nprobe_sweep:
+            index.set_search_params(nprobe=nprobe)
+            t0 = time.perf_counter()
+            _, top_p = index.search_embeddings(q, 100)
+            sweep.append({"nprobe": nprobe, "search_s": time.perf_counter() - t0})
+            np.save(f"{args.top_out}.nprobe{nprobe}.npy", top_p.astype(np.int32))
+    print(json.dumps({"variant": label, "nprobe_sweep": sweep, "kind": kind, "n": len(vecs), "factory": index.meta["factory"],
                       "nlist": index.meta.get("nlist"), "train_rows": index.meta["train_rows"],
                       "build_s": build_s, "search_s": search_s, "queries": len(q), "index_bytes": disk,
                       "ids_json_bytes": ids_disk, "rss_before_mib": rss0, "peak_rss_build_mib": rss_build,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def _recall_rows(top: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of each query's ``truth`` row (flat's top 100) that ``top`` returned."""
+    return float(np.mean([len(set(a[a >= 0]) & set(b[b >= 0])) / max(1, (b >= 0).sum()) for a, b in zip(top, truth)]))
+
+
 def scale(args) -> None:
     import subprocess
     import tempfile
 
-    files, qfiles = scale_pool()
+    if args.render_only:  # rewrite the report from its JSON (e.g. after a change to the extrapolation)
+        out = json.loads(args.out.with_suffix(".json").read_text())
+        with atomic_write(args.out) as fh:
+            fh.write(render_scale(out))
+        return
+
+    files, qfiles = proxy_pool() if args.pool == "proxy" else scale_pool()
     if not files:
-        sys.exit("no stored vectors: run benchmarks/haystack.py encode first")
+        sys.exit("no stored vectors: run benchmarks/haystack.py encode (or dense_index.py proxy-encode) first")
     total = sum(np.load(f, mmap_mode="r").shape[0] for f in files)
     sizes = sorted({min(n, total) for n in (args.sizes or [total // 8, total // 4, total // 2, total])})
     started = datetime.now(timezone.utc)
@@ -488,9 +583,12 @@ def scale(args) -> None:
         for n in sizes:
             flat_top = None
             for t, (label, kind, _) in enumerate(SCALE_TYPES):
+                if args.types and kind not in args.types and label not in args.types:
+                    continue
                 top_out = Path(tmp) / f"{n}-{t}.npy"
                 cmd = [sys.executable, __file__, "_scale_one", "--n", str(n), "--type", str(t), "--pool", str(pool),
-                       "--threads", str(args.threads), "--top-out", str(top_out)]
+                       "--threads", str(args.threads), "--top-out", str(top_out),
+                       "--nprobe-sweep", *map(str, args.nprobe_sweep or [])]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
                 if res.returncode:
                     err = (res.stderr.strip().splitlines() or ["?"])[-1]
@@ -501,14 +599,18 @@ def scale(args) -> None:
                 top = np.load(top_out)
                 if flat_top is None:
                     flat_top = top
-                row["recall100"] = float(np.mean([len(set(a[a >= 0]) & set(b[b >= 0])) / max(1, (b >= 0).sum())
-                                                  for a, b in zip(top, flat_top)]))
+                row["recall100"] = _recall_rows(top, flat_top)
+                for sw in row.get("nprobe_sweep", []):
+                    sw["recall100"] = _recall_rows(np.load(f"{top_out}.nprobe{sw['nprobe']}.npy"), flat_top)
+                    print(f"{n} {label:28s} nprobe {sw['nprobe']}: {row['queries'] / sw['search_s']:.0f} q/s  "
+                          f"R@100 {sw['recall100']:.4f}", flush=True)
                 rows.append(row)
                 print(f"{n} {label:28s} build {row['build_s']:.1f}s  {row['queries'] / row['search_s']:.0f} q/s  "
                       f"{row['index_bytes'] / n:.0f} B/passage  R@100 {row['recall100']:.4f}  "
                       f"peak {row['peak_rss_mib']:.0f} MiB", flush=True)
     fits = scale_fits(rows)
     out = {"started": started.isoformat(timespec="seconds"), "machine": machine(), "threads": args.threads,
+           "pool": args.pool,
            "pool_passages": total, "queries": rows[0].get("queries") if rows else 0, "rows": rows, "fits": fits}
     with atomic_write(args.out.with_suffix(".json")) as fh:
         json.dump(out, fh, indent=1)
@@ -557,20 +659,55 @@ def scale_fits(rows: list[dict]) -> dict:
 
 
 def _ids_memory_per_passage() -> float:
-    """Bytes a Python list of doc-id strings costs per passage (``DenseIndex.doc_ids``), measured on ids shaped
-    like Mr. TyDi's (``<wikipedia id>#<passage>``)."""
+    """Bytes ``DenseIndex.doc_ids`` (:class:`lexdr.dense.doc_ids.DocIds`) costs per passage, measured on ids
+    shaped like Mr. TyDi's (``<wikipedia id>#<passage>``)."""
+    from lexdr.dense.doc_ids import DocIds
+
     ids = [f"{1_000_000 + 37 * i}#{i % 40}" for i in range(100_000)]
-    return (sys.getsizeof(ids) + sum(sys.getsizeof(s) for s in ids)) / len(ids)
+    return DocIds(ids).nbytes / len(ids)
+
+
+PROXY_RECALL_NOTE = (
+    "**Calibration and reading.** On the real e5 vectors (`scale_dense.md`, 10,372 passages, IVF265 at nprobe 64) "
+    "ivf-sq8 recalls 0.9737 of flat's top 100; on these proxy vectors at 10,000 passages (IVF256, nprobe 64) "
+    "0.8752: the proxy is the harder case for IVF (its vectors crowd together more evenly), so read its recall as "
+    "a pessimistic estimate of e5's. What it shows at scale: with lexdr's default nprobe 64, the share of lists "
+    "scanned falls as nlist grows (4·sqrt(N)), and recall falls with it, to 0.59 at 1M (1.6% of 4,096 lists). "
+    "Recall 0.91 at 1M needs nprobe 512, where IVF-SQ8 is no faster than exact flat search on these 2 cores "
+    "(120 vs 121 queries/s): below a few million passages flat is the better index on CPU, as `auto` "
+    "chooses (flat up to 1M). Above it, set `[dense.index] nprobe` to at least nlist/8 and check recall on your "
+    "own queries with `benchmarks/dense_index.py`.")
+
+
+def PROXY_TEXT(out: dict) -> list[str]:  # noqa: N802  the proxy pool's description in the report
+    return [
+        "Reproduce: `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/dense_index.py proxy-encode` (the "
+        "vectors), then `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/dense_index.py scale --pool proxy "
+        f"--threads {out['threads']} --sizes ... --out benchmarks/results/scale_dense_proxy.md`.", "",
+        f"Vectors: **proxy vectors, not e5's**. The first {out['pool_passages']:,} passages of `benchmarks/scale.py`'s "
+        "synthetic Indonesian corpus (word-bigram model of facqa-id + open-vocabulary tail) and its 1,000 synthetic "
+        "queries, each embedded as the mean of multilingual-e5-small's own input subword embeddings (its "
+        "tokenizer and embedding table: a bag-of-subwords encoder), centred on the corpus mean, L2-normalized, "
+        "stored float16. Real e5 vectors past 10k passages would take this machine's 2 cores hours per 100k; the "
+        "proxy keeps the text's term statistics and anisotropy. How far its ANN recall can be trusted: the "
+        "calibration table compares it with the real vectors at the same N. Smaller N are seeded random subsets. "
+        "Recall@100 = share of flat's top 100 returned. Each (type, N) ran in its own process (peak RSS = its "
+        "`ru_maxrss`). Index types at lexdr's defaults (`DenseIndexConfig`: nlist = 4·sqrt(N) rounded to a power "
+        "of two, at most N/39; nprobe 64; HNSW M=32, efConstruction 200, efSearch 128; PQ96; re-rank 4x from "
+        "SQ8).", ""]
 
 
 def render_scale(out: dict) -> str:
     rows, fits = out["rows"], out["fits"]
-    lines = [f"# Dense index cost as the corpus grows: every lexdr index type on real stored vectors (FAISS "
-             f"{__import__('faiss').__version__})", "",
+    proxy = out.get("pool") == "proxy"
+    lines = [f"# Dense index cost as the corpus grows: lexdr's index types on "
+             f"{'proxy' if proxy else 'real stored'} vectors (FAISS {__import__('faiss').__version__})", "",
              f"Measured {out['started'][:16].replace('T', ' ')} UTC by `benchmarks/dense_index.py scale` on "
-             f"{out['machine']}, FAISS on {out['threads']} thread(s); a machine shared with other agents' jobs "
-             "(a 10M-passage BM25 benchmark ran beside it), so seconds and queries/s are loaded-machine numbers: "
-             "compare them as ratios within a column.", "",
+             f"{out['machine']}, FAISS on {out['threads']} thread(s); "
+             + out.get("conditions", "a machine shared with other agents' jobs (a 10M-passage BM25 benchmark ran "
+                                     "beside it), so seconds and queries/s are loaded-machine numbers: compare them "
+                                     "as ratios within a column."), "",
+             *(PROXY_TEXT(out) if proxy else [
              "Reproduce: `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/haystack.py encode` (the vectors), "
              "then `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/dense_index.py scale`.", "",
              f"Vectors: the {out['pool_passages']:,} passage vectors `benchmarks/haystack.py` stored (float16 "
@@ -582,7 +719,7 @@ def render_scale(out: dict) -> str:
              "torch-free imports, FAISS and the float16 vectors included); 'build RSS over vectors' is the peak "
              "during the build minus the peak before it (vectors loaded). Index types at lexdr's defaults "
              "(`DenseIndexConfig`: nlist = 4·sqrt(N) rounded to a power of two, at most N/39; nprobe 64; HNSW "
-             "M=32, efConstruction 200, efSearch 128; PQ96; re-rank 4x from SQ8).", "",
+             "M=32, efConstruction 200, efSearch 128; PQ96; re-rank 4x from SQ8).", ""]),
              "| N | index | FAISS factory | build s | peak RSS MiB | build RSS over vectors MiB | index bytes/passage | "
              "queries/s | recall@100 vs flat |", "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -592,11 +729,27 @@ def render_scale(out: dict) -> str:
         lines.append(f"| {r['n']:,} | {r['variant']} | `{r['factory']}` | {r['build_s']:.1f} | {r['peak_rss_mib']:.0f} | "
                      f"{r['peak_rss_build_mib'] - r['rss_before_mib']:.0f} | {r['index_bytes'] / r['n']:.0f} | "
                      f"{r['queries'] / r['search_s']:.0f} | {r['recall100']:.4f} |")
+    swept = [(r, sw) for r in rows if "error" not in r for sw in r.get("nprobe_sweep", [])]
+    if swept:
+        lines += ["", "nprobe sweep (the same IVF index searched with more lists scanned; lexdr's default is 64):", "",
+                  "| N | index | nlist | nprobe | share of lists scanned | queries/s | recall@100 vs flat |",
+                  "|---:|---|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            if "error" in r or not r.get("nlist"):
+                continue
+            points = [{"nprobe": 64, "search_s": r["search_s"], "recall100": r["recall100"]}] + r.get("nprobe_sweep", [])
+            for sw in points:
+                if sw["nprobe"] > r["nlist"] and sw is not points[0]:
+                    continue  # nprobe is capped at nlist: the same search again
+                lines.append(f"| {r['n']:,} | {r['variant']} | {r['nlist']:,} | {sw['nprobe']} | "
+                             f"{min(1.0, sw['nprobe'] / r['nlist']):.1%} | {r['queries'] / sw['search_s']:.0f} | "
+                             f"{sw['recall100']:.4f} |")
     ids_mem = _ids_memory_per_passage()
-    lines += ["", "IVF recall here is not the recall at scale: nprobe stays 64 while nlist grows with N (the factory "
+    lines += ["", PROXY_RECALL_NOTE if proxy else
+              "IVF recall here is not the recall at scale: nprobe stays 64 while nlist grows with N (the factory "
               "column), so the share of lists scanned falls from all of them at the smallest N to a quarter at the "
               "largest; at Mr. TyDi sizes lexdr picks 2,048-6,721 lists and nprobe 64 scans 1-3% of them. "
-              "Recall there is not measured (`dense_index.md` section 3 timed 1M noisy copies, without recall).",
+              "Recall there is measured on proxy vectors only (`scale_dense_proxy.md`, with an nprobe sweep).",
               "", "## Fitted growth", "",
               "Least squares over the measured N, per type: index bytes = a·N + (nlist·384·4 B of IVF centroids, "
               "known exactly) + c; build RSS over the vectors = a·N + c. With N only up to "
@@ -615,8 +768,8 @@ def render_scale(out: dict) -> str:
               "Index size = the fitted bytes per passage × N + IVF centroids for the nlist lexdr would choose at that "
               "N (4·sqrt(N) as a power of two, capped at train_sample/39 = 6,721) + the fitted constant; it is the "
               "memory a loaded index takes (FAISS holds the whole index in RAM) and its size on disk. Doc ids come "
-              f"on top: `DenseIndex` keeps them as a Python list of strings, about {ids_mem:.0f} B a passage for "
-              "Mr. TyDi-shaped ids (`<wiki id>#<n>`, measured with `sys.getsizeof`), and `doc_ids.json` holds "
+              f"on top: `DenseIndex` keeps them as one UTF-8 blob + int64 offsets (`DocIds`), about {ids_mem:.0f} B a "
+              "passage for Mr. TyDi-shaped ids (`<wiki id>#<n>`; a list of Python strings took 67 B), and `doc_ids.json` holds "
               f"about {ids_json:.0f} B a passage here (our ids are shorter than Mr. TyDi's). A build also holds the "
               "training sample as float32 (at most 262,144 × 1,536 B = 384 MiB) and one shard as float32. `auto` "
               "picks flat up to 1M, ivf-sq8 up to 20M, ivfpq above: its choice is in bold.", "",
@@ -657,14 +810,25 @@ def main(argv=None) -> None:
     s.add_argument("--sizes", type=int, nargs="*", help="N values (default: 1/8, 1/4, 1/2 and all the stored vectors)")
     s.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads")
     s.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scale_dense.md")
+    s.add_argument("--pool", choices=("real", "proxy"), default="real",
+                   help="real: haystack.py's e5 vectors; proxy: proxy-encode's static-embedding vectors")
+    s.add_argument("--nprobe-sweep", type=int, nargs="*", default=[],
+                   help="IVF types: also search the built index at these nprobe (recall/speed trade-off)")
+    s.add_argument("--render-only", action="store_true", help="rewrite the report from its .json, measure nothing")
+    s.add_argument("--types", nargs="*", help="index kinds or labels to measure (default: all; flat is needed first)")
+    pe = sub.add_parser("proxy-encode", help="static-embedding proxy vectors of the synthetic scale corpus")
+    pe.add_argument("--corpus", type=Path, default=Path(__file__).parent / "out" / "scale" / "corpus-1000000.jsonl")
+    pe.add_argument("--queries", type=Path, default=Path(__file__).parent / "out" / "scale" / "queries-1000000.tsv")
     one = sub.add_parser("_scale_one")  # internal: one (type, N) in a fresh process, for its peak RSS
     one.add_argument("--n", type=int, required=True)
     one.add_argument("--type", type=int, required=True)
     one.add_argument("--threads", type=int, default=1)
     one.add_argument("--top-out", type=Path, required=True)
     one.add_argument("--pool", type=Path, required=True)
+    one.add_argument("--nprobe-sweep", type=int, nargs="*", default=[])
     args = ap.parse_args(argv)
-    {"encode": encode, "measure": measure, "scale": scale, "_scale_one": scale_one}[args.cmd](args)
+    {"encode": encode, "measure": measure, "scale": scale, "_scale_one": scale_one,
+     "proxy-encode": proxy_encode}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,9 @@ def test_auto_is_flat_under_the_thresholds_then_ivf_sq8_then_ivfpq(tmp_path):
     reranked.save(tmp_path / "rerank")
     assert DenseIndex.load(tmp_path / "rerank").index.k_factor == 4
     index.save(tmp_path / "ivfpq")
-    assert json.loads((tmp_path / "ivfpq" / "config.json").read_text())["nprobe"] == cfg.nprobe
+    # nprobe unset: nlist/8, at least 64 (capped by FAISS at the 8 lists); set, it is what was asked
+    assert json.loads((tmp_path / "ivfpq" / "config.json").read_text())["nprobe"] == cfg.probes_for(8) == 64
+    assert replace(cfg, nprobe=5).probes_for(8) == 5 and cfg.probes_for(4096) == 512
     again = DenseIndex.load(tmp_path / "ivfpq", nprobe=3)
     import faiss
 

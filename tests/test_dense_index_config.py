@@ -21,7 +21,7 @@ def _config(tmp_path, tiny_encoder_dir, index: str, epochs: float = 1):
 
 @pytest.mark.parametrize("index, expected", [
     ('index_type = "annoy"', r"\[dense\.index\] index_type must be one of \['auto', 'flat'"),
-    ("nprobe = 8.5", r"\[dense\.index\] nprobe must be a whole number, got 8\.5"),
+    ("nprobe = 8.5", r"\[dense\.index\] nprobe must be a whole number or none \(leave it out\), got 8\.5"),
     ("nprobe = 0", r"\[dense\.index\] nprobe must be >= 1"),
     ('nlists = 16', r"\[dense\.index\] unknown key 'nlists'; known: .*nlist"),
     ("keep_shards = 1", r"\[dense\.index\] keep_shards must be true or false"),

@@ -330,7 +330,7 @@ def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     if kind in (IndexType.flat, IndexType.hnsw, IndexType.hnsw_sq8):  # HNSW: charged as flat (an upper bound)
         scan = queries * n * s.dim * rate
     else:  # IVF scans nprobe of its nlist lists (codes of per_vec bytes; float32 dims cost 4 bytes each)
-        scanned = min(n, n * ix.nprobe / ix.lists_for(n))
+        scanned = min(n, n * ix.probes_for(ix.lists_for(n)) / ix.lists_for(n))
         scan = queries * scanned * (per_vec - 8) / 4 * rate
     index_bytes = per_vec * n
     trained = kind not in (IndexType.flat, IndexType.hnsw)

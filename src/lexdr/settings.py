@@ -83,7 +83,8 @@ def _check(value: Any, tp: Any) -> str | None:
         args = typing.get_args(tp)
         if any(_check(value, a) is None for a in args):
             return None
-        return " or ".join(_type_name(a) if a is not type(None) else "none (leave it out)" for a in args)
+        return " or ".join(_check(value, a) or _type_name(a) if a is not type(None) else "none (leave it out)"
+                           for a in args)
     if tp is type(None):
         return None if value is None else "none"
     if origin in (list, tuple):

@@ -297,7 +297,12 @@ def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: d
         logger.info("the dense index in %s was built with other index settings; rebuilding it", folder)
         return None
     logger.info("reusing the dense index in %s (same corpus, encoder and index settings)", folder)
-    return DenseIndex.load(folder, nprobe=index_config.nprobe, ef_search=index_config.ef_search)
+    return DenseIndex.load(folder, nprobe=_probes(index_config, meta), ef_search=index_config.ef_search)
+
+
+def _probes(index_config: DenseIndexConfig, meta: dict) -> int | None:
+    """The nprobe ``index_config`` asks of a built index (None: not an IVF index)."""
+    return index_config.probes_for(int(meta["nlist"])) if meta.get("nlist") else None
 
 
 def _record_provenance(folder: Path, provenance: dict) -> None:
@@ -330,7 +335,7 @@ def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_c
         _record_provenance(out / "index", prov)
         index = DenseIndex.load(out / "index")
     else:  # the folder records the search-time settings its runs were made with
-        _record_provenance(out / "index", {"nprobe": index_config.nprobe, "ef_search": index_config.ef_search})
+        _record_provenance(out / "index", {"nprobe": index.meta.get("nprobe"), "ef_search": index_config.ef_search})
     retriever = DenseRetriever(encoder, index)
     for part, path in queries.items():
         qs = read_queries(path)
