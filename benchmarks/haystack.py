@@ -353,12 +353,14 @@ def render(rows: list[dict], meta: dict) -> str:
     enc_s = sum(r.get("seconds", 0) for r in meta["encode_log"])
     enc_n = sum(r.get("passages", 0) for r in meta["encode_log"])
     out = ["# Quality at scale: real test queries in a growing same-language haystack", "",
-           f"Measured {meta['started'][:16].replace('T', ' ')} UTC on {meta['machine']}; a machine shared with "
-           "other agents' jobs (a 10M-passage BM25 benchmark ran beside it), so only the quality columns, not the "
-           "seconds, are comparable.", "",
+           f"Measured {meta['started'][:16].replace('T', ' ')} UTC on {meta['machine']}. The vectors were encoded "
+           "in several sessions under different loads (3 passages/s beside other agents' jobs on 2026-12-01 before "
+           "03:15 UTC, 30-45 passages/s on nearly free cores after 06:35 UTC), so only the quality columns, not "
+           "the seconds, are comparable.", "",
            "Reproduce: `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/haystack.py encode --budget-s 1800` "
            "(resumable: re-running it encodes the next steps; this file's vectors were encoded with `--order xquad-r-de:2 "
-           "jsquad-ja:2 xquad-r-de:4 facqa-id:3 xquad-r-de:6 jsquad-ja:3 xquad-r-de:8 ...`, German first because "
+           "jsquad-ja:2 xquad-r-de:4 ...`, then `--tasks xquad-r-de --order xquad-r-de:6 xquad-r-de:8` and `--order "
+           "xquad-r-de:12 xquad-r-de:20`; German first because "
            "it is the task with a trained model and the shortest passages) then `PYTHONPATH=src nice -n 10 .venv/bin/python "
            "benchmarks/haystack.py measure`.", "",
            "* Queries and positives: each task's real **test half** (the pipeline's split: questions split by a "
@@ -380,7 +382,7 @@ def render(rows: list[dict], meta: dict) -> str:
            "below), encoding every passage itself. BM25 = lexdr's BM25 with the language's default analyzer. "
            "RRF = reciprocal rank fusion (k=60) of BM25 with that dense model.",
            f"* Encoding: {enc_n:,} distractor passages in {enc_s:,.0f} s of wall time for all models "
-           f"({enc_n / max(enc_s, 1):.1f} passages/s on the shared 2 cores, nice 10); the steps shown are those "
+           f"({enc_n / max(enc_s, 1):.1f} passages/s on average over those sessions); the steps shown are those "
            "that budget reached.", ""]
     for task in dict.fromkeys(r["task"] for r in rows):
         trs = [r for r in rows if r["task"] == task]
