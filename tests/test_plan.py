@@ -30,7 +30,7 @@ def test_every_stage_estimated_and_grows_with_passages():
     s = PlanSettings(memory_bytes=24 * GIB, index=DenseIndexConfig(index_type="ivfpq"))
     small = plan_run({"sw": (100_000, 2_000, 500)}, s)
     big = plan_run({"sw": (10_000_000, 2_000, 500)}, s)
-    assert {e.stage for e in small.estimates} == set(Stage)
+    assert {e.stage for e in small.estimates} == set(Stage) - {Stage.generator}  # passage-cut trains no generator
     for stage in (Stage.bm25, Stage.dense):
         a = next(e for e in small.estimates if e.stage is stage)
         b = next(e for e in big.estimates if e.stage is stage)
@@ -148,3 +148,19 @@ def test_dev_quick_plan_is_near_the_measured_dense_stage(shared_data_dir):
     assert MEASURED_FREE_ES_S / 2 < est["xquad-r-es"] < 2 * MEASURED_FREE_ES_S
     # and below what the same stage took on cores shared ~7 ways, by less than that sharing
     assert MEASURED_LOADED_DE_S / 8 < est["xquad-r-de"] < MEASURED_LOADED_DE_S
+
+
+def test_the_trained_generator_is_planned_as_its_own_stage_and_priced_apart():
+    sizes = {"de": (1_000, 200, 600), "es": (1_000, 200, 600)}
+    cut = plan_run(sizes, PlanSettings(memory_bytes=24 * GIB, generate_passages=100))
+    trained = plan_run(sizes, replace(cut.settings, generation_backend="trained"))
+    assert Stage.generator not in {e.stage for e in cut.estimates}
+    gen = [e for e in trained.estimates if e.stage is Stage.generator]
+    # one joint generator over every language's mined queries: 400 pairs in steps of 8
+    assert len(gen) == 1 and gen[0].lang == "*" and "50 LoRA steps" in gen[0].detail
+    per_lang = {e.lang: e for e in trained.estimates if e.stage is Stage.generate}
+    cut_lang = {e.lang: e for e in cut.estimates if e.stage is Stage.generate}
+    assert per_lang["de"].cpu_seconds > 5 * cut_lang["de"].cpu_seconds  # a 270M LM writes it, not a span cutter
+    assert per_lang["de"].gpu_seconds is None and "trained generator" in per_lang["de"].detail
+    assert trained.total_seconds(Device.cpu) > cut.total_seconds(Device.cpu) + gen[0].cpu_seconds
+

@@ -116,6 +116,11 @@ RATES: dict[str, float] = {
     "gpu_train_candidates_ref": 8.0,
     "mine_s_per_query": 4.22 / 2623,
     "generate_s_per_passage": 14.2 / 100,
+    # the trained generator (backend "trained"): LoRA steps of 8 pairs on Gemma-3-270M, CPU float32 (the pipeline's
+    # generator stage, 2026-12-01: 49 steps in 781 s on 2 cores shared with one other benchmark), and generation
+    # at batch 4 on 2 free cores (benchmarks/results/generation_speed.md). No GPU rate is measured yet.
+    "generator_s_per_step_cpu": 781.4 / 49,
+    "trained_generate_s_per_passage_cpu": 1.34,
     "train_peak_rss": 7.3 * GIB,
     "encoder_rss": 4.3 * GIB,
     "flat_search_s_per_vec_query": 5.5e-10,  # per vector x query x dimension
@@ -148,6 +153,7 @@ class Stage(str, enum.Enum):
     dense = "dense"
     mine = "mine"
     generate = "generate"
+    generator = "generator"
     train = "train"
     evaluate = "evaluate"
 
@@ -178,6 +184,8 @@ class PlanSettings:
     candidates: int | None = None
     rounds: int = 1
     generate_passages: int = 400
+    generation_backend: str = "passage-cut"
+    generator_batch_size: int = 8
     device: Device = Device.cpu
     memory_bytes: int | None = None
 
@@ -350,9 +358,24 @@ def _mine(lang: str, queries: int, s: PlanSettings) -> StageEstimate:
 
 def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
     k = min(n, s.generate_passages)
+    if s.generation_backend == "trained":
+        # writing the query, then the same filters, round trip and mining as a passage-cut query
+        t = k * (RATES["trained_generate_s_per_passage_cpu"] + RATES["generate_s_per_passage"])
+        return StageEstimate(lang, Stage.generate, t, None, RATES["encoder_rss"] + 2 * GIB, k * 2_000,
+                             "[generation] max_passages", f"{k} passages (trained generator; no GPU rate measured: "
+                             "CPU time)")
     t = k * RATES["generate_s_per_passage"]
     return StageEstimate(lang, Stage.generate, t, t, RATES["encoder_rss"], k * 2_000, "[generation] max_passages",
-                         f"{k} passages (passage-cut)")
+                         f"{k} passages (passage-cut)" if s.generation_backend == "passage-cut" else
+                         f"{k} passages ({s.generation_backend}, priced at passage-cut's rate: not measured)")
+
+
+def _generator(pairs: int, s: PlanSettings) -> StageEstimate:
+    """The joint trained generator (backend "trained"): one LoRA epoch over about one pair per mined query."""
+    steps = max(1, math.ceil(pairs / s.generator_batch_size))
+    t = steps * RATES["generator_s_per_step_cpu"]
+    return StageEstimate("*", Stage.generator, t, None, 3 * GIB, 50 * MIB, "[generation.trained] max_pairs_per_lang",
+                         f"{steps:,} LoRA steps of {s.generator_batch_size} pairs (no GPU rate measured: CPU time)")
 
 
 def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
@@ -408,6 +431,8 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
         mined += unl
         if Stage.evaluate in s.stages:
             est.append(_evaluate(lang, n, test, s))
+    if generating and s.generation_backend == "trained" and mined:
+        est.append(_generator(mined, s))
     if Stage.train in s.stages:
         for r in range(s.rounds):
             est.append(_train(mined, s, "*" if r == 0 else "* (round 2)"))

@@ -127,7 +127,9 @@ def plan_config(cfg: RunConfig, device: Device | str = Device.cpu) -> Plan:
                             epochs=max(1, math.ceil(cfg.training.epochs)), train_batch_size=cfg.training.batch_size,
                             max_candidates=cfg.training.max_candidates,
                             candidates=max(1, 2 * cfg.mining.n_candidates_each - 1), rounds=cfg.rounds,
-                            generate_passages=cfg.generation.config.max_passages or 10**9, device=Device(device))
+                            generate_passages=cfg.generation.config.max_passages or 10**9,
+                            generation_backend=cfg.generation.config.backend,
+                            generator_batch_size=cfg.generation.config.trained.batch_size, device=Device(device))
     plan = plan_run(sizes, settings)
     return Plan(settings=plan.settings, sizes=plan.sizes, estimates=plan.estimates, memory_bytes=plan.memory_bytes,
                 notes=plan.notes + tuple(notes))
