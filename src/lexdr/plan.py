@@ -80,6 +80,7 @@ from typing import Mapping
 
 from lexdr.dense.index import DenseIndexConfig, IndexType
 from lexdr.errors import ConfigError
+from lexdr.settings import at_least
 
 __all__ = ["Device", "PlanSettings", "RATES", "StageEstimate", "Plan", "plan_run", "check_fits",
            "machine_memory_bytes", "MRTYDI_SIZES", "index_bytes_per_vector"]
@@ -192,11 +193,9 @@ class PlanSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(Stage(s) for s in self.stages))
         object.__setattr__(self, "device", Device(self.device))
-        for name in ("max_seq_length", "passage_tokens", "query_tokens", "dim", "epochs", "train_batch_size", "rounds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1 (got {getattr(self, name)})")
-        if self.max_docs_in_memory is not None and self.max_docs_in_memory < 1:
-            raise ConfigError(f"max_docs_in_memory must be >= 1 or unset (got {self.max_docs_in_memory})")
+        at_least(self, ("max_seq_length", "passage_tokens", "query_tokens", "dim", "epochs", "train_batch_size",
+                        "rounds", "generator_batch_size"), 1)
+        at_least(self, ("max_docs_in_memory",), 1, optional=True)
 
     def resolved_index(self, passages: int) -> IndexType:
         return self.index.resolve(passages)
@@ -338,7 +337,8 @@ def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     if kind in (IndexType.flat, IndexType.hnsw, IndexType.hnsw_sq8):  # HNSW: charged as flat (an upper bound)
         scan = queries * n * s.dim * rate
     else:  # IVF scans nprobe of its nlist lists (codes of per_vec bytes; float32 dims cost 4 bytes each)
-        scanned = min(n, n * ix.probes_for(ix.lists_for(n)) / ix.lists_for(n))
+        nlist = ix.lists_for(n)
+        scanned = min(n, n * ix.probes_for(nlist) / nlist)
         scan = queries * scanned * (per_vec - 8) / 4 * rate
     index_bytes = per_vec * n
     trained = kind not in (IndexType.flat, IndexType.hnsw)

@@ -81,10 +81,10 @@ def _check(value: Any, tp: Any) -> str | None:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
-        if any(_check(value, a) is None for a in args):
+        problems = [_check(value, a) for a in args]
+        if any(p is None for p in problems):
             return None
-        return " or ".join(_check(value, a) or _type_name(a) if a is not type(None) else "none (leave it out)"
-                           for a in args)
+        return " or ".join("none (leave it out)" if a is type(None) else p for a, p in zip(args, problems))
     if tp is type(None):
         return None if value is None else "none"
     if origin in (list, tuple):
