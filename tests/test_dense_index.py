@@ -189,6 +189,11 @@ def test_truncated_index_files_are_a_clear_error(tmp_path):
     faiss_file.write_bytes(data[:100])
     with pytest.raises(LexdrError, match="cannot be read by FAISS.*rebuild"):
         DenseIndex.load(tmp_path / "idx")
+    # doc_ids.json edited by hand: numbers where ids belong are a clear error, not a traceback from DocIds.
+    DenseIndex.build(clustered(200), ids(200), "flat").save(tmp_path / "ids")
+    (tmp_path / "ids" / "doc_ids.json").write_text(json.dumps(list(range(200))))
+    with pytest.raises(LexdrError, match=r"doc_ids.json holds 0, not a doc id string.*rebuild"):
+        DenseIndex.load(tmp_path / "ids")
 
 
 def test_damaged_or_foreign_shards_are_re_encoded(tmp_path, caplog):

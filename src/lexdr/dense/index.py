@@ -364,6 +364,9 @@ class DenseIndex:
         if not isinstance(doc_ids, list) or index.ntotal != len(doc_ids):
             raise LexdrError(f"{folder}: index.faiss holds {index.ntotal} vectors but doc_ids.json lists "
                              f"{len(doc_ids) if isinstance(doc_ids, list) else 'no'} ids: {REBUILD_HINT}")
+        bad = next((d for d in doc_ids if not isinstance(d, str)), None)
+        if bad is not None:
+            raise LexdrError(f"{folder / 'doc_ids.json'} holds {bad!r}, not a doc id string: {REBUILD_HINT}")
         meta.pop("files", None)
         out = cls(index, doc_ids, meta)
         del doc_ids  # the list: only the compact copy stays
