@@ -96,8 +96,13 @@ def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_
     assert list(sharded) == [q.query_id for q in qs]
     for qid, hits in local_run.items():
         got = sharded[qid][:len(hits)]
-        assert [h.doc_id for h in got] == [h.doc_id for h in hits], qid
+        # rank by rank the same scores; two passages may trade places only where their scores tie to that
+        # rounding (seen once in CI: x0 and x3 swapped), never otherwise
         np.testing.assert_allclose([h.score for h in got], [h.score for h in hits], atol=1e-5)
+        local_score = {h.doc_id: h.score for h in hits}
+        for i, (g, h) in enumerate(zip(got, hits)):
+            if g.doc_id != h.doc_id:
+                assert g.doc_id in local_score and abs(local_score[g.doc_id] - h.score) <= 1e-5, (qid, i)
 
 
 def test_killed_ray_encoding_resumes_from_the_finished_shards(tmp_path, tiny_encoder_dir, ray_session):
