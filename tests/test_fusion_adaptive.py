@@ -11,7 +11,7 @@ import pytest
 from lexdr.errors import ConfigError
 from lexdr.evaluation import evaluate
 from lexdr.fusion import (Adaptive, FusionConfig, FusionMethod, agreement_curve, cross_estimates, fit_fusion, fuse,
-                          fuse_runs, interpolate, rrf, top1_margin)
+                          fuse_runs, interpolate, rrf, separation_estimates, top1_margin)
 from lexdr.records import Hit, Run
 from fixtures.synthetic_runs import mostly_right
 
@@ -101,9 +101,27 @@ def test_fit_reads_no_labels_and_is_deterministic():
     # the fitted weight is the curve's best (the tie nearest 0.5)
     best = max(a for _, a in curve)
     assert dict(curve)[fit_fusion(s, d, agreement).weights[1]] == pytest.approx(best)
-    # cross: the better side (right 80% vs 40%) is estimated better and weighted more
+    # the better side (right 80% vs 40%) is estimated better and weighted more, by the default and by cross
     q_s, q_d = cross_estimates(s, d)
-    assert q_d > q_s and fit_fusion(s, d).weights[1] > 0.5
+    assert q_d > q_s and fit_fusion(s, d, FusionConfig(method="adaptive", adaptive="cross")).weights[1] > 0.5
+    d_s, d_d = separation_estimates(s, d)
+    assert d_d > d_s and fit_fusion(s, d).weights[1] > 0.5
+
+
+def test_separation_is_the_consensus_top1s_mean_z_score():
+    # q1: the sides agree on "a"; q2: the consensus top-1 (largest z-score sum) is "x", which the dense side
+    # ranks first and the sparse side second
+    s = {"q1": [Hit("a", 9.0), Hit("b", 3.0), Hit("c", 0.0)], "q2": [Hit("y", 3.0), Hit("x", 2.5), Hit("z", 0.0)]}
+    d = {"q1": [Hit("a", 0.9), Hit("c", 0.5), Hit("b", 0.4)], "q2": [Hit("x", 0.9), Hit("y", 0.1), Hit("z", 0.0)]}
+    z = lambda vals, v: (v - sum(vals) / 3) / (sum((u - sum(vals) / 3) ** 2 for u in vals) / 3) ** 0.5  # noqa: E731
+    want_s = (z([9, 3, 0], 9) + z([3, 2.5, 0], 2.5)) / 2
+    want_d = (z([0.9, 0.5, 0.4], 0.9) + z([0.9, 0.1, 0.0], 0.9)) / 2
+    assert separation_estimates(s, d) == pytest.approx((want_s, want_d))
+    w = fit_fusion(s, d).weights
+    assert w == pytest.approx((want_s / (want_s + want_d), want_d / (want_s + want_d)))
+    # a query one side left empty says nothing; no query with both sides: equal weights
+    assert separation_estimates({**s, "q3": []}, {**d, "q3": [Hit("a", 1.0)]}) == pytest.approx((want_s, want_d))
+    assert fit_fusion({"q": []}, {"q": [Hit("a", 1.0)]}).weights == (0.5, 0.5)
 
 
 def test_fitted_weights_equal_weighted_rrf_and_cli_entry():
@@ -111,7 +129,9 @@ def test_fitted_weights_equal_weighted_rrf_and_cli_entry():
     d = {"q": [Hit("c", 0.9), Hit("b", 0.5), Hit("a", 0.1)]}
     cfg = FusionConfig(method="adaptive", adaptive="agreement", weights=(0.2, 0.8))
     assert fuse_runs([s, d], cfg) == rrf([s, d], weights=(0.2, 0.8))
-    cross = FusionConfig(method="adaptive", weights=(0.2, 0.8))  # the default (cross) interpolates
+    separation = FusionConfig(method="adaptive", weights=(0.2, 0.8))  # the default interpolates z-scores
+    assert fuse_runs([s, d], separation) == interpolate(s, d, alpha=0.8, normalization="zscore")
+    cross = FusionConfig(method="adaptive", adaptive="cross", weights=(0.2, 0.8))  # cross: [fusion] normalization
     assert fuse_runs([s, d], cross) == interpolate(s, d, alpha=0.8)
     assert {h.doc_id for h in fuse(s, d, "adaptive")["q"]} == {"a", "b", "c"}
     with pytest.raises(ConfigError):

@@ -168,6 +168,7 @@ def fuse(
     rrf_k: Annotated[int, _opt(FusionConfig, "rrf_k")] = default_of(FusionConfig, "rrf_k"),
     alpha: Annotated[float, _opt(FusionConfig, "alpha")] = default_of(FusionConfig, "alpha"),
     normalization: Annotated[str, _opt(FusionConfig, "normalization")] = default_of(FusionConfig, "normalization"),
+    adaptive: Annotated[str, _opt(FusionConfig, "adaptive")] = default_of(FusionConfig, "adaptive"),
     k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = 100,
     fit_on: Annotated[Optional[tuple[Path, Path]], typer.Option(
         "--fit-on", metavar="SPARSE_RUN DENSE_RUN",
@@ -179,7 +180,7 @@ def fuse(
     from lexdr.formats import read_run, write_run
     from lexdr.fusion import fit_fusion, fuse_runs
 
-    cfg = FusionConfig(method=method, rrf_k=rrf_k, alpha=alpha, normalization=normalization)
+    cfg = FusionConfig(method=method, rrf_k=rrf_k, alpha=alpha, normalization=normalization, adaptive=adaptive)
     sparse, dense = read_run(sparse_run), read_run(dense_run)
     if cfg.method.value == "adaptive":
         cfg = fit_fusion(*(map(read_run, fit_on) if fit_on else (sparse, dense)), cfg)

@@ -3,13 +3,22 @@ Pure functions over runs.
 
 Equal-weight RRF is only safe when both sides are about as good: fused with a clearly weaker BM25, a strong
 dense model loses points (German, issue 13). ``FusionMethod.adaptive`` chooses the sparse/dense weight without
-labels; the three ways below are measured side by side in ``benchmarks/results/fusion.md``:
+labels; the ways below are measured side by side in ``benchmarks/results/fusion.md``:
 
-``cross``      (default) each side judges the other. A side's *confident* top-1s (largest top-1 margins,
+``separation`` (default) z-score interpolation, each side weighted by how far the *consensus* top passage (the
+               top-1 of the equal-weight z-score fusion) stands out of that side's own list: the mean z-score
+               of that passage in the side's run (:func:`separation_estimates`). If each side scores relevant
+               passages ``d'`` standard deviations above the rest (Gaussian, equal variances), the best linear
+               fusion of the z-scores weighs each side by its ``d'`` (Fisher's discriminant); this is that,
+               with the consensus top-1 standing in for the relevant passage. Fitted once on unlabeled queries
+               (:func:`fit_fusion`), applied to later ones. A side that is noise gives the consensus passage a
+               z-score near 0 and so gets a weight near 0.
+``cross``      each side judges the other. A side's *confident* top-1s (largest top-1 margins,
                :func:`top1_margin`; pooled over both sides) are pseudo labels; a side's MRR@10 is estimated as
                the mean reciprocal rank of the *other* side's pseudo labels in its run (:func:`cross_estimates`),
-               and the two are interpolated with each side weighted by the other's estimated error. Fitted once
-               on unlabeled queries (:func:`fit_fusion`), applied to later ones.
+               and the two are interpolated with each side weighted by the other's estimated error. Judged on
+               the queries the other side finds easy, both sides look alike; with few queries BM25's larger
+               margins tilt it toward BM25 (issue 13: German, 200 queries).
 ``agreement``  one RRF weight: the grid point whose fusion ranks the pseudo labels highest (:func:`agreement_curve`).
 ``margin``     per query: each side weighted by its own top-1 margin on that query, nothing fitted.
 
@@ -29,9 +38,10 @@ import numpy as np
 
 from lexdr.errors import ConfigError
 from lexdr.records import Hit, Run
+from lexdr.settings import setting
 
 __all__ = ["FusionMethod", "Normalization", "Adaptive", "PseudoLabels", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",
-           "normalize_scores", "fit_fusion", "cross_estimates", "agreement_curve", "top1_margin", "weighted_fusion"]
+           "normalize_scores", "fit_fusion", "separation_estimates", "cross_estimates", "agreement_curve", "top1_margin", "weighted_fusion"]
 
 
 class FusionMethod(str, enum.Enum):
@@ -43,6 +53,7 @@ class FusionMethod(str, enum.Enum):
 class Adaptive(str, enum.Enum):
     """How ``FusionMethod.adaptive`` chooses the sparse/dense weight (no labels either way)."""
 
+    separation = "separation"  # z-score interpolation, each side weighted by the consensus top-1's z-score in it
     cross = "cross"  # one interpolation weight, from each side's estimated MRR judged by the other's confident top-1s
     agreement = "agreement"  # one RRF weight, the grid point whose fusion ranks the confident top-1s highest
     margin = "margin"  # per query, from each side's own top-1 margin on that query
@@ -65,17 +76,21 @@ class Normalization(str, enum.Enum):
 class FusionConfig:
     """How a hybrid fuses its retrievers' runs (``lexdr fuse`` options and the pipeline's ``[fusion]``)."""
 
-    method: FusionMethod = FusionMethod.rrf  # rrf | interpolate | adaptive
-    rrf_k: int = 60  # RRF constant (Cormack et al. 2009)
-    alpha: float = 0.5  # interpolate: weight of the second (dense) run in [0, 1]
-    normalization: Normalization = Normalization.minmax  # interpolate: per-query score normalization
-    weights: tuple[float, ...] | None = None  # rrf: one weight per run (None: equal); adaptive: the fitted
-    #   (sparse, dense) weights, interpolation (cross) or RRF (agreement); None: fit on the very runs being fused
-    adaptive: Adaptive = Adaptive.cross  # adaptive: how the weight is chosen
-    pseudo_labels: PseudoLabels = PseudoLabels.pooled  # adaptive: which top-1s are pseudo labels
-    confident_fraction: float = 0.3  # adaptive: share of each side's queries whose top-1 is a pseudo label
-    grid_steps: int = 20  # adaptive+agreement: dense weights tried: 0, 1/steps, ..., 1
-    margin_depth: int = 10  # adaptive: a side's top-1 margin is measured against its hit at this rank
+    method: FusionMethod = setting(FusionMethod.rrf, "rrf | interpolate | adaptive (weights chosen without labels).")
+    rrf_k: int = setting(60, "RRF constant (Cormack et al. 2009).")
+    alpha: float = setting(0.5, "interpolate: weight of the second (dense) run in [0, 1].")
+    normalization: Normalization = setting(Normalization.minmax, "interpolate (and adaptive cross): per-query score "
+                                                                 "normalization, minmax | zscore.")
+    weights: tuple[float, ...] | None = setting(None, "rrf: one weight per run (None: equal); adaptive: the fitted "
+                                                      "(sparse, dense) weights (None: fit on the runs being fused).")
+    adaptive: Adaptive = setting(Adaptive.separation, "adaptive: how the weights are chosen, separation (z-score "
+                                                      "fusion weighted by each side's separation) | cross | "
+                                                      "agreement | margin (lexdr.fusion's docstring).")
+    pseudo_labels: PseudoLabels = setting(PseudoLabels.pooled, "adaptive cross/agreement: which top-1s are pseudo "
+                                                               "labels, pooled | per-side | weighted.")
+    confident_fraction: float = setting(0.3, "adaptive cross/agreement: share of the top-1s taken as pseudo labels.")
+    grid_steps: int = setting(20, "adaptive agreement: dense weights tried, 0, 1/steps, ..., 1.")
+    margin_depth: int = setting(10, "adaptive cross/agreement/margin: a top-1 margin is measured against this rank.")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", FusionMethod(self.method))
@@ -247,6 +262,25 @@ def agreement_curve(sparse: Run, dense: Run, config: FusionConfig | None = None,
     return [(float(w), float(a)) for w, a in zip(grid, rr)]
 
 
+def separation_estimates(sparse: Run, dense: Run, depth: int | None = 1000) -> tuple[float, float]:
+    """Each side's separation ``d'`` estimated without labels: the mean z-score, in that side's own top-``depth``
+    list, of the consensus top passage (top-1 of the equal-weight z-score interpolation of both sides). A passage
+    missing from a side's list takes that list's lowest z-score. Queries that one side left empty are skipped.
+    Returns (sparse, dense); (0, 0) when no query has hits on both sides."""
+    sums, n = np.zeros(2), 0
+    for qid in sorted(set(sparse) & set(dense)):
+        zs = normalize_scores(_top(sparse[qid], depth), Normalization.zscore)
+        zd = normalize_scores(_top(dense[qid], depth), Normalization.zscore)
+        if not zs or not zd:
+            continue
+        floor_s, floor_d = min(zs.values()), min(zd.values())
+        # ties: the smaller doc id first, as in interpolate
+        top = min(set(zs) | set(zd), key=lambda d: (-(zs.get(d, floor_s) + zd.get(d, floor_d)), d))
+        sums += (zs.get(top, floor_s), zd.get(top, floor_d))
+        n += 1
+    return (float(sums[0] / n), float(sums[1] / n)) if n else (0.0, 0.0)
+
+
 def cross_estimates(sparse: Run, dense: Run, config: FusionConfig | None = None) -> tuple[float, float]:
     """Each side's MRR@10 estimated without labels: the mean reciprocal rank, in that side's run, of the *other*
     side's pseudo labels (its confident top-1s), smoothed by one pseudo label of reciprocal rank 0.5 (a side
@@ -266,8 +300,9 @@ def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig
     """Choose the sparse/dense weights from unlabeled queries' runs alone (no qrels) and return them in a
     config (``method=adaptive``, ``weights=(1 - w, w)``) that :func:`fuse_runs` applies to any later queries.
 
-    ``cross`` (default): ``w`` = the sparse side's estimated error share (:func:`cross_estimates`), used as the
-    interpolation weight of the dense side. ``agreement``: ``w`` maximizes :func:`agreement_curve` (RRF weights);
+    ``separation`` (default): the weights are the sides' :func:`separation_estimates` (a negative one counts as
+    0; equal when both are 0), applied as z-score interpolation weights. ``cross``: ``w`` = the sparse side's
+    estimated error share (:func:`cross_estimates`), used as the interpolation weight of the dense side. ``agreement``: ``w`` maximizes :func:`agreement_curve` (RRF weights);
     among equally good weights the one nearest 0.5 (equal RRF) wins. ``margin``: nothing to fit, the config is
     returned as given (weights are chosen per query when fusing). The pipeline fits it on the unlabeled
     queries' runs (:func:`lexdr.evaluation.stage.fit_adaptive`).
@@ -276,6 +311,10 @@ def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig
     cfg = dataclasses.replace(cfg, method=FusionMethod.adaptive)
     if cfg.adaptive is Adaptive.margin:
         return cfg
+    if cfg.adaptive is Adaptive.separation:
+        d_s, d_d = (max(0.0, v) for v in separation_estimates(sparse_unlabeled, dense_unlabeled, depth))
+        w = d_d / (d_s + d_d) if d_s + d_d > 0 else 0.5
+        return dataclasses.replace(cfg, weights=(1.0 - w, w))
     if cfg.adaptive is Adaptive.cross:
         q_sparse, q_dense = cross_estimates(sparse_unlabeled, dense_unlabeled, cfg)
         err_s, err_d = 1.0 - q_sparse, 1.0 - q_dense
@@ -312,9 +351,9 @@ def fuse_runs(runs: Sequence[Run], config: FusionConfig | None = None, depth: in
             cfg = fit_fusion(runs[0], runs[1], cfg, depth)
         if len(cfg.weights) != 2:
             raise ConfigError(f"adaptive fusion has {len(cfg.weights)} weights for 2 runs")
-        if cfg.adaptive is Adaptive.cross:
+        if cfg.adaptive in (Adaptive.separation, Adaptive.cross):
             alpha = cfg.weights[1] / sum(cfg.weights)
-            return interpolate(runs[0], runs[1], alpha=alpha, normalization=cfg.normalization, depth=depth,
-                               top_k=top_k)
+            norm = Normalization.zscore if cfg.adaptive is Adaptive.separation else cfg.normalization
+            return interpolate(runs[0], runs[1], alpha=alpha, normalization=norm, depth=depth, top_k=top_k)
         return rrf(runs, k=cfg.rrf_k, depth=depth, weights=cfg.weights, top_k=top_k)
     return interpolate(runs[0], runs[1], alpha=cfg.alpha, normalization=cfg.normalization, depth=depth, top_k=top_k)
