@@ -63,7 +63,8 @@ def run_task(name: str, cache: Path, short: int, long: int, stride: int) -> dict
         win, owner = enc.encode_passage_windows(long_texts) if long_texts else (np.zeros((0, emb_short.shape[1])), [])
         secs = time.perf_counter() - t0
         windows, _ = enc.window_texts(long_texts)
-        n_tokens = sum(min(len(x), kw["max_seq_length"]) for x in tok([enc.passage_prompt + w for w in windows])["input_ids"])
+        n_tokens = sum(min(len(x), kw["max_seq_length"]) for x in tok([enc.passage_prompt + w for w in windows])["input_ids"]) \
+            if windows else 0  # no long passage (FacQA): every setting encodes the same vectors
         short_rows = np.setdiff1d(np.arange(len(texts)), long_rows)
         emb = np.concatenate([emb_short[short_rows], win]) if len(win) else emb_short[short_rows]
         vec_ids = [ids[i] for i in short_rows] + [ids[long_rows[j]] for j in owner]

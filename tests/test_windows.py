@@ -73,6 +73,15 @@ def test_encoder_windows_fit_the_model_and_cover_every_token(windowed):
     assert seen == set(range(len(ids)))
 
 
+def test_no_passages_no_windows(windowed):
+    # a shard or a training set with no passage at all (e.g. no mined example cites one): an empty map, not a
+    # tokenizer error
+    texts, owner = windowed.window_texts([])
+    assert texts == [] and owner.shape == (0,) and owner.dtype == np.int64
+    vecs = windowed.encode_passage_windows([])
+    assert vecs.embeddings.shape == (0, windowed.dim) and len(vecs.passage_index) == 0
+
+
 def test_encode_passage_windows_vectors_and_off_switch(windowed, tiny_encoder_dir):
     emb, owner = windowed.encode_passage_windows([LONG, SHORT])
     texts, _ = windowed.window_texts([LONG, SHORT])

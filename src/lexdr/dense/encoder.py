@@ -178,6 +178,8 @@ class Encoder:
                               "windows would skip text; use at most half of max_seq_length")
         out: list[str] = []
         owner: list[int] = []
+        if len(texts) == 0:  # the tokenizer refuses an empty batch
+            return out, np.zeros(0, dtype=np.int64)
         enc = tok(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
         for i, (text, offsets) in enumerate(zip(texts, enc)):
             if len(offsets) <= size:
