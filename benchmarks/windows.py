@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, s in r["settings"].items():
             lines.append(f"| {name} | {r['lang']} | {r['passages']} | {r['long']} | {r['tokens_p50']:.0f} / "
                          f"{r['tokens_max']} | {label} | {s['MRR@10']:.4f} | {s['Recall@100']:.4f} | {s['vectors']} | "
-                         f"{s['index_mb']:.2f} | {s['long_tokens']} | {s['long_per_s']:.1f} |")
+                         f"{s['index_mb']:.2f} | {s['long_tokens']} | "
+                         + (f"{s['long_per_s']:.1f} |" if r["long"] else "– |"))
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
