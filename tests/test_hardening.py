@@ -181,6 +181,29 @@ def test_usage_mistakes_print_usage_and_exit_2_without_traceback(args, needle):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+def test_a_choice_that_is_not_one_is_a_one_line_error(tmp_path):
+    # every config class with a choice field says which values it takes; on the command line that is exit 2
+    from lexdr.dense.index import DenseIndexConfig
+    from lexdr.errors import ConfigError
+    from lexdr.fusion import FusionConfig
+    from lexdr.plan import PlanSettings
+    from lexdr.training import TrainConfig
+
+    for make, needle in ((lambda: FusionConfig(adaptive="nope"), "adaptive must be one of separation, cross"),
+                         (lambda: FusionConfig(method="nope"), "method must be one of rrf, interpolate, adaptive"),
+                         (lambda: TrainConfig(loss="nope"), "loss must be one of kl"),
+                         (lambda: DenseIndexConfig(index_type="nope"), "index_type must be one of auto"),
+                         (lambda: PlanSettings(device="nope"), "device must be one of")):
+        with pytest.raises(ConfigError, match=needle):
+            make()
+    run = tmp_path / "r.trec"
+    write_run({"q": []}, run)
+    proc = _lexdr("fuse", str(run), str(run), "-o", str(tmp_path / "f.trec"), "--method", "adaptive",
+                  "--adaptive", "nope")
+    assert proc.returncode == 2 and "adaptive must be one of" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and not (tmp_path / "f.trec").exists()
+
+
 def test_main_returns_2_for_usage_mistakes_in_process(capsys):
     from lexdr.cli import main
 

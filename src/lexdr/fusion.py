@@ -38,7 +38,7 @@ import numpy as np
 
 from lexdr.errors import ConfigError
 from lexdr.records import Hit, Run
-from lexdr.settings import setting
+from lexdr.settings import as_enums, setting
 
 __all__ = ["FusionMethod", "Normalization", "Adaptive", "PseudoLabels", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",
            "normalize_scores", "fit_fusion", "separation_estimates", "cross_estimates", "agreement_curve", "top1_margin", "weighted_fusion"]
@@ -93,10 +93,7 @@ class FusionConfig:
     margin_depth: int = setting(10, "adaptive cross/agreement/margin: a top-1 margin is measured against this rank.")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "method", FusionMethod(self.method))
-        object.__setattr__(self, "normalization", Normalization(self.normalization))
-        object.__setattr__(self, "adaptive", Adaptive(self.adaptive))
-        object.__setattr__(self, "pseudo_labels", PseudoLabels(self.pseudo_labels))
+        as_enums(self, ("method", "normalization", "adaptive", "pseudo_labels"))
         if self.rrf_k < 1:
             raise ConfigError(f"rrf_k must be >= 1, got {self.rrf_k}")
         if not 0.0 <= self.alpha <= 1.0:

@@ -80,7 +80,7 @@ from typing import Mapping
 
 from lexdr.dense.index import DenseIndexConfig, IndexType
 from lexdr.errors import ConfigError
-from lexdr.settings import at_least
+from lexdr.settings import as_enums, at_least
 
 __all__ = ["Device", "PlanSettings", "RATES", "StageEstimate", "Plan", "plan_run", "check_fits",
            "machine_memory_bytes", "MRTYDI_SIZES", "index_bytes_per_vector"]
@@ -192,7 +192,7 @@ class PlanSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(Stage(s) for s in self.stages))
-        object.__setattr__(self, "device", Device(self.device))
+        as_enums(self, ("device",))
         at_least(self, ("max_seq_length", "passage_tokens", "query_tokens", "dim", "epochs", "train_batch_size",
                         "rounds", "generator_batch_size"), 1)
         at_least(self, ("max_docs_in_memory",), 1, optional=True)

@@ -148,6 +148,21 @@ def require(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def as_enums(obj: Any, names: Sequence[str]) -> None:
+    """Convert each field of ``obj`` in ``names`` to its annotated :class:`enum.Enum` (a frozen dataclass's
+    ``__post_init__``), or raise :class:`ConfigError` naming the field, the allowed values and the value given: a
+    bad ``--method`` or ``[fusion] adaptive`` is a one-line error, not an enum traceback."""
+    hints = typing.get_type_hints(type(obj))
+    for name in names:
+        tp, value = hints[name], getattr(obj, name)
+        if isinstance(value, tp):
+            continue
+        try:
+            object.__setattr__(obj, name, tp(value))
+        except ValueError:
+            raise ConfigError(f"{name} must be one of {', '.join(str(m.value) for m in tp)}; got {value!r}") from None
+
+
 def at_least(obj: Any, names: Sequence[str], bound: float, *, prefix: str = "", optional: bool = False,
              note: str = "") -> None:
     """Raise :class:`ConfigError` for the first field of ``obj`` in ``names`` below ``bound`` (``optional``: a

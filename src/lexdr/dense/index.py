@@ -50,7 +50,7 @@ from lexdr.dense.doc_ids import DocIds
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import atomic_path, atomic_write, file_sha256
 from lexdr.records import Hit, Run
-from lexdr.settings import at_least, fingerprint_fields, setting
+from lexdr.settings import as_enums, at_least, fingerprint_fields, setting
 
 __all__ = ["IndexType", "DenseIndexConfig", "DenseIndex", "ShardedDenseIndex", "open_dense_index",
            "merge_runs", "SEARCH_FIELDS"]
@@ -111,11 +111,7 @@ class DenseIndexConfig:
                                       "re-encoding the corpus.", fingerprint=False)
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "index_type", IndexType(self.index_type))
-        except ValueError:
-            raise ConfigError(f"index_type={self.index_type!r} is not one of "
-                              f"{', '.join(t.value for t in IndexType)}") from None
+        as_enums(self, ("index_type",))
         at_least(self, ("flat_max_passages", "sq8_max_passages", "hnsw_m", "ef_construction", "ef_search",
                         "train_sample", "shard_size"), 1)
         at_least(self, ("rerank",), 0, note=" (0 = off)")

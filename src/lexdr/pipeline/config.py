@@ -28,7 +28,7 @@ from lexdr.executors import ClusterSettings, ExecutorKind, ExecutorSpec, require
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig
 from lexdr.mining import MineConfig
-from lexdr.settings import build, setting, to_plain
+from lexdr.settings import as_enums, build, setting, to_plain
 from lexdr.sparse.config import BM25Config
 from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput
 from lexdr.training import LossKind, TrainConfig
@@ -60,8 +60,7 @@ class RunSettings:
     def __post_init__(self) -> None:
         from lexdr.evaluation.metrics import parse_metric
 
-        object.__setattr__(self, "gold_loss", LossKind(self.gold_loss))
-        object.__setattr__(self, "executor", ExecutorKind(self.executor))
+        as_enums(self, ("gold_loss", "executor"))
         object.__setattr__(self, "metrics", tuple(self.metrics))
         if self.rounds not in (1, 2):
             raise ConfigError(f"rounds must be 1 or 2, got {self.rounds}")
