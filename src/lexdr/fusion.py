@@ -41,7 +41,8 @@ from lexdr.records import Hit, Run
 from lexdr.settings import as_enums, setting
 
 __all__ = ["FusionMethod", "Normalization", "Adaptive", "PseudoLabels", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",
-           "normalize_scores", "fit_fusion", "separation_estimates", "cross_estimates", "agreement_curve", "top1_margin", "weighted_fusion"]
+           "normalize_scores", "fit_fusion", "separation_estimates", "cross_estimates", "agreement_curve",
+           "top1_margin", "weighted_fusion"]
 
 
 class FusionMethod(str, enum.Enum):
@@ -299,8 +300,9 @@ def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig
 
     ``separation`` (default): the weights are the sides' :func:`separation_estimates` (a negative one counts as
     0; equal when both are 0), applied as z-score interpolation weights. ``cross``: ``w`` = the sparse side's
-    estimated error share (:func:`cross_estimates`), used as the interpolation weight of the dense side. ``agreement``: ``w`` maximizes :func:`agreement_curve` (RRF weights);
-    among equally good weights the one nearest 0.5 (equal RRF) wins. ``margin``: nothing to fit, the config is
+    estimated error share (:func:`cross_estimates`), used as the interpolation weight of the dense side.
+    ``agreement``: ``w`` maximizes :func:`agreement_curve` (RRF weights); among equally good weights the one
+    nearest 0.5 (equal RRF) wins. ``margin``: nothing to fit, the config is
     returned as given (weights are chosen per query when fusing). The pipeline fits it on the unlabeled
     queries' runs (:func:`lexdr.evaluation.stage.fit_adaptive`).
     """
