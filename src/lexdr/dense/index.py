@@ -125,9 +125,12 @@ class DenseIndexConfig:
             return IndexType.flat
         return IndexType.ivf_sq8 if n <= self.sq8_max_passages else IndexType.ivfpq
 
-    def probes_for(self, nlist: int) -> int:
-        """IVF lists to scan per query for an index of ``nlist`` lists: ``nprobe``, or nlist/8 (at least 64)."""
-        return self.nprobe if self.nprobe is not None else max(64, nlist // 8)
+    def probes_for(self, nlist: int | None) -> int | None:
+        """IVF lists to scan per query for an index of ``nlist`` lists: ``nprobe``, or nlist/8 (at least 64);
+        None for an index without lists (``nlist`` None: flat, HNSW)."""
+        if not nlist:
+            return None
+        return self.nprobe if self.nprobe is not None else max(64, int(nlist) // 8)
 
     def lists_for(self, n: int) -> int:
         if self.nlist is not None:
@@ -274,7 +277,7 @@ class DenseIndex:
             del sample
         for p in parts:
             index.add(_as_float32(p))
-        nprobe = cfg.probes_for(params["nlist"]) if "nlist" in params else None
+        nprobe = cfg.probes_for(params.get("nlist"))
         set_search_params(index, nprobe, cfg.ef_search, cfg.rerank)
         record = {"index_type": kind.value, "requested_index_type": cfg.index_type.value, "factory": factory,
                   "dim": dim, "count": n, "train_rows": train_rows, "nprobe": nprobe,

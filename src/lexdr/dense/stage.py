@@ -297,12 +297,7 @@ def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: d
         logger.info("the dense index in %s was built with other index settings; rebuilding it", folder)
         return None
     logger.info("reusing the dense index in %s (same corpus, encoder and index settings)", folder)
-    return DenseIndex.load(folder, nprobe=_probes(index_config, meta), ef_search=index_config.ef_search)
-
-
-def _probes(index_config: DenseIndexConfig, meta: dict) -> int | None:
-    """The nprobe ``index_config`` asks of a built index (None: not an IVF index)."""
-    return index_config.probes_for(int(meta["nlist"])) if meta.get("nlist") else None
+    return DenseIndex.load(folder, nprobe=index_config.probes_for(meta.get("nlist")), ef_search=index_config.ef_search)
 
 
 def _record_provenance(folder: Path, provenance: dict) -> None:
