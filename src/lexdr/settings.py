@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from typing import Any, Mapping, Sequence
@@ -70,6 +71,12 @@ def to_plain(x: Any) -> Any:
     return x
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> Mapping[str, Any]:
+    """A config class's resolved field annotations (resolved once: configs are rebuilt by dataclasses.replace)."""
+    return typing.get_type_hints(cls)
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
@@ -116,7 +123,7 @@ def _check(value: Any, tp: Any) -> str | None:
 def build(cls: type, table: Mapping[str, Any], where: str, errors: list[str], **fixed: Any) -> Any:
     """``cls(**table, **fixed)`` with every problem appended to ``errors`` as ``[where] key: ...``; None when
     the table cannot make a config. Unknown keys, wrong types and the class's own checks are all reported."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     ok = True
     for k in sorted(set(table) - names):
@@ -152,7 +159,7 @@ def as_enums(obj: Any, names: Sequence[str]) -> None:
     """Convert each field of ``obj`` in ``names`` to its annotated :class:`enum.Enum` (a frozen dataclass's
     ``__post_init__``), or raise :class:`ConfigError` naming the field, the allowed values and the value given: a
     bad ``--method`` or ``[fusion] adaptive`` is a one-line error, not an enum traceback."""
-    hints = typing.get_type_hints(type(obj))
+    hints = _hints(type(obj))
     for name in names:
         tp, value = hints[name], getattr(obj, name)
         if isinstance(value, tp):
