@@ -302,9 +302,9 @@ def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig
     0; equal when both are 0), applied as z-score interpolation weights. ``cross``: ``w`` = the sparse side's
     estimated error share (:func:`cross_estimates`), used as the interpolation weight of the dense side.
     ``agreement``: ``w`` maximizes :func:`agreement_curve` (RRF weights); among equally good weights the one
-    nearest 0.5 (equal RRF) wins. ``margin``: nothing to fit, the config is
-    returned as given (weights are chosen per query when fusing). The pipeline fits it on the unlabeled
-    queries' runs (:func:`lexdr.evaluation.stage.fit_adaptive`).
+    nearest 0.5 (equal RRF) wins. ``margin``: nothing to fit, the config is returned as given (weights are chosen
+    per query when fusing). The pipeline fits it on the unlabeled queries' runs
+    (:func:`lexdr.evaluation.stage.fit_adaptive`).
     """
     cfg = config or FusionConfig(method=FusionMethod.adaptive)
     cfg = dataclasses.replace(cfg, method=FusionMethod.adaptive)
