@@ -31,14 +31,13 @@ from lexdr.formats.files import atomic_folder
 from lexdr.generation._hf import (batched, load_error, load_pretrained, pick_device, resolve_hf_model,
                                   transformer_subfolder)
 from lexdr.generation.config import GenerationConfig
+from lexdr.generation.marker import MARKER as _MARKER, read_marker as _read_marker
 from lexdr.generation.pairs import Example
 
 __all__ = ["Seq2SeqGenerator", "train_generator", "warm_start_bert2bert", "load_seq2seq",
            "build_seq2seq", "build_bert2bert"]
 
 logger = logging.getLogger(__name__)
-
-_MARKER = "lexdr_generator.json"
 
 
 def _special_ids(tokenizer) -> tuple[int, int, int]:
@@ -156,16 +155,6 @@ def _labels(tokenizer, queries: Sequence[str], max_len: int):
     for i, r in enumerate(rows):
         labels[i, : len(r)] = torch.tensor(r, dtype=torch.long)
     return labels
-
-
-def _read_marker(folder: Path) -> dict | None:
-    path = folder / _MARKER
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
 
 
 def train_generator(pairs: Sequence[Example], config: GenerationConfig, out_dir: str | Path) -> Path:
