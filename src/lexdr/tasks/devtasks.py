@@ -140,15 +140,21 @@ def _load_facqa(data_dir: Path) -> DevTask:
     return DevTask("facqa-id", "id", corpus, queries, qrels, _split_by_article(article_of))
 
 
-def dev_task_files(name: str, data_dir: str | Path | None = None) -> list[Path]:
-    """The files under the shared data folder that :func:`load_dev_task` reads for task ``name`` (absolute
-    paths), so a run can record their hashes as its inputs like any user file."""
+def _task_root(name: str, data_dir: str | Path | None) -> Path:
+    """The shared data folder for dev task ``name``; a LexdrError for an unknown task or a missing folder."""
     if name not in DEV_TASKS:
         raise LexdrError(f"unknown dev task {name!r}; known: {', '.join(DEV_TASKS)}")
     root = find_data_dir(data_dir)
     if root is None:
         raise LexdrError("dev data not found: pass data_dir, set LEXDR_DATA, or run from a checkout "
                          "that has ../shared/data")
+    return root
+
+
+def dev_task_files(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """The files under the shared data folder that :func:`load_dev_task` reads for task ``name`` (absolute
+    paths), so a run can record their hashes as its inputs like any user file."""
+    root = _task_root(name, data_dir)
     if name == "jsquad-ja":
         return [root / "jsquad" / "valid-v1.3.json"]
     if name == "facqa-id":
@@ -158,12 +164,7 @@ def dev_task_files(name: str, data_dir: str | Path | None = None) -> list[Path]:
 
 def load_dev_task(name: str, data_dir: str | Path | None = None) -> DevTask:
     """Build dev task ``name`` (see :data:`DEV_TASKS`) from the shared data folder."""
-    if name not in DEV_TASKS:
-        raise LexdrError(f"unknown dev task {name!r}; known: {', '.join(DEV_TASKS)}")
-    root = find_data_dir(data_dir)
-    if root is None:
-        raise LexdrError("dev data not found: pass data_dir, set LEXDR_DATA, or run from a checkout "
-                         "that has ../shared/data")
+    root = _task_root(name, data_dir)
     if name == "jsquad-ja":
         return _load_jsquad(root)
     if name == "facqa-id":
