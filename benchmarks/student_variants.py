@@ -50,12 +50,12 @@ VARIANTS = {  # name -> (what changes, {section: {key: value}})
     "v4-wbm25": ("BM25 weighted 1.5 in the teacher", {"mining": {"w_bm25": 1.5}}),
     "v5-all": ("every unlabeled question of the task (FacQA 1375, German 588), not 200",
                {"languages": {"max_unlabeled": None}}),
-    "v6-all-gen": ("v5-all + generated queries (passage-cut, ≤ 400 unreached passages a task): lexdr-gen",
-                   {"languages": {"max_unlabeled": None},
-                    "generation": {"enabled": True, "backend": "passage-cut", "max_passages": 400}}),
+    "v6-cand4": ("soft candidates = union of both retrievers' top 4 (the GPU runs'), not top 2",
+                 {"mining": {"n_candidates_each": 4}}),
+    "v7-all-cand4": ("v5-all + v6-cand4", {"languages": {"max_unlabeled": None}, "mining": {"n_candidates_each": 4}}),
 }
-STARTS_FROM = {"v6-all-gen": "v5-all"}  # variant -> the folder it is copied from (default v0): shared stages reused
-SYSTEM = {"v6-all-gen": "lexdr-gen"}  # variant -> the system its row reports (default lexdr-r1)
+STARTS_FROM = {"v7-all-cand4": "v5-all"}  # variant -> the folder it is copied from (default v0): shared stages reused
+SYSTEM: dict[str, str] = {}  # variant -> the system its row reports (default lexdr-r1; lexdr-gen with generation)
 
 
 def _toml_value(v) -> str:
