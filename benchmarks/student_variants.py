@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_name  # noqa: E402
 
+from lexdr.formats.files import atomic_folder  # noqa: E402
 from lexdr.tasks import DEV_TASKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,9 +95,12 @@ def run_variant(work: Path, name: str, tasks: tuple[str, ...] = TASKS, seed: int
     if folder != "v0" and not (work / folder).exists():
         if not (work / "v0" / "metrics.json").exists():
             raise SystemExit(f"run the baseline first: {sys.argv[0]} --variants v0")
-        # BM25's and the base encoder's stages do not depend on the seed: every run reuses the baseline's
-        shutil.copytree(work / "v0", work / folder)  # the pipeline re-runs only what the variant changes
-        (work / folder / "metrics.json").unlink()  # the copy's numbers are not this run's until it ends
+        # BM25's and the base encoder's stages do not depend on the seed: every run reuses the baseline's, and
+        # the pipeline re-runs only what the variant changes. Copied whole or not at all (an interrupted copy
+        # leaves nothing), and without the baseline's metrics.json: they are not this run's until it ends.
+        with atomic_folder(work / folder) as tmp:
+            shutil.copytree(work / "v0", tmp, dirs_exist_ok=True)
+            (tmp / "metrics.json").unlink()
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "lexdr", "--quiet", "run", str(cfg)], check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
@@ -120,7 +124,8 @@ def seeds_of(work: Path, name: str) -> list[int]:
 
 def report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) -> list[str]:
     """Per variant: lexdr-r1's MRR@10 averaged over its seeds (with the range where it has several), Δ against
-    the baseline's average, the adaptive hybrid's average, and the mean wall time of a run."""
+    the baseline paired by seed (the mean of variant − baseline over the seeds both have), the adaptive hybrid's
+    average, and the mean wall time of a run."""
     seeds = {n: seeds_of(work, n) for n in names}
     m = {(n, s): json.loads((work / folder_name(n, s) / "metrics.json").read_text(encoding="utf-8"))
          for n in names for s in seeds[n]}
