@@ -125,16 +125,16 @@ def test_checkpoint_of_another_config_or_data_is_not_resumed(tiny_gemma, tmp_pat
     examples = _toy_examples()
     train_on_examples(examples, tmp_path / "run", _cfg(tiny_gemma, max_steps=6), stop_after_steps=3)
     other = _cfg(tiny_gemma, max_steps=6, learning_rate=1e-3)
-    with caplog.at_level(logging.WARNING, logger="lexdr.generation.trained"):
+    with caplog.at_level(logging.WARNING, logger="lexdr"):
         got = train_on_examples(examples, tmp_path / "run", other)
-    assert any("another config or pairs; starting over" in r.getMessage() for r in caplog.records)
+    assert any("belongs to another config or data; starting over" in r.getMessage() for r in caplog.records)
     fresh = train_on_examples(examples, tmp_path / "fresh", other)
     for key, value in _adapter(fresh).items():
         torch.testing.assert_close(_adapter(got)[key], value, rtol=0, atol=1e-6)
     # Other pairs, same config: not resumed either.
     train_on_examples(examples, tmp_path / "run2", _cfg(tiny_gemma, max_steps=6), stop_after_steps=3)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="lexdr.generation.trained"):
+    with caplog.at_level(logging.WARNING, logger="lexdr"):
         train_on_examples(examples[:-2], tmp_path / "run2", _cfg(tiny_gemma, max_steps=6))
     assert any("starting over" in r.getMessage() for r in caplog.records)
 

@@ -157,3 +157,67 @@ def test_checkpoint_rotation_survives_a_kill_between_renames(tmp_path, tiny_enco
     assert (out / "modules.json").exists()
     log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
+
+
+def test_the_gradient_cache_gives_the_full_batch_gradient(tiny_encoder_dir):
+    """Chunked (cached) and one-pass embeddings give the same parameter gradients for every loss."""
+    from sentence_transformers import SentenceTransformer
+
+    from lexdr.training import build_loss
+    from lexdr.training.batch import TrainingBatch
+    from lexdr.training.gradcache import GradientCache
+
+    passages = {d.doc_id: "passage: " + d.text for d in DOCS}
+    for loss_name in ["kl", "contrastive", "kl+contrastive"]:
+        loss_fn = build_loss(TrainConfig(loss=loss_name))
+        grads = []
+        for chunk, keep in [(64, True), (1, False)]:
+            model = SentenceTransformer(str(tiny_encoder_dir), device="cpu")
+            model.eval()  # no dropout: the two paths must then agree to float rounding
+            batch = TrainingBatch(EXAMPLES, loss_fn.needs)
+            cache = GradientCache(model, chunk, bf16=False)
+            q = cache.embed(["query: " + x for x in batch.queries], 16, keep_graph=keep)
+            p = cache.embed([passages[d] for d in batch.passage_ids], 32, keep_graph=keep)
+            q_leaf = q.value.detach().clone().requires_grad_(True)
+            p_leaf = p.value.detach().clone().requires_grad_(True)
+            value, parts = loss_fn(q_leaf, p_leaf, batch)
+            value.backward()
+            cache.backward([(q, q_leaf.grad), (p, p_leaf.grad)])
+            grads.append(torch.cat([x.grad.flatten() for x in model.parameters() if x.grad is not None]))
+            assert set(parts) == {"kl", "contrastive"} & set(loss_name.split("+"))
+        assert grads[0].abs().max() > 0
+        assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4), loss_name
+
+
+def test_the_trainer_runs_any_loss_object_without_asking_its_kind(tmp_path, tiny_encoder_dir):
+    """A loss defined outside lexdr (here: a margin loss on the teacher's first candidate) trains through the same
+    trainer: it states what the batch needs and which examples it can use, and returns its parts."""
+    import ast
+    import inspect
+
+    import lexdr.training.trainer as trainer_module
+
+    class FirstCandidateMargin:
+        needs = frozenset({"candidates"})
+
+        def usable(self, example):
+            return len(example.candidate_ids) >= 3
+
+        def __call__(self, q, p, batch):
+            s = torch.einsum("bd,bcd->bc", q, p[batch.cand_index])
+            margin = torch.relu(0.5 - (s[:, 0:1] - s[:, 1:])).masked_fill(~batch.cand_mask[:, 1:], 0).mean()
+            return margin, {"margin": margin.item()}
+
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus_jsonl(DOCS, corpus)
+    cfg = TrainConfig(model=str(tiny_encoder_dir), epochs=3, lr=1e-3, batch_size=4, checkpoint_every=1000,
+                      max_passage_length=32, show_progress=False)
+    train(EXAMPLES, corpus, tmp_path / "run", cfg, loss=FirstCandidateMargin())
+    log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 3 and all("margin" in r and "kl" not in r for r in log)
+    # only the 3 examples with >= 3 candidates were used
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["examples"] == 3
+    tree = ast.parse(inspect.getsource(trainer_module))
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
+        {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert "LossKind" not in names and "use_kl" not in names, "the trainer branches on the loss kind"

@@ -55,11 +55,13 @@ import numpy as np
 
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import iter_corpus
-from lexdr.formats.files import atomic_folder, atomic_write, recover_folder
+from lexdr.formats.files import atomic_folder
 from lexdr.generation._hf import pick_device
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
 from lexdr.generation.marker import MARKER, model_identity, read_marker as _read_marker  # noqa: F401
 from lexdr.generation.pairs import Example, examples_from_pairs, read_pairs
+from lexdr.optim import (StepLog, linear_warmup_decay, load_optimizer_state, optimizer_step, read_checkpoint_state,
+                         save_checkpoint)
 
 __all__ = ["LANGUAGE_NAMES", "language_name", "LangExample", "load_training_examples", "examples_of_sources",
            "train_query_generator", "train_on_examples", "model_identity", "TrainedGenerator", "load_trained_generator", "build",
@@ -188,23 +190,14 @@ def _load_base(base_model: str, device) -> tuple[Any, Any, str]:
     return model, tokenizer, folder
 
 
-def _lr_at(step: int, total: int, cfg: TrainedGeneratorConfig) -> float:
-    warm = max(1, int(cfg.warmup_ratio * total))
-    if step < warm:
-        return cfg.learning_rate * (step + 1) / warm
-    return cfg.learning_rate * max(0.0, (total - step) / max(1, total - warm))
+def _write_adapters(model):
+    def write(folder: Path) -> None:
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
 
-
-def _save_checkpoint(model, optimizer, state: dict, ckpt: Path) -> None:
-    import torch
-    from peft import get_peft_model_state_dict
-    from safetensors.torch import save_file
-
-    with atomic_folder(ckpt) as tmp:
         weights = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
-        save_file(weights, str(tmp / "adapter_model.safetensors"))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+        save_file(weights, str(folder / "adapter_model.safetensors"))
+    return write
 
 
 def train_on_examples(examples: Sequence[LangExample], out_dir: str | Path, config: TrainedGeneratorConfig, *,
@@ -249,24 +242,19 @@ def train_on_examples(examples: Sequence[LangExample], out_dir: str | Path, conf
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     ckpt = out / "checkpoint"
-    recover_folder(ckpt)  # a run killed between the two renames of a checkpoint swap
     step = 0
-    if (ckpt / "state.json").is_file():
-        saved = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-        if saved.get("identity") == identity:
-            set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors"), device=str(device)))
-            optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location=device))
-            step = int(saved["step"])
-            logger.info("generator training: resuming from step %d", step)
-        else:
-            logger.warning("%s belongs to another config or pairs; starting over", ckpt)
-            shutil.rmtree(ckpt)
+    saved, stale = read_checkpoint_state(ckpt, identity)  # also undoes a swap killed between its renames
+    if stale:
+        shutil.rmtree(ckpt)
+    if saved:
+        set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors"), device=str(device)))
+        load_optimizer_state(optimizer, ckpt, device)
+        step = int(saved["step"])
+        logger.info("generator training: resuming from step %d", step)
 
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
-    log_path = out / "train_log.jsonl"
-    log_lines = log_path.read_text(encoding="utf-8").splitlines() if log_path.exists() else []
-    log_lines = [ln for ln in log_lines if ln.strip() and json.loads(ln)["step"] <= step]
+    log = StepLog(out / "train_log.jsonl", step)
     n_params = sum(p.numel() for p in trainable)
     logger.info("generator training: %d pairs, %d steps of %d, %d trainable parameters (LoRA r=%d), %s%s",
                 len(encoded), total, cfg.batch_size, n_params, cfg.lora_r, device, " bf16" if bf16 else "")
@@ -296,22 +284,17 @@ def train_on_examples(examples: Sequence[LangExample], out_dir: str | Path, conf
                                                  labels.reshape(-1), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        lr = _lr_at(step, total, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
+        lr = linear_warmup_decay(step, total, cfg.learning_rate, cfg.warmup_ratio)
+        optimizer_step(optimizer, trainable, lr)
         step += 1
         done_now += 1
-        log_lines.append(json.dumps({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": loss.item(),
-                                     "lr": lr, "seconds": round(time.perf_counter() - t0, 3),
-                                     "tokens": int(mask.sum())}))
+        log.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": loss.item(), "lr": lr,
+                    "seconds": round(time.perf_counter() - t0, 3), "tokens": int(mask.sum())})
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.3f}")
         if step % cfg.checkpoint_every == 0 or step == total:
-            with atomic_write(log_path) as fh:
-                fh.write("\n".join(log_lines) + "\n")
-            _save_checkpoint(model, optimizer, {"step": step, "identity": identity}, ckpt)
+            log.flush()
+            save_checkpoint(ckpt, optimizer, {"step": step, "identity": identity}, _write_adapters(model))
         if stop_after_steps is not None and done_now >= stop_after_steps and step < total:
             progress.close()
             return ckpt

@@ -9,7 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["listwise_kl_loss", "contrastive_loss"]
+from lexdr.training.config import LossKind, TrainConfig
+
+__all__ = ["listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss", "ContrastiveLoss", "WeightedSum", "LOSSES",
+           "build_loss"]
 
 
 def listwise_kl_loss(q: torch.Tensor, p: torch.Tensor, cand_index: torch.Tensor, cand_mask: torch.Tensor,
@@ -40,3 +43,101 @@ def contrastive_loss(q: torch.Tensor, p: torch.Tensor, pos_index: torch.Tensor, 
         keep_pos = F.one_hot(pos_index, num_classes=p.size(0)).bool()
         scores = scores.masked_fill(exclude & ~keep_pos, torch.finfo(scores.dtype).min)
     return F.cross_entropy(scores, pos_index)
+
+
+# --- Losses as objects -------------------------------------------------------------------------------------------
+#
+# The trainer calls ``loss(q, p, batch) -> (total, parts)`` and never asks which loss it runs. Each loss states
+# its data contract: ``needs`` (what the batch must carry, see :class:`lexdr.training.batch.TrainingBatch`) and
+# ``usable(example)`` (which training examples it can learn from; the others are dropped before training).
+
+
+class ListwiseKLLoss:
+    """Soft-target distillation: KL(teacher || student) over each query's mined candidate list.
+
+    Needs: ``candidates`` (``batch.cand_index``, ``cand_mask``, ``teacher``). Usable: an example with at least two
+    candidates (a softmax over one passage is constant). Parts: ``kl``.
+    """
+
+    needs = frozenset({"candidates"})
+    name = "kl"
+
+    def __init__(self, student_temperature: float, teacher_temperature: float):
+        self.student_temperature = student_temperature
+        self.teacher_temperature = teacher_temperature
+
+    def usable(self, example) -> bool:
+        return len(example.candidate_ids) >= 2
+
+    def __call__(self, q: torch.Tensor, p: torch.Tensor, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        kl = listwise_kl_loss(q, p, batch.cand_index.to(q.device), batch.cand_mask.to(q.device),
+                              batch.teacher.to(q.device), self.student_temperature, self.teacher_temperature)
+        return kl, {self.name: kl.item()}
+
+
+class ContrastiveLoss:
+    """InfoNCE of each query's mined positive against every passage of the batch (in-batch and mined hard
+    negatives), never against the query's own other candidates that mining did not call negatives.
+
+    Needs: ``positives`` (``batch.pos_rows``, ``pos_index``, ``exclude``). Usable: an example with a positive.
+    Parts: ``contrastive``. A batch without any positive contributes zero.
+    """
+
+    needs = frozenset({"positives"})
+    name = "contrastive"
+
+    def __init__(self, temperature: float):
+        self.temperature = temperature
+
+    def usable(self, example) -> bool:
+        return example.positive_id is not None
+
+    def __call__(self, q: torch.Tensor, p: torch.Tensor, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        if not batch.pos_rows:
+            return torch.zeros((), device=q.device), {}
+        ce = contrastive_loss(q[batch.pos_rows], p, batch.pos_index.to(q.device), self.temperature,
+                              batch.exclude.to(q.device))
+        return ce, {self.name: ce.item()}
+
+
+class WeightedSum:
+    """``sum(weight * loss)`` of several losses. Needs: the union of theirs. Usable: what the first (the
+    primary) loss can use — the others learn from those examples' batches where they apply. Parts: each
+    term's own parts."""
+
+    def __init__(self, terms: list[tuple[object, float]]):
+        self.terms = terms
+        self.needs = frozenset().union(*(t.needs for t, _ in terms))
+
+    def usable(self, example) -> bool:
+        return self.terms[0][0].usable(example)
+
+    def __call__(self, q: torch.Tensor, p: torch.Tensor, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        total = torch.zeros((), device=q.device)
+        parts: dict[str, float] = {}
+        for loss, weight in self.terms:
+            value, its = loss(q, p, batch)
+            total = total + (value if weight == 1.0 else weight * value)
+            parts.update(its)
+        return total, parts
+
+
+def _kl(cfg) -> ListwiseKLLoss:
+    return ListwiseKLLoss(cfg.student_temperature, cfg.teacher_temperature)
+
+
+def _contrastive(cfg) -> ContrastiveLoss:
+    return ContrastiveLoss(cfg.contrastive_temperature)
+
+
+# ``[training] loss`` -> the loss object; a new loss is one entry here and one value of LossKind.
+LOSSES = {
+    LossKind.kl: _kl,
+    LossKind.contrastive: _contrastive,
+    LossKind.kl_contrastive: lambda cfg: WeightedSum([(_kl(cfg), 1.0), (_contrastive(cfg), cfg.contrastive_weight)]),
+}
+
+
+def build_loss(cfg: TrainConfig):
+    """The loss object that ``cfg.loss`` names."""
+    return LOSSES[LossKind(cfg.loss)](cfg)
