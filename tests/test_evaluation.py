@@ -122,3 +122,20 @@ def test_cli_evaluate_refuses_qrels_of_another_task(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "run.trec"), str(tmp_path / "qrels.txt")]) == 2
     out = capsys.readouterr()
     assert "share no query id" in out.out + out.err
+
+
+def test_training_gain_is_each_trained_models_hybrid_over_the_base_encoders_hybrid():
+    from lexdr.evaluation import gain_verdict, training_gain
+
+    m = {"bm25": {"MRR@10": 0.70}, "dense-base": {"MRR@10": 0.60}, "lexdr-r1": {"MRR@10": 0.66},
+         "adaptive-hybrid": {"MRR@10": 0.75}, "adaptive-hybrid-lexdr-r1": {"MRR@10": 0.751},
+         "hybrid": {"MRR@10": 0.9}}  # the RRF hybrid is not the baseline of the hybrid gain
+    parts = {"adaptive-hybrid": ["bm25", "dense-base"], "adaptive-hybrid-lexdr-r1": ["bm25", "lexdr-r1"]}
+    g = training_gain(m, parts, "MRR@10")
+    assert list(g) == ["lexdr-r1"]
+    assert g["lexdr-r1"]["dense"] == pytest.approx(0.06) and g["lexdr-r1"]["hybrid"] == pytest.approx(0.001)
+    sentence = gain_verdict({"de": g}, "MRR@10")
+    assert sentence.startswith("Training did not pay off") and "+0.0010" in sentence
+    m["adaptive-hybrid-lexdr-r1"]["MRR@10"] = 0.77
+    assert gain_verdict({"de": training_gain(m, parts, "MRR@10")}, "MRR@10").startswith("Training paid off")
+    assert training_gain({k: v for k, v in m.items() if k != "adaptive-hybrid"}, parts, "MRR@10") == {}

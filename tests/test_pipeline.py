@@ -39,6 +39,11 @@ def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
     fusion = json.loads((run / "tiny-en" / "evaluate" / "fusion.json").read_text())
     assert fusion["adaptive-hybrid-lexdr-r1"]["fitted_on"] == "unlabeled queries"
     assert fusion["adaptive-hybrid-lexdr-r1"]["fit_queries"] == 12 and "Adaptive hybrids: fitted weights" in report
+    # What training added to the hybrid a user would deploy, beside what it added to dense alone.
+    gain = json.loads((run / "tiny-en" / "evaluate" / "gain.json").read_text())["systems"]["lexdr-r1"]
+    assert gain["hybrid"] == pytest.approx(metrics["adaptive-hybrid-lexdr-r1"]["MRR@10"] -
+                                           metrics["adaptive-hybrid"]["MRR@10"])
+    assert "### What training added" in report and "paid off" in report
     card = (run / "train-r1" / "model" / "README.md").read_text()  # the model's own card, not its base's
     assert "lexdr-r1" in card and "tiny-en" in card and "MRR@10" in card
     # Same config, same inputs: nothing runs again.

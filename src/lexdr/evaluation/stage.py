@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from lexdr.evaluation.gain import training_gain
 from lexdr.evaluation.metrics import evaluate
 from lexdr.formats import read_qrels, read_run, write_run
 from lexdr.formats.files import atomic_write
@@ -40,7 +41,9 @@ def evaluate_stage(qrels: str | Path, runs: Mapping[str, str | Path], out_dir: s
     ``fusion`` to ``depth`` hits. ``adaptive_hybrids``: name -> (sparse system, dense system), fused with the
     adaptive fusion fitted on those systems' runs of the unlabeled queries (``unlabeled_runs``: system -> TREC
     run); a system without one is fitted on its test run itself (still no labels) and ``fusion.json`` says so.
-    Each fused run is written to ``out_dir/run.<name>.trec`` and scored too.
+    Each fused run is written to ``out_dir/run.<name>.trec`` and scored too. ``gain.json``: what each trained
+    model added over the base encoder (``dense-base``), dense alone and as an adaptive hybrid, in the first
+    metric (:func:`lexdr.evaluation.gain.training_gain`).
     """
     out = Path(out_dir)
     loaded = {name: read_run(path) for name, path in runs.items()}
@@ -70,4 +73,8 @@ def evaluate_stage(qrels: str | Path, runs: Mapping[str, str | Path], out_dir: s
         json.dump(record, fh, indent=2)
     with atomic_write(out / "metrics.json") as fh:
         json.dump(results, fh, indent=2)
+    gain = training_gain(results, adaptive_hybrids or {}, list(metrics)[0])
+    if gain:
+        with atomic_write(out / "gain.json") as fh:
+            json.dump({"metric": list(metrics)[0], "base": "dense-base", "systems": gain}, fh, indent=2)
     return results

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from lexdr.errors import LexdrError
+from lexdr.evaluation import gain_verdict, training_gain
 from lexdr.formats.files import atomic_write
 from lexdr.report.plots import plot_losses, plot_metrics, plot_mining
 
@@ -88,6 +89,24 @@ def generated_samples(generated: str | Path, corpus: str | Path | None = None, k
     return out + [""]
 
 
+def _gain_section(metrics: dict, fitted: dict, main: str) -> list[str]:
+    """What training added per language: dense alone and as an adaptive hybrid, both over the base encoder."""
+    gains = {l: training_gain(metrics[l], {n: f["systems"] for n, f in fitted.get(l, {}).items()}, main)
+             for l in metrics}
+    if not any(gains.values()):
+        return []
+    lines = ["### What training added", "", f"{gain_verdict(gains, main)}", "",
+             f"Each trained model minus the base encoder, in {main} on the test queries: dense alone, and as the "
+             "adaptive hybrid with BM25 (the system to deploy) minus the base encoder's adaptive hybrid.", "",
+             "| language | model | dense | Δ dense vs base | adaptive hybrid | Δ hybrid vs base's hybrid |",
+             "|---|---|---:|---:|---:|---:|"]
+    for l, per_system in gains.items():
+        for system, g in per_system.items():
+            lines.append(f"| {l} | {system} | {g['dense_value']:.4f} | {g['dense']:+.4f} | {g['hybrid_value']:.4f} | "
+                         f"{g['hybrid']:+.4f} |")
+    return lines + [""]
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report/report.md`` and its PNGs; returns the Markdown path."""
     run_dir = Path(run_dir)
@@ -131,6 +150,7 @@ def write_report(run_dir: str | Path) -> Path:
             lines += ["### Average over languages", "", _table(avg, metric_names, "system"), ""]
         fitted = {l: {n: f for n, f in (_load(run_dir / l / "evaluate" / "fusion.json") or {}).items()
                       if f.get("method") == "adaptive"} for l in metrics}
+        lines += _gain_section(metrics, fitted, main)
         if any(fitted.values()):
             lines += ["### Adaptive hybrids: fitted weights", "", "Each adaptive hybrid's (BM25, dense) weights were "
                       "chosen from the runs of the queries named below, without labels, and applied to the test "
