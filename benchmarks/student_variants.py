@@ -55,6 +55,12 @@ VARIANTS = {  # name -> (what changes, {section: {key: value}})
     "v6-cand4": ("soft candidates = union of both retrievers' top 4 (the GPU runs'), not top 2",
                  {"mining": {"n_candidates_each": 4}}),
     "v7-ep4": ("4 epochs", {"training": {"epochs": 4}}),
+    # issue 20: what makes training add to the adaptive hybrid (not only to dense alone)
+    "v8-fusion-kl": ("fusion-aware loss: the student's scores fused with BM25's z-scores pulled to the teacher",
+                     {"training": {"loss": "fusion-kl"}}),
+    "v9-klce": ("kl + contrastive on the pseudo positive with hard negatives one side ranks high, the other not",
+                {"training": {"loss": "kl+contrastive"}}),
+    "v10-r2": ("round 2: mined again with the trained model's runs, trained again", {"run": {"rounds": 2}}),
 }
 
 

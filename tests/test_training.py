@@ -221,3 +221,23 @@ def test_the_trainer_runs_any_loss_object_without_asking_its_kind(tmp_path, tiny
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
         {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert "LossKind" not in names and "use_kl" not in names, "the trainer branches on the loss kind"
+
+
+def test_fusion_aware_loss_leaves_to_bm25_what_bm25_already_ranks():
+    """The student's scores fused with BM25's z-scores are pulled to the teacher: a student that adds nothing
+    is already at the optimum where BM25 ranks as the teacher does, and is pushed where BM25 does not."""
+    from lexdr.training import FusionAwareKLLoss
+    from lexdr.training.batch import TrainingBatch
+
+    loss = FusionAwareKLLoss(student_temperature=1.0, teacher_temperature=1.0)
+    ex = [TrainingExample("q", ["a", "b"], [2.0, 0.0], bm25_scores=[2.0, 0.0])]
+    batch = TrainingBatch(ex, loss.needs)
+    q = torch.tensor([[1.0, 0.0]], requires_grad=True)
+    p = torch.tensor([[0.5, 0.5], [0.5, 0.5]])  # the student scores both candidates alike
+    agree, parts = loss(q, p, batch)
+    assert float(agree) == pytest.approx(0.0, abs=1e-6) and set(parts) == {"fusion_kl"}
+    ex_blind = [TrainingExample("q", ["a", "b"], [2.0, 0.0], bm25_scores=[0.0, 0.0])]  # BM25 cannot tell them apart
+    blind, _ = loss(q, p, TrainingBatch(ex_blind, loss.needs))
+    assert float(blind) > 0.1
+    # Without BM25 scores the example is not usable by this loss (and plain kl still is).
+    assert not loss.usable(TrainingExample("q", ["a", "b"], [2.0, 0.0]))

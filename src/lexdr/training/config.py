@@ -16,6 +16,7 @@ class LossKind(str, enum.Enum):
     kl = "kl"  # listwise distillation of the BM25+dense teacher over each query's candidates (soft targets)
     contrastive = "contrastive"  # InfoNCE: mined positive vs in-batch + hard negatives (hard labels)
     kl_contrastive = "kl+contrastive"  # both, the contrastive term weighted by `contrastive_weight`
+    fusion_kl = "fusion-kl"  # kl on the student's scores fused with the fixed BM25 z-scores: learn what BM25 lacks
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class TrainConfig:
     ``batch_size``: a large batch of queries costs time, not memory."""
 
     model: str = setting(DEFAULT_ENCODER, "Base encoder to start from: hub id or folder.")
-    loss: LossKind = setting(LossKind.kl, "kl (soft teacher targets) | contrastive (hard labels) | kl+contrastive.")
+    loss: LossKind = setting(LossKind.kl, "kl (soft teacher targets) | contrastive (hard labels) | kl+contrastive "
+                                            "| fusion-kl (soft targets on the student fused with BM25: the residual).")
     epochs: float = setting(2.0, "Passes over the mined queries.")
     lr: float = setting(2e-5, "Peak learning rate (linear warmup, then linear decay).")
     weight_decay: float = setting(0.01, "AdamW weight decay.")

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from lexdr.training.config import LossKind, TrainConfig
 
-__all__ = ["listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss", "ContrastiveLoss", "WeightedSum", "LOSSES",
+__all__ = ["listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss", "ContrastiveLoss", "FusionAwareKLLoss", "WeightedSum", "LOSSES",
            "build_loss"]
 
 
@@ -100,6 +100,38 @@ class ContrastiveLoss:
         return ce, {self.name: ce.item()}
 
 
+class FusionAwareKLLoss:
+    """Residual distillation: the student's candidate scores are fused with the fixed BM25 z-scores the way the
+    teacher fuses BM25 with the dense side, and that fusion is pulled to the teacher. Where BM25 already ranks
+    as the teacher does, the student gets little gradient; it learns what BM25 lacks.
+
+    Student distribution: ``softmax(q·p / student_temperature + bm25_weight * z_bm25 / teacher_temperature)``;
+    teacher: ``softmax(teacher / teacher_temperature)``. Needs: ``candidates`` with the candidates' BM25
+    z-scores (``batch.bm25``; mined records carry them). Usable: at least two candidates. Parts: ``fusion_kl``.
+    """
+
+    needs = frozenset({"candidates", "bm25"})
+    name = "fusion_kl"
+
+    def __init__(self, student_temperature: float, teacher_temperature: float, bm25_weight: float = 1.0):
+        self.student_temperature = student_temperature
+        self.teacher_temperature = teacher_temperature
+        self.bm25_weight = bm25_weight
+
+    def usable(self, example) -> bool:
+        return len(example.candidate_ids) >= 2 and len(example.bm25_scores) >= len(example.candidate_ids)
+
+    def __call__(self, q: torch.Tensor, p: torch.Tensor, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        mask = batch.cand_mask.to(q.device)
+        scores = torch.einsum("bd,bcd->bc", q, p[batch.cand_index.to(q.device)]) / self.student_temperature
+        fused = scores + self.bm25_weight * batch.bm25.to(q.device) / self.teacher_temperature
+        neg_inf = torch.finfo(fused.dtype).min
+        log_student = F.log_softmax(fused.masked_fill(~mask, neg_inf), dim=1)
+        teacher = F.softmax((batch.teacher.to(q.device) / self.teacher_temperature).masked_fill(~mask, neg_inf), dim=1)
+        kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - log_student)).masked_fill(~mask, 0.0).sum(1).mean()
+        return kl, {self.name: kl.item()}
+
+
 class WeightedSum:
     """``sum(weight * loss)`` of several losses. Needs: the union of theirs. Usable: what the first (the
     primary) loss can use — the others learn from those examples' batches where they apply. Parts: each
@@ -134,6 +166,7 @@ def _contrastive(cfg) -> ContrastiveLoss:
 LOSSES = {
     LossKind.kl: _kl,
     LossKind.contrastive: _contrastive,
+    LossKind.fusion_kl: lambda cfg: FusionAwareKLLoss(cfg.student_temperature, cfg.teacher_temperature),
     LossKind.kl_contrastive: lambda cfg: WeightedSum([(_kl(cfg), 1.0), (_contrastive(cfg), cfg.contrastive_weight)]),
 }
 

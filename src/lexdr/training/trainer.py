@@ -65,6 +65,7 @@ class TrainingExample:
 def examples_from_mined(mined: Iterable, cfg: TrainConfig) -> list[TrainingExample]:
     """Turn mined records (``lexdr.mining.MinedExample``) into training examples under ``cfg``."""
     out = []
+    with_bm25 = "bm25" in build_loss(cfg).needs
     for m in mined:
         pos = m.positive_ids[0] if m.positive_ids else None
         if pos is not None and m.positive_confidence and m.positive_confidence[0] < cfg.min_confidence:
@@ -73,6 +74,7 @@ def examples_from_mined(mined: Iterable, cfg: TrainConfig) -> list[TrainingExamp
             query=m.query, candidate_ids=list(m.candidate_ids[: cfg.max_candidates]),
             teacher_scores=list(m.teacher_scores[: cfg.max_candidates]), positive_id=pos,
             negative_ids=list(m.negative_ids[: cfg.n_hard_negatives]),
+            bm25_scores=[c["bm25_z"] for c in m.candidates[: cfg.max_candidates]] if with_bm25 else [],
         ))
     return out
 
