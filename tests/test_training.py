@@ -166,6 +166,7 @@ def test_the_gradient_cache_gives_the_full_batch_gradient(tiny_encoder_dir):
     from lexdr.training import build_loss
     from lexdr.training.batch import TrainingBatch
     from lexdr.training.gradcache import GradientCache
+    from lexdr.training.tokens import TokenIds, token_store
 
     passages = {d.doc_id: "passage: " + d.text for d in DOCS}
     for loss_name in ["kl", "contrastive", "kl+contrastive"]:
@@ -176,8 +177,11 @@ def test_the_gradient_cache_gives_the_full_batch_gradient(tiny_encoder_dir):
             model.eval()  # no dropout: the two paths must then agree to float rounding
             batch = TrainingBatch(EXAMPLES, loss_fn.needs)
             cache = GradientCache(model, chunk, bf16=False)
-            q = cache.embed(["query: " + x for x in batch.queries], 16, keep_graph=keep)
-            p = cache.embed([passages[d] for d in batch.passage_ids], 32, keep_graph=keep)
+            q_inputs = token_store(model, {x: "query: " + x for x in batch.queries}, 16)
+            p_inputs = token_store(model, passages, 32)
+            assert isinstance(p_inputs, TokenIds)  # the fast path: ids tokenized once
+            q = cache.embed(list(batch.queries), q_inputs, keep_graph=keep)
+            p = cache.embed(list(batch.passage_ids), p_inputs, keep_graph=keep)
             q_leaf = q.value.detach().clone().requires_grad_(True)
             p_leaf = p.value.detach().clone().requires_grad_(True)
             value, parts = loss_fn(q_leaf, p_leaf, batch)
@@ -241,3 +245,25 @@ def test_fusion_aware_loss_leaves_to_bm25_what_bm25_already_ranks():
     assert float(blind) > 0.1
     # Without BM25 scores the example is not usable by this loss (and plain kl still is).
     assert not loss.usable(TrainingExample("q", ["a", "b"], [2.0, 0.0]))
+
+
+def test_ids_tokenized_once_give_the_models_own_features(tiny_encoder_dir):
+    """Stored ids padded per batch equal the model's own preprocessing of the texts (ids and mask), for any
+    subset and order of keys; truncation at the cap included."""
+    from sentence_transformers import SentenceTransformer
+
+    from lexdr.training.tokens import TextInputs, TokenIds, token_store
+
+    model = SentenceTransformer(str(tiny_encoder_dir), device="cpu")
+    texts = {f"k{i}": "passage: " + " ".join(d.text for d in DOCS[: i % len(DOCS) + 1]) for i in range(20)}
+    store = token_store(model, texts, 12)
+    assert isinstance(store, TokenIds)
+    keys = ["k7", "k0", "k19", "k3"]
+    got, want = store.features(keys), TextInputs(model, texts, 12).features(keys)
+    assert got["input_ids"].shape[1] == 12  # the long ones were cut at the cap
+    assert all(torch.equal(got[k], want[k]) for k in want if isinstance(want[k], torch.Tensor))
+    # A model whose own preprocessing the stored ids would not reproduce (here it rewrites each text first)
+    # keeps the text path.
+    own = model.preprocess
+    model.preprocess = lambda inputs, **kw: own(["note " + t for t in inputs], **kw)
+    assert isinstance(token_store(model, texts, 12), TextInputs)

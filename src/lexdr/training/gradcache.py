@@ -33,14 +33,11 @@ def _set_rng_state(device, state: tuple) -> None:
         torch.cuda.set_rng_state(state[1], device)
 
 
-def encode(model, texts: list[str], max_len: int, bf16: bool):
-    """Sentence embeddings of ``texts`` (float32, with a graph unless under ``no_grad``), the forward under
-    bfloat16 autocast when ``bf16``."""
+def encode(model, features: dict, bf16: bool):
+    """Sentence embeddings (float32, with a graph unless under ``no_grad``) of model-ready ``features``, the
+    forward under bfloat16 autocast when ``bf16``."""
     import torch
 
-    model.max_seq_length = max_len
-    # sentence-transformers >= 6 names it `preprocess`; older versions `tokenize`.
-    features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
     features = {k: (v.to(model.device, non_blocking=True) if hasattr(v, "to") else v) for k, v in features.items()}
     with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16, enabled=bf16):
         emb = model(features)["sentence_embedding"]
@@ -52,8 +49,8 @@ class Embedded:
     """One slice's embeddings: ``value`` (with its graph when kept) and what replaying it needs."""
 
     value: object
-    texts: list[str]
-    max_len: int
+    keys: list
+    inputs: object
     graph: bool
     rng_states: list = field(default_factory=list)
 
@@ -68,21 +65,23 @@ class GradientCache:
         dim = (getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension)()
         return torch.zeros((0, dim), device=self.model.device)
 
-    def embed(self, texts: list[str], max_len: int, keep_graph: bool) -> Embedded:
-        """Embed ``texts``: in one forward with its graph (``keep_graph``), else chunk by chunk without a graph,
-        recording each chunk's RNG state for :meth:`backward`."""
+    def embed(self, keys: list, inputs, keep_graph: bool) -> Embedded:
+        """Embed the texts ``keys`` name in ``inputs`` (:mod:`lexdr.training.tokens`: ``features(keys)``): in one
+        forward with its graph (``keep_graph``), else chunk by chunk without a graph, recording each chunk's RNG
+        state for :meth:`backward`."""
         import torch
 
-        if not texts:
-            return Embedded(self._empty(), texts, max_len, graph=False)
+        if not keys:
+            return Embedded(self._empty(), keys, inputs, graph=False)
         if keep_graph:
-            return Embedded(encode(self.model, texts, max_len, self.bf16), texts, max_len, graph=True)
-        out = Embedded(None, texts, max_len, graph=False)
+            return Embedded(encode(self.model, inputs.features(keys), self.bf16), keys, inputs, graph=True)
+        out = Embedded(None, keys, inputs, graph=False)
         chunks = []
-        for start in range(0, len(texts), self.chunk):
+        for start in range(0, len(keys), self.chunk):
             out.rng_states.append(_rng_state(self.model.device))
             with torch.no_grad():
-                chunks.append(encode(self.model, texts[start:start + self.chunk], max_len, self.bf16).detach())
+                part = inputs.features(keys[start:start + self.chunk])
+                chunks.append(encode(self.model, part, self.bf16).detach())
         out.value = torch.cat(chunks)
         return out
 
@@ -97,7 +96,7 @@ class GradientCache:
         for e, grad in pairs:
             if e.graph or not e.rng_states:
                 continue
-            for n, start in enumerate(range(0, len(e.texts), self.chunk)):
-                part = e.texts[start:start + self.chunk]
+            for n, start in enumerate(range(0, len(e.keys), self.chunk)):
+                part = e.keys[start:start + self.chunk]
                 _set_rng_state(self.model.device, e.rng_states[n])
-                encode(self.model, part, e.max_len, self.bf16).backward(gradient=grad[start:start + len(part)])
+                encode(self.model, e.inputs.features(part), self.bf16).backward(gradient=grad[start:start + len(part)])

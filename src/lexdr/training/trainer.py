@@ -46,6 +46,7 @@ from lexdr.training.batch import TrainingBatch
 from lexdr.training.config import TrainConfig
 from lexdr.training.gradcache import GradientCache
 from lexdr.training.losses import build_loss
+from lexdr.training.tokens import token_store
 
 __all__ = ["TrainingExample", "examples_from_mined", "train", "estimate_chunk_memory_bytes"]
 
@@ -134,6 +135,8 @@ class _Session:
     bf16: bool
     query_prompt: str
     passage_prompt: str
+    query_inputs: object = None  # lexdr.training.tokens stores: ids tokenized once
+    passage_inputs: object = None
 
 
 def _identity(examples: list[TrainingExample], cfg: TrainConfig) -> str:
@@ -214,25 +217,23 @@ def _batch_rows(step: int, n_examples: int, cfg: TrainConfig) -> np.ndarray:
     return perm[in_epoch * cfg.batch_size:(in_epoch + 1) * cfg.batch_size]
 
 
-def _step(s: _Session, batch: TrainingBatch, passages: Mapping[str, str], loss_fn, cfg: TrainConfig,
-          cache: GradientCache) -> tuple[float, dict[str, float]]:
+def _step(s: _Session, batch: TrainingBatch, loss_fn, cfg: TrainConfig, cache: GradientCache) -> tuple[float, dict[str, float]]:
     """One gradient-cached optimizer step's gradients: each rank embeds its slice of the batch's queries and
     passages, the embeddings are gathered, the loss is computed on the whole batch and its gradient carried
     back into the encoder slice by slice. Leaves the summed gradients on the parameters."""
     from lexdr.training.collectives import all_reduce_grads, gather_rows, rank_and_world, slice_bounds
 
     rank, world = rank_and_world()
-    q_texts = [s.query_prompt + q for q in batch.queries]
-    p_texts = [s.passage_prompt + passages[d] for d in batch.passage_ids]
+    queries, passage_ids = batch.queries, batch.passage_ids
     # This rank's contiguous slices of the batch's queries and unique passages.
-    qa, qb = slice_bounds(len(q_texts), rank, world)
-    pa, pb = slice_bounds(len(p_texts), rank, world)
+    qa, qb = slice_bounds(len(queries), rank, world)
+    pa, pb = slice_bounds(len(passage_ids), rank, world)
     direct = qb - qa <= cfg.mini_batch_size and pb - pa <= cfg.mini_batch_size
-    q_local = cache.embed(q_texts[qa:qb], cfg.max_query_length, keep_graph=direct)
-    p_local = cache.embed(p_texts[pa:pb], cfg.max_passage_length, keep_graph=direct)
+    q_local = cache.embed(queries[qa:qb], s.query_inputs, keep_graph=direct)
+    p_local = cache.embed(passage_ids[pa:pb], s.passage_inputs, keep_graph=direct)
     # The whole batch's embeddings on every rank, as leaves: the loss's gradient stops there.
-    q_leaf = gather_rows(q_local.value.detach(), len(q_texts), world).clone().requires_grad_(True)
-    p_leaf = gather_rows(p_local.value.detach(), len(p_texts), world).clone().requires_grad_(True)
+    q_leaf = gather_rows(q_local.value.detach(), len(queries), world).clone().requires_grad_(True)
+    p_leaf = gather_rows(p_local.value.detach(), len(passage_ids), world).clone().requires_grad_(True)
     loss, parts = loss_fn(q_leaf, p_leaf, batch)
     s.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -287,6 +288,10 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
     needed = {d for e in examples for d in [*e.candidate_ids, *e.negative_ids, *([e.positive_id] if e.positive_id else [])]}
     passages = _load_passages(corpus, needed)
     s = _resume(ckpt, identity, cfg, model, device or cfg.device, lead)
+    # Every query and passage tokenized once for the whole run, not per step, pass and epoch.
+    s.query_inputs = token_store(s.model, {e.query: s.query_prompt + e.query for e in examples}, cfg.max_query_length)
+    s.passage_inputs = token_store(s.model, {d: s.passage_prompt + t for d, t in passages.items()},
+                                   cfg.max_passage_length)
     cache = GradientCache(s.model, cfg.mini_batch_size, s.bf16)
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
@@ -304,7 +309,7 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
         batch = TrainingBatch([examples[i] for i in _batch_rows(s.step, len(examples), cfg)], loss_fn.needs)
         # Dropout masks depend on (seed, step, rank): resume-exact. One process draws what rank 0 draws.
         torch.manual_seed(cfg.seed * 1_000_003 + s.step + rank * 2**40)
-        value, parts = _step(s, batch, passages, loss_fn, cfg, cache)
+        value, parts = _step(s, batch, loss_fn, cfg, cache)
         lr = linear_warmup_decay(s.step, total, cfg.lr, cfg.warmup_ratio)
         optimizer_step(s.optimizer, s.trainable, lr)
         s.step += 1
