@@ -352,6 +352,9 @@ def train(
     max_passage_length: Annotated[int, _opt(TrainConfig, "max_passage_length")] = default_of(TrainConfig, "max_passage_length"),
     seed: Annotated[int, _opt(TrainConfig, "seed")] = default_of(TrainConfig, "seed"),
     nproc_per_node: Annotated[int, _opt(TrainConfig, "nproc_per_node")] = default_of(TrainConfig, "nproc_per_node"),
+    teacher_temperature: Annotated[Optional[float], typer.Option(
+        help="Leave it out: the temperature the mined files were mined at (their stats.json); given, it must "
+             "match them.")] = None,
 ) -> None:
     """Train a dual encoder on mined examples (gradient-cached, checkpointed, resumable).
 
@@ -363,9 +366,11 @@ def train(
     from lexdr.mining import read_mined
     from lexdr.training import examples_from_mined
     from lexdr.training.distributed import fit
+    from lexdr.training.stage import mined_temperature
 
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
                       mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,
+                      teacher_temperature=mined_temperature(mined, teacher_temperature),
                       nproc_per_node=nproc_per_node, show_progress=os.environ.get("RANK", "0") == "0")
     examples = examples_from_mined([m for p in mined for m in read_mined(p)], cfg)
     path = fit(examples, corpus, out, cfg)
