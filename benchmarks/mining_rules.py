@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = OUT / f"{name}.len{args.max_seq_length}.npy"
         emb = np.load(cache) if cache.exists() else encoder.encode_passages([d.full_text() for d in task.corpus])
         index = DenseIndex.build(emb, [d.doc_id for d in task.corpus])
-        dense = index.search([q.query_id for q in unl], encoder.encode_queries([q.text for q in unl]), 100)
+        dense = index.search_vectors([q.query_id for q in unl], encoder.encode_queries([q.text for q in unl]), 100)
         base = MineConfig(n_candidates_each=3)
         cells = []
         for rule in RULES:

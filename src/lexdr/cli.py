@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from lexdr.analysis.registry import SUPPORTED_LANGUAGES
+from lexdr.defaults import DEFAULT_DEPTH, DEFAULT_METRICS
 from lexdr.dense.encoder import EncoderConfig
 from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig
@@ -53,12 +54,10 @@ _APP = dict(cls=_Group, no_args_is_help=True, rich_markup_mode=None)
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, **_APP,
                   help="lexdr: train a multilingual dense retriever from an unlabeled corpus, and prove the gain.")
 index_app = typer.Typer(**_APP, help="Build a retrieval index over a corpus (sparse BM25 or dense FAISS).")
-search_app = typer.Typer(**_APP, help="Search an index with a query file; writes a TREC run.")
 model_app = typer.Typer(**_APP, help="Manage encoder models (offline provisioning of the default).")
 task_app = typer.Typer(**_APP, help="Dev tasks built from the QA sets in ../shared/data.")
 generator_app = typer.Typer(**_APP, help="The trained query generator (generation backend 'trained').")
 app.add_typer(index_app, name="index")
-app.add_typer(search_app, name="search")
 app.add_typer(model_app, name="model")
 app.add_typer(task_app, name="task")
 app.add_typer(generator_app, name="generator")
@@ -130,31 +129,19 @@ def index_dense(
 
 
 # ----------------------------------------------------------------------------------------------- search
-@search_app.command("sparse")
-def search_sparse(
-    index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index sparse`.")],
+@app.command()
+def search(
+    index: Annotated[Path, typer.Argument(help="Index folder written by `lexdr index sparse` or `lexdr index dense` "
+                                               "(its config.json says which kind; a dense one is searched with the "
+                                               "encoder and prompts it was built with).")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
+    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = DEFAULT_DEPTH,
 ) -> None:
-    """Search a BM25 index; writes a TREC run."""
-    from lexdr.sparse import search_index
+    """Search any index (BM25 or dense) with a query file; writes a TREC run."""
+    from lexdr.retrieval import search_to_run
 
-    search_index(index, queries, out, k=k)
-    _console().print(f"[green]run written to {out}")
-
-
-@search_app.command("dense")
-def search_dense(
-    index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index dense`.")],
-    queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
-) -> None:
-    """Search a dense index with the encoder (and prompts) it was built with; writes a TREC run."""
-    from lexdr.dense import dense_search
-
-    dense_search(index, queries, out, k=k)
+    search_to_run(index, queries, out, k=k)
     _console().print(f"[green]run written to {out}")
 
 
@@ -169,7 +156,7 @@ def fuse(
     alpha: Annotated[float, _opt(FusionConfig, "alpha")] = default_of(FusionConfig, "alpha"),
     normalization: Annotated[str, _opt(FusionConfig, "normalization")] = default_of(FusionConfig, "normalization"),
     adaptive: Annotated[str, _opt(FusionConfig, "adaptive")] = default_of(FusionConfig, "adaptive"),
-    k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = 100,
+    k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = DEFAULT_DEPTH,
     fit_on: Annotated[Optional[tuple[Path, Path]], typer.Option(
         "--fit-on", metavar="SPARSE_RUN DENSE_RUN",
         help="adaptive: fit the weights on these two runs of other, unlabeled queries (e.g. a query log) and "
@@ -198,7 +185,7 @@ def fuse(
 @app.command()
 def evaluate(
     pairs: Annotated[list[str], typer.Argument(help="RUN QRELS, or several NAME=RUN,QRELS (one per language).")],
-    metrics: Annotated[str, typer.Option(help="Comma-separated metrics.")] = "MRR@10,MRR@100,Recall@10,Recall@100,nDCG@10",
+    metrics: Annotated[str, typer.Option(help="Comma-separated metrics (MRR@k, Recall@k, nDCG@k).")] = ",".join(DEFAULT_METRICS),
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the means (and per query) as JSON.")] = None,
 ) -> None:
     """Score runs against qrels (trec_eval-exact), one row per language, plus their average."""
@@ -232,8 +219,8 @@ def evaluate(
 @app.command()
 def mine(
     queries: Annotated[Path, typer.Argument(help="Unlabeled queries (topics TSV or BEIR queries.jsonl).")],
-    bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search sparse).")],
-    dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense encoder for these queries (lexdr search dense).")],
+    bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search on a BM25 index).")],
+    dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense encoder for these queries (lexdr search on a dense index).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for mined.jsonl and stats.json.")],
     rule: Annotated[str, _opt(MineConfig, "rule")] = default_of(MineConfig, "rule"),
     n_candidates_each: Annotated[int, _opt(MineConfig, "n_candidates_each")] = default_of(MineConfig, "n_candidates_each"),

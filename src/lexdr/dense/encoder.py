@@ -10,7 +10,7 @@ A passage longer than ``max_seq_length`` tokens is cut there unless ``window_str
 encoded as overlapping windows of ``max_seq_length`` tokens (prompt and special tokens included) starting
 every ``window_stride`` tokens, the last one ending at the passage's end (:meth:`Encoder.encode_passage_windows`
 returns one vector per window and the window -> passage map). An index stores the windows under their
-passage's id and :meth:`lexdr.dense.DenseIndex.search` scores a passage by its best window (MaxP; Dai & Callan
+passage's id and :meth:`lexdr.dense.DenseIndex.search_vectors` scores a passage by its best window (MaxP; Dai & Callan
 2019, "Deeper text understanding for IR with contextual neural language modeling").
 """
 
