@@ -25,7 +25,7 @@ import numpy as np
 
 from lexdr.defaults import DEFAULT_ENCODER
 from lexdr.errors import ConfigError
-from lexdr.settings import fingerprint_fields, setting
+from lexdr.settings import at_least, fingerprint_fields, setting
 
 __all__ = ["EncoderConfig", "Encoder", "PassageWindows", "default_prompts", "window_spans"]
 
@@ -71,13 +71,11 @@ class EncoderConfig:
                                               "passage scored by its best window (MaxP). None: cut at max_seq_length.")
 
     def __post_init__(self) -> None:
-        if self.max_seq_length < 8:
-            raise ConfigError(f"max_seq_length={self.max_seq_length} is too small; use at least 8 (e.g. 256)")
+        at_least(self, ("max_seq_length",), 8, note=" (e.g. 256)")
+        at_least(self, ("batch_size",), 1)
         if self.window_stride is not None and not 1 <= self.window_stride < self.max_seq_length:
             raise ConfigError(f"window_stride={self.window_stride} must be in [1, max_seq_length={self.max_seq_length}) "
                               "(e.g. half of max_seq_length), or None to cut long passages instead")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
 
     def to_dict(self) -> dict:
         return asdict(self)

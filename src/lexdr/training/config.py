@@ -63,8 +63,9 @@ class TrainConfig:
         as_enums(self, ("loss",))
         at_least(self, ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every",
                         "nproc_per_node"), 1)
-        if self.epochs <= 0 or self.lr <= 0:
-            raise ConfigError("epochs and lr must be > 0")
+        at_least(self, ("epochs", "lr", "teacher_temperature", "student_temperature", "contrastive_temperature"), 0,
+                 strict=True)
+        at_least(self, ("n_hard_negatives",), 0)
         if self.max_candidates < 2 and self.loss is not LossKind.contrastive:
             raise ConfigError("the kl loss needs max_candidates >= 2 (a softmax over one passage is constant)")
 
