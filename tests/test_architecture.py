@@ -139,7 +139,8 @@ def test_only_the_retrievers_encode_and_search():
 
 
 def test_shared_defaults_are_written_once():
-    """The encoder id and the seed are literals only in lexdr/defaults.py (docstrings and messages aside)."""
+    """The encoder id, the seed, the retrieval depth and the metrics are literals only in lexdr/defaults.py
+    (docstrings and messages aside)."""
     offenders = []
     for p in SRC.rglob("*.py"):
         if p.name == "defaults.py":
@@ -147,7 +148,8 @@ def test_shared_defaults_are_written_once():
         for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
             code = line.split("#", 1)[0]
             if re.search(r"(seed|SEED)\w*\s*(:\s*int\s*)?=\s*13\b", code) or \
-               re.search(r"=\s*\"intfloat/multilingual-e5-small\"", code):
+               re.search(r"=\s*\"intfloat/multilingual-e5-small\"", code) or \
+               re.search(r"\b(k|depth|DEPTH)\w*\s*(:\s*int\s*)?=\s*100\b", code) or re.search(r"\(\s*\"MRR@10\"", code):
                 offenders.append(f"{p.relative_to(SRC)}:{lineno}: {line.strip()}")
     assert not offenders, "defaults written again:\n" + "\n".join(offenders)
 
@@ -167,3 +169,126 @@ def test_cli_option_defaults_come_from_the_settings():
     from lexdr.settings import help_of
 
     assert train["lr"].help == help_of(TrainConfig, "lr")
+
+
+def _cli_commands():
+    """Every leaf command of the ``lexdr`` CLI, by its full name."""
+    from typer.main import get_command
+
+    from lexdr.cli import app
+
+    todo, out = [("lexdr", get_command(app))], {}
+    while todo:
+        name, cmd = todo.pop()
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            todo.extend((f"{name} {k}", v) for k, v in subs.items())
+        else:
+            out[name] = cmd
+    return out
+
+
+def test_every_cli_option_and_argument_has_help():
+    """`lexdr X --help` explains every parameter: an option without help text (e.g. a config field declared
+    without setting(..., help)) fails here."""
+    commands = _cli_commands()
+    assert {"lexdr search", "lexdr generate", "lexdr index sparse", "lexdr train"} <= set(commands)
+    missing = [f"{name} {p.name}" for name, cmd in sorted(commands.items()) for p in cmd.params
+               if p.name != "help" and not (getattr(p, "help", None) or "").strip()]
+    assert not missing, f"CLI parameters without help text: {missing}"
+
+
+def _literal_defaults(path: Path) -> dict[str, list[tuple[str, object]]]:
+    """Field name -> [(class, literal default)] for every dataclass field in ``path`` whose default is a literal
+    (``x: int = 5`` or ``x: int = setting(5, ...)``); None and booleans ("unset", "on/off") are not values."""
+    out: dict[str, list[tuple[str, object]]] = {}
+    for cls in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(cls, ast.ClassDef) or not any("dataclass" in ast.unparse(d) for d in cls.decorator_list):
+            continue
+        for st in cls.body:
+            if not (isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and st.value is not None):
+                continue
+            value = st.value
+            if isinstance(value, ast.Call) and ast.unparse(value.func) == "setting" and value.args:
+                value = value.args[0]
+            try:
+                literal = ast.literal_eval(value)
+            except ValueError:
+                continue
+            if literal is not None and not isinstance(literal, bool):
+                out.setdefault(st.target.id, []).append((f"{path.relative_to(SRC)}:{cls.name}", literal))
+    return out
+
+
+# Field names that several classes declare as their OWN knob (each trainer its own schedule and batch, each
+# stage its own shard size): the same name, not the same setting.
+INDEPENDENT_KNOBS = {
+    "batch_size": "the encoder's, the trainers' and the generator's batches are separate knobs",
+    "epochs": "the encoder's trainer and the two generator trainers",
+    "learning_rate": "the two generator trainers (LoRA and seq2seq)",
+    "warmup_ratio": "the three trainers",
+    "weight_decay": "the three trainers",
+    "checkpoint_every": "the encoder's trainer and the LoRA generator trainer",
+    "shard_size": "generation's passages per shard vs the dense index's vectors per shard",
+    "rounds": "lexdr.plan sits below lexdr.pipeline and cannot read RunSettings; plan_config passes [run] rounds",
+}
+
+
+def test_a_literal_default_is_declared_once():
+    """A setting's literal default lives on one declaration: another class that means the same setting holds
+    that class (PlanSettings holds TrainConfig, ...) or reads ``default_of``; a CLI option reads ``default_of``
+    or lexdr.defaults. Fails on a field name declared with a literal in two classes (outside the independent
+    knobs above), and on a CLI option whose literal default repeats a setting's."""
+    import dataclasses
+
+    from lexdr import defaults
+    from lexdr.settings import default_of
+
+    declared: dict[str, list[tuple[str, object]]] = {}
+    for p in sorted(SRC.rglob("*.py")):
+        for name, decls in _literal_defaults(p).items():
+            declared.setdefault(name, []).extend(decls)
+    twice = {name: decls for name, decls in declared.items() if len(decls) > 1 and name not in INDEPENDENT_KNOBS}
+    assert not twice, f"literal defaults declared in several classes (hold the owning class or use default_of): {twice}"
+
+    # every settings class of a run config (its sections and the classes they hold), defaults as the CLI sees them
+    import typing
+
+    from lexdr.pipeline.config import RunConfig
+
+    settings: dict[str, list[tuple[str, object]]] = {}
+    todo, seen = [RunConfig], set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            for tp in (hints[f.name], *typing.get_args(hints[f.name])):
+                if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+                    todo.append(tp)
+            try:
+                settings.setdefault(f.name, []).append((cls.__name__, default_of(cls, f.name)))
+            except AttributeError:
+                continue
+    assert {"DenseIndexConfig", "TrainedGeneratorConfig", "GeneratorTrainConfig", "LanguageInput"} <= \
+        {c.__name__ for c in seen}
+    shared = {"k": defaults.DEFAULT_DEPTH, "depth": defaults.DEFAULT_DEPTH, "seed": defaults.DEFAULT_SEED,
+              "model": defaults.DEFAULT_ENCODER, "metrics": ",".join(defaults.DEFAULT_METRICS)}
+    repeated = []
+    for fn in ast.walk(ast.parse((SRC / "cli.py").read_text(encoding="utf-8"))):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        args = fn.args.args[len(fn.args.args) - len(fn.args.defaults):]
+        for arg, default in zip(args, fn.args.defaults):
+            try:
+                literal = ast.literal_eval(default)
+            except ValueError:
+                continue  # default_of(...), DEFAULT_DEPTH, ...: read from the declaration
+            if literal is None or isinstance(literal, bool):
+                continue
+            owners = [cls for cls, v in settings.get(arg.arg, []) if v == literal]
+            if owners or shared.get(arg.arg) == literal:
+                repeated.append(f"{fn.name}({arg.arg}={literal!r}): {owners or 'lexdr.defaults'}")
+    assert not repeated, f"CLI defaults that repeat a setting's literal (use default_of / lexdr.defaults): {repeated}"

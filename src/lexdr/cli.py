@@ -17,6 +17,7 @@ import typer
 from lexdr.analysis.registry import SUPPORTED_LANGUAGES
 from lexdr.defaults import DEFAULT_DEPTH, DEFAULT_METRICS
 from lexdr.dense.encoder import EncoderConfig
+from lexdr.dense.index import DenseIndexConfig
 from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
@@ -111,8 +112,7 @@ def index_dense(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write (resumes from its shards).")],
     model: Annotated[str, _opt(EncoderConfig, "model")] = default_of(EncoderConfig, "model"),
-    index_type: Annotated[str, typer.Option(help="auto (flat up to 1M passages, then ivf-sq8, ivfpq above 20M) | "
-                                                 "flat | hnsw | hnsw-sq8 | ivf | ivf-sq8 | ivfpq.")] = "auto",
+    index_type: Annotated[str, _opt(DenseIndexConfig, "index_type")] = default_of(DenseIndexConfig, "index_type"),
     max_seq_length: Annotated[int, _opt(EncoderConfig, "max_seq_length")] = default_of(EncoderConfig, "max_seq_length"),
     batch_size: Annotated[int, _opt(EncoderConfig, "batch_size")] = default_of(EncoderConfig, "batch_size"),
     query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),
