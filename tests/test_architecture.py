@@ -16,8 +16,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lexdr"
 # The public surface. Changing it is a decision: update this table in the same commit.
 PUBLIC_API = {
     "lexdr": ["LexdrError", "InputError", "Doc", "Query", "Qrel", "Hit", "Run", "__version__"],
-    "lexdr.retrieval": ["Retriever", "HybridRetriever", "load_retriever"],
-    "lexdr.defaults": ["DEFAULT_ENCODER", "DEFAULT_SEED", "DEFAULT_DEPTH"],
+    "lexdr.retrieval": ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "search_to_run", "INDEX_KINDS"],
+    "lexdr.defaults": ["DEFAULT_ENCODER", "DEFAULT_SEED", "DEFAULT_DEPTH", "DEFAULT_METRICS"],
     "lexdr.settings": ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require"],
     "lexdr.formats": ["atomic_write", "open_text", "EmptyTextPolicy", "iter_corpus", "read_corpus",
                       "write_corpus_jsonl", "iter_queries", "read_queries", "write_queries_tsv",
@@ -29,7 +29,7 @@ PUBLIC_API = {
                      "normalize_scores"],
     "lexdr.evaluation": ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "evaluate_stage"],
     "lexdr.mining": ["Candidate", "candidate_table", "RULES", "MineConfig", "MinedExample", "mine_from_runs",
-                     "mine", "read_mined", "write_mined", "rule_quality"],
+                     "mine", "read_mined", "write_mined", "rule_quality", "mined_teacher_temperature"],
     "lexdr.training": ["LossKind", "TrainConfig", "listwise_kl_loss", "contrastive_loss", "train",
                        "TrainingExample", "examples_from_mined", "TrainSource", "joint_examples", "train_stage"],
     "lexdr.tasks": ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "LanguageInput",
