@@ -43,15 +43,16 @@ def test_every_stage_estimated_and_grows_with_passages():
 
 def test_out_of_core_bm25_uses_less_memory_than_in_memory():
     n = {"ru": (9_600_000, 5_366, 1_375)}
-    ooc = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config(max_docs_in_memory=200_000)))
-    mem = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config(max_docs_in_memory=None)))
+    ooc = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB,
+                                   bm25=BM25Config(max_docs_in_memory=200_000)))
+    mem = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config()))
     assert ooc.peak_bytes() < mem.peak_bytes()
 
 
 def test_check_fits_names_the_knob():
     n = {"en": MRTYDI_SIZES["en"]}
     with pytest.raises(ConfigError, match=r"\[bm25\] max_docs_in_memory"):
-        check_fits(plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config(max_docs_in_memory=None))))
+        check_fits(plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config())))
     flat = DenseIndexConfig(index_type="flat")
     with pytest.raises(ConfigError, match=r"\[dense.index\] index_type"):
         check_fits(plan_run(n, PlanSettings(stages=("dense",), memory_bytes=24 * GIB, index=flat)))
@@ -175,12 +176,14 @@ def test_plan_settings_are_the_run_configs_sections(tmp_path):
 
     (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "a passage"}\n', encoding="utf-8")
     (tmp_path / "q.tsv").write_text("q1\ta query\n", encoding="utf-8")
-    toml = '[run]\nout_dir = "run"\n[[languages]]\nlang = "en"\ncorpus = "corpus.jsonl"\nunlabeled_queries = "q.tsv"\n'
+    toml = ('[run]\nout_dir = "run"\n[[languages]]\nlang = "en"\ncorpus = "corpus.jsonl"\n'
+            'unlabeled_queries = "q.tsv"\n')
     (tmp_path / "a.toml").write_text(toml, encoding="utf-8")
     planned = plan_config(load_config(tmp_path / "a.toml")).settings
     default = PlanSettings()
     for name in ("bm25", "dense", "index", "mining", "training", "generation", "rounds"):
         assert getattr(planned, name) == getattr(default, name), name
-    (tmp_path / "b.toml").write_text(toml + "[dense]\nmax_seq_length = 96\n[training]\nepochs = 2.5\n", encoding="utf-8")
+    (tmp_path / "b.toml").write_text(toml + "[dense]\nmax_seq_length = 96\n[training]\nepochs = 2.5\n",
+                                     encoding="utf-8")
     planned = plan_config(load_config(tmp_path / "b.toml")).settings
     assert (planned.max_seq_length, planned.epochs) == (96, 3)

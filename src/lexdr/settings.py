@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 
 from lexdr.errors import ConfigError, LexdrError
 
-__all__ = ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require"]
+__all__ = ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require", "as_enums",
+           "at_least", "at_most"]
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import unicodedata
 from itertools import islice
-from pathlib import Path
 
 from lexdr.formats import read_queries
 from lexdr.formats.files import open_text
