@@ -76,3 +76,12 @@ def test_a_sharded_dense_folder_is_dense(indexes, tmp_path):
     assert json.loads((listing / "index_shards.json").read_text())["kind"] == "dense"
     assert index_kind(listing) == "dense"
     assert _search(listing, root, "sharded.trec") == _search(dense, root, "dense.trec")
+
+
+def test_the_old_per_kind_search_commands_still_work(indexes, capsys):
+    root, sparse, dense = indexes
+    for kind, folder in (("sparse", sparse), ("dense", dense)):
+        assert main(["--quiet", "search", kind, str(folder), str(root / "queries.tsv"), "--out",
+                     str(root / f"old-{kind}.trec"), "-k", "3"]) == 0
+        assert "deprecated" in capsys.readouterr().err
+        assert (root / f"old-{kind}.trec").read_bytes() == _search(folder, root, f"new-{kind}.trec")

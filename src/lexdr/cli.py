@@ -499,6 +499,18 @@ def _install_sigint(message: str):
     return signal.signal(signal.SIGINT, on_sigint)
 
 
+def _old_search(args: list[str]) -> list[str]:
+    """``lexdr search sparse|dense INDEX ...`` (before one search served every index kind): a deprecated alias of
+    ``lexdr search INDEX ...``; the index folder says its kind."""
+    i = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if i is not None and args[i] == "search" and len(args) > i + 2 and args[i + 1] in ("sparse", "dense") \
+            and not Path(args[i + 1]).exists():
+        print(f"warning: `lexdr search {args[i + 1]}` is deprecated: `lexdr search INDEX QUERIES --out RUN` reads "
+              "the index's kind from its folder", file=sys.stderr)
+        return args[:i + 1] + args[i + 2:]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code: 0 ok, 2 for an error the user can fix (a usage mistake, bad input,
     a bad config), 130 when interrupted (Ctrl-C). Unexpected exceptions keep their traceback."""
@@ -515,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         usage_errors, aborts = (*usage_errors, click.ClickException), (*aborts, click.exceptions.Abort)
     except ImportError:
         pass
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _old_search(list(sys.argv[1:] if argv is None else argv))
     from lexdr.logs import setup_logging
 
     # Before the command runs (the root options precede the command name): log lines through tqdm.write.
