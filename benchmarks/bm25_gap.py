@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import numpy as np
 
-from lexdr.dense import Encoder, EncoderConfig
+from lexdr.dense import DenseRetriever, Encoder, EncoderConfig
 from lexdr.evaluation import evaluate
 from lexdr.mining.candidates import candidate_table
 from lexdr.models import DEFAULT_ENCODER, resolve_model
@@ -36,7 +36,7 @@ def task_gap(name: str, encoder: Encoder, max_len: int, weights=(1.0,)) -> dict:
     queries, qrels = task.queries_of("unlabeled"), task.qrels_of("unlabeled")
     bm25 = BM25Index.build(task.corpus, lang=task.lang).search(queries, k=100)
     index = cached_dense_index(name, task, encoder, max_len)
-    dense = index.search([q.query_id for q in queries], encoder.encode_queries([q.text for q in queries]), 100)
+    dense = DenseRetriever(encoder, index).search(queries, 100)
     # The teacher's top 1 for BM25 weights w (dense weight 1): lexdr's default is w = 1.
     teacher_p1 = {w: 0 for w in weights}
     for q in queries:

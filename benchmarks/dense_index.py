@@ -169,7 +169,7 @@ def _build(parts, ids, kind, overrides, tmp: Path):
 
 def _search(index, qids, qemb, k=100):
     t0 = time.perf_counter()
-    run = index.search(qids, qemb, k)
+    run = index.search_vectors(qids, qemb, k)
     return run, time.perf_counter() - t0
 
 

@@ -82,7 +82,7 @@ def prepare(tasks: list[str], cache: Path, max_len: int) -> None:
             qv = vec / f"{name}.q{half}.npy"
             qe = np.load(qv) if qv.exists() else enc.encode_queries([q.text for q in qs])
             np.save(qv, qe)
-            write_run(index.search([q.query_id for q in qs], qe, 100), out / f"dense-base.{half}.trec")
+            write_run(index.search_vectors([q.query_id for q in qs], qe, 100), out / f"dense-base.{half}.trec")
         print(f"{name}: {time.time() - t0:.0f}s", flush=True)
 
 

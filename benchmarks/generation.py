@@ -79,8 +79,7 @@ def prepare_task(name: str, work: Path, encoder: Encoder) -> dict:
     unlabeled = task.queries_of("unlabeled")
     if not pairs_path.exists():
         bm25_run = bm25.search(unlabeled, k=100)
-        dense_run = dense.search([q.query_id for q in unlabeled], encoder.encode_queries([q.text for q in unlabeled]),
-                                 100)
+        dense_run = DenseRetriever(encoder, dense).search(unlabeled, 100)
         write_mined(mine_from_runs(unlabeled, bm25_run, dense_run, MineConfig()), pairs_path)
     pairs = read_pairs(pairs_path)
     with_pos = [p for p in pairs if p.positive_ids]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lexdr.dense import DenseIndex, Encoder, EncoderConfig
+from lexdr.dense import DenseIndex, DenseRetriever, Encoder, EncoderConfig
 from lexdr.mining import MineConfig, mine_from_runs, rule_quality
 from lexdr.mining.stats import soft_target_quality
 from lexdr.models import DEFAULT_ENCODER, resolve_model
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = OUT / f"{name}.len{args.max_seq_length}.npy"
         emb = np.load(cache) if cache.exists() else encoder.encode_passages([d.full_text() for d in task.corpus])
         index = DenseIndex.build(emb, [d.doc_id for d in task.corpus])
-        dense = index.search([q.query_id for q in unl], encoder.encode_queries([q.text for q in unl]), 100)
+        dense = DenseRetriever(encoder, index).search(unl, 100)
         base = MineConfig(n_candidates_each=3)
         cells = []
         for rule in RULES:

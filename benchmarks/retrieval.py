@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lexdr.dense import DenseIndex, Encoder, EncoderConfig
+from lexdr.dense import DenseIndex, DenseRetriever, Encoder, EncoderConfig
 from lexdr.evaluation import evaluate
 from lexdr.fusion import rrf
 from lexdr.models import DEFAULT_ENCODER, resolve_model
@@ -56,7 +56,7 @@ def task_row(name: str, encoder: Encoder, max_len: int) -> dict:
     test, qrels = task.queries_of("test"), task.qrels_of("test")
     bm25 = BM25Index.build(task.corpus, lang=task.lang).search(test, k=100)
     index = cached_dense_index(name, task, encoder, max_len)
-    dense = index.search([q.query_id for q in test], encoder.encode_queries([q.text for q in test]), 100)
+    dense = DenseRetriever(encoder, index).search(test, 100)
     hybrid = rrf([bm25, dense], top_k=100)
     return {"lang": task.lang, "docs": len(task.corpus), "test_queries": len(test),
             **{sys_: evaluate(run, qrels, METRICS) for sys_, run in (("bm25", bm25), ("dense", dense), ("hybrid", hybrid))}}

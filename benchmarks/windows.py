@@ -69,7 +69,7 @@ def run_task(name: str, cache: Path, short: int, long: int, stride: int) -> dict
         emb = np.concatenate([emb_short[short_rows], win]) if len(win) else emb_short[short_rows]
         vec_ids = [ids[i] for i in short_rows] + [ids[long_rows[j]] for j in owner]
         index = DenseIndex.build(emb, vec_ids)
-        run = index.search([x.query_id for x in test], q, 100)
+        run = index.search_vectors([x.query_id for x in test], q, 100)
         out["settings"][label] = {**evaluate(run, qrels, METRICS), "vectors": len(vec_ids),
                                   "index_mb": emb.nbytes / 2**20, "long_vectors": len(win),
                                   "long_tokens": int(n_tokens), "long_secs": secs,

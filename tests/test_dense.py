@@ -50,7 +50,7 @@ def test_index_search_equals_brute_force_and_survives_save_load(encoder, tmp_pat
     emb = encoder.encode_passages([d.text for d in DOCS])
     index = DenseIndex.build(emb, [d.doc_id for d in DOCS], kind)
     q = encoder.encode_queries(["capital of japan", "river"])
-    run = index.search(["q1", "q2"], q, k=3)
+    run = index.search_vectors(["q1", "q2"], q, k=3)
     brute = q @ emb.T
     for row, qid in enumerate(["q1", "q2"]):
         expected = [DOCS[i].doc_id for i in np.argsort(-brute[row], kind="stable")[:3]]
@@ -58,9 +58,9 @@ def test_index_search_equals_brute_force_and_survives_save_load(encoder, tmp_pat
         assert run[qid][0].score == pytest.approx(float(brute[row].max()), abs=1e-5)
     index.save(tmp_path / "idx")
     again = DenseIndex.load(tmp_path / "idx")
-    assert again.search(["q1", "q2"], q, k=3) == run
+    assert again.search_vectors(["q1", "q2"], q, k=3) == run
     assert again.meta["index_type"] == kind
-    assert len(index.search(["q1"], q[:1], k=50)["q1"]) == 6  # k above the corpus size is clipped
+    assert len(index.search_vectors(["q1"], q[:1], k=50)["q1"]) == 6  # k above the corpus size is clipped
 
 
 def test_ivf_needs_enough_passages_and_load_needs_a_complete_index(tmp_path):

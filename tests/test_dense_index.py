@@ -114,15 +114,15 @@ def test_sample_trained_ivfpq_finds_the_flat_neighbours_of_clustered_vectors():
     x = clustered(4000, dim=32, clusters=30, seed=1)
     q = clustered(200, dim=32, clusters=30, seed=1)[100:]  # same centres: the queries fall inside the clusters
     qids = [f"q{i}" for i in range(100)]
-    truth = DenseIndex.build(x, ids(4000), "flat").search(qids, q, 1)
+    truth = DenseIndex.build(x, ids(4000), "flat").search_vectors(qids, q, 1)
     cfg = DenseIndexConfig(index_type="ivfpq", nlist=16, pq_bytes=16, train_sample=1500, nprobe=16)
     parts = [x[:2500].astype(np.float16), x[2500:].astype(np.float16)]
     index = DenseIndex.build_from_parts(parts, ids(4000), config=cfg)
     assert index.meta["train_rows"] == 1500 and index.meta["factory"] == "IVF16,PQ16x8"
-    run = index.search(qids, q, 10)
+    run = index.search_vectors(qids, q, 10)
     assert np.mean([truth[k][0].doc_id in {h.doc_id for h in run[k]} for k in qids]) >= 0.9
     # Seeded: the same sample and seed give the same index.
-    assert DenseIndex.build_from_parts(parts, ids(4000), config=cfg).search(qids, q, 10) == run
+    assert DenseIndex.build_from_parts(parts, ids(4000), config=cfg).search_vectors(qids, q, 10) == run
 
 
 def test_float16_shards_round_trip_and_feed_the_index(tmp_path):
@@ -142,7 +142,7 @@ def test_float16_shards_round_trip_and_feed_the_index(tmp_path):
     build_dense_index(tmp_path / "corpus.jsonl", tmp_path / "idx", encoder=enc, shard_size=4, keep_shards=True,
                       index_type="hnsw")
     q = enc.encode_queries(["passage number 3"])
-    run = DenseIndex.load(tmp_path / "idx").search(["q"], q, 3)
+    run = DenseIndex.load(tmp_path / "idx").search_vectors(["q"], q, 3)
     brute = stored.astype(np.float32) @ q[0]
     assert [h.doc_id for h in run["q"]] == [docs[i].doc_id for i in np.argsort(-brute, kind="stable")[:3]]
     assert run["q"][0].score == pytest.approx(float(brute.max()), abs=1e-6)
@@ -160,11 +160,11 @@ def test_sharded_flat_indexes_equal_one_flat_index(tmp_path):
     assert isinstance(sharded, ShardedDenseIndex) and len(sharded.doc_ids) == 900
     for k in (1, 10, 100):
         for rows in (slice(0, 30), slice(0, 3)):  # BLAS (>= 20 queries) and per-query code paths in FAISS
-            assert sharded.search(qids[rows], q[rows], k) == single.search(qids[rows], q[rows], k)
+            assert sharded.search_vectors(qids[rows], q[rows], k) == single.search_vectors(qids[rows], q[rows], k)
     # DenseRetriever wraps it like any index.
     model = SimpleNamespace(encode_queries=lambda texts: q[: len(texts)])
     run = DenseRetriever(model, sharded).search([Query(qids[0], "x"), Query(qids[1], "y")], 5)
-    assert run == single.search(qids[:2], q[:2], 5)
+    assert run == single.search_vectors(qids[:2], q[:2], 5)
     DenseIndex.build(x[:10], ids(10), "flat", meta={"encoder": {"model": "other"}}).save(tmp_path / "odd")
     with pytest.raises(LexdrError, match="different encoders"):
         ShardedDenseIndex.load([tmp_path / "part-0", tmp_path / "odd"])

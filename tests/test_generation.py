@@ -180,7 +180,7 @@ def test_hybrid_retriever_fuses_bm25_and_dense():
             return np.zeros((len(texts), 2), dtype="float32")
 
     class FakeDense:
-        def search(self, ids, emb, k):
+        def search_vectors(self, ids, emb, k):
             return {qid: [Hit("d2", 0.9), Hit("d0", 0.8), Hit("d3", 0.1)][:k] for qid in ids}
 
     run = HybridRetriever([FakeBM25(), DenseRetriever(FakeEncoder(), FakeDense())]).search([Query("q", "x")], k=2)

@@ -99,3 +99,50 @@ def test_stage_writes_readable_jsonl_and_stats(tmp_path):
     assert [e.query_id for e in exs] == ["q1", "q2"]
     stats = json.loads((out / "stats.json").read_text())
     assert stats["queries"] == 2 and "quality" in stats and 0.0 <= stats["quality"]["precision"] <= 1.0
+
+
+def _mine_at(tmp_path, name: str, temperature: float):
+    write_queries_tsv([Query("q1", "t")], tmp_path / "q.tsv")
+    write_run({"q1": BM25}, tmp_path / "bm25.trec")
+    write_run({"q1": DENSE}, tmp_path / "dense.trec")
+    return mine(tmp_path / "q.tsv", tmp_path / "bm25.trec", tmp_path / "dense.trec", tmp_path / name,
+                MineConfig(rule="agree@2", teacher_temperature=temperature)) / "mined.jsonl"
+
+
+def test_training_reads_the_teacher_temperature_from_the_mined_files(tmp_path):
+    """Mining owns the teacher temperature: training takes it from the mined files' stats, and a training value
+    (config, --teacher-temperature) or a second file that disagrees is an error, not a silent choice."""
+    from lexdr.mining import mined_teacher_temperature
+    from lexdr.training import TrainConfig
+    from lexdr.training.stage import TrainSource, mined_temperature, train_stage
+
+    cold, warm = _mine_at(tmp_path, "cold", 0.25), _mine_at(tmp_path, "warm", 0.5)
+    assert mined_teacher_temperature(cold) == 0.25 and mined_teacher_temperature(tmp_path / "nowhere.jsonl") is None
+    assert mined_temperature([cold]) == 0.25 and mined_temperature([cold], 0.25) == 0.25
+    assert mined_temperature([tmp_path / "missing" / "mined.jsonl"]) == MineConfig().teacher_temperature
+    with pytest.raises(ConfigError, match=r"mined at teacher_temperature 0.25 .* given 0.5"):
+        mined_temperature([cold], 0.5)
+    with pytest.raises(ConfigError, match="different teacher temperatures"):
+        mined_temperature([cold, warm])
+    # the pipeline's training stage checks before it trains (TrainConfig's default is mining's, 0.5)
+    with pytest.raises(ConfigError, match="mined at teacher_temperature 0.25"):
+        train_stage([TrainSource("x", tmp_path / "corpus.jsonl", (cold,))], tmp_path / "train", TrainConfig())
+    assert not (tmp_path / "train").exists()
+    # the generation stage mines its kept queries in mining/ and moves mined.jsonl up: still found
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "stats.json").write_text(json.dumps({"config": {"backend": "passage-cut"}}))
+    cold.parent.rename(gen / "mining")
+    (gen / "mining" / "mined.jsonl").rename(gen / "mined.jsonl")
+    assert mined_teacher_temperature(gen / "mined.jsonl") == 0.25
+
+
+def test_cli_train_refuses_a_teacher_temperature_the_mined_file_disagrees_with(tmp_path, capsys):
+    from lexdr.cli import main
+
+    cold = _mine_at(tmp_path, "cold", 0.25)
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "a", "text": "x"}\n')
+    rc = main(["train", str(cold), "--corpus", str(tmp_path / "corpus.jsonl"), "--out", str(tmp_path / "out"),
+               "--teacher-temperature", "0.5"])
+    assert rc == 2 and "mined at teacher_temperature 0.25" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -229,8 +229,8 @@ def test_stage_commands_chain_from_files_to_files(tmp_path, tiny_encoder_dir):
         ["index", "sparse", str(p["corpus"]), "--lang", "en", "--out", str(w / "bm25")],
         ["index", "dense", str(p["corpus"]), "--model", str(tiny_encoder_dir), "--max-seq-length", "32",
          "--out", str(w / "dense")],
-        ["search", "sparse", str(w / "bm25"), str(p["unlabeled"]), "--out", str(w / "bm25.trec")],
-        ["search", "dense", str(w / "dense"), str(p["unlabeled"]), "--out", str(w / "dense.trec")],
+        ["search", str(w / "bm25"), str(p["unlabeled"]), "--out", str(w / "bm25.trec")],
+        ["search", str(w / "dense"), str(p["unlabeled"]), "--out", str(w / "dense.trec")],
         ["mine", str(p["unlabeled"]), str(w / "bm25.trec"), str(w / "dense.trec"), "--out", str(w / "mined"),
          "--report-qrels", str(p["qrels_unlabeled"])],
         ["generate", str(p["corpus"]), str(w / "mined" / "mined.jsonl"), "--lang", "en", "--out", str(w / "gen"),
@@ -238,7 +238,7 @@ def test_stage_commands_chain_from_files_to_files(tmp_path, tiny_encoder_dir):
         ["train", str(w / "mined" / "mined.jsonl"), "--corpus", str(p["corpus"]), "--model", str(tiny_encoder_dir),
          "--epochs", "1", "--batch-size", "4", "--mini-batch-size", "8", "--max-passage-length", "32",
          "--out", str(w / "model")],
-        ["search", "sparse", str(w / "bm25"), str(p["test"]), "--out", str(w / "test.trec")],
+        ["search", str(w / "bm25"), str(p["test"]), "--out", str(w / "test.trec")],
         ["evaluate", str(w / "test.trec"), str(p["qrels"])],
     ]
     for argv in steps:

@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from lexdr.dense import DenseIndexConfig
+from lexdr.generation import GenerationConfig
+from lexdr.sparse import BM25Config
 from lexdr.errors import ConfigError
 from lexdr.plan import (MRTYDI_SIZES, Device, PlanSettings, Stage, check_fits, machine_memory_bytes, plan_run)
 
@@ -41,15 +43,16 @@ def test_every_stage_estimated_and_grows_with_passages():
 
 def test_out_of_core_bm25_uses_less_memory_than_in_memory():
     n = {"ru": (9_600_000, 5_366, 1_375)}
-    ooc = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, max_docs_in_memory=200_000))
-    mem = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, max_docs_in_memory=None))
+    ooc = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB,
+                                   bm25=BM25Config(max_docs_in_memory=200_000)))
+    mem = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config()))
     assert ooc.peak_bytes() < mem.peak_bytes()
 
 
 def test_check_fits_names_the_knob():
     n = {"en": MRTYDI_SIZES["en"]}
     with pytest.raises(ConfigError, match=r"\[bm25\] max_docs_in_memory"):
-        check_fits(plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, max_docs_in_memory=None)))
+        check_fits(plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config())))
     flat = DenseIndexConfig(index_type="flat")
     with pytest.raises(ConfigError, match=r"\[dense.index\] index_type"):
         check_fits(plan_run(n, PlanSettings(stages=("dense",), memory_bytes=24 * GIB, index=flat)))
@@ -81,7 +84,7 @@ def test_settings_are_validated():
     with pytest.raises(ConfigError, match="index_type"):
         PlanSettings(index=DenseIndexConfig(index_type="annoy"))
     with pytest.raises(ConfigError, match="max_docs_in_memory"):
-        PlanSettings(max_docs_in_memory=0)
+        PlanSettings(bm25=BM25Config(max_docs_in_memory=0))
     with pytest.raises(ValueError):
         PlanSettings(stages=("bm25", "nope"))
     with pytest.raises(ConfigError, match="at least one passage"):
@@ -152,8 +155,8 @@ def test_dev_quick_plan_is_near_the_measured_dense_stage(shared_data_dir):
 
 def test_the_trained_generator_is_planned_as_its_own_stage_and_priced_apart():
     sizes = {"de": (1_000, 200, 600), "es": (1_000, 200, 600)}
-    cut = plan_run(sizes, PlanSettings(memory_bytes=24 * GIB, generate_passages=100))
-    trained = plan_run(sizes, replace(cut.settings, generation_backend="trained"))
+    cut = plan_run(sizes, PlanSettings(memory_bytes=24 * GIB, generation=GenerationConfig(max_passages=100)))
+    trained = plan_run(sizes, replace(cut.settings, generation=replace(cut.settings.generation, backend="trained")))
     assert Stage.generator not in {e.stage for e in cut.estimates}
     gen = [e for e in trained.estimates if e.stage is Stage.generator]
     # one joint generator over every language's mined queries: 400 pairs in steps of 8
@@ -164,3 +167,23 @@ def test_the_trained_generator_is_planned_as_its_own_stage_and_priced_apart():
     assert per_lang["de"].gpu_seconds is None and "trained generator" in per_lang["de"].detail
     assert trained.total_seconds(Device.cpu) > cut.total_seconds(Device.cpu) + gen[0].cpu_seconds
 
+
+def test_plan_settings_are_the_run_configs_sections(tmp_path):
+    """A plan reads the run config's own sections: PlanSettings() prices exactly what a config that sets
+    nothing runs (no second set of defaults to drift), and a config's values reach the cost model."""
+    from lexdr.pipeline import load_config
+    from lexdr.pipeline.planning import plan_config
+
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "a passage"}\n', encoding="utf-8")
+    (tmp_path / "q.tsv").write_text("q1\ta query\n", encoding="utf-8")
+    toml = ('[run]\nout_dir = "run"\n[[languages]]\nlang = "en"\ncorpus = "corpus.jsonl"\n'
+            'unlabeled_queries = "q.tsv"\n')
+    (tmp_path / "a.toml").write_text(toml, encoding="utf-8")
+    planned = plan_config(load_config(tmp_path / "a.toml")).settings
+    default = PlanSettings()
+    for name in ("bm25", "dense", "index", "mining", "training", "generation", "rounds"):
+        assert getattr(planned, name) == getattr(default, name), name
+    (tmp_path / "b.toml").write_text(toml + "[dense]\nmax_seq_length = 96\n[training]\nepochs = 2.5\n",
+                                     encoding="utf-8")
+    planned = plan_config(load_config(tmp_path / "b.toml")).settings
+    assert (planned.max_seq_length, planned.epochs) == (96, 3)

@@ -46,7 +46,7 @@ def test_bm25_dense_and_hybrid_retrieve_real_german(german_slice, e5_small_dir):
     encoder = Encoder(EncoderConfig(model=str(e5_small_dir), max_seq_length=128, show_progress=False))
     assert (encoder.query_prompt, encoder.passage_prompt) == ("query: ", "passage: ")
     index = DenseIndex.build(encoder.encode_passages([d.full_text() for d in docs]), [d.doc_id for d in docs])
-    dense_run = index.search([q.query_id for q in test], encoder.encode_queries([q.text for q in test]), 100)
+    dense_run = index.search_vectors([q.query_id for q in test], encoder.encode_queries([q.text for q in test]), 100)
     hybrid = rrf([bm25_run, dense_run], top_k=100)
     m = {name: evaluate(run, qrels, ["MRR@10", "Recall@100"]) for name, run in
          (("bm25", bm25_run), ("dense", dense_run), ("hybrid", hybrid))}

@@ -104,7 +104,7 @@ def test_maxp_search_returns_each_doc_once_with_its_best_window():
     ids = ["a"] * 40 + [f"d{i // 3}" for i in range(30)]  # d0..d9, three windows each
     emb = np.concatenate([a, others])
     index = DenseIndex.build(emb, ids)
-    run = index.search(["q1", "q2"], query, k=5)
+    run = index.search_vectors(["q1", "q2"], query, k=5)
     scores = query @ emb.T
     for row, qid in enumerate(["q1", "q2"]):
         hits = run[qid]
@@ -117,7 +117,7 @@ def test_maxp_search_returns_each_doc_once_with_its_best_window():
         assert [h.score for h in hits] == pytest.approx([s for _, s in expected], abs=1e-4)
     assert run["q1"][0].doc_id == "a"
     # asking for more than there are distinct passages returns each once
-    assert sorted(h.doc_id for h in index.search(["q"], query[:1], k=100)["q"]) == sorted(set(ids))
+    assert sorted(h.doc_id for h in index.search_vectors(["q"], query[:1], k=100)["q"]) == sorted(set(ids))
 
 
 # ------------------------------------------------------------------ windows wherever the pipeline reads passages

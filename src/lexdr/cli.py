@@ -15,7 +15,9 @@ from typing import Annotated, Optional
 import typer
 
 from lexdr.analysis.registry import SUPPORTED_LANGUAGES
+from lexdr.defaults import DEFAULT_DEPTH, DEFAULT_METRICS
 from lexdr.dense.encoder import EncoderConfig
+from lexdr.dense.index import DenseIndexConfig
 from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
@@ -53,12 +55,10 @@ _APP = dict(cls=_Group, no_args_is_help=True, rich_markup_mode=None)
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, **_APP,
                   help="lexdr: train a multilingual dense retriever from an unlabeled corpus, and prove the gain.")
 index_app = typer.Typer(**_APP, help="Build a retrieval index over a corpus (sparse BM25 or dense FAISS).")
-search_app = typer.Typer(**_APP, help="Search an index with a query file; writes a TREC run.")
 model_app = typer.Typer(**_APP, help="Manage encoder models (offline provisioning of the default).")
 task_app = typer.Typer(**_APP, help="Dev tasks built from the QA sets in ../shared/data.")
 generator_app = typer.Typer(**_APP, help="The trained query generator (generation backend 'trained').")
 app.add_typer(index_app, name="index")
-app.add_typer(search_app, name="search")
 app.add_typer(model_app, name="model")
 app.add_typer(task_app, name="task")
 app.add_typer(generator_app, name="generator")
@@ -112,8 +112,7 @@ def index_dense(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write (resumes from its shards).")],
     model: Annotated[str, _opt(EncoderConfig, "model")] = default_of(EncoderConfig, "model"),
-    index_type: Annotated[str, typer.Option(help="auto (flat up to 1M passages, then ivf-sq8, ivfpq above 20M) | "
-                                                 "flat | hnsw | hnsw-sq8 | ivf | ivf-sq8 | ivfpq.")] = "auto",
+    index_type: Annotated[str, _opt(DenseIndexConfig, "index_type")] = default_of(DenseIndexConfig, "index_type"),
     max_seq_length: Annotated[int, _opt(EncoderConfig, "max_seq_length")] = default_of(EncoderConfig, "max_seq_length"),
     batch_size: Annotated[int, _opt(EncoderConfig, "batch_size")] = default_of(EncoderConfig, "batch_size"),
     query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),
@@ -130,31 +129,19 @@ def index_dense(
 
 
 # ----------------------------------------------------------------------------------------------- search
-@search_app.command("sparse")
-def search_sparse(
-    index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index sparse`.")],
+@app.command()
+def search(
+    index: Annotated[Path, typer.Argument(help="Index folder written by `lexdr index sparse` or `lexdr index dense` "
+                                               "(its config.json says which kind; a dense one is searched with the "
+                                               "encoder and prompts it was built with).")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
+    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = DEFAULT_DEPTH,
 ) -> None:
-    """Search a BM25 index; writes a TREC run."""
-    from lexdr.sparse import search_index
+    """Search any index (BM25 or dense) with a query file; writes a TREC run."""
+    from lexdr.retrieval import search_to_run
 
-    search_index(index, queries, out, k=k)
-    _console().print(f"[green]run written to {out}")
-
-
-@search_app.command("dense")
-def search_dense(
-    index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index dense`.")],
-    queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
-) -> None:
-    """Search a dense index with the encoder (and prompts) it was built with; writes a TREC run."""
-    from lexdr.dense import dense_search
-
-    dense_search(index, queries, out, k=k)
+    search_to_run(index, queries, out, k=k)
     _console().print(f"[green]run written to {out}")
 
 
@@ -169,7 +156,7 @@ def fuse(
     alpha: Annotated[float, _opt(FusionConfig, "alpha")] = default_of(FusionConfig, "alpha"),
     normalization: Annotated[str, _opt(FusionConfig, "normalization")] = default_of(FusionConfig, "normalization"),
     adaptive: Annotated[str, _opt(FusionConfig, "adaptive")] = default_of(FusionConfig, "adaptive"),
-    k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = 100,
+    k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = DEFAULT_DEPTH,
     fit_on: Annotated[Optional[tuple[Path, Path]], typer.Option(
         "--fit-on", metavar="SPARSE_RUN DENSE_RUN",
         help="adaptive: fit the weights on these two runs of other, unlabeled queries (e.g. a query log) and "
@@ -198,7 +185,7 @@ def fuse(
 @app.command()
 def evaluate(
     pairs: Annotated[list[str], typer.Argument(help="RUN QRELS, or several NAME=RUN,QRELS (one per language).")],
-    metrics: Annotated[str, typer.Option(help="Comma-separated metrics.")] = "MRR@10,MRR@100,Recall@10,Recall@100,nDCG@10",
+    metrics: Annotated[str, typer.Option(help="Comma-separated metrics (MRR@k, Recall@k, nDCG@k).")] = ",".join(DEFAULT_METRICS),
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the means (and per query) as JSON.")] = None,
 ) -> None:
     """Score runs against qrels (trec_eval-exact), one row per language, plus their average."""
@@ -232,8 +219,8 @@ def evaluate(
 @app.command()
 def mine(
     queries: Annotated[Path, typer.Argument(help="Unlabeled queries (topics TSV or BEIR queries.jsonl).")],
-    bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search sparse).")],
-    dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense encoder for these queries (lexdr search dense).")],
+    bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search on a BM25 index).")],
+    dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense encoder for these queries (lexdr search on a dense index).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for mined.jsonl and stats.json.")],
     rule: Annotated[str, _opt(MineConfig, "rule")] = default_of(MineConfig, "rule"),
     n_candidates_each: Annotated[int, _opt(MineConfig, "n_candidates_each")] = default_of(MineConfig, "n_candidates_each"),
@@ -352,6 +339,9 @@ def train(
     max_passage_length: Annotated[int, _opt(TrainConfig, "max_passage_length")] = default_of(TrainConfig, "max_passage_length"),
     seed: Annotated[int, _opt(TrainConfig, "seed")] = default_of(TrainConfig, "seed"),
     nproc_per_node: Annotated[int, _opt(TrainConfig, "nproc_per_node")] = default_of(TrainConfig, "nproc_per_node"),
+    teacher_temperature: Annotated[Optional[float], typer.Option(
+        help="Leave it out: the temperature the mined files were mined at (their stats.json); given, it must "
+             "match them.")] = None,
 ) -> None:
     """Train a dual encoder on mined examples (gradient-cached, checkpointed, resumable).
 
@@ -363,9 +353,11 @@ def train(
     from lexdr.mining import read_mined
     from lexdr.training import examples_from_mined
     from lexdr.training.distributed import fit
+    from lexdr.training.stage import mined_temperature
 
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
                       mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,
+                      teacher_temperature=mined_temperature(mined, teacher_temperature),
                       nproc_per_node=nproc_per_node, show_progress=os.environ.get("RANK", "0") == "0")
     examples = examples_from_mined([m for p in mined for m in read_mined(p)], cfg)
     path = fit(examples, corpus, out, cfg)
@@ -507,6 +499,18 @@ def _install_sigint(message: str):
     return signal.signal(signal.SIGINT, on_sigint)
 
 
+def _old_search(args: list[str]) -> list[str]:
+    """``lexdr search sparse|dense INDEX ...`` (before one search served every index kind): a deprecated alias of
+    ``lexdr search INDEX ...``; the index folder says its kind."""
+    i = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if i is not None and args[i] == "search" and len(args) > i + 2 and args[i + 1] in ("sparse", "dense") \
+            and not Path(args[i + 1]).exists():
+        print(f"warning: `lexdr search {args[i + 1]}` is deprecated: `lexdr search INDEX QUERIES --out RUN` reads "
+              "the index's kind from its folder", file=sys.stderr)
+        return args[:i + 1] + args[i + 2:]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code: 0 ok, 2 for an error the user can fix (a usage mistake, bad input,
     a bad config), 130 when interrupted (Ctrl-C). Unexpected exceptions keep their traceback."""
@@ -523,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         usage_errors, aborts = (*usage_errors, click.ClickException), (*aborts, click.exceptions.Abort)
     except ImportError:
         pass
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _old_search(list(sys.argv[1:] if argv is None else argv))
     from lexdr.logs import setup_logging
 
     # Before the command runs (the root options precede the command name): log lines through tqdm.write.

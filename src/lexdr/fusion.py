@@ -38,7 +38,7 @@ import numpy as np
 
 from lexdr.errors import ConfigError
 from lexdr.records import Hit, Run
-from lexdr.settings import as_enums, setting
+from lexdr.settings import as_enums, at_least, at_most, setting
 
 __all__ = ["FusionMethod", "Normalization", "Adaptive", "PseudoLabels", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",
            "normalize_scores", "fit_fusion", "separation_estimates", "cross_estimates", "agreement_curve",
@@ -95,20 +95,15 @@ class FusionConfig:
 
     def __post_init__(self) -> None:
         as_enums(self, ("method", "normalization", "adaptive", "pseudo_labels"))
-        if self.rrf_k < 1:
-            raise ConfigError(f"rrf_k must be >= 1, got {self.rrf_k}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}")
+        at_least(self, ("rrf_k",), 1)
+        at_least(self, ("alpha",), 0)
+        at_most(self, ("alpha", "confident_fraction"), 1)
+        at_least(self, ("confident_fraction",), 0, strict=True)
+        at_least(self, ("grid_steps", "margin_depth"), 2)
         if self.weights is not None:
             object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
             if any(w < 0 for w in self.weights) or not any(w > 0 for w in self.weights):
                 raise ConfigError(f"fusion weights must be >= 0 and not all 0, got {self.weights}")
-        if not 0.0 < self.confident_fraction <= 1.0:
-            raise ConfigError(f"confident_fraction must be in (0, 1], got {self.confident_fraction}")
-        if self.grid_steps < 2:
-            raise ConfigError(f"grid_steps must be >= 2, got {self.grid_steps}")
-        if self.margin_depth < 2:
-            raise ConfigError(f"margin_depth must be >= 2, got {self.margin_depth}")
 
 
 def _top(hits: list[Hit], depth: int | None) -> list[Hit]:

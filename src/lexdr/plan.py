@@ -78,9 +78,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+from lexdr.dense.encoder import EncoderConfig
 from lexdr.dense.index import DenseIndexConfig, IndexType
 from lexdr.errors import ConfigError
+from lexdr.generation.config import GenerationConfig
+from lexdr.generation.registry import PASSAGE_CUT, TRAINED
+from lexdr.mining.rules import MineConfig
 from lexdr.settings import as_enums, at_least
+from lexdr.sparse.config import BM25Config
+from lexdr.training.config import TrainConfig
 
 __all__ = ["Device", "PlanSettings", "RATES", "StageEstimate", "Plan", "plan_run", "check_fits",
            "machine_memory_bytes", "MRTYDI_SIZES", "index_bytes_per_vector"]
@@ -161,41 +167,72 @@ class Stage(str, enum.Enum):
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """The run settings the cost depends on (names follow the run config's sections and keys).
+    """What the cost depends on: the run's own section settings (each the owning package's class, so a plan
+    made without a config prices the run's defaults), plus what only the plan knows.
 
-    ``max_docs_in_memory``: ``[bm25]``; ``None`` = the in-memory BM25 build. ``index``: ``[dense.index]``
-    (type, or ``auto`` by corpus size; shard size; whether shards are kept). ``passage_tokens``: mean encoder
+    ``bm25`` (``max_docs_in_memory``; None: the in-memory build), ``dense`` (``max_seq_length``), ``index``
+    (``[dense.index]``: type, or ``auto`` by corpus size; shard size; whether shards are kept), ``mining``
+    (``n_candidates_each``), ``training`` (epochs, batch size, ``max_candidates``), ``generation``
+    (backend, ``max_passages``, the trained generator's batch size) and ``rounds`` are the run config's;
+    :func:`lexdr.pipeline.planning.plan_config` passes a config's sections. ``passage_tokens``: mean encoder
     tokens per passage before truncation (``lexdr plan`` counts them from the corpus; 128 is about Mr. TyDi's
-    100-word passages). ``query_tokens``: the same for queries. ``candidates``: passages per training example
-    besides the query (``min(max_candidates, 2 * n_candidates_each - 1)``: the two runs agree on about one;
-    dev-quick mined 2.8 a query with n_candidates_each = 2).
-    ``memory_bytes``: the memory budget; ``None`` = this machine's ``MemTotal``.
+    100-word passages). ``query_tokens``: the same for queries. ``memory_bytes``: the memory budget; ``None`` =
+    this machine's ``MemTotal``.
     """
 
     stages: tuple[Stage, ...] = tuple(Stage)
-    max_seq_length: int = 192
+    bm25: BM25Config = field(default_factory=BM25Config)
+    dense: EncoderConfig = field(default_factory=EncoderConfig)
+    index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
+    mining: MineConfig = field(default_factory=MineConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    rounds: int = 1  # [run] rounds (its class lives in lexdr.pipeline, above this module)
     passage_tokens: int = 128
     query_tokens: int = 16
     dim: int = 384
-    index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
-    max_docs_in_memory: int | None = 200_000
-    epochs: int = 1
-    train_batch_size: int = 32
-    max_candidates: int = 8
-    candidates: int | None = None
-    rounds: int = 1
-    generate_passages: int = 400
-    generation_backend: str = "passage-cut"
-    generator_batch_size: int = 8
     device: Device = Device.cpu
     memory_bytes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(Stage(s) for s in self.stages))
         as_enums(self, ("device",))
-        at_least(self, ("max_seq_length", "passage_tokens", "query_tokens", "dim", "epochs", "train_batch_size",
-                        "rounds", "generator_batch_size"), 1)
-        at_least(self, ("max_docs_in_memory",), 1, optional=True)
+        at_least(self, ("passage_tokens", "query_tokens", "dim", "rounds"), 1)
+
+    # The settings the cost model reads, by the names it uses.
+    @property
+    def max_seq_length(self) -> int:
+        return self.dense.max_seq_length
+
+    @property
+    def max_docs_in_memory(self) -> int | None:
+        return self.bm25.max_docs_in_memory
+
+    @property
+    def epochs(self) -> int:
+        return max(1, math.ceil(self.training.epochs))
+
+    @property
+    def max_candidates(self) -> int:
+        return self.training.max_candidates
+
+    @property
+    def candidates(self) -> int:
+        """Passages per training example besides the query: ``min(max_candidates, 2 * n_candidates_each - 1)``
+        (the two runs agree on about one; dev-quick mined 2.8 a query with n_candidates_each = 2)."""
+        return max(1, 2 * self.mining.n_candidates_each - 1)
+
+    @property
+    def generate_passages(self) -> int:
+        return self.generation.max_passages or 10**9
+
+    @property
+    def generation_backend(self) -> str:
+        return self.generation.backend
+
+    @property
+    def generator_batch_size(self) -> int:
+        return self.generation.trained.batch_size
 
     def resolved_index(self, passages: int) -> IndexType:
         return self.index.resolve(passages)
@@ -358,7 +395,7 @@ def _mine(lang: str, queries: int, s: PlanSettings) -> StageEstimate:
 
 def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
     k = min(n, s.generate_passages)
-    if s.generation_backend == "trained":
+    if s.generation_backend == TRAINED:
         # writing the query, then the same filters, round trip and mining as a passage-cut query
         t = k * (RATES["trained_generate_s_per_passage_cpu"] + RATES["generate_s_per_passage"])
         return StageEstimate(lang, Stage.generate, t, None, RATES["encoder_rss"] + 2 * GIB, k * 2_000,
@@ -366,7 +403,7 @@ def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
                              "CPU time)")
     t = k * RATES["generate_s_per_passage"]
     return StageEstimate(lang, Stage.generate, t, t, RATES["encoder_rss"], k * 2_000, "[generation] max_passages",
-                         f"{k} passages (passage-cut)" if s.generation_backend == "passage-cut" else
+                         f"{k} passages (passage-cut)" if s.generation_backend == PASSAGE_CUT else
                          f"{k} passages ({s.generation_backend}, priced at passage-cut's rate: not measured)")
 
 
@@ -379,7 +416,7 @@ def _generator(pairs: int, s: PlanSettings) -> StageEstimate:
 
 
 def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
-    cand = min(s.max_candidates, s.candidates) if s.candidates else s.max_candidates
+    cand = min(s.max_candidates, s.candidates)
     tokens = 3 * (min(s.query_tokens, s.max_seq_length) + cand * min(s.passage_tokens, s.max_seq_length))
     cpu_per = tokens / RATES["cpu_encode_tokens_per_s"]
     gpu_per = RATES["gpu_train_s_per_example"] * (1 + cand) / (1 + RATES["gpu_train_candidates_ref"]) \
@@ -431,7 +468,7 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
         mined += unl
         if Stage.evaluate in s.stages:
             est.append(_evaluate(lang, n, test, s))
-    if generating and s.generation_backend == "trained" and mined:
+    if generating and s.generation_backend == TRAINED and mined:
         est.append(_generator(mined, s))
     if Stage.train in s.stages:
         for r in range(s.rounds):

@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 
 from lexdr.errors import ConfigError, LexdrError
 
-__all__ = ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require"]
+__all__ = ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require", "as_enums",
+           "at_least", "at_most"]
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING,
@@ -171,14 +172,24 @@ def as_enums(obj: Any, names: Sequence[str]) -> None:
 
 
 def at_least(obj: Any, names: Sequence[str], bound: float, *, prefix: str = "", optional: bool = False,
-             note: str = "") -> None:
-    """Raise :class:`ConfigError` for the first field of ``obj`` in ``names`` below ``bound`` (``optional``: a
-    field left at None is allowed). The one range check the config classes share; the message names the field
-    (``prefix`` + name), the bound and the value."""
+             note: str = "", strict: bool = False) -> None:
+    """Raise :class:`ConfigError` for the first field of ``obj`` in ``names`` below ``bound`` (``strict``: at or
+    below it; ``optional``: a field left at None is allowed). The one range check the config classes share; the
+    message names the field (``prefix`` + name), the bound and the value."""
     for name in names:
         value = getattr(obj, name)
         if value is None and optional:
             continue
-        if value < bound:
+        if value < bound or (strict and value == bound):
             extra = " (or unset)" if optional else ""
-            raise ConfigError(f"{prefix}{name} must be >= {bound:g}{extra}{note}, got {value}")
+            raise ConfigError(f"{prefix}{name} must be {'>' if strict else '>='} {bound:g}{extra}{note}, got {value}")
+
+
+def at_most(obj: Any, names: Sequence[str], bound: float, *, prefix: str = "", strict: bool = False) -> None:
+    """:func:`at_least`'s upper half: raise :class:`ConfigError` for the first field of ``obj`` in ``names``
+    above ``bound`` (``strict``: at or above it). A share in [0, 1) is ``at_least(..., 0)`` plus
+    ``at_most(..., 1, strict=True)``."""
+    for name in names:
+        value = getattr(obj, name)
+        if value > bound or (strict and value == bound):
+            raise ConfigError(f"{prefix}{name} must be {'<' if strict else '<='} {bound:g}, got {value}")

@@ -31,6 +31,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lexdr.errors import ConfigError
+from lexdr.settings import at_least, at_most
 from lexdr.formats.files import atomic_write
 
 __all__ = ["BATCH", "BigramModel", "TailProcess", "fit_bigram_model", "iter_passages", "sample_queries",
@@ -51,8 +52,9 @@ class TailProcess:
     reuse_gamma: float = 2.0  # repeats pick earlier words: index floor(V * u ** gamma)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.share < 1.0 or self.heaps_k <= 0 or not 0.0 < self.heaps_beta < 1.0:
-            raise ConfigError(f"tail process needs 0 <= share < 1, K > 0, 0 < beta < 1 (got {self})")
+        at_least(self, ("share",), 0, prefix="tail ")
+        at_least(self, ("heaps_k", "heaps_beta"), 0, prefix="tail ", strict=True)
+        at_most(self, ("share", "heaps_beta"), 1, prefix="tail ", strict=True)
 
     def distinct(self, tail_tokens: float) -> int:
         """Distinct tail words after ``tail_tokens`` tail tokens (Heaps' law), at least 1."""

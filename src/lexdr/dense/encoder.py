@@ -10,7 +10,7 @@ A passage longer than ``max_seq_length`` tokens is cut there unless ``window_str
 encoded as overlapping windows of ``max_seq_length`` tokens (prompt and special tokens included) starting
 every ``window_stride`` tokens, the last one ending at the passage's end (:meth:`Encoder.encode_passage_windows`
 returns one vector per window and the window -> passage map). An index stores the windows under their
-passage's id and :meth:`lexdr.dense.DenseIndex.search` scores a passage by its best window (MaxP; Dai & Callan
+passage's id and :meth:`lexdr.dense.DenseIndex.search_vectors` scores a passage by its best window (MaxP; Dai & Callan
 2019, "Deeper text understanding for IR with contextual neural language modeling").
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from lexdr.defaults import DEFAULT_ENCODER
 from lexdr.errors import ConfigError
-from lexdr.settings import fingerprint_fields, setting
+from lexdr.settings import at_least, fingerprint_fields, setting
 
 __all__ = ["EncoderConfig", "Encoder", "PassageWindows", "default_prompts", "window_spans"]
 
@@ -71,13 +71,11 @@ class EncoderConfig:
                                               "passage scored by its best window (MaxP). None: cut at max_seq_length.")
 
     def __post_init__(self) -> None:
-        if self.max_seq_length < 8:
-            raise ConfigError(f"max_seq_length={self.max_seq_length} is too small; use at least 8 (e.g. 256)")
+        at_least(self, ("max_seq_length",), 8, note=" (e.g. 256)")
+        at_least(self, ("batch_size",), 1)
         if self.window_stride is not None and not 1 <= self.window_stride < self.max_seq_length:
             raise ConfigError(f"window_stride={self.window_stride} must be in [1, max_seq_length={self.max_seq_length}) "
                               "(e.g. half of max_seq_length), or None to cut long passages instead")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -47,6 +47,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from lexdr.dense.doc_ids import DocIds
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import atomic_path, atomic_write, file_sha256
 from lexdr.records import Hit, Run
@@ -222,6 +223,8 @@ def _sample(parts: Sequence[np.ndarray], n: int, size: int, seed: int) -> np.nda
 class DenseIndex:
     """Doc ids + a FAISS inner-product index. Save/load as ``index.faiss`` + ``doc_ids.json`` + ``config.json``."""
 
+    kind = "dense"  # what config.json records (lexdr.retrieval.index_kind)
+
     def __init__(self, index, doc_ids: list[str], meta: dict | None = None):
         if index.ntotal != len(doc_ids):
             raise LexdrError(f"FAISS index holds {index.ntotal} vectors but {len(doc_ids)} doc ids were given")
@@ -294,7 +297,7 @@ class DenseIndex:
         q = np.ascontiguousarray(query_emb, dtype=np.float32)
         return self.index.search(q, k)
 
-    def search(self, query_ids: list[str], query_emb: np.ndarray, k: int = 100) -> Run:
+    def search_vectors(self, query_ids: list[str], query_emb: np.ndarray, k: int = DEFAULT_DEPTH) -> Run:
         """Each query's top ``k`` passages. A passage stored as several windows (its id repeated, see
         ``EncoderConfig.window_stride``) counts once, with its best window's score (MaxP): such an index is
         searched deeper, doubling, until every query has ``k`` distinct passages or the index is exhausted."""
@@ -333,7 +336,7 @@ class DenseIndex:
             json.dump(list(self.doc_ids), fh, ensure_ascii=False)
         # config.json last: its presence marks a complete index.
         with atomic_write(folder / "config.json") as fh:
-            json.dump({**self.meta, "files": files}, fh, ensure_ascii=False, indent=2)
+            json.dump({**self.meta, "kind": self.kind, "files": files}, fh, ensure_ascii=False, indent=2)
         return folder
 
     @classmethod
@@ -459,11 +462,11 @@ class ShardedDenseIndex:
         rel = [str(Path(f).resolve().relative_to(folder.resolve())) if Path(f).resolve().is_relative_to(folder.resolve())
                else str(Path(f).resolve()) for f in shard_folders]
         with atomic_write(folder / SHARDS_FILE) as fh:
-            json.dump({"shards": rel}, fh, indent=2)
+            json.dump({"kind": DenseIndex.kind, "shards": rel}, fh, indent=2)
         return folder
 
-    def search(self, query_ids: list[str], query_emb: np.ndarray, k: int = 100) -> Run:
-        return merge_runs((s.search(query_ids, query_emb, k) for s in self.shards), k)
+    def search_vectors(self, query_ids: list[str], query_emb: np.ndarray, k: int = DEFAULT_DEPTH) -> Run:
+        return merge_runs((s.search_vectors(query_ids, query_emb, k) for s in self.shards), k)
 
 
 def open_dense_index(folder: str | Path, mmap: bool = False, nprobe: int | None = None,

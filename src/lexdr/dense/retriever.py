@@ -11,6 +11,7 @@ from typing import Sequence
 
 from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, open_dense_index
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import LexdrError
 from lexdr.records import Query, Run
 
@@ -37,6 +38,8 @@ def encoder_for_index(index: DenseIndex, **overrides) -> Encoder:
 class DenseRetriever:
     """``search(queries, k)`` over a :class:`DenseIndex` with the query encoder that matches it."""
 
+    run_tag = "lexdr-dense"  # the tag of the TREC runs it writes
+
     def __init__(self, encoder: Encoder, index: DenseIndex):
         self.encoder = encoder
         self.index = index
@@ -48,8 +51,8 @@ class DenseRetriever:
         index = open_dense_index(folder, mmap=mmap)  # one index folder, or several shards' (merged by score)
         return cls(encoder or encoder_for_index(index, **encoder_overrides), index)
 
-    def search(self, queries: Sequence[Query], k: int = 100) -> Run:
+    def search(self, queries: Sequence[Query], k: int = DEFAULT_DEPTH) -> Run:
         if not queries:
             return {}
         emb = self.encoder.encode_queries([q.text for q in queries])
-        return self.index.search([q.query_id for q in queries], emb, k)
+        return self.index.search_vectors([q.query_id for q in queries], emb, k)

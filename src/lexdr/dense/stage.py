@@ -25,6 +25,7 @@ import numpy as np
 from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, DenseIndexConfig, IndexType
 from lexdr.dense.retriever import DenseRetriever
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import LexdrError
 from lexdr.executors import Executor, ExecutorSpec, resolve_executor
 from lexdr.formats import iter_corpus, read_queries, write_run
@@ -82,7 +83,7 @@ def _shard_paths(shard_dir: Path, no: int) -> tuple[Path, Path]:
 def _window_rows(encoder: Encoder, doc_ids: list[str], texts: list[str]) -> tuple[list[str], list[str]]:
     """The rows a shard stores: one per passage, or, with ``window_stride`` set, one per window of a passage
     longer than ``max_seq_length`` tokens, each under its passage's id (the index scores a passage by its best
-    window: MaxP, :meth:`DenseIndex.search`)."""
+    window: MaxP, :meth:`DenseIndex.search_vectors`)."""
     if encoder.config.window_stride is None:
         return doc_ids, texts
     windows, owner = encoder.window_texts(texts)
@@ -266,11 +267,11 @@ def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_conf
 
 
 def dense_search(index_dir: str | Path, queries_path: str | Path, out_run: str | Path | None = None,
-                 k: int = 100, encoder: Encoder | None = None) -> Run:
+                 k: int = DEFAULT_DEPTH, encoder: Encoder | None = None) -> Run:
     """Search a dense index with the queries in ``queries_path``; writes a TREC run when ``out_run`` is given."""
     run = DenseRetriever.load(index_dir, encoder=encoder).search(read_queries(queries_path), k)
     if out_run is not None:
-        write_run(run, out_run, tag="lexdr-dense")
+        write_run(run, out_run, tag=DenseRetriever.run_tag)
     return run
 
 

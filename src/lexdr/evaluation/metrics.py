@@ -19,6 +19,7 @@ import math
 import re
 from typing import Iterable, Mapping
 
+from lexdr.defaults import DEFAULT_METRICS
 from lexdr.errors import LexdrError
 from lexdr.records import Hit
 
@@ -26,7 +27,6 @@ __all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "p
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("MRR@10", "MRR@100", "Recall@10", "Recall@100", "nDCG@10")
 _METRIC = re.compile(r"^(MRR|Recall|nDCG)@(\d+)$")
 
 

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 from lexdr.evaluation.gain import training_gain
 from lexdr.evaluation.metrics import evaluate
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.formats import read_qrels, read_run, write_run
 from lexdr.formats.files import atomic_write
 from lexdr.fusion import FusionConfig, FusionMethod, fit_fusion, fuse_runs
@@ -24,7 +25,7 @@ from lexdr.records import Run
 __all__ = ["evaluate_stage", "fit_adaptive"]
 
 
-def fit_adaptive(sparse: Run, dense: Run, fusion: FusionConfig | None = None, depth: int = 100) -> FusionConfig:
+def fit_adaptive(sparse: Run, dense: Run, fusion: FusionConfig | None = None, depth: int = DEFAULT_DEPTH) -> FusionConfig:
     """The adaptive fusion of ``fusion``'s settings (``[fusion] adaptive``, ``confident_fraction`` ...) fitted
     on two runs of unlabeled queries: a config with the chosen (sparse, dense) weights, for later queries."""
     cfg = dataclasses.replace(fusion or FusionConfig(), method=FusionMethod.adaptive, weights=None)
@@ -33,7 +34,7 @@ def fit_adaptive(sparse: Run, dense: Run, fusion: FusionConfig | None = None, de
 
 def evaluate_stage(qrels: str | Path, runs: Mapping[str, str | Path], out_dir: str | Path, metrics: Sequence[str],
                    hybrids: Mapping[str, Sequence[str]] | None = None, fusion: FusionConfig | None = None,
-                   depth: int = 100, adaptive_hybrids: Mapping[str, Sequence[str]] | None = None,
+                   depth: int = DEFAULT_DEPTH, adaptive_hybrids: Mapping[str, Sequence[str]] | None = None,
                    unlabeled_runs: Mapping[str, str | Path] | None = None) -> dict[str, dict[str, float]]:
     """Score each run file in ``runs`` (system name -> TREC run of the test queries) against ``qrels``.
 

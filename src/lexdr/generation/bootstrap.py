@@ -22,7 +22,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lexdr.generation.config import GEMMA_GGUF_MODEL, GenerationConfig
+from lexdr.generation.config import GenerationConfig
+from lexdr.generation.registry import CAUSAL_FEWSHOT, GEMMA_GGUF_MODEL, PASSAGE_CUT, TRAINED
 
 __all__ = ["BootstrapSource", "BootstrapPlan", "pick_bootstrap_source"]
 
@@ -30,9 +31,11 @@ ROUND_TRIP_TOP_K = 10  # the round trip a bootstrap always uses when the given c
 
 
 class BootstrapSource(str, enum.Enum):
-    trained = "trained"
-    causal_fewshot = "causal-fewshot"
-    passage_cut = "passage-cut"
+    """The backends a bootstrap picks among, best first (their names are the registry's)."""
+
+    trained = TRAINED
+    causal_fewshot = CAUSAL_FEWSHOT
+    passage_cut = PASSAGE_CUT
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def pick_bootstrap_source(lang: str, config: GenerationConfig, trained_generator
         others = _pairs_from_other_languages(Path(trained_generator), lang)
         if others is not None and others >= config.trained.min_pairs:
             return BootstrapPlan(lang, BootstrapSource.trained,
-                                 dataclasses.replace(config, backend="trained", model=str(trained_generator),
+                                 dataclasses.replace(config, backend=TRAINED, model=str(trained_generator),
                                                      top_k=top_k),
                                  f"the run's trained generator ({others} mined pairs of other languages)")
     if few_shot_available is None:
@@ -77,11 +80,11 @@ def pick_bootstrap_source(lang: str, config: GenerationConfig, trained_generator
 
         few_shot_available = gemma_gguf_available()
     if few_shot_available:
-        model = config.model if config.backend == "causal-fewshot" and config.model else GEMMA_GGUF_MODEL
+        model = config.model if config.backend == CAUSAL_FEWSHOT and config.model else GEMMA_GGUF_MODEL
         return BootstrapPlan(lang, BootstrapSource.causal_fewshot,
-                             dataclasses.replace(config, backend="causal-fewshot", model=model, top_k=top_k),
+                             dataclasses.replace(config, backend=CAUSAL_FEWSHOT, model=model, top_k=top_k),
                              "no trained generator: few-shot Gemma (no in-language demonstrations), "
                              "kept by the round trip")
     return BootstrapPlan(lang, BootstrapSource.passage_cut,
-                         dataclasses.replace(config, backend="passage-cut", model=None, top_k=top_k),
+                         dataclasses.replace(config, backend=PASSAGE_CUT, model=None, top_k=top_k),
                          "no trained generator and no few-shot model installed: passage spans")

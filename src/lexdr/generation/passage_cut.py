@@ -21,6 +21,7 @@ from lexdr.generation.base import text_rng
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.filters import normalize_text
 from lexdr.generation.pairs import Example
+from lexdr.generation.registry import PASSAGE_CUT
 from lexdr.generation.script import passage_script
 
 __all__ = ["PassageCutGenerator", "split_sentences", "build"]
@@ -47,7 +48,7 @@ def _is_spaced(text: str) -> bool:
 
 
 class PassageCutGenerator:
-    name = "passage-cut"
+    name = PASSAGE_CUT
 
     def __init__(self, config: GenerationConfig):
         self.config = config

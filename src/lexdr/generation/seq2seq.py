@@ -31,6 +31,7 @@ from lexdr.formats.files import atomic_folder
 from lexdr.generation._hf import (batched, load_error, load_pretrained, pick_device, resolve_hf_model,
                                   transformer_subfolder)
 from lexdr.generation.config import GenerationConfig
+from lexdr.generation.registry import BERT2BERT, SEQ2SEQ
 from lexdr.generation.marker import MARKER as _MARKER, read_marker as _read_marker
 from lexdr.generation.pairs import Example
 
@@ -107,7 +108,7 @@ def warm_start_bert2bert(encoder_name_or_path: str, tie_encoder_decoder: bool = 
 class Seq2SeqGenerator:
     """Generates with a loaded encoder-decoder model; see the module docstring."""
 
-    def __init__(self, model, tokenizer, config: GenerationConfig, name: str = "seq2seq"):
+    def __init__(self, model, tokenizer, config: GenerationConfig, name: str = SEQ2SEQ):
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -167,7 +168,7 @@ def train_generator(pairs: Sequence[Example], config: GenerationConfig, out_dir:
     """
     import torch
 
-    if config.backend not in ("seq2seq", "bert2bert"):
+    if config.backend not in (SEQ2SEQ, BERT2BERT):
         raise ConfigError(f"train_generator trains seq2seq/bert2bert generators, not {config.backend!r}")
     out = Path(out_dir)
     fingerprint = config.fingerprint()
@@ -185,7 +186,7 @@ def train_generator(pairs: Sequence[Example], config: GenerationConfig, out_dir:
         examples = [examples[i] for i in keep]
 
     torch.manual_seed(config.seed)
-    if config.backend == "bert2bert":
+    if config.backend == BERT2BERT:
         model, tokenizer = warm_start_bert2bert(config.model_name, tcfg.tie_encoder_decoder)
     else:
         model, tokenizer = load_seq2seq(config.model_name, device="cpu")
@@ -247,7 +248,7 @@ def _trained_or_train(config: GenerationConfig, examples: Sequence[Example], wor
 def build_seq2seq(config: GenerationConfig, examples: Sequence[Example], work_dir: Path | None) -> Seq2SeqGenerator:
     path = _trained_or_train(config, examples, work_dir) if config.should_finetune else config.model_name
     model, tokenizer = load_seq2seq(path, config.device)
-    return Seq2SeqGenerator(model, tokenizer, config, name="seq2seq")
+    return Seq2SeqGenerator(model, tokenizer, config, name=SEQ2SEQ)
 
 
 def build_bert2bert(config: GenerationConfig, examples: Sequence[Example], work_dir: Path | None) -> Seq2SeqGenerator:
@@ -257,4 +258,4 @@ def build_bert2bert(config: GenerationConfig, examples: Sequence[Example], work_
     else:
         path = _trained_or_train(config, examples, work_dir)
     model, tokenizer = load_seq2seq(path, config.device)
-    return Seq2SeqGenerator(model, tokenizer, config, name="bert2bert")
+    return Seq2SeqGenerator(model, tokenizer, config, name=BERT2BERT)

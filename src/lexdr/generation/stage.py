@@ -50,6 +50,7 @@ from lexdr.formats.files import atomic_write, open_text, write_jsonl
 from lexdr.generation.base import QueryGenerator, build_generator
 from lexdr.generation.bootstrap import ROUND_TRIP_TOP_K, pick_bootstrap_source
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
+from lexdr.generation.registry import TRAINED
 from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_check, round_trip_keep,
                                       round_trip_ranks, script_check)
 from lexdr.generation.pairs import examples_from_pairs, read_pairs, write_pairs
@@ -253,7 +254,7 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     shards = [selected[i:i + cfg.shard_size] for i in range(0, len(selected), cfg.shard_size)]
     cached = [_read_shard(shard_path(out, i), ids) for i, ids in enumerate(shards)]
     if any(c is None for c in cached) and generator is None:
-        if cfg.backend == "trained" and not cfg.model:  # train on this language's mined pairs first
+        if cfg.backend == TRAINED and not cfg.model:  # train on this language's mined pairs first
             from lexdr.generation.trained import train_query_generator
 
             code = lang or "und"
@@ -347,14 +348,14 @@ def stage_generation_config(config: GenerationConfig, lang: str, trained_generat
     else few-shot Gemma, else passage-cut); another backend is used as configured. The round trip is always on.
     """
     if bootstrap:
-        if config.backend == "trained" and not config.model:
+        if config.backend == TRAINED and not config.model:
             plan = pick_bootstrap_source(lang, config, trained_generator)
             logger.info("generation (%s, no unlabeled queries): %s - %s", lang, plan.source.value, plan.reason)
             return plan.config, f"{plan.source.value}: {plan.reason}"
         if config.top_k is None:
             config = dataclasses.replace(config, top_k=ROUND_TRIP_TOP_K)
         return config, f"{config.backend}: configured backend (no unlabeled queries)"
-    if config.backend == "trained" and not config.model and trained_generator is not None:
+    if config.backend == TRAINED and not config.model and trained_generator is not None:
         return dataclasses.replace(config, model=str(trained_generator)), None
     return config, None
 

@@ -58,6 +58,7 @@ from lexdr.formats import iter_corpus
 from lexdr.formats.files import atomic_folder
 from lexdr.generation._hf import pick_device
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
+from lexdr.generation.registry import TRAINED
 from lexdr.generation.marker import MARKER, model_identity, read_marker as _read_marker  # noqa: F401
 from lexdr.generation.pairs import Example, examples_from_pairs, read_pairs
 from lexdr.optim import (StepLog, linear_warmup_decay, load_optimizer_state, optimizer_step, read_checkpoint_state,
@@ -351,7 +352,7 @@ def _stop_ids(tokenizer) -> list[int]:
 class TrainedGenerator:
     """Writes queries with a trained generator folder (see :func:`load_trained_generator`)."""
 
-    name = "trained"
+    name = TRAINED
 
     def __init__(self, model, tokenizer, info: dict, config: GenerationConfig):
         self.model = model
@@ -403,7 +404,7 @@ def load_trained_generator(folder: str | Path, config: GenerationConfig | None =
     from peft import PeftModel
 
     folder = Path(folder)
-    cfg = config or GenerationConfig(backend="trained", model=str(folder))
+    cfg = config or GenerationConfig(backend=TRAINED, model=str(folder))
     model_identity(folder)  # a clear error for a folder that is not a trained generator
     info = _read_marker(folder) or {}
     device = pick_device(cfg.device)

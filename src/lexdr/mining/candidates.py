@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.records import Hit
 
 __all__ = ["Candidate", "candidate_table", "zscores"]
@@ -39,7 +40,7 @@ def zscores(hits: list[Hit]) -> dict[str, float]:
     return {h.doc_id: ((h.score - mean) / std if std > 0 else 0.0) for h in hits}
 
 
-def candidate_table(bm25_hits: list[Hit], dense_hits: list[Hit], depth: int = 100) -> dict[str, Candidate]:
+def candidate_table(bm25_hits: list[Hit], dense_hits: list[Hit], depth: int = DEFAULT_DEPTH) -> dict[str, Candidate]:
     """All passages in either top-``depth`` list, with ranks, raw scores and z-scores from both retrievers."""
     bm25 = sorted(bm25_hits, key=lambda h: (-h.score, h.doc_id))[:depth]
     dense = sorted(dense_hits, key=lambda h: (-h.score, h.doc_id))[:depth]

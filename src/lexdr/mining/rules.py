@@ -31,7 +31,7 @@ from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError
 from lexdr.mining.candidates import Candidate, candidate_table
 from lexdr.records import Query, Run
-from lexdr.settings import setting, to_plain
+from lexdr.settings import at_least, setting, to_plain
 
 __all__ = ["RULES", "RuleKind", "MineConfig", "MinedExample", "mine_from_runs", "teacher_probs", "parse_rule"]
 
@@ -77,10 +77,10 @@ class MineConfig:
 
     def __post_init__(self) -> None:
         parse_rule(self.rule)
-        if self.n_candidates_each < 1 or self.depth < self.n_candidates_each:
-            raise ConfigError(f"need 1 <= n_candidates_each <= depth, got {self.n_candidates_each} and {self.depth}")
-        if self.teacher_temperature <= 0:
-            raise ConfigError("teacher_temperature must be > 0")
+        at_least(self, ("n_candidates_each",), 1)
+        at_least(self, ("depth",), self.n_candidates_each, note=" (n_candidates_each)")
+        at_least(self, ("n_negatives", "neg_depth", "neg_other_min_rank"), 0)
+        at_least(self, ("teacher_temperature",), 0, strict=True)
 
     @cached_property
     def parsed_rule(self) -> tuple[RuleKind, int]:

@@ -22,7 +22,8 @@ from lexdr.mining.stats import rule_quality, soft_target_quality
 if TYPE_CHECKING:
     from lexdr.executors import Executor, ExecutorSpec
 
-__all__ = ["mine", "mine_stage", "write_mined", "read_mined", "iter_mined", "write_no_queries"]
+__all__ = ["mine", "mine_stage", "write_mined", "read_mined", "iter_mined", "write_no_queries",
+           "mined_teacher_temperature"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,25 @@ def iter_mined(path: str | Path) -> Iterator[MinedExample]:
 
 def read_mined(path: str | Path) -> list[MinedExample]:
     return list(iter_mined(path))
+
+
+def mined_teacher_temperature(path: str | Path) -> float | None:
+    """The teacher temperature ``path`` (a ``mined.jsonl``) was mined at, as :func:`mine` recorded it in the
+    ``stats.json`` beside it (``config.teacher_temperature``), or in ``mining/stats.json`` beside it (where the
+    generation stage mines its kept queries before moving ``mined.jsonl`` up). None when nothing records it: a
+    language without queries, or a file from elsewhere; training then uses its own setting."""
+    folder = Path(path).parent
+    for stats_path in (folder / "stats.json", folder / "mining" / "stats.json"):
+        if not stats_path.is_file():
+            continue
+        try:
+            stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        value = (stats.get("config") or {}).get("teacher_temperature") if isinstance(stats, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 # Queries per mining task on a distributed executor.

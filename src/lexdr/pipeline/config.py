@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
+from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_METRICS, DEFAULT_SEED
 from lexdr.dense.encoder import EncoderConfig
 from lexdr.dense.index import DenseIndexConfig
 from lexdr.errors import ConfigError, LexdrError
@@ -35,9 +35,6 @@ from lexdr.training import LossKind, TrainConfig
 
 __all__ = ["LanguageInput", "RunSettings", "RunConfig", "GenerationSettings", "load_config"]
 
-DEFAULT_RUN_METRICS = ("MRR@10", "MRR@100", "Recall@100", "nDCG@10")
-
-
 @dataclass(frozen=True)
 class RunSettings:
     """The ``[run]`` section."""
@@ -50,7 +47,7 @@ class RunSettings:
                                             "supervised upper bound, reported beside the method.")
     gold_loss: LossKind = setting(LossKind.contrastive, "The gold model's loss: contrastive (true labels as hard "
                                   "positives) or kl+contrastive (the method's soft targets plus the labels).")
-    metrics: tuple[str, ...] = setting(DEFAULT_RUN_METRICS, "Metrics reported per system (MRR@k, Recall@k, nDCG@k).")
+    metrics: tuple[str, ...] = setting(DEFAULT_METRICS, "Metrics reported per system (MRR@k, Recall@k, nDCG@k).")
     executor: ExecutorKind = setting(ExecutorKind.local, "Where per-shard work runs: local (this machine) or ray "
                                      "(a Ray cluster; pip install 'lexdr[cluster]'). Same results either way.",
                                      fingerprint=False)

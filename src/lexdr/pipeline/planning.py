@@ -9,10 +9,8 @@ Mr. TyDi one, and the plan says so; any other missing corpus is planned as one p
 from __future__ import annotations
 
 import json
-import math
 import unicodedata
 from itertools import islice
-from pathlib import Path
 
 from lexdr.formats import read_queries
 from lexdr.formats.files import open_text
@@ -121,15 +119,9 @@ def plan_config(cfg: RunConfig, device: Device | str = Device.cpu) -> Plan:
     passage_tokens = estimate_tokens(texts) if texts else PlanSettings.passage_tokens
     notes.append(f"tokens per passage: {passage_tokens} " + (f"(estimated from {len(texts):,} passages)" if texts
                                                             else "(no corpus here to count: Mr. TyDi-like)"))
-    settings = PlanSettings(stages=tuple(stages), max_seq_length=cfg.dense.max_seq_length,
-                            passage_tokens=passage_tokens, index=cfg.dense_index,
-                            max_docs_in_memory=cfg.bm25.max_docs_in_memory,
-                            epochs=max(1, math.ceil(cfg.training.epochs)), train_batch_size=cfg.training.batch_size,
-                            max_candidates=cfg.training.max_candidates,
-                            candidates=max(1, 2 * cfg.mining.n_candidates_each - 1), rounds=cfg.rounds,
-                            generate_passages=cfg.generation.config.max_passages or 10**9,
-                            generation_backend=cfg.generation.config.backend,
-                            generator_batch_size=cfg.generation.config.trained.batch_size, device=Device(device))
+    settings = PlanSettings(stages=tuple(stages), bm25=cfg.bm25, dense=cfg.dense, index=cfg.dense_index,
+                            mining=cfg.mining, training=cfg.training, generation=cfg.generation.config,
+                            rounds=cfg.rounds, passage_tokens=passage_tokens, device=Device(device))
     plan = plan_run(sizes, settings)
     return Plan(settings=plan.settings, sizes=plan.sizes, estimates=plan.estimates, memory_bytes=plan.memory_bytes,
                 notes=plan.notes + tuple(notes))

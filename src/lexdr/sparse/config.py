@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lexdr.defaults import DEFAULT_DEPTH
-from lexdr.errors import ConfigError
-from lexdr.settings import setting, to_plain
+from lexdr.settings import at_least, at_most, setting, to_plain
 
 __all__ = ["BM25Config"]
 
@@ -22,15 +21,11 @@ class BM25Config:
                                                    "(memory bounded by it; scores identical). None: in memory.")
 
     def __post_init__(self) -> None:
-        if self.depth < 1:
-            raise ConfigError(f"depth must be >= 1, got {self.depth}")
-        if self.k1 is not None and self.k1 < 0:
-            raise ConfigError(f"k1 must be >= 0, got {self.k1}")
-        if self.max_docs_in_memory is not None and self.max_docs_in_memory < 1:
-            raise ConfigError(f"max_docs_in_memory must be >= 1 (leave it out to build in memory), got "
-                              f"{self.max_docs_in_memory}")
-        if self.b is not None and not 0.0 <= self.b <= 1.0:
-            raise ConfigError(f"b must be in [0, 1], got {self.b}")
+        at_least(self, ("depth",), 1)
+        at_least(self, ("k1", "b"), 0, optional=True)
+        at_least(self, ("max_docs_in_memory",), 1, optional=True, note=" (leave it out to build in memory)")
+        if self.b is not None:
+            at_most(self, ("b",), 1)
 
     def index_options(self) -> dict:
         """The keyword arguments of :meth:`BM25Index.build` that are set (None = the language's default)."""

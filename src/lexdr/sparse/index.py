@@ -30,6 +30,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from lexdr.analysis import Analyzer, analyzer_from_config, default_bm25_params, get_analyzer
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import atomic_folder
 from lexdr.records import Doc, Hit, Query, Run
@@ -151,9 +152,16 @@ class BM25Index:
             rank[order] = np.arange(len(doc_ids), dtype=np.int64)
         self._id_rank = rank
 
+    kind = "sparse"  # what config.json records (lexdr.retrieval.index_kind)
+
     @property
     def num_docs(self) -> int:
         return len(self.doc_ids)
+
+    @property
+    def run_tag(self) -> str:
+        """The tag of the TREC runs this index writes."""
+        return f"lexdr-bm25-{self.analyzer.lang}-{self.analyzer.name}"
 
     @property
     def vocab_size(self) -> int:
@@ -170,7 +178,7 @@ class BM25Index:
             raise LexdrError("the index is empty: call BM25Index.build(...) or BM25Index.load(folder) first")
 
     # ------------------------------------------------------------------------------------------ search
-    def search(self, queries: Sequence[Query], k: int = 100, n_threads: int = 2, n_jobs: int = 2) -> Run:
+    def search(self, queries: Sequence[Query], k: int = DEFAULT_DEPTH, n_threads: int = 2, n_jobs: int = 2) -> Run:
         """Top-``k`` documents for each query: ``{query_id: [Hit, ...]}``, best first, ties by doc id.
 
         A query with no term in the index gets an empty hit list. ``n_threads`` threads score batches of queries;
@@ -180,14 +188,14 @@ class BM25Index:
         terms = self.analyzer.analyze_batch([q.text for q in queries], n_jobs=n_jobs)
         return self.search_terms([q.query_id for q in queries], terms, k=k, n_threads=n_threads)
 
-    def search_terms(self, query_ids: Sequence[str], queries_terms: Sequence[list[str]], k: int = 100,
+    def search_terms(self, query_ids: Sequence[str], queries_terms: Sequence[list[str]], k: int = DEFAULT_DEPTH,
                      n_threads: int = 2) -> Run:
         """Like :meth:`search` for already-analyzed queries."""
         self._require_built()
         token_ids = [terms_to_ids(t, self._vocab) for t in queries_terms]
         return self.search_ids(query_ids, token_ids, k=k, n_threads=n_threads)
 
-    def search_ids(self, query_ids: Sequence[str], token_ids: Sequence[list[int]], k: int = 100,
+    def search_ids(self, query_ids: Sequence[str], token_ids: Sequence[list[int]], k: int = DEFAULT_DEPTH,
                    n_threads: int = 2) -> Run:
         """Search with term ids of this index's vocabulary (see :meth:`rank_ids`), as a :data:`Run`."""
         ranked = self.rank_ids(token_ids, k=k, n_threads=n_threads)
@@ -196,7 +204,7 @@ class BM25Index:
             run[qid] = list(map(Hit, id_array[docs].tolist(), scores.tolist()))
         return run
 
-    def rank_ids(self, token_ids: Sequence[list[int]], k: int = 100,
+    def rank_ids(self, token_ids: Sequence[list[int]], k: int = DEFAULT_DEPTH,
                  n_threads: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
         """The ranking core, in numpy: per query, (document positions, scores) of its top ``k``.
 
@@ -263,6 +271,7 @@ class BM25Index:
 
         bm25s = _bm25s()
         return {
+            "kind": self.kind,
             "format": INDEX_FORMAT,
             "lexdr_version": __version__,
             "bm25s_version": getattr(bm25s, "__version__", "unknown"),

@@ -1,4 +1,4 @@
-"""The BM25 stages as file-to-file functions (what ``lexdr index sparse`` / ``lexdr search sparse`` call)."""
+"""The BM25 stages as file-to-file functions (``lexdr index sparse`` calls :func:`build_index`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from lexdr.analysis import Analyzer
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.formats import iter_corpus, read_queries, write_run
 from lexdr.formats.corpus import EmptyTextPolicy
 from lexdr.sparse.config import BM25Config
@@ -47,13 +48,13 @@ def build_index(corpus_path: str | Path, lang: str, out_dir: str | Path, analyze
     return out
 
 
-def search_index(index_dir: str | Path, queries_path: str | Path, out_run_path: str | Path, k: int = 100,
+def search_index(index_dir: str | Path, queries_path: str | Path, out_run_path: str | Path, k: int = DEFAULT_DEPTH,
                  n_threads: int = 2, mmap: bool = True) -> Path:
     """Search every query of ``queries_path`` (BEIR JSONL or ``qid<TAB>text`` TSV) and write a TREC run."""
     index = BM25Index.load(index_dir, mmap=mmap)
     queries = read_queries(queries_path)
     run = index.search(queries, k=k, n_threads=n_threads)
-    write_run(run, out_run_path, tag=f"lexdr-bm25-{index.analyzer.lang}-{index.analyzer.name}")
+    write_run(run, out_run_path, tag=index.run_tag)
     empty = sum(1 for hits in run.values() if not hits)
     if empty:
         logger.warning("%d of %d queries matched no document", empty, len(run))

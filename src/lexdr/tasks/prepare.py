@@ -11,7 +11,7 @@ from typing import Any
 from lexdr.errors import ConfigError
 from lexdr.formats import (iter_corpus, read_qrels, read_queries, write_corpus_jsonl, write_qrels_trec,
                            write_queries_tsv)
-from lexdr.settings import setting
+from lexdr.settings import at_least, setting
 
 __all__ = ["LanguageInput", "prepare_language", "take_evenly", "LABEL_PATTERN"]
 
@@ -45,10 +45,7 @@ class LanguageInput:
         if not LABEL_PATTERN.match(self.label()) or ".." in self.label():
             raise ConfigError(f"label {self.label()!r} cannot name a folder: use letters, digits, '.', '_' and '-' "
                               "(set name=)")
-        for attr in ("max_unlabeled", "max_test"):
-            v = getattr(self, attr)
-            if v is not None and v < 1:
-                raise ConfigError(f"{attr} must be >= 1 (leave it out to use every query), got {v}")
+        at_least(self, ("max_unlabeled", "max_test"), 1, optional=True, note=" (leave it out to use every query)")
 
     def label(self) -> str:
         return self.name or self.dev_task or self.lang

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
-from lexdr.settings import as_enums, at_least, fingerprint_fields, setting, to_plain
+from lexdr.mining.rules import MineConfig
+from lexdr.settings import as_enums, at_least, default_of, fingerprint_fields, setting, to_plain
 
 __all__ = ["LossKind", "TrainConfig"]
 
@@ -36,8 +37,10 @@ class TrainConfig:
     max_query_length: int = setting(64, "Query token cap.")
     max_passage_length: int = setting(256, "Passage token cap.")
     student_temperature: float = setting(0.02, "Temperature of the student's softmax over candidate similarities.")
-    teacher_temperature: float = setting(0.5, "Temperature of the teacher's softmax (z units); the pipeline takes "
-                                              "it from [mining].")
+    teacher_temperature: float = setting(default_of(MineConfig, "teacher_temperature"),
+                                         "Temperature of the teacher's softmax (z units): mining owns it ([mining] "
+                                         "teacher_temperature) and records it beside mined.jsonl; training reads it "
+                                         "from there, and a different value here is an error.")
     contrastive_temperature: float = setting(0.02, "InfoNCE temperature.")
     contrastive_weight: float = setting(1.0, "Weight of the contrastive term in kl+contrastive.")
     n_hard_negatives: int = setting(1, "Mined hard negatives per query in the contrastive loss.")
@@ -62,8 +65,9 @@ class TrainConfig:
         as_enums(self, ("loss",))
         at_least(self, ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every",
                         "nproc_per_node"), 1)
-        if self.epochs <= 0 or self.lr <= 0:
-            raise ConfigError("epochs and lr must be > 0")
+        at_least(self, ("epochs", "lr", "teacher_temperature", "student_temperature", "contrastive_temperature"), 0,
+                 strict=True)
+        at_least(self, ("n_hard_negatives",), 0)
         if self.max_candidates < 2 and self.loss is not LossKind.contrastive:
             raise ConfigError("the kl loss needs max_candidates >= 2 (a softmax over one passage is constant)")
 

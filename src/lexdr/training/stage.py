@@ -4,6 +4,7 @@ encoder. Passage ids are namespaced by language label (``<label>/<doc_id>``) so 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -16,7 +17,7 @@ from lexdr.training.trainer import TrainingExample, examples_from_mined
 if TYPE_CHECKING:
     from lexdr.dense.encoder import EncoderConfig
 
-__all__ = ["SEP", "TrainSource", "joint_examples", "train_stage"]
+__all__ = ["SEP", "TrainSource", "joint_examples", "mined_temperature", "train_stage"]
 
 SEP = "/"  # namespaces passage ids across languages in joint training: "<label>/<doc_id>"
 
@@ -41,6 +42,30 @@ def _relabel_with_gold(mined: list, qrels: dict) -> None:
         m.positive_confidence = [1.0] if rel else []
         keep = [(d, s) for d, s in zip(m.negative_ids, m.negative_sources) if d not in rel]
         m.negative_ids, m.negative_sources = [d for d, _ in keep], [s for _, s in keep]
+
+
+def mined_temperature(paths: Sequence[str | Path], given: float | None = None) -> float:
+    """The teacher temperature to distil at: the one the mined files were mined at (their ``stats.json``, see
+    :func:`lexdr.mining.mined_teacher_temperature`). ``given`` (a config's or ``--teacher-temperature``) must
+    agree with it, and so must the files among themselves: a disagreement is a :class:`ConfigError`, not a
+    silent choice. Files that record none (a language without queries) accept ``given``, else mining's default."""
+    from lexdr.mining import MineConfig, mined_teacher_temperature
+    from lexdr.settings import default_of
+
+    recorded = {str(p): t for p in paths if Path(p).exists() and (t := mined_teacher_temperature(p)) is not None}
+    values = sorted(set(recorded.values()))
+    if len(values) > 1:
+        raise ConfigError("the mined files were mined at different teacher temperatures ("
+                          + ", ".join(f"{p}: {t:g}" for p, t in recorded.items())
+                          + "); mine them again with one [mining] teacher_temperature")
+    if values and given is not None and not math.isclose(given, values[0]):
+        path = next(iter(recorded))
+        raise ConfigError(f"{path} was mined at teacher_temperature {values[0]:g} (its stats.json), but training "
+                          f"was given {given:g}; leave the temperature to the mined file, or mine again with "
+                          f"[mining] teacher_temperature = {given:g}")
+    if values:
+        return values[0]
+    return given if given is not None else default_of(MineConfig, "teacher_temperature")
 
 
 def joint_examples(sources: Sequence[TrainSource], config: TrainConfig,
@@ -87,6 +112,7 @@ def train_stage(sources: Sequence[TrainSource], out_dir: str | Path, config: Tra
     out = Path(out_dir)
     from lexdr.training.distributed import fit
 
+    mined_temperature([p for src in sources for p in src.mined], config.teacher_temperature)
     examples, passages = joint_examples(sources, config, gold=gold)
     if windows is not None and windows.window_stride is not None:
         from lexdr.training.windows import teacher_windows
