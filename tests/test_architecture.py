@@ -24,7 +24,8 @@ PUBLIC_API = {
                     "open_dense_index", "DenseRetriever", "encoder_for_index", "build_dense_index", "dense_search",
                     "dense_stage"],
     "lexdr.errors": ["LexdrError", "InputError", "ConfigError"],
-    "lexdr.evaluation": ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "evaluate_stage"],
+    "lexdr.evaluation": ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "evaluate_stage",
+                         "training_gain", "gain_verdict"],
     "lexdr.executors": ["ExecutorKind", "ClusterSettings", "ExecutorSpec", "Executor", "LocalExecutor", "RayExecutor",
                         "RAY_INSTALL", "require_ray", "resolve_executor"],
     "lexdr.formats": ["atomic_write", "open_text", "EmptyTextPolicy", "iter_corpus", "read_corpus",
@@ -59,8 +60,11 @@ PUBLIC_API = {
                         "write_corpus", "write_queries"],
     "lexdr.tasks": ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "LanguageInput",
                     "prepare_language", "take_evenly"],
-    "lexdr.training": ["LossKind", "TrainConfig", "listwise_kl_loss", "contrastive_loss", "train", "TrainingExample",
-                       "examples_from_mined", "TrainSource", "joint_examples", "train_stage"],
+    "lexdr.training": ["LossKind", "TrainConfig", "listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss",
+                       "ContrastiveLoss", "FusionAwareKLLoss", "WeightedSum", "LOSSES", "build_loss", "train",
+                       "TrainingExample", "examples_from_mined", "TrainSource", "joint_examples", "train_stage"],
+    "lexdr.optim": ["linear_warmup_decay", "optimizer_step", "StepLog", "save_checkpoint", "read_checkpoint_state",
+                    "load_optimizer_state"],
 }
 
 
