@@ -40,7 +40,8 @@ from lexdr.sparse import bm25_stage
 from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput, prepare_language
 from lexdr.training import TrainSource, train_stage
 
-__all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "TRAINED_SYSTEMS", "hybrid_name",
+__all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "TrainedModel", "TRAINED_MODELS", "TRAINED_SYSTEMS",
+           "hybrid_name",
            "adaptive_hybrid_name"]
 
 
@@ -66,9 +67,37 @@ class StageSpec:
 SYSTEMS = {"bm25": "bm25", "dense-base": "dense-base"}
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """One trained model of the method: its training stage, the system it is evaluated as, its dense stage, the
+    mined examples it learns from, and when a run has it."""
+
+    stage: str  # the training stage's folder, e.g. "train-r1"
+    system: str  # its name in the metrics, e.g. "lexdr-r1"
+    dense: str  # the per-language stage that indexes and searches with it, e.g. "dense-r1"
+    mined: str = "mine"  # the per-language mining stage it reads
+    mined_with: str = "dense-base"  # that mining's dense side (a later round: the previous model's)
+    generated: bool = False  # also the generated queries' mined examples
+    gold: bool = False  # the unlabeled queries' true labels (the supervised upper bound, reported apart)
+
+    def wanted(self, cfg: RunConfig, has_mined: bool) -> bool:
+        if self.gold:
+            return cfg.run.gold_upper_bound
+        if self.generated:
+            return cfg.generation.enabled
+        return has_mined and (self.mined == "mine" or cfg.rounds == 2)
+
+
+# The trained models, in the order they are declared: round 1 on mined pairs only; with generation on, a second
+# model on mined + generated (so the report shows what generation adds); round 2; the gold upper bound.
+TRAINED_MODELS = (
+    TrainedModel("train-r1", "lexdr-r1", "dense-r1"),
+    TrainedModel("train-gen", "lexdr-gen", "dense-gen", generated=True),
+    TrainedModel("train-r2", "lexdr-r2", "dense-r2", mined="mine-r2", mined_with="dense-r1"),
+    TrainedModel("train-gold", "gold-supervised", "dense-gold", gold=True),
+)
 # Training stage -> the system its model is evaluated as.
-TRAINED_SYSTEMS = {"train-r1": "lexdr-r1", "train-gen": "lexdr-gen", "train-r2": "lexdr-r2",
-                   "train-gold": "gold-supervised"}
+TRAINED_SYSTEMS = {m.stage: m.system for m in TRAINED_MODELS}
 
 
 def hybrid_name(system: str) -> str:
@@ -242,32 +271,15 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
             specs.append(StageSpec(f"{label}/generate", generate_stage, args, config=config,
                                    deps=(f"{label}/data", f"{label}/bm25", f"{label}/dense-base", f"{label}/mine")
                                    + (("generator",) if joint else ())))
-    if has_mined:
-        # Round 1 on mined pairs only; with generation on, a second model trains on mined + generated, so the
-        # report shows what generation adds.
-        specs.append(train("train-r1", "mine"))
-        for li in langs:
-            # the unlabeled queries' run feeds round 2's mining and the adaptive hybrid's fit (no labels)
-            specs.append(dense(li, "dense-r1", "train-r1", ("unlabeled", "test")))
-        systems[TRAINED_SYSTEMS["train-r1"]] = "dense-r1"
-    if cfg.generation.enabled:
-        specs.append(train("train-gen", "mine", generated=True))
-        for li in langs:
-            specs.append(dense(li, "dense-gen", "train-gen", ("unlabeled", "test")))
-        systems[TRAINED_SYSTEMS["train-gen"]] = "dense-gen"
-    if cfg.rounds == 2 and has_mined:
-        for li in langs:
-            if li.has_unlabeled:
-                specs.append(mine_spec(li, "mine-r2", "dense-r1"))
-        specs.append(train("train-r2", "mine-r2"))
-        for li in langs:
-            specs.append(dense(li, "dense-r2", "train-r2", ("unlabeled", "test")))
-        systems[TRAINED_SYSTEMS["train-r2"]] = "dense-r2"
-    if cfg.run.gold_upper_bound:
-        specs.append(train("train-gold", "mine", gold=True))
-        for li in langs:
-            specs.append(dense(li, "dense-gold", "train-gold", ("unlabeled", "test")))
-        systems[TRAINED_SYSTEMS["train-gold"]] = "dense-gold"
+    for m in TRAINED_MODELS:
+        if not m.wanted(cfg, has_mined):
+            continue
+        if m.mined != "mine":  # a later round mines again, with the previous model's runs as the dense side
+            specs += [mine_spec(li, m.mined, m.mined_with) for li in langs if li.has_unlabeled]
+        specs.append(train(m.stage, m.mined, gold=m.gold, generated=m.generated))
+        # each model's unlabeled queries' run feeds the next round's mining and the adaptive hybrid's fit
+        specs += [dense(li, m.dense, m.stage, ("unlabeled", "test")) for li in langs]
+        systems[m.system] = m.dense
     for li in langs:
         if not li.has_test:
             continue
