@@ -169,6 +169,35 @@ def report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) -> list
     return lines + ref
 
 
+def gain_report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) -> list[str]:
+    """Issue 20's table: what training added to the hybrid a user deploys. Per variant and task, the trained
+    model's dense MRR@10 minus the base encoder's, and its adaptive hybrid minus the base encoder's adaptive
+    hybrid (:func:`lexdr.evaluation.training_gain`, the numbers the evaluation stage writes to gain.json), each
+    the mean over the variant's seeds (min–max)."""
+    from lexdr.evaluation import training_gain
+
+    parts = {"adaptive-hybrid": ("bm25", "dense-base"), "adaptive-hybrid-lexdr-r1": ("bm25", "lexdr-r1")}
+    seeds = {n: seeds_of(work, n) for n in names}
+    gains = {(n, s, t): training_gain(json.loads((work / folder_name(n, s) / "metrics.json").read_text())[t], parts,
+                                      "MRR@10")["lexdr-r1"]
+             for n in names for s in seeds[n] for t in tasks}
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+
+    def cell(xs: list[float]) -> str:
+        return f"{mean(xs):+.4f}" + (f" ({min(xs):+.4f}…{max(xs):+.4f})" if len(xs) > 1 else "")
+
+    lines = ["| variant | change | seeds | " + " | ".join(f"{t} Δ dense | {t} Δ hybrid" for t in tasks)
+             + " | mean Δ hybrid | worst task Δ hybrid |", "|---|---|---|" + "---:|---:|" * len(tasks) + "---:|---:|"]
+    for n in names:
+        per_task = {t: [gains[n, s, t] for s in seeds[n]] for t in tasks}
+        hybrid = {t: mean([g["hybrid"] for g in gs]) for t, gs in per_task.items()}
+        lines.append(f"| {n} | {VARIANTS[n][0]} | {', '.join(map(str, seeds[n]))} | "
+                     + " | ".join(f"{cell([g['dense'] for g in per_task[t]])} | {cell([g['hybrid'] for g in per_task[t]])}"
+                                  for t in tasks)
+                     + f" | {mean(list(hybrid.values())):+.4f} | {min(hybrid.values()):+.4f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "student-variants")
@@ -202,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
              f"otherwise, once per seed listed (seed {SEED} unless `--seeds`; a cell with several seeds is their mean "
              "(min–max)). Δ v0: the variant's lexdr-r1 minus the baseline's, paired by seed and averaged.", ""]
     lines += report(args.work, names, args.tasks)
+    lines += ["", "## What training added to the hybrid (issue 20)", "",
+              "Δ dense: lexdr-r1 minus the base encoder (dense alone). Δ hybrid: the adaptive hybrid of BM25 and "
+              "lexdr-r1 minus the adaptive hybrid of BM25 and the base encoder (both fitted on the unlabeled "
+              "queries' runs, no labels). Mean over the seeds (min…max). Goal: mean Δ hybrid ≥ +0.010, every task "
+              "≥ −0.002.", ""]
+    lines += gain_report(args.work, names, args.tasks)
     text = "\n".join(lines)
     print(text)
     args.out.write_text(text + "\n", encoding="utf-8")
