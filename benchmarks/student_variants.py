@@ -60,6 +60,8 @@ VARIANTS = {  # name -> (what changes, {section: {key: value}})
                      {"training": {"loss": "fusion-kl"}}),
     "v9-klce": ("kl + contrastive on the pseudo positive with hard negatives one side ranks high, the other not",
                 {"training": {"loss": "kl+contrastive"}}),
+    "v11-bm25-hard": ("kl weighted toward the queries whose teacher answer BM25 is unsure of (1 - its BM25 softmax)",
+                      {"training": {"loss": "kl-bm25-hard"}}),
     "v10-r2": ("round 2: mined again with the trained model's runs, trained again", {"run": {"rounds": 2}}),
     # the ceiling: the same trainer on the unlabeled half's TRUE labels (reported apart; system gold-supervised)
     "gold": ("gold upper bound: the unlabeled questions' true labels as hard positives (contrastive)",

@@ -61,7 +61,7 @@ PUBLIC_API = {
     "lexdr.tasks": ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "LanguageInput",
                     "prepare_language", "take_evenly"],
     "lexdr.training": ["LossKind", "TrainConfig", "listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss",
-                       "ContrastiveLoss", "FusionAwareKLLoss", "WeightedSum", "LOSSES", "build_loss", "train",
+                       "ContrastiveLoss", "FusionAwareKLLoss", "BM25HardKLLoss", "WeightedSum", "LOSSES", "build_loss", "train",
                        "TrainingExample", "examples_from_mined", "TrainSource", "joint_examples", "train_stage"],
     "lexdr.optim": ["linear_warmup_decay", "optimizer_step", "StepLog", "save_checkpoint", "read_checkpoint_state",
                     "load_optimizer_state"],

@@ -267,3 +267,23 @@ def test_ids_tokenized_once_give_the_models_own_features(tiny_encoder_dir):
     own = model.preprocess
     model.preprocess = lambda inputs, **kw: own(["note " + t for t in inputs], **kw)
     assert isinstance(token_store(model, texts, 12), TextInputs)
+
+
+def test_bm25_hard_loss_weights_the_queries_bm25_is_unsure_of():
+    from lexdr.training import BM25HardKLLoss, ListwiseKLLoss
+    from lexdr.training.batch import TrainingBatch
+
+    loss, plain = BM25HardKLLoss(1.0, 1.0), ListwiseKLLoss(1.0, 1.0)
+    sure = TrainingExample("sure", ["a", "b"], [2.0, 0.0], bm25_scores=[6.0, 0.0])  # BM25 already ranks a far ahead
+    unsure = TrainingExample("unsure", ["c", "d"], [2.0, 0.0], bm25_scores=[0.0, 0.0])
+    q = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    # the student ranks the sure query's candidates the wrong way round and cannot tell the unsure one's apart
+    p = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.5, 0.5]])
+    batch = TrainingBatch([sure, unsure], loss.needs)
+    value, parts = loss(q, p, batch)
+    k_sure = float(plain(q[:1], p, TrainingBatch([sure], plain.needs))[0])
+    k_unsure = float(plain(q[:1], p[2:], TrainingBatch([unsure], plain.needs))[0])
+    w_sure, w_unsure = 1 - 1 / (1 + np.exp(-6.0)), 0.5  # 1 - BM25's softmax share of the teacher's top
+    mean_w = (w_sure + w_unsure) / 2
+    assert float(value) == pytest.approx((w_sure * k_sure + w_unsure * k_unsure) / mean_w / 2, rel=1e-4)
+    assert float(value) < float(plain(q, p, batch)[0]) and set(parts) == {"kl"}

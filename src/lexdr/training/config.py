@@ -18,6 +18,7 @@ class LossKind(str, enum.Enum):
     contrastive = "contrastive"  # InfoNCE: mined positive vs in-batch + hard negatives (hard labels)
     kl_contrastive = "kl+contrastive"  # both, the contrastive term weighted by `contrastive_weight`
     fusion_kl = "fusion-kl"  # kl on the student's scores fused with the fixed BM25 z-scores: learn what BM25 lacks
+    kl_bm25_hard = "kl-bm25-hard"  # kl weighted toward the queries whose teacher answer BM25 is unsure of
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class TrainConfig:
 
     model: str = setting(DEFAULT_ENCODER, "Base encoder to start from: hub id or folder.")
     loss: LossKind = setting(LossKind.kl, "kl (soft teacher targets) | contrastive (hard labels) | kl+contrastive "
-                                            "| fusion-kl (soft targets on the student fused with BM25: the residual).")
+                                            "| fusion-kl (soft targets on the student fused with BM25: the residual) "
+                                            "| kl-bm25-hard (kl weighted toward the queries BM25 is unsure of).")
     epochs: float = setting(2.0, "Passes over the mined queries.")
     lr: float = setting(2e-5, "Peak learning rate (linear warmup, then linear decay).")
     weight_decay: float = setting(0.01, "AdamW weight decay.")

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from lexdr.training.config import LossKind, TrainConfig
 
-__all__ = ["listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss", "ContrastiveLoss", "FusionAwareKLLoss", "WeightedSum", "LOSSES",
+__all__ = ["listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss", "ContrastiveLoss", "FusionAwareKLLoss", "BM25HardKLLoss", "WeightedSum",
+           "LOSSES",
            "build_loss"]
 
 
@@ -132,6 +133,35 @@ class FusionAwareKLLoss:
         return kl, {self.name: kl.item()}
 
 
+class BM25HardKLLoss(ListwiseKLLoss):
+    """Soft-target distillation weighted toward the queries BM25 finds hard: each query's KL term is weighted by
+    ``1 - q_bm25(top)``, where ``q_bm25`` is the softmax of the candidates' BM25 z-scores at the teacher
+    temperature and ``top`` the teacher's first candidate; weights are normalized to mean 1 over the batch. A
+    query whose answer BM25 already ranks far ahead teaches little; one where BM25 hesitates teaches most.
+
+    Needs: ``candidates`` and ``bm25``. Usable: at least two candidates with their BM25 z-scores. Parts: ``kl``.
+    """
+
+    needs = frozenset({"candidates", "bm25"})
+
+    def usable(self, example) -> bool:
+        return len(example.candidate_ids) >= 2 and len(example.bm25_scores) >= len(example.candidate_ids)
+
+    def __call__(self, q: torch.Tensor, p: torch.Tensor, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        mask = batch.cand_mask.to(q.device)
+        neg_inf = torch.finfo(torch.float32).min
+        scores = torch.einsum("bd,bcd->bc", q, p[batch.cand_index.to(q.device)]) / self.student_temperature
+        log_student = F.log_softmax(scores.masked_fill(~mask, neg_inf), dim=1)
+        teacher = F.softmax((batch.teacher.to(q.device) / self.teacher_temperature).masked_fill(~mask, neg_inf), 1)
+        bm25 = F.softmax((batch.bm25.to(q.device) / self.teacher_temperature).masked_fill(~mask, neg_inf), dim=1)
+        top = teacher.argmax(dim=1, keepdim=True)
+        weight = (1.0 - bm25.gather(1, top).squeeze(1)).clamp_min(0.0)
+        weight = weight / weight.mean().clamp_min(1e-6)
+        kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - log_student)).masked_fill(~mask, 0.0).sum(1)
+        value = (weight * kl).mean()
+        return value, {self.name: value.item()}
+
+
 class WeightedSum:
     """``sum(weight * loss)`` of several losses. Needs: the union of theirs. Usable: what the first (the
     primary) loss can use — the others learn from those examples' batches where they apply. Parts: each
@@ -167,6 +197,7 @@ LOSSES = {
     LossKind.kl: _kl,
     LossKind.contrastive: _contrastive,
     LossKind.fusion_kl: lambda cfg: FusionAwareKLLoss(cfg.student_temperature, cfg.teacher_temperature),
+    LossKind.kl_bm25_hard: lambda cfg: BM25HardKLLoss(cfg.student_temperature, cfg.teacher_temperature),
     LossKind.kl_contrastive: lambda cfg: WeightedSum([(_kl(cfg), 1.0), (_contrastive(cfg), cfg.contrastive_weight)]),
 }
 
