@@ -99,11 +99,14 @@ def index_sparse(
     analyzer: Annotated[Optional[str], _opt(BM25Config, "analyzer")] = default_of(BM25Config, "analyzer"),
     k1: Annotated[Optional[float], _opt(BM25Config, "k1")] = default_of(BM25Config, "k1"),
     b: Annotated[Optional[float], _opt(BM25Config, "b")] = default_of(BM25Config, "b"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
+                                                                "(a folder holding anything else is still refused).")] = False,
 ) -> None:
     """Build a BM25 index with the language's analyzer (normalization, stopwords, stemming/segmentation)."""
     from lexdr.sparse import build_index
 
-    path = build_index(corpus, lang=lang, out_dir=out, **BM25Config(analyzer=analyzer, k1=k1, b=b).index_options())
+    path = build_index(corpus, lang=lang, out_dir=out, overwrite=overwrite,
+                       **BM25Config(analyzer=analyzer, k1=k1, b=b).index_options())
     _console().print(f"[green]sparse index written to {path}")
 
 
@@ -119,13 +122,15 @@ def index_dense(
     query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),
     passage_prompt: Annotated[Optional[str], _opt(EncoderConfig, "passage_prompt")] = default_of(EncoderConfig, "passage_prompt"),
     device: Annotated[Optional[str], _opt(EncoderConfig, "device")] = default_of(EncoderConfig, "device"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
+                                                                "(a folder holding anything else is still refused).")] = False,
 ) -> None:
     """Encode a corpus with a dense encoder and build a FAISS index."""
     from lexdr.dense import build_dense_index
 
     cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
                         query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"])
-    path = build_dense_index(corpus, out, cfg, index_type=index_type)
+    path = build_dense_index(corpus, out, cfg, index_type=index_type, overwrite=overwrite)
     _console().print(f"[green]dense index written to {path}")
 
 
@@ -138,8 +143,10 @@ def search_sparse(
     k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
 ) -> None:
     """Search a BM25 index; writes a TREC run."""
+    from lexdr.formats.files import refuse_output_over_input
     from lexdr.sparse import search_index
 
+    refuse_output_over_input(out, [queries])
     search_index(index, queries, out, k=k)
     _console().print(f"[green]run written to {out}")
 
@@ -153,7 +160,9 @@ def search_dense(
 ) -> None:
     """Search a dense index with the encoder (and prompts) it was built with; writes a TREC run."""
     from lexdr.dense import dense_search
+    from lexdr.formats.files import refuse_output_over_input
 
+    refuse_output_over_input(out, [queries])
     dense_search(index, queries, out, k=k)
     _console().print(f"[green]run written to {out}")
 
@@ -178,8 +187,10 @@ def fuse(
 ) -> None:
     """Fuse a sparse and a dense run (hybrid retrieval)."""
     from lexdr.formats import read_run, write_run
+    from lexdr.formats.files import refuse_output_over_input
     from lexdr.fusion import fit_fusion, fuse_runs
 
+    refuse_output_over_input(out, [sparse_run, dense_run, *(fit_on or ())])
     cfg = FusionConfig(method=method, rrf_k=rrf_k, alpha=alpha, normalization=normalization, adaptive=adaptive)
     sparse, dense = read_run(sparse_run), read_run(dense_run)
     if cfg.method.value == "adaptive":
@@ -218,6 +229,10 @@ def evaluate(
                 raise LexdrError(f"cannot read {p!r}: give RUN QRELS, or NAME=RUN,QRELS per language")
             named[name] = (run_path, qrels_path)
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+    if json_out:
+        from lexdr.formats.files import refuse_output_over_input
+
+        refuse_output_over_input(json_out, [p for pair in named.values() for p in pair], flag="--json")
     means, per_query = {}, {}
     for name, (run_path, qrels_path) in named.items():
         run, qrels = read_run(run_path), read_qrels(qrels_path)
@@ -241,8 +256,11 @@ def mine(
     report_qrels: Annotated[Optional[Path], typer.Option(help="Qrels used ONLY to report precision/coverage.")] = None,
 ) -> None:
     """Mine pseudo positives (BM25 and dense agree) and hard negatives (they disagree) into mined.jsonl."""
+    from lexdr.formats.files import refuse_output_over_input
     from lexdr.mining import mine as mine_stage
 
+    for written in ("mined.jsonl", "stats.json"):
+        refuse_output_over_input(out / written, [queries, bm25_run, dense_run, report_qrels])
     cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives)
     path = mine_stage(queries, bm25_run, dense_run, out, cfg, report_qrels_path=report_qrels)
     stats = (path / "stats.json").read_text()
@@ -272,8 +290,19 @@ def generate(
 ) -> None:
     """Generate queries in the passage's language for passages no mined query reached; keep those that pass
     the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
+    from lexdr.formats.files import refuse_output_over_input
     from lexdr.generation import generate_queries
     from lexdr.retrieval import HybridRetriever, load_retriever
+
+    for written in ("generated.jsonl", "pairs.jsonl", "stats.json"):
+        refuse_output_over_input(out / written, [corpus, mined, unlabeled_queries])
+    from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, folder_kind
+
+    for flag, folder, other in (("--bm25-index", bm25_index, DENSE_INDEX), ("--dense-index", dense_index, SPARSE_INDEX)):
+        if folder is not None and folder_kind(folder) == other:
+            side = "sparse" if other == SPARSE_INDEX else "dense"
+            raise LexdrError(f"{flag} {folder} is a {side} index (fix: pass it as --{side.replace('sparse', 'bm25')}"
+                             f"-index, or build the other kind with `lexdr index`; lexdr search {side} searches it)")
 
     if bm25_index is None and dense_index is None and not no_round_trip:
         raise LexdrError("the round trip needs --bm25-index and/or --dense-index (both: the hybrid, as `lexdr run` "

@@ -61,11 +61,14 @@ def load_retriever(folder: str | Path, **options) -> Retriever:
         meta = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise LexdrError(f"{cfg_path}: unreadable ({e}); rebuild the index") from None
-    if "bm25" in meta:
+    from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, folder_kind
+
+    kind = folder_kind(folder)  # config.json's "kind"; for folders older than that field, told by their files
+    if kind == SPARSE_INDEX:
         from lexdr.sparse import BM25Index
 
         return BM25Index.load(folder, **options)
-    if "encoder" in meta:
+    if kind == DENSE_INDEX:
         from lexdr.dense import DenseRetriever
 
         return DenseRetriever.load(folder, **options)

@@ -48,7 +48,8 @@ import numpy as np
 
 from lexdr.dense.doc_ids import DocIds
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.formats.files import atomic_path, atomic_write, file_sha256
+from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, atomic_path, atomic_write, claim_output_folder,
+                                 file_sha256, folder_kind)
 from lexdr.records import Hit, Run
 from lexdr.settings import as_enums, at_least, fingerprint_fields, setting
 
@@ -323,8 +324,10 @@ class DenseIndex:
         return {query_ids[r]: found[r] for r in range(len(query_ids))}
 
     def save(self, folder: str | Path) -> Path:
+        """Write ``index.faiss``, ``doc_ids.json`` and ``config.json`` (``kind``: ``"dense-index"``) into
+        ``folder``; a folder holding another kind of index, or files no index holds, is refused."""
         faiss = _faiss()
-        folder = Path(folder)
+        folder = claim_output_folder(folder, DENSE_INDEX)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "index.faiss") as tmp:
             faiss.write_index(self.index, str(tmp))
@@ -333,7 +336,7 @@ class DenseIndex:
             json.dump(list(self.doc_ids), fh, ensure_ascii=False)
         # config.json last: its presence marks a complete index.
         with atomic_write(folder / "config.json") as fh:
-            json.dump({**self.meta, "files": files}, fh, ensure_ascii=False, indent=2)
+            json.dump({"kind": DENSE_INDEX, **self.meta, "files": files}, fh, ensure_ascii=False, indent=2)
         return folder
 
     @classmethod
@@ -346,6 +349,9 @@ class DenseIndex:
         """
         faiss = _faiss()
         folder = Path(folder)
+        if folder_kind(folder) == SPARSE_INDEX:
+            raise LexdrError(f"{folder} is a sparse (BM25) index, not a dense one (fix: search it with "
+                             "`lexdr search sparse`, or build a dense index with `lexdr index dense`)")
         meta = _read_json(folder / "config.json", f"{folder} is not a complete lexdr dense index (no config.json)")
         for name, rec in (meta.get("files") or {}).items():
             path = folder / name
@@ -367,6 +373,7 @@ class DenseIndex:
         if bad is not None:
             raise LexdrError(f"{folder / 'doc_ids.json'} holds {bad!r}, not a doc id string: {REBUILD_HINT}")
         meta.pop("files", None)
+        meta.pop("kind", None)
         out = cls(index, doc_ids, meta)
         del doc_ids  # the list: only the compact copy stays
         set_search_params(index, meta.get("nprobe"), meta.get("ef_search"), meta.get("rerank"))

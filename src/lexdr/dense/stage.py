@@ -28,7 +28,8 @@ from lexdr.dense.retriever import DenseRetriever
 from lexdr.errors import LexdrError
 from lexdr.executors import Executor, ExecutorSpec, resolve_executor
 from lexdr.formats import iter_corpus, read_queries, write_run
-from lexdr.formats.files import open_text, atomic_path, atomic_write, file_digest, file_sha256
+from lexdr.formats.files import (DENSE_INDEX, atomic_path, atomic_write, claim_output_folder, file_digest,
+                                 file_sha256, open_text)
 from lexdr.records import Run
 
 __all__ = ["EncodedShard", "ShardEncoder", "encode_corpus", "encode_missing_shards", "build_dense_index",
@@ -235,21 +236,23 @@ def _count_passages(corpus_path: str | Path) -> int:
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
                       index_type: IndexType | str | None = None, shard_size: int | None = None,
                       encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
-                      keep_shards: bool = False, executor: Executor | None = None) -> Path:
+                      keep_shards: bool = False, executor: Executor | None = None, overwrite: bool = False) -> Path:
     """Encode ``corpus_path`` and write a FAISS index folder to ``out_dir``.
 
     ``index_config`` says which index and how it is trained and searched (default: ``auto``: exact flat up
     to ``flat_max_passages`` passages, ivf-sq8, then IVF-PQ); ``index_type`` / ``shard_size`` override its
     fields. ``keep_shards`` keeps the encoded shards in ``out_dir/shards`` (the pipeline's dense stage keeps
     them when ``index_config.keep_shards``: another index type then builds without re-encoding).
+    A folder holding a sparse index is refused before any work unless ``overwrite`` (then it is removed
+    first); one holding files no index holds, always (:func:`lexdr.formats.files.claim_output_folder`).
     """
+    out = claim_output_folder(out_dir, DENSE_INDEX, overwrite=overwrite, in_place=True)
     encoder = encoder or Encoder(encoder_config or EncoderConfig())
     cfg = index_config or DenseIndexConfig()
     if index_type is not None:
         cfg = replace(cfg, index_type=index_type)
     if shard_size is not None:
         cfg = replace(cfg, shard_size=shard_size)
-    out = Path(out_dir)
     # An exact (flat) index keeps exact float32 vectors, so its scores do not depend on how it was built;
     # compressed indexes lose more than float16 rounding anyway, and their shards take half the disk.
     n = _count_passages(corpus_path) if cfg.index_type is IndexType.auto else None

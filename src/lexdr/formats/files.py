@@ -19,7 +19,9 @@ from typing import IO, Iterable, Iterator, Mapping
 from lexdr.errors import InputError, LexdrError
 
 __all__ = ["open_text", "TextLines", "iter_jsonl", "write_jsonl", "file_sha256", "file_digest", "atomic_write", "atomic_path",
-           "atomic_folder", "replace_folder", "recover_folder", "check_output_folder", "writable_target"]
+           "atomic_folder", "replace_folder", "recover_folder", "check_output_folder", "writable_target",
+           "SPARSE_INDEX", "DENSE_INDEX", "INDEX_FILES", "folder_kind", "claim_output_folder",
+           "refuse_output_over_input", "folder_lock"]
 
 
 class TextLines:
@@ -343,3 +345,110 @@ def check_output_folder(path: str | Path, kind: str, expected: Iterable[str]) ->
         raise LexdrError(f"{path} holds files that are not part of a {kind} ({shown}); refusing to write into "
                          "it (fix: choose a new or empty folder for --out, or remove that folder)")
     return path
+
+
+# What an index folder says it is: the ``kind`` field of its config.json.
+SPARSE_INDEX = "sparse-index"
+DENSE_INDEX = "dense-index"
+# The names (fnmatch patterns) each kind of index folder holds: everything else in such a folder is not ours.
+INDEX_FILES = {
+    SPARSE_INDEX: ("config.json", "doc_ids.json", "doc_rank.npy", "*.index.npy", "*.index.json"),
+    DENSE_INDEX: ("config.json", "doc_ids.json", "index.faiss", "shards", "index_shards.json"),
+}
+_KIND_NAMES = {SPARSE_INDEX: "sparse (BM25) index", DENSE_INDEX: "dense index"}
+
+
+def folder_kind(path: str | Path) -> str | None:
+    """What a folder lexdr wrote says it is: its ``config.json``'s ``kind`` (:data:`SPARSE_INDEX`,
+    :data:`DENSE_INDEX`). Index folders written before that field existed are told apart by what their
+    config.json holds (``bm25``: sparse, ``encoder``: dense). None: no readable config.json, or nothing in it
+    that names a kind (a model folder's config.json, a user's file)."""
+    cfg = Path(path) / "config.json"
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    if isinstance(meta.get("kind"), str):
+        return meta["kind"]
+    if "bm25" in meta and "analyzer" in meta:
+        return SPARSE_INDEX
+    if "encoder" in meta and ("index_type" in meta or "files" in meta):
+        return DENSE_INDEX
+    return None
+
+
+def claim_output_folder(path: str | Path, kind: str, overwrite: bool = False, in_place: bool = False) -> Path:
+    """Check that a ``kind`` index (:data:`SPARSE_INDEX` or :data:`DENSE_INDEX`) may be written to ``path``.
+
+    A new or empty folder, or an index of the same kind, passes (the caller resumes or replaces it). A folder
+    holding an index of another kind is refused, naming ``--overwrite`` and another folder as the ways out;
+    with ``overwrite`` it is replaced (emptied here first when the caller writes ``in_place``; an atomic
+    writer replaces it only once the new index is complete). A folder holding files no lexdr index holds
+    (a user's documents) is always refused (:func:`check_output_folder`): ``--overwrite`` replaces an index
+    lexdr wrote, never anything else. Returns ``path`` as a :class:`Path`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LexdrError(f"{path} is a file, not a folder; refusing to write a {_KIND_NAMES.get(kind, kind)} "
+                         "there (fix: choose a new or empty folder for --out)")
+    if not path.is_dir() or not any(path.iterdir()):
+        return path
+    found = folder_kind(path)
+    if found is None or found == kind:
+        return check_output_folder(path, _KIND_NAMES.get(kind, kind), INDEX_FILES[kind])
+    what = _KIND_NAMES.get(found, f"{found!r} folder")
+    if not overwrite:
+        raise LexdrError(f"{path} holds a {what}, not a {_KIND_NAMES.get(kind, kind)}; refusing to replace it "
+                         "(fix: choose another folder for --out, or add --overwrite to replace that index)")
+    if found not in INDEX_FILES:
+        raise LexdrError(f"{path} holds a {what}; --overwrite replaces only a lexdr index (fix: choose another "
+                         "folder for --out)")
+    check_output_folder(path, what, INDEX_FILES[found])  # only that index's own files: nothing else goes
+    if in_place:
+        shutil.rmtree(path)
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def refuse_output_over_input(out: str | Path, inputs: Iterable[str | Path | None], flag: str = "--out") -> None:
+    """Refuse an output path that is one of the command's inputs (the same file, whatever the spelling: a
+    relative path, a symlink, a hard link): writing it would replace the input before, or while, it is read."""
+    for given in inputs:
+        if given is not None and _same_file(Path(out), Path(given)):
+            raise LexdrError(f"{flag} {out} is also an input of this command ({given}); writing it would destroy "
+                             "that input (fix: choose another output path)")
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str = "lexdr run") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (a ``.lock`` file in it, locked with ``flock``) while the block runs;
+    a second process that asks for it fails at once with a :class:`LexdrError` naming the holder's process id.
+
+    The kernel drops the lock when its holder exits, however it exits (a crash, ``kill -9``): a lock file left
+    behind is never stale, and no one has to delete it. Yields the lock file's path."""
+    import fcntl
+
+    folder = Path(folder)
+    with _os_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise LexdrError(f"{folder} is in use by another {what} (process {holder}); two runs in one folder "
+                             "would redo and overwrite each other's work (fix: wait for it to finish, or give "
+                             "this run another out_dir)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield folder / ".lock"
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

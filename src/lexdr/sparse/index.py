@@ -31,7 +31,7 @@ import numpy as np
 
 from lexdr.analysis import Analyzer, analyzer_from_config, default_bm25_params, get_analyzer
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.formats.files import atomic_folder
+from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, atomic_folder, claim_output_folder, folder_kind
 from lexdr.records import Doc, Hit, Query, Run
 from lexdr.sparse.vocab import build_vocab, terms_to_ids
 
@@ -263,6 +263,7 @@ class BM25Index:
 
         bm25s = _bm25s()
         return {
+            "kind": SPARSE_INDEX,
             "format": INDEX_FORMAT,
             "lexdr_version": __version__,
             "bm25s_version": getattr(bm25s, "__version__", "unknown"),
@@ -272,13 +273,13 @@ class BM25Index:
             "vocab_size": self.vocab_size,
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Write the index to ``folder`` atomically (a half-written index is never visible); returns it."""
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the index to ``folder`` atomically (a half-written index is never visible); returns it.
+
+        A folder holding another kind of index is refused unless ``overwrite``; one holding files no index
+        holds, always (:func:`lexdr.formats.files.claim_output_folder`)."""
         self._require_built()
-        folder = Path(folder)
-        if folder.is_dir() and not (folder / _CONFIG).is_file() and any(folder.iterdir()):
-            raise LexdrError(f"{folder} exists and is not a lexdr BM25 index; refusing to overwrite it "
-                             "(choose another output folder or remove it)")
+        folder = claim_output_folder(folder, SPARSE_INDEX, overwrite=overwrite)
         with atomic_folder(folder) as tmp:
             self._retriever.save(tmp, allow_pickle=False, show_progress=False)
             (tmp / _DOC_IDS).write_text(json.dumps(self.doc_ids, ensure_ascii=False), encoding="utf-8")
@@ -296,6 +297,9 @@ class BM25Index:
         if not cfg_path.is_file():
             raise LexdrError(f"{folder} is not a lexdr BM25 index (no {_CONFIG}); build one with "
                              "`lexdr index sparse` or lexdr.sparse.build_index")
+        if folder_kind(folder) == DENSE_INDEX:
+            raise LexdrError(f"{folder} is a dense index, not a sparse (BM25) one (fix: search it with "
+                             "`lexdr search dense`, or build a BM25 index with `lexdr index sparse`)")
         try:
             cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
             doc_ids = json.loads((folder / _DOC_IDS).read_text(encoding="utf-8"))

@@ -1,0 +1,249 @@
+"""Issue 22: nothing a user already has is destroyed, and no mismatch passes silently.
+
+Every CLI command is tried against a folder of another kind, an output equal to one of its inputs, a second
+process on the same run folder and a full disk; each must exit 2 with one line naming the fix, leave the
+folder as it was, and print no traceback."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.tiny_corpus import write_tiny_config, write_tiny_task
+from lexdr.cli import main
+from lexdr.errors import LexdrError
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (or the file itself) with its SHA-256: equal snapshots, untouched folder."""
+    folder = Path(folder)
+    if folder.is_file():
+        return {folder.name: hashlib.sha256(folder.read_bytes()).hexdigest()}
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _refused(capsys, args: list[str], *needles: str) -> str:
+    """Run ``lexdr ARGS`` in process: exit 2, exactly one ``error:`` line holding ``needles`` and a fix, no
+    traceback. Returns that line."""
+    assert main(args) == 2, args
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    assert "fix" in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_encoder_dir) -> dict[str, Path]:
+    """A tiny task with a sparse and a dense index and a run of each (built once for the module)."""
+    root = tmp_path_factory.mktemp("integrity")
+    data = write_tiny_task(root / "data")
+    sparse, dense = root / "sparse", root / "dense"
+    model = str(tiny_encoder_dir)
+    assert main(["-q", "index", "sparse", str(data["corpus"]), "--out", str(sparse), "--lang", "en"]) == 0
+    assert main(["-q", "index", "dense", str(data["corpus"]), "--out", str(dense), "--model", model,
+                 "--max-seq-length", "32"]) == 0
+    for kind, index in (("sparse", sparse), ("dense", dense)):
+        assert main(["-q", "search", kind, str(index), str(data["test"]), "--out", str(root / f"{kind}.trec"),
+                     "-k", "10"]) == 0
+    return {**data, "root": root, "sparse": sparse, "dense": dense, "model": Path(model),
+            "sparse_run": root / "sparse.trec", "dense_run": root / "dense.trec"}
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+# ------------------------------------------------------------------ a folder of another kind
+def test_index_folders_say_their_kind(built):
+    from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, folder_kind
+
+    assert json.loads((built["sparse"] / "config.json").read_text())["kind"] == SPARSE_INDEX
+    assert json.loads((built["dense"] / "config.json").read_text())["kind"] == DENSE_INDEX
+    assert folder_kind(built["sparse"]) == SPARSE_INDEX and folder_kind(built["dense"]) == DENSE_INDEX
+
+
+@pytest.mark.parametrize("command, target", [("sparse", "dense"), ("dense", "sparse")])
+def test_index_into_a_folder_of_the_other_kind_is_refused_and_overwrite_replaces_it(built, tmp_path, capsys,
+                                                                                     command, target):
+    other = _copy(built[target], tmp_path / target)
+    before = _snapshot(other)
+    extra = ["--lang", "en"] if command == "sparse" else ["--model", str(built["model"]), "--max-seq-length", "32"]
+    args = ["-q", "index", command, str(built["corpus"]), "--out", str(other), *extra]
+    _refused(capsys, args, str(other), "--overwrite", "another folder")
+    assert _snapshot(other) == before
+    # The other kind is still what it was, and still searchable.
+    assert main(["-q", "search", target, str(other), str(built["test"]), "--out", str(tmp_path / "r.trec")]) == 0
+    assert main([*args, "--overwrite"]) == 0
+    from lexdr.formats.files import folder_kind
+
+    assert folder_kind(other) == f"{command}-index"
+    leftovers = {"sparse": "vocab.index.json", "dense": "index.faiss"}[target]
+    assert not (other / leftovers).exists()  # nothing of the old index is left beside the new one
+
+
+@pytest.mark.parametrize("command", ["sparse", "dense"])
+def test_index_into_a_folder_of_user_files_is_refused_even_with_overwrite(built, tmp_path, capsys, command):
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    (mine / "config.json").write_text('{"my": "settings"}')
+    extra = ["--lang", "en"] if command == "sparse" else ["--model", str(built["model"]), "--max-seq-length", "32"]
+    for flags in ([], ["--overwrite"]):
+        _refused(capsys, ["-q", "index", command, str(built["corpus"]), "--out", str(mine), *extra, *flags],
+                 "thesis.tex")
+    assert _snapshot(mine) == {"config.json": hashlib.sha256(b'{"my": "settings"}').hexdigest(),
+                               "thesis.tex": hashlib.sha256(b"years of work").hexdigest()}
+
+
+@pytest.mark.parametrize("command, target", [("sparse", "dense"), ("dense", "sparse")])
+def test_search_of_an_index_of_the_other_kind_names_the_right_command(built, tmp_path, capsys, command, target):
+    before = _snapshot(built[target])
+    _refused(capsys, ["-q", "search", command, str(built[target]), str(built["test"]), "--out",
+                      str(tmp_path / "r.trec")], f"lexdr search {target}")
+    assert _snapshot(built[target]) == before and not (tmp_path / "r.trec").exists()
+
+
+def test_an_index_written_before_the_kind_field_still_opens(built, tmp_path):
+    from lexdr.retrieval import load_retriever
+    from lexdr.records import Query
+
+    for name in ("sparse", "dense"):
+        old = _copy(built[name], tmp_path / name)
+        meta = json.loads((old / "config.json").read_text())
+        del meta["kind"]
+        (old / "config.json").write_text(json.dumps(meta))
+        hits = load_retriever(old).search([Query("q", "paris capital")], k=3)["q"]
+        assert hits and hits[0].doc_id.startswith(("d", "x"))
+    # and a sparse build into an old sparse folder is a rebuild of the same kind, not a refusal
+    assert main(["-q", "index", "sparse", str(built["corpus"]), "--out", str(tmp_path / "sparse"), "--lang", "en"]) == 0
+
+
+def test_generate_refuses_an_index_of_the_other_kind_as_round_trip_index(built, tmp_path, capsys):
+    assert main(["-q", "mine", str(built["test"]), str(built["sparse_run"]), str(built["dense_run"]), "--out",
+                 str(tmp_path / "mine")]) == 0
+    capsys.readouterr()
+    _refused(capsys, ["-q", "generate", str(built["corpus"]), str(tmp_path / "mine" / "mined.jsonl"), "--out",
+                      str(tmp_path / "gen"), "--lang", "en", "--backend", "passage-cut", "--bm25-index",
+                      str(built["dense"])], "lexdr search dense")
+    assert not (tmp_path / "gen").exists()
+
+
+# ------------------------------------------------------------------ an output equal to an input
+def _output_over_input_cases(b: dict[str, Path], tmp: Path) -> list[tuple[list[str], Path]]:
+    """(argv, the input the output names), for every command with a file input and an output."""
+    q = tmp / "q.tsv"
+    q.write_bytes(b["test"].read_bytes())
+    s, d = tmp / "s.trec", tmp / "d.trec"
+    s.write_bytes(b["sparse_run"].read_bytes())
+    d.write_bytes(b["dense_run"].read_bytes())
+    qrels = tmp / "qrels.txt"
+    qrels.write_bytes(b["qrels"].read_bytes())
+    mine_dir = tmp / "m"
+    mine_dir.mkdir()
+    mined_q = mine_dir / "stats.json"  # a query file that happens to sit where mine writes its stats
+    mined_q.write_bytes(b["test"].read_bytes())
+    gen_dir = tmp / "g"
+    gen_dir.mkdir()
+    gen_in = gen_dir / "pairs.jsonl"
+    return [
+        (["search", "sparse", str(b["sparse"]), str(q), "--out", str(q)], q),
+        (["search", "dense", str(b["dense"]), str(q), "--out", str(tmp / "." / "q.tsv")], q),
+        (["fuse", str(s), str(d), "--out", str(s)], s),
+        (["fuse", str(s), str(d), "--out", str(d), "--method", "rrf"], d),
+        (["fuse", str(s), str(d), "--out", str(tmp / "x.trec"), "--method", "adaptive", "--fit-on", str(s),
+          str(tmp / "x.trec")], tmp / "x.trec"),
+        (["evaluate", str(s), str(qrels), "--json", str(qrels)], qrels),
+        (["mine", str(mined_q), str(s), str(d), "--out", str(mine_dir)], mined_q),
+        (["generate", str(b["corpus"]), str(gen_in), "--out", str(gen_dir), "--lang", "en", "--no-round-trip",
+          "--backend", "passage-cut"], gen_in),
+    ]
+
+
+def test_an_output_that_is_an_input_is_refused_for_every_command(built, tmp_path, capsys):
+    cases = _output_over_input_cases(built, tmp_path)
+    (tmp_path / "x.trec").write_bytes(built["dense_run"].read_bytes())
+    (tmp_path / "g" / "pairs.jsonl").write_text("")
+    for args, victim in cases:
+        before = _snapshot(victim)
+        _refused(capsys, ["-q", *args], "is also an input", "choose another output path")
+        assert _snapshot(victim) == before, args
+
+
+def test_a_hard_link_or_symlink_to_an_input_is_the_same_file(tmp_path):
+    from lexdr.formats.files import refuse_output_over_input
+
+    q = tmp_path / "q.tsv"
+    q.write_text("q1\thello\n")
+    os.link(q, tmp_path / "hard.tsv")
+    (tmp_path / "soft.tsv").symlink_to(q)
+    for alias in ("hard.tsv", "soft.tsv"):
+        with pytest.raises(LexdrError, match="is also an input"):
+            refuse_output_over_input(tmp_path / alias, [q])
+    refuse_output_over_input(tmp_path / "new.trec", [q, None])  # another path: fine
+
+
+# ------------------------------------------------------------------ a second process on the same run folder
+_HOLD = """
+import sys, time
+from lexdr.formats.files import folder_lock
+with folder_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold_lock(folder: Path, seconds: float) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), str(seconds)], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_run_on_a_folder_in_use_stops_at_once(tmp_path, tiny_encoder_dir, capsys):
+    run_dir = tmp_path / "run"
+    cfg = write_tiny_config(tmp_path, tiny_encoder_dir, run_dir)
+    holder = _hold_lock(run_dir, 60)
+    try:
+        t0 = time.time()
+        line = _refused(capsys, ["-q", "run", str(cfg)], str(run_dir), "in use by another lexdr run",
+                        f"process {holder.pid}")
+        assert time.time() - t0 < 30 and "out_dir" in line
+        assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]  # no stage started
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_lock_of_a_killed_run_is_not_stale(tmp_path):
+    from lexdr.formats.files import folder_lock
+
+    holder = _hold_lock(tmp_path / "run", 60)
+    with pytest.raises(LexdrError, match="in use"):
+        with folder_lock(tmp_path / "run"):
+            pass
+    holder.kill()  # SIGKILL: no cleanup ran, the lock file stays
+    holder.wait()
+    assert (tmp_path / "run" / ".lock").exists()
+    with folder_lock(tmp_path / "run"):  # the kernel released the lock with the process
+        pass
+    with folder_lock(tmp_path / "run"):  # and an orderly exit releases it too
+        pass
