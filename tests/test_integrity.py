@@ -247,3 +247,85 @@ def test_the_lock_of_a_killed_run_is_not_stale(tmp_path):
         pass
     with folder_lock(tmp_path / "run"):  # and an orderly exit releases it too
         pass
+
+
+# ------------------------------------------------------------------ runs of other queries
+def _renamed(run_file: Path, out: Path, prefix: str, keep: int | None = None) -> Path:
+    """``run_file`` with every query id renamed ``prefix + id`` (the first ``keep`` query ids left as they are)."""
+    lines, seen = [], []
+    for line in run_file.read_text().splitlines():
+        qid, rest = line.split(" ", 1)
+        if qid not in seen:
+            seen.append(qid)
+        lines.append(f"{qid if keep is not None and seen.index(qid) < keep else prefix + qid} {rest}")
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+@pytest.mark.parametrize("method", ["rrf", "adaptive"])
+def test_fusing_runs_of_disjoint_queries_is_an_error(built, tmp_path, capsys, method):
+    other = _renamed(built["dense_run"], tmp_path / "other.trec", "zz")
+    _refused(capsys, ["-q", "fuse", str(built["sparse_run"]), str(other), "--out", str(tmp_path / "f.trec"),
+                      "--method", method], "share no query id")
+    assert not (tmp_path / "f.trec").exists()
+
+
+def test_fit_on_runs_of_disjoint_queries_is_an_error(built, tmp_path, capsys):
+    other = _renamed(built["dense_run"], tmp_path / "other.trec", "zz")
+    _refused(capsys, ["-q", "fuse", str(built["sparse_run"]), str(built["dense_run"]), "--out",
+                      str(tmp_path / "f.trec"), "--method", "adaptive", "--fit-on", str(built["sparse_run"]),
+                      str(other)], "share no query id", "--fit-on")
+    assert not (tmp_path / "f.trec").exists()
+
+
+def test_fusing_runs_that_share_only_some_queries_warns_with_counts(built, tmp_path, caplog):
+    import logging
+
+    part = _renamed(built["dense_run"], tmp_path / "part.trec", "zz", keep=5)
+    with caplog.at_level(logging.WARNING, logger="lexdr.fusion"):
+        assert main(["-q", "fuse", str(built["sparse_run"]), str(part), "--out", str(tmp_path / "f.trec")]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("only 5 query ids are in both" in m and "14 are in one of them only" in m for m in warned), warned
+
+
+def test_mining_with_a_run_of_other_queries_is_an_error(built, tmp_path, capsys):
+    other = _renamed(built["sparse_run"], tmp_path / "other.trec", "zz")
+    _refused(capsys, ["-q", "mine", str(built["test"]), str(other), str(built["dense_run"]), "--out",
+                      str(tmp_path / "m")], "share no query id", "BM25 run")
+    assert not (tmp_path / "m" / "mined.jsonl").exists()
+
+
+def test_mining_with_a_run_of_some_other_queries_warns_with_counts(built, tmp_path, caplog):
+    import logging
+
+    part = _renamed(built["dense_run"], tmp_path / "part.trec", "zz", keep=9)
+    with caplog.at_level(logging.WARNING, logger="lexdr.fusion"):
+        assert main(["-q", "mine", str(built["test"]), str(built["sparse_run"]), str(part), "--out",
+                     str(tmp_path / "m")]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("only 9 query ids are in both the queries (12)" in m for m in warned), warned
+
+
+# ------------------------------------------------------------------ cut-offs and k
+@pytest.mark.parametrize("args", [
+    ["evaluate", "{sparse_run}", "{qrels}", "--metrics", "MRR@0"],
+    ["evaluate", "{sparse_run}", "{qrels}", "--metrics", "nDCG@0,MRR@10"],
+    ["fuse", "{sparse_run}", "{dense_run}", "--out", "{tmp}/f.trec", "-k", "0"],
+    ["search", "sparse", "{sparse}", "{test}", "--out", "{tmp}/s.trec", "-k", "0"],
+    ["search", "dense", "{dense}", "{test}", "--out", "{tmp}/d.trec", "-k", "0"],
+])
+def test_cut_offs_and_k_below_one_are_refused(built, tmp_path, capsys, args):
+    argv = [a.format(tmp=tmp_path, **{k: v for k, v in built.items()}) for a in args]
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("at least 1" in err or "greater than or equal to 1" in err), err
+    assert not list(tmp_path.glob("*.trec"))
+
+
+def test_fuse_runs_refuses_top_k_zero():
+    from lexdr.fusion import fuse_runs
+    from lexdr.records import Hit
+
+    run = {"q": [Hit("d1", 1.0), Hit("d2", 0.5)]}
+    with pytest.raises(LexdrError, match="top_k >= 1"):
+        fuse_runs([run, run], top_k=0)

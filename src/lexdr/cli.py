@@ -140,7 +140,7 @@ def search_sparse(
     index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index sparse`.")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
+    k: Annotated[int, typer.Option("-k", min=1, help="Hits per query.")] = 100,
 ) -> None:
     """Search a BM25 index; writes a TREC run."""
     from lexdr.formats.files import refuse_output_over_input
@@ -156,7 +156,7 @@ def search_dense(
     index: Annotated[Path, typer.Argument(help="Folder written by `lexdr index dense`.")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = 100,
+    k: Annotated[int, typer.Option("-k", min=1, help="Hits per query.")] = 100,
 ) -> None:
     """Search a dense index with the encoder (and prompts) it was built with; writes a TREC run."""
     from lexdr.dense import dense_search
@@ -178,7 +178,7 @@ def fuse(
     alpha: Annotated[float, _opt(FusionConfig, "alpha")] = default_of(FusionConfig, "alpha"),
     normalization: Annotated[str, _opt(FusionConfig, "normalization")] = default_of(FusionConfig, "normalization"),
     adaptive: Annotated[str, _opt(FusionConfig, "adaptive")] = default_of(FusionConfig, "adaptive"),
-    k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = 100,
+    k: Annotated[int, typer.Option("-k", min=1, help="Hits per query in the output.")] = 100,
     fit_on: Annotated[Optional[tuple[Path, Path]], typer.Option(
         "--fit-on", metavar="SPARSE_RUN DENSE_RUN",
         help="adaptive: fit the weights on these two runs of other, unlabeled queries (e.g. a query log) and "
@@ -188,13 +188,19 @@ def fuse(
     """Fuse a sparse and a dense run (hybrid retrieval)."""
     from lexdr.formats import read_run, write_run
     from lexdr.formats.files import refuse_output_over_input
-    from lexdr.fusion import fit_fusion, fuse_runs
+    from lexdr.fusion import check_same_queries, fit_fusion, fuse_runs
 
     refuse_output_over_input(out, [sparse_run, dense_run, *(fit_on or ())])
     cfg = FusionConfig(method=method, rrf_k=rrf_k, alpha=alpha, normalization=normalization, adaptive=adaptive)
     sparse, dense = read_run(sparse_run), read_run(dense_run)
+    check_same_queries(sparse, dense, str(sparse_run), str(dense_run), "fuse a sparse and a dense run of the same "
+                       "query file")
     if cfg.method.value == "adaptive":
-        cfg = fit_fusion(*(map(read_run, fit_on) if fit_on else (sparse, dense)), cfg)
+        fit_runs = tuple(map(read_run, fit_on)) if fit_on else (sparse, dense)
+        if fit_on:
+            check_same_queries(*fit_runs, str(fit_on[0]), str(fit_on[1]), "--fit-on takes a sparse and a dense run "
+                               "of the same (unlabeled) queries")
+        cfg = fit_fusion(*fit_runs, cfg)
         chosen = f"BM25 {cfg.weights[0]:.3f}, dense {cfg.weights[1]:.3f}" if cfg.weights else "per query"
         _console().print(f"adaptive ({cfg.adaptive.value}) weights: {chosen}, fitted on "
                          f"{'the --fit-on runs' if fit_on else 'the fused runs'}")
