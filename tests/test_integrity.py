@@ -43,7 +43,7 @@ def _refused(capsys, args: list[str], *needles: str) -> str:
     assert len(errors) == 1, err
     for needle in needles:
         assert needle in errors[0], errors[0]
-    assert "fix" in errors[0], errors[0]
+    assert "fix" in errors[0] or "; change " in errors[0], errors[0]  # the plan's refusals name the knob
     return errors[0]
 
 
@@ -329,3 +329,49 @@ def test_fuse_runs_refuses_top_k_zero():
     run = {"q": [Hit("d1", 1.0), Hit("d2", 0.5)]}
     with pytest.raises(LexdrError, match="top_k >= 1"):
         fuse_runs([run, run], top_k=0)
+
+
+# ------------------------------------------------------------------ the plan prices what the run will do
+def _e5_shaped_folder(root: Path) -> Path:
+    """A model folder whose config.json has e5-small's shape (the plan reads only that)."""
+    folder = root / "e5-shaped"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 12,
+                                                    "num_attention_heads": 12, "max_position_embeddings": 512}))
+    return folder
+
+
+def test_plan_and_run_refuse_a_training_chunk_that_cannot_fit(tmp_path, capsys):
+    model = _e5_shaped_folder(tmp_path)
+    big = "mini_batch_size = 512\nmax_passage_length = 512\n"
+    cfg = write_tiny_config(tmp_path, model, tmp_path / "run")
+    text = cfg.read_text().replace("mini_batch_size = 8\nmax_passage_length = 32\n", big)
+    assert big in text
+    cfg.write_text(text)
+    _refused(capsys, ["plan", str(cfg)], "train", "mini_batch_size", "GiB")
+    _refused(capsys, ["-q", "run", str(cfg)], "train", "mini_batch_size")
+    assert not (tmp_path / "run" / "manifest.json").exists() and not (tmp_path / "run" / "tiny-en").exists()
+    # the shape the measured peak was taken at does not grow the plan
+    from lexdr.pipeline import load_config
+    from lexdr.pipeline.planning import plan_config
+
+    cfg.write_text(text.replace(big, "mini_batch_size = 32\nmax_passage_length = 256\n"))
+    train = [e for e in plan_config(load_config(cfg)).estimates if e.stage.value == "train"]
+    from lexdr.plan import RATES
+
+    assert train and all(e.peak_bytes == RATES["train_peak_rss"] for e in train)
+
+
+def test_plan_refuses_a_base_model_that_is_not_there(tmp_path, capsys):
+    cfg = write_tiny_config(tmp_path, tmp_path / "no-such-model", tmp_path / "run")
+    _refused(capsys, ["plan", str(cfg)], "base_model", "no-such-model")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "no-such-model"), "nobody/no-such-model"))
+    os.environ["HF_HUB_OFFLINE"] = "1"  # conftest sets it too: this machine has no network
+    _refused(capsys, ["plan", str(cfg)], "nobody/no-such-model", "not on this machine")
+
+
+def test_plan_with_an_unknown_device_is_one_line(tmp_path, tiny_encoder_dir, capsys):
+    cfg = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run")
+    assert main(["plan", str(cfg), "--device", "tpu"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "unknown device 'tpu'" in err and "cpu" in err, err

@@ -426,7 +426,12 @@ def run(
     from lexdr.plan import check_fits
 
     cfg = load_config(config)
-    plan = plan_config(cfg)
+    on_cpu = None
+    if not plan_only and cfg.training.device is None:  # training picks cuda when there is one
+        import torch
+
+        on_cpu = not torch.cuda.is_available()
+    plan = plan_config(cfg, train_on_cpu=on_cpu)
     if plan_only:
         print(plan.render())
         return

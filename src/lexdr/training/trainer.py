@@ -42,6 +42,7 @@ import numpy as np
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import iter_corpus
 from lexdr.formats.files import atomic_folder, atomic_write, recover_folder
+from lexdr.plan import estimate_chunk_memory_bytes
 from lexdr.training.config import LossKind, TrainConfig
 from lexdr.training.losses import contrastive_loss, listwise_kl_loss
 
@@ -72,14 +73,6 @@ def examples_from_mined(mined: Iterable, cfg: TrainConfig) -> list[TrainingExamp
             negative_ids=list(m.negative_ids[: cfg.n_hard_negatives]),
         ))
     return out
-
-
-def estimate_chunk_memory_bytes(hidden: int, layers: int, heads: int, seqs: int, seq_len: int) -> int:
-    """Activation memory of one training forward chunk in float32 (Korthikanti et al. 2022: per layer
-    s*b*h*(34 + 5*a*s/h) bytes at 16 bit), doubled for 32 bit, plus 20% for embeddings and the optimizer's
-    transient buffers. A planning number, deliberately on the safe side."""
-    per_layer = seq_len * seqs * hidden * (34 + 5 * heads * seq_len / hidden)
-    return int(per_layer * layers * 2 * 1.2)
 
 
 def _available_memory_bytes() -> int | None:
