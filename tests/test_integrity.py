@@ -375,3 +375,27 @@ def test_plan_with_an_unknown_device_is_one_line(tmp_path, tiny_encoder_dir, cap
     assert main(["plan", str(cfg), "--device", "tpu"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "unknown device 'tpu'" in err and "cpu" in err, err
+
+
+# ------------------------------------------------------------------ a skip re-reads what a later stage reads
+def test_a_same_size_edit_with_its_time_restored_is_caught_on_skip(tmp_path, caplog):
+    import logging
+
+    from lexdr.pipeline.engine import Stage, StageRunner
+
+    calls: list[str] = []
+
+    def produce(folder: Path) -> dict:
+        calls.append("produce")
+        (folder / "run.trec").write_text("q1 Q0 d1 1 2.0 x\nq1 Q0 d2 2 1.0 x\n")
+        return {}
+
+    StageRunner(tmp_path / "run", {}).run(Stage("a", produce))
+    out = tmp_path / "run" / "a" / "run.trec"
+    st = out.stat()
+    out.write_text(out.read_text().replace("d1", "d9"))  # same size
+    os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the time put back, as `touch -r` or rsync -t do
+    with caplog.at_level(logging.WARNING, logger="lexdr.pipeline.engine"):
+        StageRunner(tmp_path / "run", {}).run(Stage("a", produce))
+    assert calls == ["produce", "produce"] and "d1" in out.read_text()
+    assert any("content changed" in r.getMessage() for r in caplog.records)
