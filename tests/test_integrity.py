@@ -399,3 +399,26 @@ def test_a_same_size_edit_with_its_time_restored_is_caught_on_skip(tmp_path, cap
         StageRunner(tmp_path / "run", {}).run(Stage("a", produce))
     assert calls == ["produce", "produce"] and "d1" in out.read_text()
     assert any("content changed" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------------ work redone for nothing
+def test_the_model_card_rewritten_after_evaluation_is_not_damage(tmp_path, tiny_encoder_dir, caplog):
+    """Run; lose train-r1's done.json (a kill after the model was saved); re-run with other metrics, so the
+    training takes the "already holds this training's model" path over a folder that has a card, and the card
+    is rewritten with the new metrics; an identical third run must then skip the training."""
+    import logging
+
+    from lexdr.pipeline import load_config, run_pipeline
+
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=1)
+    run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    (tmp_path / "run" / "train-r1" / "done.json").unlink()
+    text = cfg_path.read_text().replace("seed = 7", 'seed = 7\nmetrics = ["MRR@10", "Recall@5"]')
+    cfg_path.write_text(text)
+    run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    assert "Recall@5" in (tmp_path / "run" / "train-r1" / "model" / "README.md").read_text()
+    with caplog.at_level(logging.INFO, logger="lexdr.pipeline.engine"):
+        run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["stages"]["train-r1"]["skipped"], [r.getMessage() for r in caplog.records]
+    assert not any("damaged" in r.getMessage() for r in caplog.records)

@@ -60,6 +60,7 @@ class StageSpec:
     config: Mapping[str, Any] = field(default_factory=dict)  # what changes results: fingerprinted
     inputs: tuple[str, ...] = ()  # user files it reads (content-hashed into the fingerprint)
     deps: tuple[str, ...] = ()  # stages whose outputs it reads
+    not_outputs: tuple[str, ...] = ()  # files in its folder that are not its result (lexdr.pipeline.engine.Stage)
 
 
 # System name in the metrics -> the stage whose test run it is; trained systems are added as they are declared.
@@ -194,7 +195,9 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
             if cfg.dense.window_stride is not None else None
         return StageSpec(name, train_stage, {"sources": sources, "config": tcfg, "gold": gold, "windows": teacher},
                          config={"training": tcfg.to_dict(), "gold": gold, "generated": generated,
-                                 **({"windows": _fp(teacher)} if teacher else {})}, deps=deps)
+                                 **({"windows": _fp(teacher)} if teacher else {})}, deps=deps,
+                         # the card is rewritten with the run's metrics after the evaluation (run.write_model_cards)
+                         not_outputs=("model/README.md",))
 
     for li in langs:
         specs.append(_data(li))

@@ -53,7 +53,7 @@ def run_stages(runner: StageRunner, specs: list[StageSpec]) -> dict[str, dict]:
             return spec.fn(**resolve_args(spec, runner.fingerprints), out_dir=folder)
 
         results[spec.name] = runner.run(Stage(spec.name, fn, config=dict(spec.config), inputs=list(spec.inputs),
-                                              deps=list(spec.deps)))
+                                              deps=list(spec.deps), not_outputs=list(spec.not_outputs)))
     return results
 
 
