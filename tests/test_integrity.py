@@ -422,3 +422,30 @@ def test_the_model_card_rewritten_after_evaluation_is_not_damage(tmp_path, tiny_
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["stages"]["train-r1"]["skipped"], [r.getMessage() for r in caplog.records]
     assert not any("damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_progress_bars_and_batch_size_do_not_rerun_generation_and_a_new_seed_regenerates(tmp_path, tiny_encoder_dir):
+    from lexdr.pipeline import load_config, run_pipeline
+
+    extra = '\n[generation]\nenabled = true\nbackend = "passage-cut"\nmax_passages = 10\n'
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=1, extra=extra)
+    manifest = tmp_path / "run" / "manifest.json"
+
+    def skipped() -> dict[str, bool]:
+        return {k: v["skipped"] for k, v in json.loads(manifest.read_text())["stages"].items()}
+
+    run_pipeline(load_config(cfg_path), quiet=True, report=False)  # lexdr -q run
+    run_pipeline(load_config(cfg_path), quiet=False, report=False)  # lexdr run
+    assert all(skipped().values()), skipped()
+    cfg_path.write_text(cfg_path.read_text().replace("max_passages = 10\n", "max_passages = 10\nbatch_size = 2\n"))
+    run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    assert all(skipped().values()), skipped()
+    # Another seed changes which passages are sampled: generation runs again (and so does what reads it),
+    # instead of stopping with "delete .../generate/shards".
+    cfg_path.write_text(cfg_path.read_text().replace("seed = 7", "seed = 8"))
+    run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    assert not skipped()["tiny-en/generate"]
+    shards = json.loads((tmp_path / "run" / "tiny-en" / "generate" / "shards" / "manifest.json").read_text())
+    from lexdr.generation.config import GenerationConfig
+
+    assert shards["fingerprint"] == GenerationConfig(backend="passage-cut", max_passages=10, seed=8).fingerprint()
