@@ -449,3 +449,30 @@ def test_progress_bars_and_batch_size_do_not_rerun_generation_and_a_new_seed_reg
     from lexdr.generation.config import GenerationConfig
 
     assert shards["fingerprint"] == GenerationConfig(backend="passage-cut", max_passages=10, seed=8).fingerprint()
+
+
+def test_a_run_folder_copied_elsewhere_does_not_re_encode_with_its_trained_models(tmp_path, tiny_encoder_dir,
+                                                                                   caplog):
+    import logging
+    import shutil
+
+    from lexdr.pipeline import load_config, run_pipeline
+    from lexdr.retrieval import load_retriever
+    from lexdr.records import Query
+
+    cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", epochs=1)
+    first = run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    shutil.copytree(tmp_path / "run", tmp_path / "moved" / "run", symlinks=True)  # cp -a: times kept
+    cfg_path.write_text(cfg_path.read_text().replace(str(tmp_path / "run"), str(tmp_path / "moved" / "run")))
+    with caplog.at_level(logging.INFO):
+        again = run_pipeline(load_config(cfg_path), quiet=True, report=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("re-encoding" in m or "encoded by another encoder" in m for m in messages), messages
+    assert not any("dense-r1: running" in m and "index" in m for m in messages)
+    assert again == first
+    # the reused index now names the model where it is, so `lexdr search dense` on it works without the old folder
+    shutil.rmtree(tmp_path / "run")
+    index = tmp_path / "moved" / "run" / "tiny-en" / "dense-r1" / "index"
+    meta = json.loads((index / "config.json").read_text())
+    assert meta["encoder"]["model"].startswith(str(tmp_path / "moved" / "run"))
+    assert load_retriever(index).search([Query("q", "paris capital")], k=2)["q"]
