@@ -35,15 +35,17 @@ def _snapshot(folder: Path) -> dict[str, str]:
 
 def _refused(capsys, args: list[str], *needles: str) -> str:
     """Run ``lexdr ARGS`` in process: exit 2, exactly one ``error:`` line holding ``needles`` and a fix, no
-    traceback. Returns that line."""
+    traceback. Returns that line. (A config's problems are listed one per line under that line: they count.)"""
     assert main(args) == 2, args
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, err
+    if "problem(s):" in errors[0]:
+        errors = [err.strip()]
     for needle in needles:
         assert needle in errors[0], errors[0]
-    assert "fix" in errors[0] or "; change " in errors[0], errors[0]  # the plan's refusals name the knob
+    assert "fix" in errors[0].lower() or "; change " in errors[0], errors[0]  # the plan's refusals name the knob
     return errors[0]
 
 
@@ -476,3 +478,130 @@ def test_a_run_folder_copied_elsewhere_does_not_re_encode_with_its_trained_model
     meta = json.loads((index / "config.json").read_text())
     assert meta["encoder"]["model"].startswith(str(tmp_path / "moved" / "run"))
     assert load_retriever(index).search([Query("q", "paris capital")], k=2)["q"]
+
+
+# ------------------------------------------------------------------ one line, exit 2, nothing half-written
+def test_index_dense_with_out_equal_to_the_corpus_file(built, capsys):
+    before = _snapshot(built["corpus"])
+    _refused(capsys, ["-q", "index", "dense", str(built["corpus"]), "--out", str(built["corpus"]), "--model",
+                      str(built["model"]), "--max-seq-length", "32"], "is a file")
+    assert _snapshot(built["corpus"]) == before
+
+
+def test_index_dense_into_a_read_only_folder(built, tmp_path, capsys, monkeypatch):
+    from lexdr.formats import files
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    real = os.access
+    if os.access(ro, os.W_OK):  # root ignores permissions: make the OS say no the way it would to a user
+        monkeypatch.setattr(files.os, "access", lambda p, m: False if Path(p) == ro else real(p, m))
+    _refused(capsys, ["-q", "index", "dense", str(built["corpus"]), "--out", str(ro / "index"), "--model",
+                      str(built["model"]), "--max-seq-length", "32"], "not writable", str(ro))
+    assert not list(ro.iterdir())
+
+
+def test_max_seq_length_above_the_models_positions_names_the_limit(built, tmp_path, capsys):
+    long_corpus = tmp_path / "long.jsonl"
+    long_corpus.write_text(json.dumps({"_id": "d1", "text": "word " * 200_000}) + "\n")
+    _refused(capsys, ["-q", "index", "dense", str(long_corpus), "--out", str(tmp_path / "idx"), "--model",
+                      str(built["model"]), "--max-seq-length", "1000"], "max_seq_length", "at most 128")
+    assert not (tmp_path / "idx").exists()
+
+
+@pytest.mark.parametrize("where, value", [("config", "-5"), ("config", "99999999999999999999"),
+                                          ("train", "-5"), ("train", "99999999999999999999")])
+def test_a_seed_out_of_range_is_one_line(built, tmp_path, tiny_encoder_dir, capsys, where, value):
+    if where == "config":
+        cfg = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run")
+        cfg.write_text(cfg.read_text().replace("seed = 7", f"seed = {value}"))
+        _refused(capsys, ["plan", str(cfg)], "seed must be between 0 and 4294967295")
+        _refused(capsys, ["-q", "run", str(cfg)], "seed must be between 0 and 4294967295")
+        assert not (tmp_path / "run").exists()
+    else:
+        mined = tmp_path / "mined.jsonl"
+        mined.write_text("")
+        _refused(capsys, ["-q", "train", str(mined), "--corpus", str(built["corpus"]), "--out", str(tmp_path / "t"),
+                          "--model", str(built["model"]), "--seed", value], "seed must be between 0 and 4294967295")
+        assert not (tmp_path / "t").exists()
+
+
+def test_a_generator_folder_with_only_pickled_weights_is_refused_before_unpickling(built, tmp_path, capsys):
+    folder = tmp_path / "pickled-lm"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    assert main(["-q", "mine", str(built["test"]), str(built["sparse_run"]), str(built["dense_run"]), "--out",
+                 str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    _refused(capsys, ["-q", "generate", str(built["corpus"]), str(tmp_path / "m" / "mined.jsonl"), "--out",
+                      str(tmp_path / "g"), "--lang", "en", "--no-round-trip", "--backend", "causal-fewshot",
+                      "--model", str(folder)], "pytorch_model.bin", "pickle")
+
+
+@pytest.mark.parametrize("command", ["sparse", "dense"])
+def test_a_full_disk_while_indexing_is_one_line_naming_the_folder(built, tmp_path, capsys, monkeypatch, command):
+    import numpy as np
+
+    real_save = np.save
+
+    def full(file, arr, *a, **k):  # write a little, then the disk is full
+        if hasattr(file, "write"):
+            file.write(b"\x93NUMPY" + b"\0" * 4096)
+        else:
+            Path(str(file) if str(file).endswith(".npy") else f"{file}.npy").write_bytes(b"\0" * 4096)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full)
+    out = tmp_path / "index"
+    extra = ["--lang", "en"] if command == "sparse" else ["--model", str(built["model"]), "--max-seq-length", "32"]
+    line = _refused(capsys, ["-q", "index", command, str(built["corpus"]), "--out", str(out), *extra],
+                    "no space left on the device", "MiB", "another disk")
+    assert str(tmp_path) in line
+    monkeypatch.setattr(np, "save", real_save)
+    # nothing half-written: no temp file or folder stays beside or inside the output
+    left = [p for p in tmp_path.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert not left, left
+    assert not out.exists() or not list(out.rglob("*.npy"))
+
+
+@pytest.mark.parametrize("where", ["corpus", "queries"])
+def test_a_lone_surrogate_is_the_same_error_for_sparse_and_dense(built, tmp_path, capsys, where):
+    corpus, queries = tmp_path / "corpus.jsonl", tmp_path / "queries.jsonl"
+    corpus.write_bytes(built["corpus"].read_bytes())
+    queries.write_text('{"_id": "q1", "text": "paris"}\n')
+    target = corpus if where == "corpus" else queries
+    with target.open("a") as fh:
+        fh.write('{"_id": "bad", "text": "broken \\ud800 text"}\n')
+    line_no = len(target.read_text().splitlines())
+    for kind in ("sparse", "dense"):
+        if where == "corpus":
+            extra = ["--lang", "en"] if kind == "sparse" else ["--model", str(built["model"]), "--max-seq-length", "32"]
+            args = ["-q", "index", kind, str(corpus), "--out", str(tmp_path / kind), *extra]
+        else:
+            args = ["-q", "search", kind, str(built[kind]), str(queries), "--out", str(tmp_path / f"{kind}.trec")]
+        _refused(capsys, args, f"{target}:{line_no}", "\\ud800")
+    assert not list(tmp_path.glob("*.trec")) and not (tmp_path / "sparse").exists()
+
+
+@pytest.mark.parametrize("damage", ["data.csc.index.npy", "vocab.index.json"])
+def test_search_sparse_on_a_truncated_index_file_says_rebuild(built, tmp_path, capsys, damage):
+    index = _copy(built["sparse"], tmp_path / "sparse")
+    f = index / damage
+    f.write_bytes(f.read_bytes()[: max(1, f.stat().st_size // 2)])
+    _refused(capsys, ["-q", "search", "sparse", str(index), str(built["test"]), "--out", str(tmp_path / "r.trec")],
+             "damaged", "rebuild")
+    assert not (tmp_path / "r.trec").exists()
+
+
+def test_ctrl_c_in_a_training_rank_ends_it_quietly(monkeypatch, capsys):
+    from lexdr.training import distributed
+
+    def interrupted(argv=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(distributed, "main", interrupted)
+    assert distributed.rank_entry([]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out

@@ -51,7 +51,7 @@ from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, atomic_path, atomic_write, claim_output_folder,
                                  file_sha256, folder_kind)
 from lexdr.records import Hit, Run
-from lexdr.settings import as_enums, at_least, fingerprint_fields, setting
+from lexdr.settings import as_enums, at_least, fingerprint_fields, setting, valid_seed
 
 __all__ = ["IndexType", "DenseIndexConfig", "DenseIndex", "ShardedDenseIndex", "open_dense_index",
            "merge_runs", "SEARCH_FIELDS"]
@@ -112,6 +112,7 @@ class DenseIndexConfig:
                                       "re-encoding the corpus.", fingerprint=False)
 
     def __post_init__(self) -> None:
+        valid_seed(self)
         as_enums(self, ("index_type",))
         at_least(self, ("flat_max_passages", "sq8_max_passages", "hnsw_m", "ef_construction", "ef_search",
                         "train_sample", "shard_size"), 1)

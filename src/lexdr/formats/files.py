@@ -158,7 +158,26 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
                                  "each line must be one JSON object") from None
             if not isinstance(rec, dict):
                 raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
+            if ("\\ud" in line or "\\uD" in line) and _lone_surrogate(rec):  # only JSON escapes can make one
+                raise InputError(path, lineno, "a \\ud800-\\udfff escape that is half of a UTF-16 pair, not a "
+                                 "character (no tokenizer can encode it)", "replace it with the character it was "
+                                 "meant to be, or with \\ufffd")
             yield lineno, rec
+
+
+def _lone_surrogate(value) -> bool:
+    """Whether a decoded JSON value holds a lone surrogate anywhere (a string that is not valid Unicode text)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
 
 
 def write_jsonl(records: Iterable[Mapping], path: str | Path) -> int:
@@ -187,7 +206,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        with _disk_full(path, tmp_path):
+            yield tmp_path
         with _os_errors(path):
             os.replace(tmp_path, path)
     finally:
@@ -261,7 +281,8 @@ def atomic_folder(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     with _os_errors(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
+        with _disk_full(path, tmp):
+            yield tmp
         if mode is not None:
             tmp.chmod(mode)
             for f in tmp.rglob("*"):
@@ -271,6 +292,33 @@ def atomic_folder(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+@contextlib.contextmanager
+def _disk_full(path: Path, tmp: Path) -> Iterator[None]:
+    """A full disk (or quota) while a writer fills ``tmp`` (the temp file or folder of ``path``): one
+    :class:`LexdrError` naming the folder, what had been written and what is free, instead of the writer's
+    traceback. The caller's cleanup then removes ``tmp``: nothing half-written stays."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        written = _size_of(tmp)
+        free = shutil.disk_usage(tmp.parent if tmp.parent.exists() else path.parent).free
+        raise LexdrError(f"no space left on the device of {path.parent} while writing {path.name}: it needs more "
+                         f"than the {_mib(written)} written when the disk filled, {_mib(free)} is free (fix: free "
+                         "that much space, or choose an output folder on another disk)") from None
 
 
 @contextlib.contextmanager
@@ -392,7 +440,12 @@ def claim_output_folder(path: str | Path, kind: str, overwrite: bool = False, in
     if path.exists() and not path.is_dir():
         raise LexdrError(f"{path} is a file, not a folder; refusing to write a {_KIND_NAMES.get(kind, kind)} "
                          "there (fix: choose a new or empty folder for --out)")
-    if not path.is_dir() or not any(path.iterdir()):
+    if not path.is_dir():
+        return writable_target(path, folder=True)  # its parent exists and can be written (or is a clear error)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise LexdrError(f"cannot write {path}: the folder is not writable (fix: choose an output folder you can "
+                         "write to, or change its permissions)")
+    if not any(path.iterdir()):
         return path
     found = folder_kind(path)
     if found is None or found == kind:

@@ -19,7 +19,7 @@ from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
 from lexdr.generation.marker import model_identity
 from lexdr.generation.registry import backend_names
-from lexdr.settings import at_least, setting
+from lexdr.settings import at_least, setting, valid_seed
 
 __all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
 
@@ -84,6 +84,7 @@ class TrainedGeneratorConfig:
     BOOKKEEPING = frozenset({"checkpoint_every", "device", "show_progress", "save_merged"})
 
     def __post_init__(self) -> None:
+        valid_seed(self)
         if isinstance(self.target_modules, list):  # from a JSON/TOML config
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
         at_least(self, ("lora_r", "lora_alpha", "epochs", "batch_size", "max_length", "max_query_tokens",
@@ -178,6 +179,7 @@ class GenerationConfig:
     show_progress: bool = True
 
     def __post_init__(self) -> None:
+        valid_seed(self)
         if isinstance(self.train, dict):  # from a JSON/TOML config
             self.train = GeneratorTrainConfig(**self.train)
         if isinstance(self.trained, dict):

@@ -310,7 +310,12 @@ class BM25Index:
                              "rebuild the index")
         bm = cfg["bm25"]
         index = cls(analyzer_from_config(cfg["analyzer"]), k1=bm["k1"], b=bm["b"], method=bm["method"])
-        retriever = _bm25s().BM25.load(folder, mmap=mmap, load_vocab=True, allow_pickle=False)
+        try:
+            retriever = _bm25s().BM25.load(folder, mmap=mmap, load_vocab=True, allow_pickle=False)
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as e:  # a truncated .npy, a cut vocabulary
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise LexdrError(f"{folder} is damaged ({type(e).__name__}: {first}) (fix: rebuild it with `lexdr index "
+                             "sparse`, or delete the folder and re-run the stage)") from None
         if retriever.scores["num_docs"] != len(doc_ids):
             raise LexdrError(f"{folder}: {len(doc_ids)} doc ids but {retriever.scores['num_docs']} indexed "
                              "documents; the folder is damaged, rebuild the index")

@@ -131,5 +131,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.info("trained model written to %s", path)
 
 
+def rank_entry(argv: Sequence[str] | None = None) -> int:
+    """What a rank process runs: :func:`main`, with Ctrl-C (which the terminal sends every rank) ending the rank
+    quietly with exit 130: the launching ``lexdr`` prints the one message that says how to resume, not each
+    rank's traceback."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(rank_entry())
