@@ -506,7 +506,7 @@ def test_max_seq_length_above_the_models_positions_names_the_limit(built, tmp_pa
     long_corpus = tmp_path / "long.jsonl"
     long_corpus.write_text(json.dumps({"_id": "d1", "text": "word " * 200_000}) + "\n")
     _refused(capsys, ["-q", "index", "dense", str(long_corpus), "--out", str(tmp_path / "idx"), "--model",
-                      str(built["model"]), "--max-seq-length", "1000"], "max_seq_length", "at most 128")
+                      str(built["model"]), "--max-seq-length", "1000"], "--max-seq-length", "at most 128")
     assert not (tmp_path / "idx").exists()
 
 

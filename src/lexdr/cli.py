@@ -127,7 +127,9 @@ def index_dense(
 ) -> None:
     """Encode a corpus with a dense encoder and build a FAISS index."""
     from lexdr.dense import build_dense_index
+    from lexdr.models.resolve import check_max_seq_length
 
+    check_max_seq_length(model, max_seq_length, "--max-seq-length")  # before any work (as the config check does)
     cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
                         query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"])
     path = build_dense_index(corpus, out, cfg, index_type=index_type, overwrite=overwrite)

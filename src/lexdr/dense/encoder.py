@@ -114,10 +114,6 @@ class Encoder:
 
             model = load_sentence_transformer(self.config.model, device=self.config.device)
         self.model = model
-        from lexdr.models.resolve import check_max_seq_length
-
-        # a longer setting than the model's positions fails deep inside the model on the first long passage
-        check_max_seq_length(self.model, self.config.max_seq_length, "--max-seq-length / [dense] max_seq_length")
         self.model.max_seq_length = self.config.max_seq_length
         if self.config.fp16 and self.model.device.type == "cuda":
             self.model.half()
