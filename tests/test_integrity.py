@@ -605,3 +605,25 @@ def test_ctrl_c_in_a_training_rank_ends_it_quietly(monkeypatch, capsys):
     assert distributed.rank_entry([]) == 130
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
+
+
+# ------------------------------------------------------------------ smaller things users see
+def test_a_trained_model_encodes_documents_with_the_passage_prompt(tmp_path, tiny_encoder_dir):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from lexdr.formats import write_corpus_jsonl
+    from lexdr.records import Doc
+    from lexdr.training.config import TrainConfig
+    from lexdr.training.trainer import TrainingExample, train
+
+    write_corpus_jsonl([Doc("d0", "paris is the capital of france"), Doc("d1", "the nile is a river")],
+                       tmp_path / "corpus.jsonl")
+    examples = [TrainingExample("capital of france", ["d0", "d1"], [2.0, 0.5], "d0", ["d1"])]
+    cfg = TrainConfig(model=str(tiny_encoder_dir), epochs=1, batch_size=1, mini_batch_size=2, max_passage_length=16,
+                      query_prompt="query: ", passage_prompt="passage: ")
+    model = SentenceTransformer(str(train(examples, tmp_path / "corpus.jsonl", tmp_path / "run", cfg)))
+    assert model.prompts["document"] == model.prompts["passage"] == "passage: "
+    text = ["the nile is a river"]
+    np.testing.assert_allclose(model.encode_document(text), model.encode(["passage: " + text[0]]), atol=1e-6)
+    np.testing.assert_allclose(model.encode_query(text), model.encode(["query: " + text[0]]), atol=1e-6)

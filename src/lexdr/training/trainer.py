@@ -422,7 +422,9 @@ def train(examples: list[TrainingExample], corpus: str | Path | Mapping[str, str
             barrier()  # the checkpoint is complete before any rank returns
             return ckpt
     progress.close()
-    model.prompts = {**(getattr(model, "prompts", None) or {}), "query": q_prompt, "passage": p_prompt}
+    # "document" too: sentence-transformers' encode_document reads that name (encode_query reads "query")
+    model.prompts = {**(getattr(model, "prompts", None) or {}), "query": q_prompt, "passage": p_prompt,
+                     "document": p_prompt}
     if lead:
         with atomic_folder(final) as tmp:
             model.save(str(tmp))
