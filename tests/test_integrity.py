@@ -627,3 +627,34 @@ def test_a_trained_model_encodes_documents_with_the_passage_prompt(tmp_path, tin
     text = ["the nile is a river"]
     np.testing.assert_allclose(model.encode_document(text), model.encode(["passage: " + text[0]]), atol=1e-6)
     np.testing.assert_allclose(model.encode_query(text), model.encode(["query: " + text[0]]), atol=1e-6)
+
+
+def test_the_report_names_its_run_directory_absolute_and_clean(tmp_path, tiny_encoder_dir, monkeypatch, capsys):
+    cfg = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "runs" / "x", epochs=1)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["-q", "run", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert f"report: {tmp_path / 'runs' / 'x' / 'report' / 'report.md'}" in out.replace("\n", "")
+    assert main(["report", "../runs/x/../x"]) == 0
+    out = capsys.readouterr().out.replace("\n", "")
+    assert f"report written to {tmp_path / 'runs' / 'x' / 'report' / 'report.md'}" in out and ".." not in out
+    md = (tmp_path / "runs" / "x" / "report" / "report.md").read_text()
+    assert f"Run directory: `{tmp_path / 'runs' / 'x'}`" in md
+
+
+def test_a_single_languages_mining_tick_is_inside_the_axes(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from lexdr.report import plots
+
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig: figs.append(fig))
+    for stats in ({"ja": {"queries": 10, "with_positive": 9}},
+                  {"ja": {"queries": 10, "with_positive": 9, "quality": {"precision": 0.9}}}):
+        plots.plot_mining(stats, tmp_path / "m.png")
+        ax = figs[-1].axes[0]
+        lo, hi = ax.get_xlim()
+        assert abs((0 - lo) / (hi - lo) - 0.5) < 0.1, (lo, hi)  # the tick is in the middle, not at an edge
+        bars = [p for p in ax.patches]
+        assert all(lo < b.get_x() and b.get_x() + b.get_width() < hi for b in bars)

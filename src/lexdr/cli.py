@@ -422,6 +422,8 @@ def run(
     a killed stage continues from its last checkpoint or shard. Before any work, the plan's memory and disk
     estimates are checked against this machine; a setting that cannot fit is refused, naming the knob.
     """
+    import os
+
     from lexdr.evaluation.tables import rich_table
     from lexdr.pipeline import load_config, run_pipeline
     from lexdr.pipeline.planning import plan_config
@@ -441,7 +443,7 @@ def run(
     results = run_pipeline(cfg, quiet=_state["quiet"])
     for label, systems in results.items():
         _console().print(rich_table(systems, cfg.metrics, title=label, first_col="system", average=False))
-    _console().print(f"[green]report: {cfg.out_dir / 'report' / 'report.md'}")
+    _console().print(f"[green]report: {os.path.abspath(cfg.out_dir / 'report' / 'report.md')}")
 
 
 @app.command()
@@ -468,8 +470,10 @@ def report(
     """Write a Markdown report with PNG plots (metrics per language, mining, samples, loss curve)."""
     from lexdr.report import write_report
 
+    import os
+
     path = write_report(run_dir)
-    _console().print(f"[green]report written to {path}")
+    _console().print(f"[green]report written to {os.path.abspath(path)}")
 
 
 # ----------------------------------------------------------------------------------------------- models
