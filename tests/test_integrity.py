@@ -658,3 +658,42 @@ def test_a_single_languages_mining_tick_is_inside_the_axes(tmp_path, monkeypatch
         assert abs((0 - lo) / (hi - lo) - 0.5) < 0.1, (lo, hi)  # the tick is in the middle, not at an edge
         bars = [p for p in ax.patches]
         assert all(lo < b.get_x() and b.get_x() + b.get_width() < hi for b in bars)
+
+
+def test_ray_temp_dir_is_passed_to_the_ray_instance_a_run_starts(tmp_path, monkeypatch):
+    from lexdr import executors
+
+    calls = []
+
+    class FakeRay:
+        class data:
+            class DataContext:
+                @staticmethod
+                def get_current():
+                    return type("Ctx", (), {})()
+
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kw):
+            calls.append(kw)
+
+        @staticmethod
+        def cluster_resources():
+            return {}
+
+    monkeypatch.setattr(executors, "require_ray", lambda: FakeRay)
+    executors.RayExecutor(None, executors.ClusterSettings(ray_temp_dir=str(tmp_path / "ray")))
+    executors.RayExecutor("auto", executors.ClusterSettings(ray_temp_dir=str(tmp_path / "ray")))
+    executors.RayExecutor(None, executors.ClusterSettings())
+    assert calls[0]["_temp_dir"] == str(tmp_path / "ray")
+    assert "_temp_dir" not in calls[1] and "_temp_dir" not in calls[2]  # a joined cluster keeps its own
+
+
+def test_ray_temp_dir_is_a_cluster_setting_of_the_config(tmp_path, tiny_encoder_dir):
+    from lexdr.pipeline import load_config
+
+    cfg = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", extra='\n[cluster]\nray_temp_dir = "/scratch/r"\n')
+    assert load_config(cfg).cluster.ray_temp_dir == "/scratch/r"
