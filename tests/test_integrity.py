@@ -697,3 +697,12 @@ def test_ray_temp_dir_is_a_cluster_setting_of_the_config(tmp_path, tiny_encoder_
 
     cfg = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", extra='\n[cluster]\nray_temp_dir = "/scratch/r"\n')
     assert load_config(cfg).cluster.ray_temp_dir == "/scratch/r"
+
+
+def test_a_run_whose_out_dir_is_an_index_folder_is_refused(built, tmp_path, tiny_encoder_dir, capsys):
+    for kind in ("sparse", "dense"):
+        index = _copy(built[kind], tmp_path / kind)
+        before = _snapshot(index)
+        cfg = write_tiny_config(tmp_path, tiny_encoder_dir, index)
+        _refused(capsys, ["-q", "run", str(cfg)], f"holds a {kind} index", "its own out_dir")
+        assert _snapshot(index) == before

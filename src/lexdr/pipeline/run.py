@@ -8,7 +8,7 @@ import logging
 
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import read_qrels, read_queries
-from lexdr.formats.files import atomic_write, folder_lock
+from lexdr.formats.files import atomic_write, folder_kind, folder_lock
 from lexdr.pipeline.config import RunConfig
 from lexdr.pipeline.engine import Stage, StageRunner
 from lexdr.pipeline.graph import StageSpec, method_graph, resolve_args
@@ -92,6 +92,10 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False, report: bool = True) -> di
     The run folder is locked while it runs (:func:`lexdr.formats.files.folder_lock`): a second run on the same
     folder stops at once with a message instead of redoing, and overwriting, the first one's work."""
     validate_inputs(cfg)
+    kind = folder_kind(cfg.out_dir)
+    if kind is not None:  # an index folder: a run's stage folders and manifest would be mixed into it
+        raise LexdrError(f"[run] out_dir {cfg.out_dir} holds a {kind.replace('-', ' ')}, not a run (fix: give the run "
+                         "its own out_dir)")
     with folder_lock(cfg.out_dir):
         return _run_locked(cfg, quiet, report)
 

@@ -14,8 +14,8 @@ What this layer adds to bm25s, and why:
 
 Files in an index folder: bm25s' ``data.csc.index.npy``, ``indices.csc.index.npy``, ``indptr.csc.index.npy``
 (``allow_pickle=False``), ``vocab.index.json``, ``params.index.json``; ours: ``doc_ids.json``, ``doc_rank.npy``
-(each id's rank in sorted order, the tie-break key) and ``config.json`` (analyzer config, k1, b, method,
-counts, lexdr and bm25s versions). The out-of-core builder (:mod:`lexdr.sparse.outofcore`) writes the same
+(each id's rank in sorted order, the tie-break key) and ``config.json`` (``"kind": "sparse-index"``, analyzer
+config, k1, b, method, counts, lexdr and bm25s versions). The out-of-core builder (:mod:`lexdr.sparse.outofcore`) writes the same
 folder from a stream.
 """
 
