@@ -706,3 +706,38 @@ def test_a_run_whose_out_dir_is_an_index_folder_is_refused(built, tmp_path, tiny
         cfg = write_tiny_config(tmp_path, tiny_encoder_dir, index)
         _refused(capsys, ["-q", "run", str(cfg)], f"holds a {kind} index", "its own out_dir")
         assert _snapshot(index) == before
+
+
+_NOISY_CHILD = """
+import signal, sys, time
+def on_int(*a):
+    sys.stderr.write("Traceback (most recent call last):\\n  rank 0 was interrupted\\n" * 19)
+    sys.stderr.flush()
+    sys.exit(1)
+signal.signal(signal.SIGINT, on_int)
+sys.stderr.write("rank 0: step 1\\n"); sys.stderr.flush()
+time.sleep(60)
+"""
+
+_LAUNCHER = """
+import sys
+from lexdr.training.distributed import run_relaying_stderr
+try:
+    run_relaying_stderr([sys.executable, "-c", sys.argv[1]])
+except KeyboardInterrupt:
+    print("interrupted: clean message", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_during_a_multi_process_training_prints_no_rank_traceback():
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, _NOISY_CHILD], env=env, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    assert proc.stderr.readline().strip() == "rank 0: step 1"  # relayed while it runs
+    os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole process group
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=30) == 130
+    assert "Traceback" not in rest and "interrupted: clean message" in rest, rest
