@@ -741,3 +741,43 @@ def test_ctrl_c_during_a_multi_process_training_prints_no_rank_traceback():
     rest = proc.stderr.read()
     assert proc.wait(timeout=30) == 130
     assert "Traceback" not in rest and "interrupted: clean message" in rest, rest
+
+
+def test_mine_generate_and_train_refuse_an_index_folder_as_out(built, tmp_path, capsys):
+    assert main(["-q", "mine", str(built["test"]), str(built["sparse_run"]), str(built["dense_run"]), "--out",
+                 str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    mined = str(tmp_path / "m" / "mined.jsonl")
+    for kind in ("sparse", "dense"):
+        index = _copy(built[kind], tmp_path / kind)
+        before = _snapshot(index)
+        for args in (["mine", str(built["test"]), str(built["sparse_run"]), str(built["dense_run"])],
+                     ["generate", str(built["corpus"]), mined, "--lang", "en", "--no-round-trip",
+                      "--backend", "passage-cut"],
+                     ["train", mined, "--corpus", str(built["corpus"]), "--model", str(built["model"])]):
+            _refused(capsys, ["-q", *args, "--out", str(index)], f"holds a {kind}", "another folder")
+        assert _snapshot(index) == before
+
+
+def test_a_full_disk_while_faiss_writes_the_index_is_one_line(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import faiss
+    import numpy as np
+
+    from lexdr.dense.index import DenseIndex
+
+    index = DenseIndex.build(np.eye(4, dtype=np.float32), ["a", "b", "c", "d"], "flat")
+
+    def failing_write(idx, path):
+        Path(path).write_bytes(b"\0" * 100)
+        raise RuntimeError("Error in faiss::FileIOWriter: fwrite failed")
+
+    monkeypatch.setattr(faiss, "write_index", failing_write)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9, 0))
+    with pytest.raises(LexdrError, match="no space left on the device") as err:
+        index.save(tmp_path / "idx")
+    assert "\n" not in str(err.value)
+    assert not [p for p in (tmp_path / "idx").iterdir() if p.name != "shards"]  # no temp or half file stays

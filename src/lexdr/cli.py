@@ -264,9 +264,10 @@ def mine(
     report_qrels: Annotated[Optional[Path], typer.Option(help="Qrels used ONLY to report precision/coverage.")] = None,
 ) -> None:
     """Mine pseudo positives (BM25 and dense agree) and hard negatives (they disagree) into mined.jsonl."""
-    from lexdr.formats.files import refuse_output_over_input
+    from lexdr.formats.files import refuse_index_folder, refuse_output_over_input
     from lexdr.mining import mine as mine_stage
 
+    refuse_index_folder(out, "mined examples")
     for written in ("mined.jsonl", "stats.json"):
         refuse_output_over_input(out / written, [queries, bm25_run, dense_run, report_qrels])
     cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives)
@@ -304,6 +305,9 @@ def generate(
 
     for written in ("generated.jsonl", "pairs.jsonl", "stats.json"):
         refuse_output_over_input(out / written, [corpus, mined, unlabeled_queries])
+    from lexdr.formats.files import refuse_index_folder
+
+    refuse_index_folder(out, "generated queries")
     from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, folder_kind
 
     for flag, folder, other in (("--bm25-index", bm25_index, DENSE_INDEX), ("--dense-index", dense_index, SPARSE_INDEX)):
@@ -397,9 +401,12 @@ def train(
     """
     import os
 
+    from lexdr.formats.files import refuse_index_folder
     from lexdr.mining import read_mined
     from lexdr.training import examples_from_mined
     from lexdr.training.distributed import fit
+
+    refuse_index_folder(out, "a trained model")
 
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
                       mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,

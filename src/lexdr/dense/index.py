@@ -331,7 +331,15 @@ class DenseIndex:
         folder = claim_output_folder(folder, DENSE_INDEX)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "index.faiss") as tmp:
-            faiss.write_index(self.index, str(tmp))
+            try:
+                faiss.write_index(self.index, str(tmp))
+            except RuntimeError as e:  # FAISS reports a failed write as a RuntimeError, without errno
+                import errno
+                import shutil
+
+                if shutil.disk_usage(folder).free < 2 * max(1, tmp.stat().st_size if tmp.exists() else 0) + 2**20:
+                    raise OSError(errno.ENOSPC, "No space left on device") from None
+                raise
             files = {"index.faiss": {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}}
         with atomic_write(folder / "doc_ids.json") as fh:
             json.dump(list(self.doc_ids), fh, ensure_ascii=False)

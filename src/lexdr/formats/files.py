@@ -21,7 +21,7 @@ from lexdr.errors import InputError, LexdrError
 __all__ = ["open_text", "TextLines", "iter_jsonl", "write_jsonl", "file_sha256", "file_digest", "atomic_write", "atomic_path",
            "atomic_folder", "replace_folder", "recover_folder", "check_output_folder", "writable_target",
            "SPARSE_INDEX", "DENSE_INDEX", "INDEX_FILES", "folder_kind", "claim_output_folder",
-           "refuse_output_over_input", "folder_lock"]
+           "refuse_output_over_input", "refuse_index_folder", "folder_lock"]
 
 
 class TextLines:
@@ -461,6 +461,15 @@ def claim_output_folder(path: str | Path, kind: str, overwrite: bool = False, in
     if in_place:
         shutil.rmtree(path)
     return path
+
+
+def refuse_index_folder(out: str | Path, what: str, flag: str = "--out") -> None:
+    """Refuse to write ``what`` (e.g. ``"mined examples"``) into a folder that holds an index: its files would be
+    mixed into the index folder, which the index commands then refuse to touch."""
+    kind = folder_kind(out)
+    if kind is not None:
+        raise LexdrError(f"{flag} {out} holds a {_KIND_NAMES.get(kind, kind)}; refusing to write {what} into it "
+                         "(fix: choose another folder)")
 
 
 def _same_file(a: Path, b: Path) -> bool:
