@@ -299,17 +299,14 @@ def generate(
 ) -> None:
     """Generate queries in the passage's language for passages no mined query reached; keep those that pass
     the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
-    from lexdr.formats.files import refuse_output_over_input
+    from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, folder_kind, refuse_index_folder,
+                                     refuse_output_over_input)
     from lexdr.generation import generate_queries
     from lexdr.retrieval import HybridRetriever, load_retriever
 
     for written in ("generated.jsonl", "pairs.jsonl", "stats.json"):
         refuse_output_over_input(out / written, [corpus, mined, unlabeled_queries])
-    from lexdr.formats.files import refuse_index_folder
-
     refuse_index_folder(out, "generated queries")
-    from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, folder_kind
-
     for flag, folder, other in (("--bm25-index", bm25_index, DENSE_INDEX), ("--dense-index", dense_index, SPARSE_INDEX)):
         if folder is not None and folder_kind(folder) == other:
             side = "sparse" if other == SPARSE_INDEX else "dense"
