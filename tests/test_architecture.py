@@ -53,7 +53,7 @@ PUBLIC_API = {
     "lexdr.report": ["write_report", "generated_samples"],
     "lexdr.retrieval": ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "search_to_run", "INDEX_KINDS"],
     "lexdr.settings": ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require",
-                       "as_enums", "at_least", "at_most"],
+                       "as_enums", "at_least", "at_most", "valid_seed", "SEED_MAX"],
     "lexdr.sparse": ["BM25Index", "BM25Config", "BM25_METHODS", "build_index", "search_index", "bm25_stage",
                      "build_out_of_core"],
     "lexdr.synthetic": ["BATCH", "BigramModel", "TailProcess", "fit_bigram_model", "iter_passages", "sample_queries",

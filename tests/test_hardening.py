@@ -480,7 +480,7 @@ def test_report_paths_numbers_and_stage_table(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("examples").mkdir()
     md = write_report("examples/../runs/dev-quick").read_text()
-    assert "Run directory: `runs/dev-quick`" in md and "examples/.." not in md
+    assert f"Run directory: `{tmp_path / 'runs' / 'dev-quick'}`" in md and "examples/.." not in md  # issue 22: absolute
     assert "0.7142857" not in md and '"kept_ratio": 0.714' in md
     assert "| ja/bm25 | 2026-11-29 10:00:01 | 12 | 1,235 | yes |" in md
     assert "| ja/mine | 2026-11-30 11:00:02 | 0.1 | 300 | no |" in md

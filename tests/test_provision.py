@@ -175,7 +175,8 @@ def test_folder_is_complete_and_says_it_is_not_the_original(provisioned: tuple[P
         "bert", 384, 12, 250037)
     assert json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"] == 512
     st_cfg = json.loads((folder / "config_sentence_transformers.json").read_text())
-    assert st_cfg["prompts"] == {"query": "query: ", "passage": "passage: "}
+    # "document": the name sentence-transformers' encode_document reads (issue 22)
+    assert st_cfg["prompts"] == {"query": "query: ", "passage": "passage: ", "document": "passage: "}
     pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
     assert pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"]
     print(f"conversion took {seconds:.1f}s")

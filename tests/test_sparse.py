@@ -104,7 +104,7 @@ def test_save_replaces_an_index_but_not_other_folders(index, tmp_path):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
-    with pytest.raises(LexdrError, match="not a lexdr BM25 index"):
+    with pytest.raises(LexdrError, match=r"not part of a sparse \(BM25\) index"):
         index.save(other)
     assert (other / "keep.txt").read_text() == "mine"
 

@@ -99,11 +99,14 @@ def index_sparse(
     analyzer: Annotated[Optional[str], _opt(BM25Config, "analyzer")] = default_of(BM25Config, "analyzer"),
     k1: Annotated[Optional[float], _opt(BM25Config, "k1")] = default_of(BM25Config, "k1"),
     b: Annotated[Optional[float], _opt(BM25Config, "b")] = default_of(BM25Config, "b"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
+                                                                "(a folder holding anything else is still refused).")] = False,
 ) -> None:
     """Build a BM25 index with the language's analyzer (normalization, stopwords, stemming/segmentation)."""
     from lexdr.sparse import build_index
 
-    path = build_index(corpus, lang=lang, out_dir=out, **BM25Config(analyzer=analyzer, k1=k1, b=b).index_options())
+    path = build_index(corpus, lang=lang, out_dir=out, overwrite=overwrite,
+                       **BM25Config(analyzer=analyzer, k1=k1, b=b).index_options())
     _console().print(f"[green]sparse index written to {path}")
 
 
@@ -118,13 +121,17 @@ def index_dense(
     query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),
     passage_prompt: Annotated[Optional[str], _opt(EncoderConfig, "passage_prompt")] = default_of(EncoderConfig, "passage_prompt"),
     device: Annotated[Optional[str], _opt(EncoderConfig, "device")] = default_of(EncoderConfig, "device"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
+                                                                "(a folder holding anything else is still refused).")] = False,
 ) -> None:
     """Encode a corpus with a dense encoder and build a FAISS index."""
     from lexdr.dense import build_dense_index
+    from lexdr.models.resolve import check_max_seq_length
 
+    check_max_seq_length(model, max_seq_length, "--max-seq-length")  # before any work (as the config check does)
     cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
                         query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"])
-    path = build_dense_index(corpus, out, cfg, index_type=index_type)
+    path = build_dense_index(corpus, out, cfg, index_type=index_type, overwrite=overwrite)
     _console().print(f"[green]dense index written to {path}")
 
 
@@ -136,11 +143,19 @@ def search(
                                                "encoder and prompts it was built with).")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", help="Hits per query.")] = DEFAULT_DEPTH,
+    k: Annotated[int, typer.Option("-k", min=1, help="Hits per query.")] = DEFAULT_DEPTH,
+    expect_kind: Annotated[Optional[str], typer.Option(
+        "--expect-kind", hidden=True, help="Refuse an index of another kind (set by the deprecated "
+                                           "`lexdr search sparse|dense`).")] = None,
 ) -> None:
     """Search any index (BM25 or dense) with a query file; writes a TREC run."""
-    from lexdr.retrieval import search_to_run
+    from lexdr.formats.files import refuse_output_over_input
+    from lexdr.retrieval import index_kind, search_to_run
 
+    if expect_kind is not None and (kind := index_kind(index)) != expect_kind:
+        raise LexdrError(f"{index} is a {kind} index, not a {expect_kind} one: fix: search it with "
+                         f"`lexdr search {index} QUERIES --out RUN` (one command for every kind; the folder says which)")
+    refuse_output_over_input(out, [queries])
     search_to_run(index, queries, out, k=k)
     _console().print(f"[green]run written to {out}")
 
@@ -156,7 +171,7 @@ def fuse(
     alpha: Annotated[float, _opt(FusionConfig, "alpha")] = default_of(FusionConfig, "alpha"),
     normalization: Annotated[str, _opt(FusionConfig, "normalization")] = default_of(FusionConfig, "normalization"),
     adaptive: Annotated[str, _opt(FusionConfig, "adaptive")] = default_of(FusionConfig, "adaptive"),
-    k: Annotated[int, typer.Option("-k", help="Hits per query in the output.")] = DEFAULT_DEPTH,
+    k: Annotated[int, typer.Option("-k", min=1, help="Hits per query in the output.")] = DEFAULT_DEPTH,
     fit_on: Annotated[Optional[tuple[Path, Path]], typer.Option(
         "--fit-on", metavar="SPARSE_RUN DENSE_RUN",
         help="adaptive: fit the weights on these two runs of other, unlabeled queries (e.g. a query log) and "
@@ -165,12 +180,20 @@ def fuse(
 ) -> None:
     """Fuse a sparse and a dense run (hybrid retrieval)."""
     from lexdr.formats import read_run, write_run
-    from lexdr.fusion import fit_fusion, fuse_runs
+    from lexdr.formats.files import refuse_output_over_input
+    from lexdr.fusion import check_same_queries, fit_fusion, fuse_runs
 
+    refuse_output_over_input(out, [sparse_run, dense_run, *(fit_on or ())])
     cfg = FusionConfig(method=method, rrf_k=rrf_k, alpha=alpha, normalization=normalization, adaptive=adaptive)
     sparse, dense = read_run(sparse_run), read_run(dense_run)
+    check_same_queries(sparse, dense, str(sparse_run), str(dense_run), "fuse a sparse and a dense run of the same "
+                       "query file")
     if cfg.method.value == "adaptive":
-        cfg = fit_fusion(*(map(read_run, fit_on) if fit_on else (sparse, dense)), cfg)
+        fit_runs = tuple(map(read_run, fit_on)) if fit_on else (sparse, dense)
+        if fit_on:
+            check_same_queries(*fit_runs, str(fit_on[0]), str(fit_on[1]), "--fit-on takes a sparse and a dense run "
+                               "of the same (unlabeled) queries")
+        cfg = fit_fusion(*fit_runs, cfg)
         chosen = f"BM25 {cfg.weights[0]:.3f}, dense {cfg.weights[1]:.3f}" if cfg.weights else "per query"
         _console().print(f"adaptive ({cfg.adaptive.value}) weights: {chosen}, fitted on "
                          f"{'the --fit-on runs' if fit_on else 'the fused runs'}")
@@ -205,6 +228,10 @@ def evaluate(
                 raise LexdrError(f"cannot read {p!r}: give RUN QRELS, or NAME=RUN,QRELS per language")
             named[name] = (run_path, qrels_path)
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+    if json_out:
+        from lexdr.formats.files import refuse_output_over_input
+
+        refuse_output_over_input(json_out, [p for pair in named.values() for p in pair], flag="--json")
     means, per_query = {}, {}
     for name, (run_path, qrels_path) in named.items():
         run, qrels = read_run(run_path), read_qrels(qrels_path)
@@ -228,8 +255,12 @@ def mine(
     report_qrels: Annotated[Optional[Path], typer.Option(help="Qrels used ONLY to report precision/coverage.")] = None,
 ) -> None:
     """Mine pseudo positives (BM25 and dense agree) and hard negatives (they disagree) into mined.jsonl."""
+    from lexdr.formats.files import refuse_index_folder, refuse_output_over_input
     from lexdr.mining import mine as mine_stage
 
+    refuse_index_folder(out, "mined examples")
+    for written in ("mined.jsonl", "stats.json"):
+        refuse_output_over_input(out / written, [queries, bm25_run, dense_run, report_qrels])
     cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives)
     path = mine_stage(queries, bm25_run, dense_run, out, cfg, report_qrels_path=report_qrels)
     stats = (path / "stats.json").read_text()
@@ -259,8 +290,19 @@ def generate(
 ) -> None:
     """Generate queries in the passage's language for passages no mined query reached; keep those that pass
     the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
+    from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, folder_kind, refuse_index_folder,
+                                     refuse_output_over_input)
     from lexdr.generation import generate_queries
     from lexdr.retrieval import HybridRetriever, load_retriever
+
+    for written in ("generated.jsonl", "pairs.jsonl", "stats.json"):
+        refuse_output_over_input(out / written, [corpus, mined, unlabeled_queries])
+    refuse_index_folder(out, "generated queries")
+    for flag, folder, other in (("--bm25-index", bm25_index, DENSE_INDEX), ("--dense-index", dense_index, SPARSE_INDEX)):
+        if folder is not None and folder_kind(folder) == other:
+            side = "sparse" if other == SPARSE_INDEX else "dense"
+            raise LexdrError(f"{flag} {folder} is a {side} index (fix: pass it as --{side.replace('sparse', 'bm25')}"
+                             f"-index, or build the other kind with `lexdr index`; lexdr search {side} searches it)")
 
     if bm25_index is None and dense_index is None and not no_round_trip:
         raise LexdrError("the round trip needs --bm25-index and/or --dense-index (both: the hybrid, as `lexdr run` "
@@ -350,10 +392,13 @@ def train(
     """
     import os
 
+    from lexdr.formats.files import refuse_index_folder
     from lexdr.mining import read_mined
     from lexdr.training import examples_from_mined
     from lexdr.training.distributed import fit
     from lexdr.training.stage import mined_temperature
+
+    refuse_index_folder(out, "a trained model")
 
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
                       mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,
@@ -377,13 +422,20 @@ def run(
     a killed stage continues from its last checkpoint or shard. Before any work, the plan's memory and disk
     estimates are checked against this machine; a setting that cannot fit is refused, naming the knob.
     """
+    import os
+
     from lexdr.evaluation.tables import rich_table
     from lexdr.pipeline import load_config, run_pipeline
     from lexdr.pipeline.planning import plan_config
     from lexdr.plan import check_fits
 
     cfg = load_config(config)
-    plan = plan_config(cfg)
+    on_cpu = None
+    if not plan_only and cfg.training.device is None:  # training picks cuda when there is one
+        import torch
+
+        on_cpu = not torch.cuda.is_available()
+    plan = plan_config(cfg, train_on_cpu=on_cpu)
     if plan_only:
         print(plan.render())
         return
@@ -391,7 +443,7 @@ def run(
     results = run_pipeline(cfg, quiet=_state["quiet"])
     for label, systems in results.items():
         _console().print(rich_table(systems, cfg.metrics, title=label, first_col="system", average=False))
-    _console().print(f"[green]report: {cfg.out_dir / 'report' / 'report.md'}")
+    _console().print(f"[green]report: {os.path.abspath(cfg.out_dir / 'report' / 'report.md')}")
 
 
 @app.command()
@@ -418,8 +470,10 @@ def report(
     """Write a Markdown report with PNG plots (metrics per language, mining, samples, loss curve)."""
     from lexdr.report import write_report
 
+    import os
+
     path = write_report(run_dir)
-    _console().print(f"[green]report written to {path}")
+    _console().print(f"[green]report written to {os.path.abspath(path)}")
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -507,7 +561,7 @@ def _old_search(args: list[str]) -> list[str]:
             and not Path(args[i + 1]).exists():
         print(f"warning: `lexdr search {args[i + 1]}` is deprecated: `lexdr search INDEX QUERIES --out RUN` reads "
               "the index's kind from its folder", file=sys.stderr)
-        return args[:i + 1] + args[i + 2:]
+        return args[:i + 1] + args[i + 2:] + ["--expect-kind", args[i + 1]]
     return args
 
 

@@ -25,6 +25,7 @@ import logging
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
 
 from lexdr.errors import ConfigError
@@ -60,6 +61,10 @@ class ClusterSettings:
     analysis_tasks: int = setting(2, "BM25 analysis: shards in flight at once (Ray tasks); the driver's memory "
                                      "bound divides [bm25] max_docs_in_memory by it.", fingerprint=False)
     analysis_num_cpus: float = setting(1.0, "BM25 analysis: CPUs per task.", fingerprint=False)
+    ray_temp_dir: str | None = setting(None, "Where a Ray instance this run starts keeps its session files, logs "
+                                             "and spilled objects (None: Ray's default, /tmp/ray). A short path: "
+                                             "Ray's sockets live under it. A cluster joined with ray_address "
+                                             "keeps the one its `ray start --temp-dir` chose.", fingerprint=False)
 
     def __post_init__(self) -> None:
         at_least(self, ("encode_actors", "generate_actors", "analysis_tasks"), 1)
@@ -163,7 +168,9 @@ class RayExecutor:
         self.ray = require_ray()
         self.cluster = cluster or ClusterSettings()
         if not self.ray.is_initialized():
-            self.ray.init(address=address, include_dashboard=False)
+            extra = {"_temp_dir": str(Path(self.cluster.ray_temp_dir).expanduser().resolve())} \
+                if self.cluster.ray_temp_dir and address is None else {}
+            self.ray.init(address=address, include_dashboard=False, **extra)
             logger.info("Ray: connected to %s (%s)", address or "a new local instance",
                         self.ray.cluster_resources())
         self.ray.data.DataContext.get_current().enable_progress_bars = show_progress

@@ -30,15 +30,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from lexdr.errors import ConfigError
+from lexdr.errors import ConfigError, LexdrError
 from lexdr.records import Hit, Run
 from lexdr.settings import as_enums, at_least, at_most, setting
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FusionMethod", "Normalization", "Adaptive", "PseudoLabels", "FusionConfig", "rrf", "interpolate", "fuse", "fuse_runs",
            "normalize_scores", "fit_fusion", "separation_estimates", "cross_estimates", "agreement_curve",
@@ -288,6 +291,24 @@ def cross_estimates(sparse: Run, dense: Run, config: FusionConfig | None = None)
     return sums[0] / counts[0], sums[1] / counts[1]
 
 
+def check_same_queries(a: Run | set, b: Run | set, a_name: str, b_name: str, fix: str, warn: bool = True) -> set:
+    """The query ids two runs (or a query set and a run) share. None shared: a :class:`LexdrError` (they are
+    runs of different queries, and anything made of them would be one side's alone, or nothing); only some
+    shared: a warning with the counts (``warn``). A run file lists no query the retriever found nothing for,
+    so a few missing ids can be innocent; all of them cannot."""
+    ids_a, ids_b = set(a), set(b)
+    common = ids_a & ids_b
+    if ids_a and ids_b and not common:
+        raise LexdrError(f"{a_name} and {b_name} share no query id ({len(ids_a)} and {len(ids_b)} queries, e.g. "
+                         f"{sorted(ids_a)[0]!r} and {sorted(ids_b)[0]!r}): they are not about the same queries "
+                         f"(fix: {fix})")
+    if warn and common and (len(common) < len(ids_a) or len(common) < len(ids_b)):
+        logger.warning("WARNING: only %d query ids are in both %s (%d) and %s (%d); %d are in one of them only "
+                       "(no hits on the other side, or runs of other queries)", len(common), a_name, len(ids_a),
+                       b_name, len(ids_b), len(ids_a ^ ids_b))
+    return common
+
+
 def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig | None = None,
                depth: int | None = 1000) -> FusionConfig:
     """Choose the sparse/dense weights from unlabeled queries' runs alone (no qrels) and return them in a
@@ -303,6 +324,8 @@ def fit_fusion(sparse_unlabeled: Run, dense_unlabeled: Run, config: FusionConfig
     """
     cfg = config or FusionConfig(method=FusionMethod.adaptive)
     cfg = dataclasses.replace(cfg, method=FusionMethod.adaptive)
+    check_same_queries(sparse_unlabeled, dense_unlabeled, "the sparse run", "the dense run the weights are fitted on",
+                       "fit on a sparse and a dense run of the same queries", warn=False)
     if cfg.adaptive is Adaptive.margin:
         return cfg
     if cfg.adaptive is Adaptive.separation:
@@ -333,6 +356,8 @@ def fuse_runs(runs: Sequence[Run], config: FusionConfig | None = None, depth: in
               top_k: int | None = None) -> Run:
     """Fuse any number of runs as ``config`` says (interpolation takes exactly two: sparse, then dense)."""
     cfg = config or FusionConfig()
+    if top_k is not None and top_k < 1 or depth is not None and depth < 1:
+        raise ConfigError(f"fusion needs top_k >= 1 and depth >= 1 (got top_k={top_k}, depth={depth})")
     if cfg.method is FusionMethod.rrf:
         return rrf(runs, k=cfg.rrf_k, depth=depth, weights=cfg.weights, top_k=top_k)
     if len(runs) != 2:

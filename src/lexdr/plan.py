@@ -177,7 +177,10 @@ class PlanSettings:
     :func:`lexdr.pipeline.planning.plan_config` passes a config's sections. ``passage_tokens``: mean encoder
     tokens per passage before truncation (``lexdr plan`` counts them from the corpus; 128 is about Mr. TyDi's
     100-word passages). ``query_tokens``: the same for queries. ``memory_bytes``: the memory budget; ``None`` =
-    this machine's ``MemTotal``.
+    this machine's ``MemTotal``. ``model_shape``: the base model's hidden size, layers and heads; with
+    ``train_on_cpu`` a forward chunk's activations (:func:`estimate_chunk_memory_bytes` of ``[training]``
+    ``mini_batch_size`` x ``max_passage_length``) count towards the training's peak memory beyond the shape its
+    measured peak was taken at.
     """
 
     stages: tuple[Stage, ...] = tuple(Stage)
@@ -193,6 +196,8 @@ class PlanSettings:
     dim: int = 384
     device: Device = Device.cpu
     memory_bytes: int | None = None
+    model_shape: tuple[int, int, int] = (384, 12, 12)
+    train_on_cpu: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(Stage(s) for s in self.stages))
@@ -233,6 +238,14 @@ class PlanSettings:
     @property
     def generator_batch_size(self) -> int:
         return self.generation.trained.batch_size
+
+    @property
+    def mini_batch_size(self) -> int:
+        return self.training.mini_batch_size
+
+    @property
+    def max_passage_length(self) -> int:
+        return self.training.max_passage_length
 
     def resolved_index(self, passages: int) -> IndexType:
         return self.index.resolve(passages)
@@ -415,6 +428,20 @@ def _generator(pairs: int, s: PlanSettings) -> StageEstimate:
                          f"{steps:,} LoRA steps of {s.generator_batch_size} pairs (no GPU rate measured: CPU time)")
 
 
+def estimate_chunk_memory_bytes(hidden: int, layers: int, heads: int, seqs: int, seq_len: int) -> int:
+    """Activation memory of one training forward chunk in float32 (Korthikanti et al. 2022: per layer
+    s*b*h*(34 + 5*a*s/h) bytes at 16 bit), doubled for 32 bit, plus 20% for embeddings and the optimizer's
+    transient buffers. A planning number, deliberately on the safe side (the trainer refuses a CPU
+    training whose chunk does not fit, :func:`lexdr.training.trainer._check_memory`; the plan prices it the
+    same way)."""
+    per_layer = seq_len * seqs * hidden * (34 + 5 * heads * seq_len / hidden)
+    return int(per_layer * layers * 2 * 1.2)
+
+
+# The training shape RATES["train_peak_rss"] was measured at ([training] defaults, e5-small: hidden, layers, heads).
+_TRAIN_REF = {"mini_batch_size": 32, "max_passage_length": 256, "model_shape": (384, 12, 12)}
+
+
 def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
     cand = min(s.max_candidates, s.candidates)
     tokens = 3 * (min(s.query_tokens, s.max_seq_length) + cand * min(s.passage_tokens, s.max_seq_length))
@@ -422,9 +449,16 @@ def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
     gpu_per = RATES["gpu_train_s_per_example"] * (1 + cand) / (1 + RATES["gpu_train_candidates_ref"]) \
         * min(s.passage_tokens, s.max_seq_length) / 192
     n = examples * s.epochs
-    return StageEstimate(label, Stage.train, n * cpu_per, n * gpu_per, RATES["train_peak_rss"], 500 * MIB,
-                         "[training] mini_batch_size / max_passage_length", f"{n:,} examples x epochs, {cand} "
-                         "candidates each")
+    peak, detail = RATES["train_peak_rss"], f"{n:,} examples x epochs, {cand} candidates each"
+    if s.train_on_cpu:  # a chunk's activations live in host memory: above the measured shape, they add up
+        chunk = estimate_chunk_memory_bytes(*s.model_shape, s.mini_batch_size, s.max_passage_length)
+        ref = estimate_chunk_memory_bytes(*_TRAIN_REF["model_shape"], _TRAIN_REF["mini_batch_size"],
+                                          _TRAIN_REF["max_passage_length"])
+        peak += max(0, chunk - ref)
+        detail += (f"; a forward chunk of {s.mini_batch_size} x {s.max_passage_length} tokens holds about "
+                   f"{_size(chunk)} of activations")
+    return StageEstimate(label, Stage.train, n * cpu_per, n * gpu_per, peak, 500 * MIB,
+                         "[training] mini_batch_size (memory; batch_size can stay) or max_passage_length", detail)
 
 
 def _evaluate(lang: str, n: int, test_queries: int, s: PlanSettings) -> StageEstimate:

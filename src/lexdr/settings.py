@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from lexdr.errors import ConfigError, LexdrError
 
 __all__ = ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require", "as_enums",
-           "at_least", "at_most"]
+           "at_least", "at_most", "valid_seed", "SEED_MAX"]
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING,
@@ -169,6 +169,20 @@ def as_enums(obj: Any, names: Sequence[str]) -> None:
             object.__setattr__(obj, name, tp(value))
         except ValueError:
             raise ConfigError(f"{name} must be one of {', '.join(str(m.value) for m in tp)}; got {value!r}") from None
+
+
+# Seeds go to numpy, torch and FAISS, which take unsigned 32-bit values.
+SEED_MAX = 2**32 - 1
+
+
+def valid_seed(obj: Any, names: Sequence[str] = ("seed",), *, prefix: str = "") -> None:
+    """Raise :class:`ConfigError` for a seed field outside 0 .. :data:`SEED_MAX` (what numpy, torch and FAISS
+    all accept), naming the field and the range, before anything is seeded with it."""
+    for name in names:
+        value = getattr(obj, name)
+        if not 0 <= value <= SEED_MAX:
+            raise ConfigError(f"{prefix}{name} must be between 0 and {SEED_MAX} (fix: e.g. {name} = 13), "
+                              f"got {value}")
 
 
 def at_least(obj: Any, names: Sequence[str], bound: float, *, prefix: str = "", optional: bool = False,

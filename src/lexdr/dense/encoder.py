@@ -104,6 +104,9 @@ class Encoder:
 
     def __init__(self, config: EncoderConfig | None = None, model=None):
         self.config = config or EncoderConfig()
+        # A trained model's training fingerprint, when it has one (set by the pipeline's dense stage): stored
+        # vectors are matched to the model by it, not by the folder's path (lexdr.dense.stage.same_encoder).
+        self.model_identity: str | None = None
         if model is None:
             from lexdr.models import load_sentence_transformer
 

@@ -49,9 +49,10 @@ import numpy as np
 from lexdr.dense.doc_ids import DocIds
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.formats.files import atomic_path, atomic_write, file_sha256
+from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, atomic_path, atomic_write, claim_output_folder,
+                                 file_sha256, folder_kind)
 from lexdr.records import Hit, Run
-from lexdr.settings import as_enums, at_least, fingerprint_fields, setting
+from lexdr.settings import as_enums, at_least, fingerprint_fields, setting, valid_seed
 
 __all__ = ["IndexType", "DenseIndexConfig", "DenseIndex", "ShardedDenseIndex", "open_dense_index",
            "merge_runs", "SEARCH_FIELDS"]
@@ -112,6 +113,7 @@ class DenseIndexConfig:
                                       "re-encoding the corpus.", fingerprint=False)
 
     def __post_init__(self) -> None:
+        valid_seed(self)
         as_enums(self, ("index_type",))
         at_least(self, ("flat_max_passages", "sq8_max_passages", "hnsw_m", "ef_construction", "ef_search",
                         "train_sample", "shard_size"), 1)
@@ -326,11 +328,21 @@ class DenseIndex:
         return {query_ids[r]: found[r] for r in range(len(query_ids))}
 
     def save(self, folder: str | Path) -> Path:
+        """Write ``index.faiss``, ``doc_ids.json`` and ``config.json`` (``kind``: ``"dense"``) into
+        ``folder``; a folder holding another kind of index, or files no index holds, is refused."""
         faiss = _faiss()
-        folder = Path(folder)
+        folder = claim_output_folder(folder, DENSE_INDEX)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "index.faiss") as tmp:
-            faiss.write_index(self.index, str(tmp))
+            try:
+                faiss.write_index(self.index, str(tmp))
+            except RuntimeError:  # FAISS reports a failed write as a RuntimeError, without errno
+                import errno
+                import shutil
+
+                if shutil.disk_usage(folder).free < 2 * max(1, tmp.stat().st_size if tmp.exists() else 0) + 2**20:
+                    raise OSError(errno.ENOSPC, "No space left on device") from None
+                raise
             files = {"index.faiss": {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}}
         with atomic_write(folder / "doc_ids.json") as fh:
             json.dump(list(self.doc_ids), fh, ensure_ascii=False)
@@ -349,6 +361,9 @@ class DenseIndex:
         """
         faiss = _faiss()
         folder = Path(folder)
+        if folder_kind(folder) == SPARSE_INDEX:
+            raise LexdrError(f"{folder} is a sparse (BM25) index, not a dense one (fix: search it with "
+                             "`lexdr search sparse`, or build a dense index with `lexdr index dense`)")
         meta = _read_json(folder / "config.json", f"{folder} is not a complete lexdr dense index (no config.json)")
         for name, rec in (meta.get("files") or {}).items():
             path = folder / name
@@ -370,6 +385,7 @@ class DenseIndex:
         if bad is not None:
             raise LexdrError(f"{folder / 'doc_ids.json'} holds {bad!r}, not a doc id string: {REBUILD_HINT}")
         meta.pop("files", None)
+        meta.pop("kind", None)
         out = cls(index, doc_ids, meta)
         del doc_ids  # the list: only the compact copy stays
         set_search_params(index, meta.get("nprobe"), meta.get("ef_search"), meta.get("rerank"))

@@ -29,7 +29,8 @@ from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import LexdrError
 from lexdr.executors import Executor, ExecutorSpec, resolve_executor
 from lexdr.formats import iter_corpus, read_queries, write_run
-from lexdr.formats.files import open_text, atomic_path, atomic_write, file_digest, file_sha256
+from lexdr.formats.files import (DENSE_INDEX, atomic_path, atomic_write, claim_output_folder, file_digest,
+                                 file_sha256, open_text)
 from lexdr.records import Run
 
 __all__ = ["EncodedShard", "ShardEncoder", "encode_corpus", "encode_missing_shards", "build_dense_index",
@@ -90,10 +91,22 @@ def _window_rows(encoder: Encoder, doc_ids: list[str], texts: list[str]) -> tupl
     return [doc_ids[i] for i in owner], windows
 
 
+def same_encoder(recorded: dict | None, recorded_identity: str | None, described: dict,
+                 identity: str | None) -> bool:
+    """Whether vectors recorded as made by ``recorded`` are this encoder's (``described``). A trained model is
+    named by its training's fingerprint (``identity``, :attr:`Encoder.model_identity`), not by the folder it
+    lies in: a run folder copied elsewhere (``cp -a``) holds the same model at another path."""
+    if identity is not None and recorded_identity == identity:
+        return ({k: v for k, v in (recorded or {}).items() if k != "model"}
+                == {k: v for k, v in described.items() if k != "model"})
+    return recorded == described
+
+
 def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_description: dict,
-              dtype: str = np.dtype(SHARD_DTYPE).name) -> str | None:
+              dtype: str = np.dtype(SHARD_DTYPE).name, identity: str | None = None) -> str | None:
     """The stored dtype when a shard on disk holds exactly these doc ids encoded by this encoder, undamaged, in
-    ``dtype`` (or in float32 where float16 is asked for: cast exactly when read); else None."""
+    ``dtype`` (or in float32 where float16 is asked for: cast exactly when read); else None. ``identity``: the
+    trained model's fingerprint (see :func:`same_encoder`)."""
     if not manifest_path.exists():
         return None
     try:
@@ -105,7 +118,7 @@ def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_descri
     castable = stored == "float32" and dtype == np.dtype(SHARD_DTYPE).name
     if manifest.get("doc_ids") != doc_ids or (stored != dtype and not castable):
         return None  # another corpus, shard size or precision: not this shard
-    if manifest.get("encoder") != encoder_description:
+    if not same_encoder(manifest.get("encoder"), manifest.get("model_identity"), encoder_description, identity):
         logger.warning("%s was encoded by another encoder (%s); re-encoding it", npy,
                        (manifest.get("encoder") or {}).get("model"))
         return None
@@ -118,7 +131,7 @@ def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_descri
 
 
 def _write_shard(encoder: Encoder, shard_dir: Path, no: int, doc_ids: list[str], texts: list[str],
-                 described: dict, dtype: Any) -> None:
+                 described: dict, dtype: Any, identity: str | None = None) -> None:
     """Encode one shard and write ``NNNNNN.npy``, then its manifest (whose presence marks the shard done)."""
     npy, manifest_path = _shard_paths(shard_dir, no)
     manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
@@ -126,7 +139,7 @@ def _write_shard(encoder: Encoder, shard_dir: Path, no: int, doc_ids: list[str],
     with atomic_path(npy) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, emb, allow_pickle=False)
-        record = {"doc_ids": list(doc_ids), "encoder": described, "dtype": str(emb.dtype),
+        record = {"doc_ids": list(doc_ids), "encoder": described, "model_identity": identity, "dtype": str(emb.dtype),
                   "shape": list(emb.shape), "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
     with atomic_write(manifest_path) as fh:
         json.dump(record, fh, ensure_ascii=False)
@@ -136,8 +149,10 @@ class ShardEncoder:
     """The stateful per-shard worker an executor runs (a Ray Data actor: one per GPU): holds one encoder and
     writes each shard row it is given (``shard``, ``doc_ids``, ``texts``) exactly as :func:`encode_corpus` does."""
 
-    def __init__(self, config: EncoderConfig, shard_dir: str, described: dict, dtype: str):
+    def __init__(self, config: EncoderConfig, shard_dir: str, described: dict, dtype: str,
+                 identity: str | None = None):
         self.encoder = Encoder(config)
+        self.identity = identity
         if self.encoder.describe() != described:
             raise LexdrError(f"the encoder built on this worker ({self.encoder.describe()}) differs from the "
                              f"driver's ({described}); is the same model folder visible at the same path here?")
@@ -146,7 +161,7 @@ class ShardEncoder:
     def __call__(self, batch: Mapping[str, Any]) -> dict:
         for no, ids, texts in zip(batch["shard"], batch["doc_ids"], batch["texts"]):
             _write_shard(self.encoder, self.shard_dir, int(no), [str(x) for x in ids], [str(t) for t in texts],
-                         self.described, self.dtype)
+                         self.described, self.dtype, self.identity)
         return {"shard": np.asarray([int(no) for no in batch["shard"]], dtype=np.int64)}
 
 
@@ -176,10 +191,11 @@ def encode_missing_shards(corpus_path: str | Path, encoder: Encoder, work_dir: s
     name = np.dtype(dtype).name
     windowed = ((no, *_window_rows(encoder, ids, texts)) for no, ids, texts in _corpus_shards(corpus_path, shard_size))
     rows = ({"shard": no, "doc_ids": ids, "texts": texts} for no, ids, texts in windowed
-            if _reusable(*_shard_paths(shard_dir, no), ids, described, name) is None)
+            if _reusable(*_shard_paths(shard_dir, no), ids, described, name, encoder.model_identity) is None)
     c = executor.cluster
     done = [int(r["shard"]) for r in executor.map_actors(
-        ShardEncoder, rows, ctor_args=(encoder.config, str(shard_dir), described, name), actors=c.encode_actors,
+        ShardEncoder, rows, ctor_args=(encoder.config, str(shard_dir), described, name, encoder.model_identity),
+        actors=c.encode_actors,
         num_cpus=c.encode_num_cpus, num_gpus=c.encode_num_gpus)]
     logger.info("encoded %d shard(s) on the executor: %s", len(done), sorted(done)[:20])
     return sorted(done)
@@ -206,13 +222,13 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
     def flush() -> None:
         npy, manifest_path = _shard_paths(shard_dir, len(shards))
         row_ids, row_texts = _window_rows(encoder, batch_ids, batch_texts)
-        stored = _reusable(npy, manifest_path, row_ids, described, np.dtype(dtype).name)
+        stored = _reusable(npy, manifest_path, row_ids, described, np.dtype(dtype).name, encoder.model_identity)
         if stored is not None:
             logger.info("shard %d: reused %d embeddings (%s)", len(shards), len(row_ids), stored)
         else:
             if executor is not None:
                 logger.warning("shard %d was not written by the executor; encoding it here", len(shards))
-            _write_shard(encoder, shard_dir, len(shards), row_ids, row_texts, described, dtype)
+            _write_shard(encoder, shard_dir, len(shards), row_ids, row_texts, described, dtype, encoder.model_identity)
         shards.append(EncodedShard(npy, tuple(row_ids), as_float16=stored is not None and stored != np.dtype(dtype).name))
         batch_ids.clear()
         batch_texts.clear()
@@ -236,21 +252,23 @@ def _count_passages(corpus_path: str | Path) -> int:
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
                       index_type: IndexType | str | None = None, shard_size: int | None = None,
                       encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
-                      keep_shards: bool = False, executor: Executor | None = None) -> Path:
+                      keep_shards: bool = False, executor: Executor | None = None, overwrite: bool = False) -> Path:
     """Encode ``corpus_path`` and write a FAISS index folder to ``out_dir``.
 
     ``index_config`` says which index and how it is trained and searched (default: ``auto``: exact flat up
     to ``flat_max_passages`` passages, ivf-sq8, then IVF-PQ); ``index_type`` / ``shard_size`` override its
     fields. ``keep_shards`` keeps the encoded shards in ``out_dir/shards`` (the pipeline's dense stage keeps
     them when ``index_config.keep_shards``: another index type then builds without re-encoding).
+    A folder holding a sparse index is refused before any work unless ``overwrite`` (then it is removed
+    first); one holding files no index holds, always (:func:`lexdr.formats.files.claim_output_folder`).
     """
+    out = claim_output_folder(out_dir, DENSE_INDEX, overwrite=overwrite, in_place=True)
     encoder = encoder or Encoder(encoder_config or EncoderConfig())
     cfg = index_config or DenseIndexConfig()
     if index_type is not None:
         cfg = replace(cfg, index_type=index_type)
     if shard_size is not None:
         cfg = replace(cfg, shard_size=shard_size)
-    out = Path(out_dir)
     # An exact (flat) index keeps exact float32 vectors, so its scores do not depend on how it was built;
     # compressed indexes lose more than float16 rounding anyway, and their shards take half the disk.
     n = _count_passages(corpus_path) if cfg.index_type is IndexType.auto else None
@@ -289,7 +307,9 @@ def _reusable_dense_index(folder: Path, encoder_description: dict, provenance: d
         return None
     meta = json.loads(cfg_path.read_text(encoding="utf-8"))
     recorded = {k: v for k, v in (meta.get("encoder") or {}).items() if k != "show_progress"}
-    if any(meta.get(k) != v for k, v in provenance.items()) or recorded != encoder_description:
+    identity = provenance.get("model_fingerprint")
+    if any(meta.get(k) != v for k, v in provenance.items()) or \
+            not same_encoder(recorded, identity, encoder_description, identity):  # provenance: same training
         return None
     # Indexes built before [dense.index] existed record no settings: they were built with the defaults.
     built_with = DenseIndexConfig(**{k: v for k, v in (meta.get("index_config") or {}).items()
@@ -319,9 +339,11 @@ def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_c
     None: here)."""
     out = Path(out_dir)
     encoder = Encoder(encoder_config)
-    # A trained model's folder path stays the same when it is retrained: the index is tied to the training
-    # stage's fingerprint too (in ``provenance``), not only to the path.
+    # A trained model's folder path stays the same when it is retrained, and a copied run folder holds the same
+    # model at another path: the index and its shards are tied to the training stage's fingerprint (in
+    # ``provenance``), not to the path.
     prov = {"corpus_sha256": file_digest(corpus), **dict(provenance or {})}
+    encoder.model_identity = prov.get("model_fingerprint")
     index_config = index_config or DenseIndexConfig()
     executor = resolve_executor(executor, show_progress=encoder_config.show_progress)
     index = _reusable_dense_index(out / "index", encoder.describe(), prov, index_config)
@@ -330,8 +352,9 @@ def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_c
                           keep_shards=index_config.keep_shards, executor=executor)
         _record_provenance(out / "index", prov)
         index = DenseIndex.load(out / "index")
-    else:  # the folder records the search-time settings its runs were made with
-        _record_provenance(out / "index", {"nprobe": index.meta.get("nprobe"), "ef_search": index_config.ef_search})
+    else:  # the folder records the search-time settings its runs were made with, and where its model is now
+        _record_provenance(out / "index", {"nprobe": index.meta.get("nprobe"), "ef_search": index_config.ef_search,
+                                           "encoder": encoder.describe()})
     retriever = DenseRetriever(encoder, index)
     for part, path in queries.items():
         qs = read_queries(path)

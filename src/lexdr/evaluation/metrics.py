@@ -34,6 +34,8 @@ def parse_metric(name: str) -> tuple[str, int]:
     m = _METRIC.match(name)
     if not m:
         raise LexdrError(f"unknown metric {name!r}; use MRR@k, Recall@k or nDCG@k (e.g. {', '.join(DEFAULT_METRICS)})")
+    if int(m.group(2)) < 1:
+        raise LexdrError(f"metric {name!r}: the cut-off must be at least 1 (fix: e.g. {m.group(1)}@10)")
     return m.group(1), int(m.group(2))
 
 

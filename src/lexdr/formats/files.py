@@ -19,7 +19,9 @@ from typing import IO, Iterable, Iterator, Mapping
 from lexdr.errors import InputError, LexdrError
 
 __all__ = ["open_text", "TextLines", "iter_jsonl", "write_jsonl", "file_sha256", "file_digest", "atomic_write", "atomic_path",
-           "atomic_folder", "replace_folder", "recover_folder", "check_output_folder", "writable_target"]
+           "atomic_folder", "replace_folder", "recover_folder", "check_output_folder", "writable_target",
+           "SPARSE_INDEX", "DENSE_INDEX", "INDEX_FILES", "folder_kind", "claim_output_folder",
+           "refuse_output_over_input", "refuse_index_folder", "folder_lock"]
 
 
 class TextLines:
@@ -156,7 +158,26 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
                                  "each line must be one JSON object") from None
             if not isinstance(rec, dict):
                 raise InputError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
+            if ("\\ud" in line or "\\uD" in line) and _lone_surrogate(rec):  # only JSON escapes can make one
+                raise InputError(path, lineno, "a \\ud800-\\udfff escape that is half of a UTF-16 pair, not a "
+                                 "character (no tokenizer can encode it)", "replace it with the character it was "
+                                 "meant to be, or with \\ufffd")
             yield lineno, rec
+
+
+def _lone_surrogate(value) -> bool:
+    """Whether a decoded JSON value holds a lone surrogate anywhere (a string that is not valid Unicode text)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
 
 
 def write_jsonl(records: Iterable[Mapping], path: str | Path) -> int:
@@ -185,7 +206,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        with _disk_full(path, tmp_path):
+            yield tmp_path
         with _os_errors(path):
             os.replace(tmp_path, path)
     finally:
@@ -259,7 +281,8 @@ def atomic_folder(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     with _os_errors(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
+        with _disk_full(path, tmp):
+            yield tmp
         if mode is not None:
             tmp.chmod(mode)
             for f in tmp.rglob("*"):
@@ -269,6 +292,33 @@ def atomic_folder(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+@contextlib.contextmanager
+def _disk_full(path: Path, tmp: Path) -> Iterator[None]:
+    """A full disk (or quota) while a writer fills ``tmp`` (the temp file or folder of ``path``): one
+    :class:`LexdrError` naming the folder, what had been written and what is free, instead of the writer's
+    traceback. The caller's cleanup then removes ``tmp``: nothing half-written stays."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        written = _size_of(tmp)
+        free = shutil.disk_usage(tmp.parent if tmp.parent.exists() else path.parent).free
+        raise LexdrError(f"no space left on the device of {path.parent} while writing {path.name}: it needs more "
+                         f"than the {_mib(written)} written when the disk filled, {_mib(free)} is free (fix: free "
+                         "that much space, or choose an output folder on another disk)") from None
 
 
 @contextlib.contextmanager
@@ -343,3 +393,124 @@ def check_output_folder(path: str | Path, kind: str, expected: Iterable[str]) ->
         raise LexdrError(f"{path} holds files that are not part of a {kind} ({shown}); refusing to write into "
                          "it (fix: choose a new or empty folder for --out, or remove that folder)")
     return path
+
+
+# What an index folder says it is: the ``kind`` field of its config.json.
+SPARSE_INDEX = "sparse"
+DENSE_INDEX = "dense"
+# The names (fnmatch patterns) each kind of index folder holds: everything else in such a folder is not ours.
+INDEX_FILES = {
+    SPARSE_INDEX: ("config.json", "doc_ids.json", "doc_rank.npy", "*.index.npy", "*.index.json"),
+    DENSE_INDEX: ("config.json", "doc_ids.json", "index.faiss", "shards", "index_shards.json"),
+}
+_KIND_NAMES = {SPARSE_INDEX: "sparse (BM25) index", DENSE_INDEX: "dense index"}
+
+
+def folder_kind(path: str | Path) -> str | None:
+    """What a folder lexdr wrote says it is: its ``config.json``'s ``kind`` (:data:`SPARSE_INDEX`,
+    :data:`DENSE_INDEX`). Index folders written before that field existed are told apart by what their
+    config.json holds (``bm25``: sparse, ``encoder``: dense). None: no readable config.json, or nothing in it
+    that names a kind (a model folder's config.json, a user's file)."""
+    cfg = Path(path) / "config.json"
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    if isinstance(meta.get("kind"), str):
+        return meta["kind"]
+    if "bm25" in meta and "analyzer" in meta:
+        return SPARSE_INDEX
+    if "encoder" in meta and ("index_type" in meta or "files" in meta):
+        return DENSE_INDEX
+    return None
+
+
+def claim_output_folder(path: str | Path, kind: str, overwrite: bool = False, in_place: bool = False) -> Path:
+    """Check that a ``kind`` index (:data:`SPARSE_INDEX` or :data:`DENSE_INDEX`) may be written to ``path``.
+
+    A new or empty folder, or an index of the same kind, passes (the caller resumes or replaces it). A folder
+    holding an index of another kind is refused, naming ``--overwrite`` and another folder as the ways out;
+    with ``overwrite`` it is replaced (emptied here first when the caller writes ``in_place``; an atomic
+    writer replaces it only once the new index is complete). A folder holding files no lexdr index holds
+    (a user's documents) is always refused (:func:`check_output_folder`): ``--overwrite`` replaces an index
+    lexdr wrote, never anything else. Returns ``path`` as a :class:`Path`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LexdrError(f"{path} is a file, not a folder; refusing to write a {_KIND_NAMES.get(kind, kind)} "
+                         "there (fix: choose a new or empty folder for --out)")
+    if not path.is_dir():
+        return writable_target(path, folder=True)  # its parent exists and can be written (or is a clear error)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise LexdrError(f"cannot write {path}: the folder is not writable (fix: choose an output folder you can "
+                         "write to, or change its permissions)")
+    if not any(path.iterdir()):
+        return path
+    found = folder_kind(path)
+    if found is None or found == kind:
+        return check_output_folder(path, _KIND_NAMES.get(kind, kind), INDEX_FILES[kind])
+    what = _KIND_NAMES.get(found, f"{found!r} folder")
+    if not overwrite:
+        raise LexdrError(f"{path} holds a {what}, not a {_KIND_NAMES.get(kind, kind)}; refusing to replace it "
+                         "(fix: choose another folder for --out, or add --overwrite to replace that index)")
+    if found not in INDEX_FILES:
+        raise LexdrError(f"{path} holds a {what}; --overwrite replaces only a lexdr index (fix: choose another "
+                         "folder for --out)")
+    check_output_folder(path, what, INDEX_FILES[found])  # only that index's own files: nothing else goes
+    if in_place:
+        shutil.rmtree(path)
+    return path
+
+
+def refuse_index_folder(out: str | Path, what: str, flag: str = "--out") -> None:
+    """Refuse to write ``what`` (e.g. ``"mined examples"``) into a folder that holds an index: its files would be
+    mixed into the index folder, which the index commands then refuse to touch."""
+    kind = folder_kind(out)
+    if kind is not None:
+        raise LexdrError(f"{flag} {out} holds a {_KIND_NAMES.get(kind, kind)}; refusing to write {what} into it "
+                         "(fix: choose another folder)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def refuse_output_over_input(out: str | Path, inputs: Iterable[str | Path | None], flag: str = "--out") -> None:
+    """Refuse an output path that is one of the command's inputs (the same file, whatever the spelling: a
+    relative path, a symlink, a hard link): writing it would replace the input before, or while, it is read."""
+    for given in inputs:
+        if given is not None and _same_file(Path(out), Path(given)):
+            raise LexdrError(f"{flag} {out} is also an input of this command ({given}); writing it would destroy "
+                             "that input (fix: choose another output path)")
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str = "lexdr run") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (a ``.lock`` file in it, locked with ``flock``) while the block runs;
+    a second process that asks for it fails at once with a :class:`LexdrError` naming the holder's process id.
+
+    The kernel drops the lock when its holder exits, however it exits (a crash, ``kill -9``): a lock file left
+    behind is never stale, and no one has to delete it. Yields the lock file's path."""
+    import fcntl
+
+    folder = Path(folder)
+    with _os_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise LexdrError(f"{folder} is in use by another {what} (process {holder}); two runs in one folder "
+                             "would redo and overwrite each other's work (fix: wait for it to finish, or give "
+                             "this run another out_dir)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield folder / ".lock"
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -84,6 +84,10 @@ def load_pretrained(auto_model_cls: Any, name_or_path: str) -> tuple[Any, Any]:
     from transformers import AutoTokenizer
 
     resolved, is_local = resolve_hf_model(name_or_path)
+    if is_local:  # a folder whose weights are only a pickle: refused before transformers unpickles anything
+        from lexdr.models.resolve import refuse_pickled_weights
+
+        refuse_pickled_weights(resolved)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved, local_files_only=is_local)
         model = auto_model_cls.from_pretrained(resolved, local_files_only=is_local)

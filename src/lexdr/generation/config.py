@@ -20,7 +20,7 @@ from lexdr.errors import ConfigError
 from lexdr.generation.marker import model_identity
 from lexdr.generation.registry import (BERT2BERT, BUILTIN_BACKENDS, GEMMA_GGUF_MODEL, PASSAGE_CUT, TRAINED,
                                        backend_names, backends_help, default_model)
-from lexdr.settings import at_least, at_most, setting
+from lexdr.settings import at_least, at_most, setting, valid_seed
 
 __all__ = ["GenerationConfig", "GeneratorTrainConfig", "TrainedGeneratorConfig", "BACKENDS", "GEMMA_GGUF_MODEL"]
 
@@ -67,6 +67,7 @@ class TrainedGeneratorConfig:
     BOOKKEEPING = frozenset({"checkpoint_every", "device", "show_progress", "save_merged"})
 
     def __post_init__(self) -> None:
+        valid_seed(self)
         if isinstance(self.target_modules, list):  # from a JSON/TOML config
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
         at_least(self, ("lora_r", "lora_alpha", "epochs", "batch_size", "max_length", "max_query_tokens",
@@ -164,6 +165,7 @@ class GenerationConfig:
     show_progress: bool = setting(True, "Progress bar.")
 
     def __post_init__(self) -> None:
+        valid_seed(self)
         if isinstance(self.train, dict):  # from a JSON/TOML config
             object.__setattr__(self, "train", GeneratorTrainConfig(**self.train))
         if isinstance(self.trained, dict):

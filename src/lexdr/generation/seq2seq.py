@@ -90,6 +90,10 @@ def warm_start_bert2bert(encoder_name_or_path: str, tie_encoder_decoder: bool = 
         except ImportError:  # pragma: no cover
             pass
     hf_dir = str(transformer_subfolder(resolved)) if is_local else resolved
+    if is_local:  # a folder whose weights are only a pickle: refused before transformers unpickles anything
+        from lexdr.models.resolve import refuse_pickled_weights
+
+        refuse_pickled_weights(hf_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(hf_dir, local_files_only=is_local)
         model = EncoderDecoderModel.from_encoder_decoder_pretrained(

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -96,16 +97,23 @@ def _read_shard(path: Path, expected_ids: list[str]) -> list[dict] | None:
     return records
 
 
-def _check_manifest(shard_dir: Path, config: GenerationConfig) -> None:
+def _check_manifest(shard_dir: Path, config: GenerationConfig, replace_stale: bool = False) -> None:
+    """Shards of another configuration are never mixed in: refused (a user's folder), or, with
+    ``replace_stale`` (the pipeline's own stage folder, run again because its config changed), removed."""
     manifest = shard_dir / "manifest.json"
     wanted = {"fingerprint": config.fingerprint(), "backend": config.backend, "model": config.model_name}
     if manifest.is_file():
         found = json.loads(manifest.read_text(encoding="utf-8"))
-        if found.get("fingerprint") != wanted["fingerprint"]:
+        if found.get("fingerprint") != wanted["fingerprint"] and replace_stale:
+            logger.info("%s holds generations of another configuration (seed, model or decoding); generating again",
+                        shard_dir)
+            shutil.rmtree(shard_dir)
+        elif found.get("fingerprint") != wanted["fingerprint"]:
             raise ConfigError(
                 f"{shard_dir} holds generations from another configuration (backend {found.get('backend')!r}, "
                 f"model {found.get('model')!r}); use another out_dir, or delete {shard_dir} to regenerate")
-        return
+        else:
+            return
     shard_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(manifest) as fh:
         json.dump(wanted, fh, indent=2)
@@ -223,7 +231,7 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
                      config: GenerationConfig | None = None, retriever: Retriever | None = None, *,
                      generator: QueryGenerator | None = None,
                      unlabeled_queries_path: str | Path | None = None,
-                     executor: "Executor | None" = None) -> Path:
+                     executor: "Executor | None" = None, replace_stale: bool = False) -> Path:
     """Generate queries for the passages no mined query reached, filter them, write the files above.
 
     ``retriever``: the round-trip :class:`lexdr.retrieval.Retriever` (the BM25 + dense hybrid in the pipeline); None
@@ -231,6 +239,8 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     custom models); by default :func:`build_generator` builds ``config.backend``, and only when some shard
     still has to be generated (a finished run re-filters without loading a model). ``executor``
     (:mod:`lexdr.executors`): a distributed one generates the missing shards on its actors (:class:`ShardGenerator`).
+    ``replace_stale``: shards of another configuration in ``out_dir`` are removed and generated again (the
+    pipeline's stage); otherwise they are refused.
     """
     cfg = config or GenerationConfig()
     out = Path(out_dir)
@@ -249,7 +259,7 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     logger.info("generation: %d of %d passages unreached by mining, generating for %d (%s)",
                 counts["passages_unreached"], len(passages), len(selected), cfg.backend)
 
-    _check_manifest(shard_dir, cfg)
+    _check_manifest(shard_dir, cfg, replace_stale)
     records: list[dict] = []
     shards = [selected[i:i + cfg.shard_size] for i in range(0, len(selected), cfg.shard_size)]
     cached = [_read_shard(shard_path(out, i), ids) for i, ids in enumerate(shards)]
@@ -387,7 +397,7 @@ def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path
 
     generate_queries(corpus, mined, out, lang=lang, config=config, retriever=HybridRetriever([bm25, dense], depth=depth),
                      unlabeled_queries_path=unlabeled_queries,
-                     executor=resolve_executor(executor, show_progress=config.show_progress))
+                     executor=resolve_executor(executor, show_progress=config.show_progress), replace_stale=True)
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     if source is not None:  # the corpus-only bootstrap: say which generator and why, next to the numbers
         stats["bootstrap"] = source

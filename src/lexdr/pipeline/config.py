@@ -28,7 +28,7 @@ from lexdr.executors import ClusterSettings, ExecutorKind, ExecutorSpec, require
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig
 from lexdr.mining import MineConfig
-from lexdr.settings import as_enums, build, setting, to_plain
+from lexdr.settings import as_enums, build, setting, to_plain, valid_seed
 from lexdr.sparse.config import BM25Config
 from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput
 from lexdr.training import LossKind, TrainConfig
@@ -58,6 +58,7 @@ class RunSettings:
         from lexdr.evaluation.metrics import parse_metric
 
         as_enums(self, ("gold_loss", "executor"))
+        valid_seed(self)
         object.__setattr__(self, "metrics", tuple(self.metrics))
         if self.rounds not in (1, 2):
             raise ConfigError(f"rounds must be 1 or 2, got {self.rounds}")

@@ -9,12 +9,12 @@ checkpoints where it has them.
 Damaged outputs are never reused. ``done.json`` records every output file of the stage (by default every file
 in its folder but ``done.json``; a stage may name its outputs with ``Stage.outputs``) with its size,
 modification time and SHA-256. Before a stage is skipped each recorded file is checked: a missing file or
-another size is damage; the same size with another modification time is re-hashed and is damage only if the
-content changed (a copied or touched run folder is not rebuilt). A damaged stage runs again from scratch
-(its recorded outputs removed, so no reuse logic inside the stage picks up the rest), with a warning naming
-the file. Hashing happens once, when the stage finishes (one extra read of what it just wrote, small
-next to producing it: an index that took an hour to encode hashes in seconds); a skip costs one ``stat`` per
-file, so a multi-GB index is not re-read on every resume. A stage also records the output digests of the
+another size is damage, and every other file is hashed again, so an edit that kept the size (and even the
+modification time, restored with ``touch -r``) is damage too; a copied or touched run folder whose content is
+unchanged is not rebuilt (its new times are recorded). A damaged stage runs again from scratch (its recorded
+outputs removed, so no reuse logic inside the stage picks up the rest), with a warning naming the file.
+Hashing on a skip costs one read of each finished stage's outputs per ``lexdr run``: seconds next to the
+minutes the stages took (measured in ``docs/architecture.md``). A stage also records the output digests of the
 stages it reads from: when a rebuilt upstream stage produced other bytes (a non-deterministic training),
 everything downstream of it runs again; a bit-identical rebuild (BM25) leaves it skipped.
 """
@@ -83,13 +83,17 @@ class Stage:
     # What the stage's result is made of: fnmatch patterns of paths relative to its folder ("index/*",
     # "run.*.trec"). None: every file in the folder except done.json (and lexdr's own temp files).
     outputs: list[str] | None = None
+    # Files in its folder that are not part of its result (fnmatch patterns of relative paths): not recorded, not
+    # checked, not in its output digest. A trained model's card, rewritten with each run's metrics after the
+    # evaluation, is one: nothing downstream reads it.
+    not_outputs: list[str] = field(default_factory=list)
 
 
 # done.json itself, and the temp files / moved-aside folders of lexdr.formats.files' atomic helpers.
 _NOT_OUTPUTS = ("done.json", ".*.tmp", ".*.old")
 
 
-def _output_files(folder: Path, patterns: list[str] | None) -> list[str]:
+def _output_files(folder: Path, patterns: list[str] | None, excluded: list[str] | tuple = ()) -> list[str]:
     files = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in _NOT_OUTPUTS))
@@ -97,16 +101,18 @@ def _output_files(folder: Path, patterns: list[str] | None) -> list[str]:
             if any(fnmatch.fnmatch(name, p) for p in _NOT_OUTPUTS):
                 continue
             rel = (Path(root) / name).relative_to(folder).as_posix()
-            if patterns is None or any(fnmatch.fnmatch(rel, p) for p in patterns):
+            if (patterns is None or any(fnmatch.fnmatch(rel, p) for p in patterns)) and \
+                    not any(fnmatch.fnmatch(rel, p) for p in excluded):
                 files.append(rel)
     return files
 
 
-def snapshot_outputs(folder: str | Path, patterns: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def snapshot_outputs(folder: str | Path, patterns: list[str] | None = None,
+                     excluded: list[str] | tuple = ()) -> dict[str, dict[str, Any]]:
     """``{relative path: {"size", "mtime_ns", "sha256"}}`` of a stage folder's output files (see module doc)."""
     folder = Path(folder)
     out = {}
-    for rel in _output_files(folder, patterns):
+    for rel in _output_files(folder, patterns, excluded):
         st = (folder / rel).stat()
         out[rel] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(folder / rel)}
     return out
@@ -115,8 +121,9 @@ def snapshot_outputs(folder: str | Path, patterns: list[str] | None = None) -> d
 def damaged_outputs(folder: str | Path, recorded: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
     """``(relative path, what is wrong)`` for each recorded output that is missing or whose content changed.
 
-    Size and modification time equal to the record: trusted without reading. Same size, other time: re-hashed;
-    an unchanged hash refreshes the recorded time in ``recorded`` (the caller may save it)."""
+    Another size: damage without reading. The same size: re-hashed (an edit that kept the size and the
+    modification time is caught); an unchanged hash with another time refreshes the recorded time in
+    ``recorded`` (the caller may save it)."""
     folder = Path(folder)
     bad = []
     for rel, rec in recorded.items():
@@ -128,11 +135,10 @@ def damaged_outputs(folder: str | Path, recorded: dict[str, dict[str, Any]]) -> 
             continue
         if st.st_size != rec.get("size"):
             bad.append((rel, f"{st.st_size} bytes, {rec.get('size')} when the stage finished"))
+        elif file_sha256(path) != rec.get("sha256"):
+            bad.append((rel, "content changed since the stage finished"))
         elif st.st_mtime_ns != rec.get("mtime_ns"):
-            if file_sha256(path) != rec.get("sha256"):
-                bad.append((rel, "content changed since the stage finished"))
-            else:
-                rec["mtime_ns"] = st.st_mtime_ns
+            rec["mtime_ns"] = st.st_mtime_ns
     return bad
 
 
@@ -185,7 +191,7 @@ class StageRunner:
         cuda = _cuda_reset_peak()
         with PeakMemory() as mem:
             result = stage.fn(folder) or {}
-        outputs = snapshot_outputs(folder, stage.outputs)
+        outputs = snapshot_outputs(folder, stage.outputs, stage.not_outputs)
         self.output_digests[stage.name] = _outputs_digest(outputs)
         record = {"fingerprint": fp, "seconds": round(time.time() - t0, 2), "peak_rss_mb": round(mem.peak / 2**20, 1),
                   **({"peak_gpu_mb": round(cuda.max_memory_allocated() / 2**20, 1)} if cuda else {}),
@@ -217,6 +223,9 @@ class StageRunner:
             logger.info("stage %s: the outputs of %s changed since it ran; running it again", stage.name,
                         ", ".join(changed))
             return None
+        # What an older lexdr recorded but is not part of the result (a model card) is no longer checked.
+        record["outputs"] = {rel: rec for rel, rec in record["outputs"].items()
+                             if not any(fnmatch.fnmatch(rel, p) for p in stage.not_outputs)}
         before = json.dumps(record["outputs"], sort_keys=True)
         bad = damaged_outputs(folder, record["outputs"])
         if bad:

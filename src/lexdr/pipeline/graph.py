@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 
 from lexdr.dense import DenseIndexConfig, EncoderConfig, dense_stage
 from lexdr.evaluation import evaluate_stage
+from lexdr.generation.config import GenerationConfig
 from lexdr.generation.stage import GeneratorSource, generate_stage, train_generator_stage
 from lexdr.mining.stage import mine_stage, write_no_queries
 from lexdr.pipeline.config import RunConfig
@@ -61,6 +62,7 @@ class StageSpec:
     config: Mapping[str, Any] = field(default_factory=dict)  # what changes results: fingerprinted
     inputs: tuple[str, ...] = ()  # user files it reads (content-hashed into the fingerprint)
     deps: tuple[str, ...] = ()  # stages whose outputs it reads
+    not_outputs: tuple[str, ...] = ()  # files in its folder that are not its result (lexdr.pipeline.engine.Stage)
 
 
 # System name in the metrics -> the stage whose test run it is; trained systems are added as they are declared.
@@ -116,6 +118,14 @@ def _fp(config: Any, cls: type | None = None) -> dict:
     plain = to_plain(config)
     keep = fingerprint_fields(cls or type(config))
     return {k: v for k, v in plain.items() if k in keep}
+
+
+def _gen_fp(gen: GenerationConfig) -> dict:
+    """``[generation]`` in the generate stage's fingerprint: without the progress bar and the batch size, which
+    change how it runs, not what it writes (nor its shards' fingerprint, ``GenerationConfig.fingerprint``)."""
+    out = {k: v for k, v in gen.to_dict().items() if k not in ("show_progress", "batch_size")}
+    out["trained"] = {k: v for k, v in out["trained"].items() if k not in gen.trained.BOOKKEEPING}
+    return out
 
 
 def _index_fp(index: DenseIndexConfig) -> dict:
@@ -223,7 +233,9 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
             if cfg.dense.window_stride is not None else None
         return StageSpec(name, train_stage, {"sources": sources, "config": tcfg, "gold": gold, "windows": teacher},
                          config={"training": tcfg.to_dict(), "gold": gold, "generated": generated,
-                                 **({"windows": _fp(teacher)} if teacher else {})}, deps=deps)
+                                 **({"windows": _fp(teacher)} if teacher else {})}, deps=deps,
+                         # the card is rewritten with the run's metrics after the evaluation (run.write_model_cards)
+                         not_outputs=("model/README.md",))
 
     for li in langs:
         specs.append(_data(li))
@@ -261,7 +273,7 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
                     "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
                     "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None,
                     "executor": cfg.executor}
-            config = {"generation": gen.to_dict(), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
+            config = {"generation": _gen_fp(gen), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
             if joint:
                 args["trained_generator"] = L.f("generator", "model")
             if not li.has_unlabeled:  # corpus only: its queries come from the bootstrap generator, round trip on

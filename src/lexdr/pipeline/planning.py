@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import unicodedata
 from itertools import islice
+from pathlib import Path
 
+from lexdr.errors import ConfigError
 from lexdr.formats import read_queries
 from lexdr.formats.files import open_text
 from lexdr.pipeline.config import RunConfig
@@ -106,9 +108,52 @@ def count_inputs(cfg: RunConfig, notes: list[str] | None = None,
     return sizes
 
 
-def plan_config(cfg: RunConfig, device: Device | str = Device.cpu) -> Plan:
+def base_model_shape(base_model: str) -> tuple[int, int, int]:
+    """(hidden size, layers, attention heads) of the base model, from its config.json; a model that is not on
+    this machine is a :class:`ConfigError` before any work (a folder that does not exist, or a hub id neither
+    provisioned nor in the Hugging Face cache while the hub is offline). A hub id that will be downloaded is
+    priced as e5-small."""
+    import os
+
+    from lexdr.models.resolve import _transformer_config, resolve_model
+
+    folder = Path(resolve_model(base_model)).expanduser()
+    if not folder.is_dir():
+        looks_like_path = base_model.startswith((".", "/", "~")) or base_model.count("/") != 1
+        if looks_like_path:
+            raise ConfigError(f"[run] base_model {base_model!r}: no such folder (fix: point it at a model folder, "
+                              "or a hub id such as intfloat/multilingual-e5-small)")
+        cached = _hf_cached_config(base_model)
+        if cached is None and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            raise ConfigError(f"[run] base_model {base_model!r} is not on this machine and the hub is offline "
+                              "(HF_HUB_OFFLINE) (fix: a local model folder, or `lexdr model provision` for the "
+                              "default encoder)")
+        folder = cached.parent if cached is not None else folder
+    conf = _transformer_config(folder) if folder.is_dir() else {}
+    try:
+        return (int(conf["hidden_size"]), int(conf["num_hidden_layers"]), int(conf["num_attention_heads"]))
+    except (KeyError, TypeError, ValueError):
+        return (384, 12, 12)
+
+
+def _hf_cached_config(hub_id: str) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(hub_id, "config.json")
+    return Path(found) if isinstance(found, str) else None
+
+
+def plan_config(cfg: RunConfig, device: Device | str = Device.cpu, train_on_cpu: bool | None = None) -> Plan:
     """The plan of ``cfg`` on ``device`` (the settings the cost model depends on are read from the config; tokens
-    per passage are estimated from up to 2,000 passages of each corpus that is here)."""
+    per passage are estimated from up to 2,000 passages of each corpus that is here). ``train_on_cpu``: whether
+    training's activations live in host memory (None: ``[training] device``, else ``device``)."""
+    try:
+        device = Device(device)
+    except ValueError:
+        raise ConfigError(f"unknown device {device!r}; use one of {', '.join(d.value for d in Device)}") from None
+    model_shape = base_model_shape(cfg.base_model)
     stages = [Stage.bm25, Stage.dense, Stage.mine, Stage.train, Stage.evaluate]
     if cfg.generation.enabled:
         stages.append(Stage.generate)
@@ -121,7 +166,9 @@ def plan_config(cfg: RunConfig, device: Device | str = Device.cpu) -> Plan:
                                                             else "(no corpus here to count: Mr. TyDi-like)"))
     settings = PlanSettings(stages=tuple(stages), bm25=cfg.bm25, dense=cfg.dense, index=cfg.dense_index,
                             mining=cfg.mining, training=cfg.training, generation=cfg.generation.config,
-                            rounds=cfg.rounds, passage_tokens=passage_tokens, device=Device(device))
+                            rounds=cfg.rounds, passage_tokens=passage_tokens, device=device, model_shape=model_shape,
+                            train_on_cpu=(cfg.training.device or device.value).startswith("cpu")
+                            if train_on_cpu is None else train_on_cpu)
     plan = plan_run(sizes, settings)
     return Plan(settings=plan.settings, sizes=plan.sizes, estimates=plan.estimates, memory_bytes=plan.memory_bytes,
                 notes=plan.notes + tuple(notes))

@@ -8,7 +8,7 @@ import logging
 
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import read_qrels, read_queries
-from lexdr.formats.files import atomic_write
+from lexdr.formats.files import atomic_write, folder_kind, folder_lock
 from lexdr.pipeline.config import RunConfig
 from lexdr.pipeline.engine import Stage, StageRunner
 from lexdr.pipeline.graph import StageSpec, method_graph, resolve_args
@@ -53,7 +53,7 @@ def run_stages(runner: StageRunner, specs: list[StageSpec]) -> dict[str, dict]:
             return spec.fn(**resolve_args(spec, runner.fingerprints), out_dir=folder)
 
         results[spec.name] = runner.run(Stage(spec.name, fn, config=dict(spec.config), inputs=list(spec.inputs),
-                                              deps=list(spec.deps)))
+                                              deps=list(spec.deps), not_outputs=list(spec.not_outputs)))
     return results
 
 
@@ -87,8 +87,20 @@ def write_model_cards(cfg: RunConfig, results: dict) -> None:
 
 
 def run_pipeline(cfg: RunConfig, quiet: bool = False, report: bool = True) -> dict:
-    """Run (or resume) the whole method for ``cfg``; returns per-language metrics of every system."""
+    """Run (or resume) the whole method for ``cfg``; returns per-language metrics of every system.
+
+    The run folder is locked while it runs (:func:`lexdr.formats.files.folder_lock`): a second run on the same
+    folder stops at once with a message instead of redoing, and overwriting, the first one's work."""
     validate_inputs(cfg)
+    kind = folder_kind(cfg.out_dir)
+    if kind is not None:  # an index folder: a run's stage folders and manifest would be mixed into it
+        raise LexdrError(f"[run] out_dir {cfg.out_dir} holds a {kind} index, not a run (fix: give the run "
+                         "its own out_dir)")
+    with folder_lock(cfg.out_dir):
+        return _run_locked(cfg, quiet, report)
+
+
+def _run_locked(cfg: RunConfig, quiet: bool, report: bool) -> dict:
     runner = StageRunner(cfg.out_dir, cfg.to_dict())
     done = run_stages(runner, method_graph(cfg, quiet=quiet))
     results = {li.label(): done[f"{li.label()}/evaluate"] for li in cfg.languages if f"{li.label()}/evaluate" in done}

@@ -26,8 +26,9 @@ def _table(rows: dict[str, dict[str, float]], metrics: list[str], first: str) ->
 
 
 def _norm(path: str | Path) -> str:
-    """A path as a reader wants it: ``runs/dev-quick``, not ``examples/../runs/dev-quick`` (relative stays relative)."""
-    return os.path.normpath(str(path))
+    """A path as a reader wants it, whatever folder the command ran in: absolute and clean
+    (``/home/me/runs/dev-quick``, not ``../runs/x/../x`` nor ``examples/../runs/dev-quick``)."""
+    return os.path.abspath(str(path))
 
 
 def _round(value, digits: int = 3):

@@ -91,10 +91,12 @@ def plot_mining(stats: dict[str, dict], path: Path) -> Path:
     prec = [stats[l].get("quality", {}).get("precision") for l in langs]
     fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(langs) + 2), 4.2))
     xs = range(len(langs))
-    ax.bar([x - 0.2 for x in xs], cov, 0.4, label="coverage (queries with a pseudo positive)")
-    if any(p is not None for p in prec):
+    pairs = any(p is not None for p in prec)  # without qrels there is one bar per language, on its tick
+    ax.bar([x - 0.2 if pairs else x for x in xs], cov, 0.4, label="coverage (queries with a pseudo positive)")
+    if pairs:
         ax.bar([x + 0.2 for x in xs], [p or 0.0 for p in prec], 0.4, label="precision of pseudo positives (qrels)")
     ax.set_xticks(list(xs))
+    ax.set_xlim(-0.7, len(langs) - 0.3)  # every tick (a single language's too) inside the axes, not at an edge
     ax.set_xticklabels(langs)
     ax.set_ylim(0, 1.0)
     ax.set_ylabel("fraction (coverage: of the queries;\nprecision: of their pseudo positives)", fontsize=8)

@@ -14,8 +14,8 @@ What this layer adds to bm25s, and why:
 
 Files in an index folder: bm25s' ``data.csc.index.npy``, ``indices.csc.index.npy``, ``indptr.csc.index.npy``
 (``allow_pickle=False``), ``vocab.index.json``, ``params.index.json``; ours: ``doc_ids.json``, ``doc_rank.npy``
-(each id's rank in sorted order, the tie-break key) and ``config.json`` (analyzer config, k1, b, method,
-counts, lexdr and bm25s versions). The out-of-core builder (:mod:`lexdr.sparse.outofcore`) writes the same
+(each id's rank in sorted order, the tie-break key) and ``config.json`` (``"kind": "sparse"``, analyzer
+config, k1, b, method, counts, lexdr and bm25s versions). The out-of-core builder (:mod:`lexdr.sparse.outofcore`) writes the same
 folder from a stream.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from lexdr.analysis import Analyzer, analyzer_from_config, default_bm25_params, get_analyzer
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.formats.files import atomic_folder
+from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, atomic_folder, claim_output_folder, folder_kind
 from lexdr.records import Doc, Hit, Query, Run
 from lexdr.sparse.vocab import build_vocab, terms_to_ids
 
@@ -271,7 +271,7 @@ class BM25Index:
 
         bm25s = _bm25s()
         return {
-            "kind": self.kind,
+            "kind": SPARSE_INDEX,
             "format": INDEX_FORMAT,
             "lexdr_version": __version__,
             "bm25s_version": getattr(bm25s, "__version__", "unknown"),
@@ -281,13 +281,13 @@ class BM25Index:
             "vocab_size": self.vocab_size,
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Write the index to ``folder`` atomically (a half-written index is never visible); returns it."""
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the index to ``folder`` atomically (a half-written index is never visible); returns it.
+
+        A folder holding another kind of index is refused unless ``overwrite``; one holding files no index
+        holds, always (:func:`lexdr.formats.files.claim_output_folder`)."""
         self._require_built()
-        folder = Path(folder)
-        if folder.is_dir() and not (folder / _CONFIG).is_file() and any(folder.iterdir()):
-            raise LexdrError(f"{folder} exists and is not a lexdr BM25 index; refusing to overwrite it "
-                             "(choose another output folder or remove it)")
+        folder = claim_output_folder(folder, SPARSE_INDEX, overwrite=overwrite)
         with atomic_folder(folder) as tmp:
             self._retriever.save(tmp, allow_pickle=False, show_progress=False)
             (tmp / _DOC_IDS).write_text(json.dumps(self.doc_ids, ensure_ascii=False), encoding="utf-8")
@@ -305,6 +305,9 @@ class BM25Index:
         if not cfg_path.is_file():
             raise LexdrError(f"{folder} is not a lexdr BM25 index (no {_CONFIG}); build one with "
                              "`lexdr index sparse` or lexdr.sparse.build_index")
+        if folder_kind(folder) == DENSE_INDEX:
+            raise LexdrError(f"{folder} is a dense index, not a sparse (BM25) one (fix: search it with "
+                             "`lexdr search dense`, or build a BM25 index with `lexdr index sparse`)")
         try:
             cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
             doc_ids = json.loads((folder / _DOC_IDS).read_text(encoding="utf-8"))
@@ -315,7 +318,12 @@ class BM25Index:
                              "rebuild the index")
         bm = cfg["bm25"]
         index = cls(analyzer_from_config(cfg["analyzer"]), k1=bm["k1"], b=bm["b"], method=bm["method"])
-        retriever = _bm25s().BM25.load(folder, mmap=mmap, load_vocab=True, allow_pickle=False)
+        try:
+            retriever = _bm25s().BM25.load(folder, mmap=mmap, load_vocab=True, allow_pickle=False)
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as e:  # a truncated .npy, a cut vocabulary
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise LexdrError(f"{folder} is damaged ({type(e).__name__}: {first}) (fix: rebuild it with `lexdr index "
+                             "sparse`, or delete the folder and re-run the stage)") from None
         if retriever.scores["num_docs"] != len(doc_ids):
             raise LexdrError(f"{folder}: {len(doc_ids)} doc ids but {retriever.scores['num_docs']} indexed "
                              "documents; the folder is damaged, rebuild the index")

@@ -44,7 +44,7 @@ import numpy as np
 from lexdr.analysis import Analyzer, get_analyzer
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.executors import Executor, LocalExecutor
-from lexdr.formats.files import atomic_folder
+from lexdr.formats.files import SPARSE_INDEX, atomic_folder, claim_output_folder
 from lexdr.records import Doc
 from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s
 
@@ -235,14 +235,15 @@ def _merge(prefixes: list[Path], cuts: list[np.ndarray], nnz: int, data_path: Pa
 def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None = None,
                       analyzer: Analyzer | str | None = None, k1: float | None = None, b: float | None = None,
                       method: str = "lucene", max_docs_in_memory: int = DEFAULT_MAX_DOCS_IN_MEMORY,
-                      n_jobs: int = 2, executor: Executor | None = None) -> Path:
+                      n_jobs: int = 2, executor: Executor | None = None, overwrite: bool = False) -> Path:
     """Index a stream of documents into the BM25 index folder ``out_dir``, ``max_docs_in_memory`` at a time.
 
     The same analysis, parameters and scores as ``BM25Index.build(docs, ...).save(out_dir)`` (bit for bit),
     with memory for at most ``max_docs_in_memory`` documents' text and postings (plus the vocabulary, the
     doc ids and one length per document). ``n_jobs > 1`` analyzes shards in that many worker processes;
     ``executor`` (:mod:`lexdr.executors`, e.g. Ray) analyzes them as its tasks instead, ``n_jobs`` at a time
-    (the shard folder must then be visible to its workers at the same path).
+    (the shard folder must then be visible to its workers at the same path). ``overwrite``: replace a dense
+    index in ``out_dir`` (:func:`lexdr.formats.files.claim_output_folder`).
     Open the result with :meth:`BM25Index.load` (or :func:`lexdr.retrieval.load_retriever`). Returns ``out_dir``.
     """
     t0 = time.perf_counter()
@@ -253,9 +254,7 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
     spec = BM25Index(analyzer, k1=k1, b=b, method=method)  # validates k1, b and method
     shard_docs = shard_docs_for(max_docs_in_memory, n_jobs)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir / _CONFIG).is_file() and any(out_dir.iterdir()):
-        raise LexdrError(f"{out_dir} exists and is not a lexdr BM25 index; refusing to overwrite it "
-                         "(choose another output folder or remove it)")
+    claim_output_folder(out_dir, SPARSE_INDEX, overwrite=overwrite)
     with atomic_folder(out_dir) as tmp:
         work = tmp / _WORK
         work.mkdir()

@@ -11,6 +11,7 @@ from lexdr.analysis import Analyzer
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.formats import iter_corpus, read_queries, write_run
 from lexdr.formats.corpus import EmptyTextPolicy
+from lexdr.formats.files import SPARSE_INDEX, claim_output_folder
 from lexdr.sparse.config import BM25Config
 from lexdr.sparse.index import BM25Index
 
@@ -25,25 +26,26 @@ logger = logging.getLogger(__name__)
 def build_index(corpus_path: str | Path, lang: str, out_dir: str | Path, analyzer: str | Analyzer | None = None,
                 k1: float | None = None, b: float | None = None, method: str = "lucene", n_jobs: int = 2,
                 empty_text: EmptyTextPolicy | str = EmptyTextPolicy.error,
-                max_docs_in_memory: int | None = None) -> Path:
+                max_docs_in_memory: int | None = None, overwrite: bool = False) -> Path:
     """Index the corpus at ``corpus_path`` (BEIR / Mr. TyDi / Pyserini JSONL) into folder ``out_dir``.
 
     ``analyzer``: a name from ``lexdr.analysis.list_analyzers(lang)`` (default: the language's choice) or an
     :class:`Analyzer`; ``k1``/``b`` default to the language's chosen values. ``max_docs_in_memory``: stream
     the corpus and build out of core, holding at most that many documents at a time
     (:func:`lexdr.sparse.outofcore.build_out_of_core`; the same scores); ``None`` builds in memory.
-    Returns ``out_dir``.
+    ``overwrite``: replace a dense index in ``out_dir`` (refused otherwise, before any work). Returns ``out_dir``.
     """
     t0 = time.perf_counter()
+    claim_output_folder(out_dir, SPARSE_INDEX, overwrite=overwrite)
     if max_docs_in_memory is not None:
         from lexdr.sparse.outofcore import build_out_of_core
 
         return build_out_of_core(iter_corpus(corpus_path, empty_text=empty_text), out_dir, lang=lang,
                                  analyzer=analyzer, k1=k1, b=b, method=method,
-                                 max_docs_in_memory=max_docs_in_memory, n_jobs=n_jobs)
+                                 max_docs_in_memory=max_docs_in_memory, n_jobs=n_jobs, overwrite=overwrite)
     docs = list(iter_corpus(corpus_path, empty_text=empty_text))
     index = BM25Index.build(docs, lang=lang, analyzer=analyzer, k1=k1, b=b, method=method, n_jobs=n_jobs)
-    out = index.save(out_dir)
+    out = index.save(out_dir, overwrite=overwrite)
     logger.info("%s: %d docs indexed in %.1fs", out, index.num_docs, time.perf_counter() - t0)
     return out
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from lexdr.defaults import DEFAULT_ENCODER, DEFAULT_SEED
 from lexdr.errors import ConfigError
 from lexdr.mining.rules import MineConfig
-from lexdr.settings import as_enums, at_least, default_of, fingerprint_fields, setting, to_plain
+from lexdr.settings import as_enums, at_least, default_of, fingerprint_fields, setting, to_plain, valid_seed
 
 __all__ = ["LossKind", "TrainConfig"]
 
@@ -64,6 +64,7 @@ class TrainConfig:
     passage_prompt: str | None = setting(None, "None: the model's own prompts, else the family default (e5: 'passage: ').")
 
     def __post_init__(self) -> None:
+        valid_seed(self)
         as_enums(self, ("loss",))
         at_least(self, ("batch_size", "mini_batch_size", "max_query_length", "max_passage_length", "checkpoint_every",
                         "nproc_per_node"), 1)

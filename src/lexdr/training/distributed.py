@@ -87,13 +87,56 @@ def _launch(examples: list, passages: str | Path | Mapping[str, str], out: Path,
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.nproc_per_node}",
            "-m", "lexdr.training.distributed", "--inputs", str(inputs), "--out", str(out)]
     logger.info("training on %d processes: %s", cfg.nproc_per_node, " ".join(cmd))
-    done = subprocess.run(cmd)
-    if done.returncode != 0:
-        raise LexdrError(f"distributed training failed (torchrun exit {done.returncode}); its ranks' errors are "
+    returncode = run_relaying_stderr(cmd)
+    if returncode != 0:
+        raise LexdrError(f"distributed training failed (torchrun exit {returncode}); its ranks' errors are "
                          f"above. Re-running resumes from {out / 'checkpoint'} if one was written; "
                          f"nproc_per_node = 1 trains in one process.")
     shutil.rmtree(inputs, ignore_errors=True)
     return out / "model"
+
+
+# How long a chunk of the launched processes' stderr waits before it is shown (see run_relaying_stderr).
+_RELAY_DELAY_S = 0.25
+
+
+def run_relaying_stderr(cmd: Sequence[str]) -> int:
+    """Run ``cmd`` (the ``torchrun`` launch) and relay its stderr (ranks' progress bars, logs, errors) byte for
+    byte, until Ctrl-C: from then on what it prints while it shuts down (torchrun's and every rank's
+    ``KeyboardInterrupt`` / ``SignalException`` tracebacks) is dropped, the child is ended, and the interrupt
+    goes on to the command line, which prints its one message. Returns the exit code.
+
+    The terminal's Ctrl-C reaches the child and this process at once, and the child may print before this
+    process has seen it: each chunk is held back :data:`_RELAY_DELAY_S` and dropped if an interrupt came."""
+    import threading
+
+    proc = subprocess.Popen(list(cmd), stderr=subprocess.PIPE)
+    interrupted = threading.Event()
+
+    def relay() -> None:
+        out = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
+        while chunk := os.read(proc.stderr.fileno(), 65536):
+            if not interrupted.wait(_RELAY_DELAY_S):
+                if out is not None:
+                    out.write(chunk)
+                    out.flush()
+                else:
+                    sys.stderr.write(chunk.decode(errors="replace"))
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    try:
+        returncode = proc.wait()
+    except KeyboardInterrupt:
+        interrupted.set()
+        try:
+            proc.wait(timeout=15)  # the ranks got the same Ctrl-C from the terminal: let them stop
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
+            proc.wait()
+        raise
+    thread.join(timeout=5)
+    return returncode
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -131,5 +174,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.info("trained model written to %s", path)
 
 
+def rank_entry(argv: Sequence[str] | None = None) -> int:
+    """What a rank process runs: :func:`main`, with Ctrl-C (which the terminal sends every rank) ending the rank
+    quietly with exit 130: the launching ``lexdr`` prints the one message that says how to resume, not each
+    rank's traceback."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(rank_entry())

@@ -42,6 +42,7 @@ import numpy as np
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import iter_corpus
 from lexdr.formats.files import atomic_folder, atomic_write, recover_folder
+from lexdr.plan import estimate_chunk_memory_bytes
 from lexdr.training.batch import TrainingBatch
 from lexdr.training.config import TrainConfig
 from lexdr.training.gradcache import GradientCache
@@ -78,14 +79,6 @@ def examples_from_mined(mined: Iterable, cfg: TrainConfig) -> list[TrainingExamp
             bm25_scores=[c["bm25_z"] for c in m.candidates[: cfg.max_candidates]] if with_bm25 else [],
         ))
     return out
-
-
-def estimate_chunk_memory_bytes(hidden: int, layers: int, heads: int, seqs: int, seq_len: int) -> int:
-    """Activation memory of one training forward chunk in float32 (Korthikanti et al. 2022: per layer
-    s*b*h*(34 + 5*a*s/h) bytes at 16 bit), doubled for 32 bit, plus 20% for embeddings and the optimizer's
-    transient buffers. A planning number, deliberately on the safe side."""
-    per_layer = seq_len * seqs * hidden * (34 + 5 * heads * seq_len / hidden)
-    return int(per_layer * layers * 2 * 1.2)
 
 
 def _available_memory_bytes() -> int | None:
@@ -245,8 +238,9 @@ def _step(s: _Session, batch: TrainingBatch, loss_fn, cfg: TrainConfig, cache: G
 
 def _save_model(s: _Session, final: Path, record: dict) -> None:
     """The finished model: a sentence-transformers folder with its prompts and ``lexdr_training.json``."""
+    # "document" too: sentence-transformers' encode_document reads that name (encode_query reads "query")
     s.model.prompts = {**(getattr(s.model, "prompts", None) or {}), "query": s.query_prompt,
-                       "passage": s.passage_prompt}
+                       "passage": s.passage_prompt, "document": s.passage_prompt}
     with atomic_folder(final) as tmp:
         s.model.save(str(tmp))
         # sentence-transformers copies the base model's card; this model's own is lexdr.training.card's.
