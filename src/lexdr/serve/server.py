@@ -1,4 +1,4 @@
-"""Running the app: open the run, bind the socket (a port in use is a one-line error), print the URL, and
+"""Running the app: bind the socket (a port in use is a one-line error), open the run, print the URL, and
 serve with uvicorn until Ctrl-C (or SIGTERM), which stops accepting, finishes the requests in flight and
 exits 0."""
 
@@ -68,9 +68,10 @@ def serve(paths: Sequence[str | Path], config: ServeConfig, on_ready: Callable[[
 
     from lexdr.serve.app import create_app
 
-    systems, views = open_any(paths, config)
-    sock = bind(config.host, config.port)
+    sock = bind(config.host, config.port)  # first: a port in use fails before minutes of loading
+    systems = None
     try:
+        systems, views = open_any(paths, config)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}/"
@@ -90,4 +91,5 @@ def serve(paths: Sequence[str | Path], config: ServeConfig, on_ready: Callable[[
         print("lexdr serve: stopped", file=sys.stderr, flush=True)
     finally:
         sock.close()
-        systems.close()
+        if systems is not None:
+            systems.close()
