@@ -128,7 +128,9 @@ def test_pages_show_the_run(served_tiny_run, tiny_run_dir):
     page = httpx.get(served_tiny_run, params={"q": "paris capital", "lang": "tiny-en", "qid": "t0"}, timeout=60)
     assert page.status_code == 200
     assert page.text.count('class="column"') == 4
-    for system in ("bm25", "dense-base", "lexdr-gen", "adaptive-hybrid-lexdr-gen"):  # lexdr-gen: the best trained
+    metrics = json.loads((tiny_run_dir / "metrics.json").read_text())["tiny-en"]
+    best = max(("lexdr-r1", "lexdr-gen"), key=lambda s: (metrics[s]["MRR@10"], s))  # the best trained model
+    for system in ("bm25", "dense-base", best, f"adaptive-hybrid-{best}"):
         assert f'data-system="{system}"' in page.text
     assert "<mark>paris</mark>" in page.text and "<mark>capital</mark>" in page.text
     assert f'class="hit gold" data-doc="{next(iter(qrels["t0"]))}"' in page.text
@@ -192,3 +194,29 @@ def test_report_writes_the_pages_as_static_html(tiny_run_dir, tmp_path):
     assert (html / "mining-tiny-en-mine.html").is_file() and (html / "generated-tiny-en.html").is_file()
     report = (run / "report" / "report.md").read_text()
     assert "lexdr serve" in report and "html/index.html" in report
+
+
+def test_index_folders_are_served_too(tiny_run_dir, tmp_path):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from lexdr.serve.app import create_app
+    from lexdr.serve.server import open_any
+    from lexdr.serve.config import ServeConfig
+
+    shutil.copytree(tiny_run_dir / "tiny-en" / "bm25" / "index", tmp_path / "bm25")
+    shutil.copytree(tiny_run_dir / "tiny-en" / "dense-base" / "index", tmp_path / "e5")
+    systems, views = open_any([tmp_path / "bm25", tmp_path / "e5"], ServeConfig())
+    try:
+        assert views is None and list(systems.languages["index"].systems) == ["bm25", "e5"]
+        with TestClient(create_app(systems)) as client:
+            expected = read_run(tiny_run_dir / "tiny-en" / "dense-base" / "run.test.trec")["t3"][:3]
+            r = client.post("/api/search", json={"query": "python language", "lang": "index", "system": "e5", "k": 3})
+            assert [h["doc_id"] for h in r.json()["hits"]] == [h.doc_id for h in expected]
+            assert r.json()["hits"][0]["text"]  # the passages, from the corpus the index records
+            page = client.get("/", params={"q": "python language"})
+            assert page.status_code == 200 and page.text.count('class="column"') == 2
+            assert client.get("/tests").status_code == 404  # no run, no run pages
+    finally:
+        systems.close()

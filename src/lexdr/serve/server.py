@@ -57,6 +57,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise LexdrError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another with --port "
                          "(0: any free port)") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it (Linux)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

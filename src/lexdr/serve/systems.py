@@ -279,9 +279,19 @@ def open_run(run_dir: str | Path, config: ServeConfig | None = None) -> Systems:
         lang.passages = _passages(spec["corpus"])
         languages[label] = lang
     depth = int((cfg.get("bm25") or {}).get("depth") or 100)
+    _warm_up(languages)
     logger.info("opened %s: %d languages, %d systems, %d encoders", run_dir, len(languages),
                 sum(len(l.systems) for l in languages.values()), len(opener._encoders))
     return Systems(run_dir.name, languages, opener.batchers, opener.executor, config, depth, run_dir)
+
+
+def _warm_up(languages: dict[str, Language]) -> None:
+    """One query through every leaf before the first request: torch and FAISS pay their first-call costs
+    (hundreds of milliseconds) here, not in a user's request."""
+    for language in languages.values():
+        for system in language.systems.values():
+            if system.batcher is not None:
+                system.batcher.fn([(system.index, "warm up", 1)])
 
 
 def open_indexes(folders: Sequence[str | Path], config: ServeConfig | None = None, label: str = "index") -> Systems:
@@ -311,4 +321,5 @@ def open_indexes(folders: Sequence[str | Path], config: ServeConfig | None = Non
         if corpus is None and meta.get("corpus") and Path(meta["corpus"]).is_file():
             corpus = Path(meta["corpus"])
     lang.passages = _passages(corpus)
+    _warm_up({label: lang})
     return Systems(label, {label: lang}, opener.batchers, opener.executor, config, 100, None)
