@@ -145,9 +145,12 @@ def in_process_qps(run: Path, label: str, system: str, queries: list, k: int, re
 
     batch = [Query(f"q{i}", q.text) for i, q in enumerate(batch)]
     retriever.search(batch[:8], k=k)  # warm-up
-    t0 = time.perf_counter()
-    retriever.search(batch, k=k)
-    return len(batch) / (time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range(3):  # best of three: a shared machine's noise only ever slows a call down
+        t0 = time.perf_counter()
+        retriever.search(batch, k=k)
+        best = min(best, time.perf_counter() - t0)
+    return len(batch) / best
 
 
 def raw(url: str, payload: bytes, read: bool) -> None:
@@ -248,6 +251,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--screenshot", type=Path)
     ap.add_argument("--no-abuse", action="store_true")
+    ap.add_argument("--torch-threads", type=int, help="torch threads, for the server and the in-process search alike")
     args = ap.parse_args()
 
     sys.path.insert(0, SRC)
@@ -262,7 +266,8 @@ def main() -> None:
     texts = [q.text for q in queries]
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_before = os.getloadavg()
-    proc, url = start_server(args.run, [])
+    threads = ["--torch-threads", str(args.torch_threads)] if args.torch_threads else []
+    proc, url = start_server(args.run, threads)
     rss = Rss(proc.pid)
     rss.start()
     results, baseline = [], {}
@@ -273,8 +278,11 @@ def main() -> None:
             load(url, body, 8, min(64, args.requests), 10)  # warm-up
             for clients in args.clients:
                 rss.reset()
+                cpu0 = sum(rss.proc.cpu_times()[:2])
                 res = load(url, body, clients, args.requests, args.seconds)
-                res.update(system=system, peak_rss_mb=round(rss.peak / 2**20, 1))
+                cpu = sum(rss.proc.cpu_times()[:2]) - cpu0
+                res.update(system=system, peak_rss_mb=round(rss.peak / 2**20, 1),
+                           server_cpu_ms_per_request=round(1000 * cpu / max(1, res["requests"]), 2))
                 results.append(res)
                 print(json.dumps(res), flush=True)
         rss_after_load = rss.now()
@@ -284,25 +292,31 @@ def main() -> None:
         proc.send_signal(2)
         proc.wait(30)
         rss.stop = True
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     for system in systems:  # after the server is gone: the cores are the library's alone
         baseline[system] = round(in_process_qps(args.run, label, system, queries, args.k, args.requests), 1)
     record = {"date": started, "machine": f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
-              "run": str(args.run), "lang": label, "queries": len(texts), "k": args.k, "results": results,
+              "run": str(args.run), "lang": label, "torch_threads": args.torch_threads, "queries": len(texts), "k": args.k, "results": results,
               "in_process_qps": baseline, "rss_mb": {"after_startup": round(rss_start / 2**20, 1),
                                                      "after_load_levels": round(rss_after_load / 2**20, 1)},
               "abuse": abuse_rows, "screenshots": [str(s) for s in shots]}
     if args.json:
         args.json.write_text(json.dumps(record, indent=1))
     print(f"\n{record['date']} · {record['machine']} · load average before {record['load_before']}, "
-          f"after {record['load_after']} · run `{args.run}` ({label}, {len(texts)} test queries cycled), k={args.k}\n")
+          f"after {record['load_after']} · run `{args.run}` ({label}, {len(texts)} test queries cycled), k={args.k}, "
+          f"torch threads {args.torch_threads or 'default'}\n")
     print("| system | clients | requests | queries/s | p50 ms | p95 ms | p99 ms | errors | server peak RSS MB | "
-          "in-process batched search q/s | served / in-process |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "server CPU ms / request | in-process batched search q/s | served / in-process |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         base = baseline[r["system"]]
         print(f"| {r['system']} | {r['clients']} | {r['requests']} | {r['qps']} | {r['p50_ms']} | {r['p95_ms']} | "
-              f"{r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} | {base} | {r['qps'] / base:.0%} |")
+              f"{r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} | {r['server_cpu_ms_per_request']} | {base} | "
+              f"{r['qps'] / base:.0%} |")
     print(f"\nServer RSS: {record['rss_mb']['after_startup']} MB after start-up, "
           f"{record['rss_mb']['after_load_levels']} MB after every load level.\n")
     if abuse_rows:

@@ -50,6 +50,9 @@ def test_every_system_answers_as_in_the_run(served_tiny_run, tiny_run_dir):
             got = [h["doc_id"] for h in res["hits"]]
             want = [h.doc_id for h in expected[q.query_id][:5]]
             assert got == want, (name, q.query_id)
+            # the same scores too: a hybrid fuses with the weights the run fitted, not weights fitted anew
+            assert [h["score"] for h in res["hits"]] == pytest.approx([h.score for h in expected[q.query_id][:5]],
+                                                                      abs=1e-3), (name, q.query_id)
             assert [h["rank"] for h in res["hits"]] == list(range(1, len(got) + 1))
             assert all(h["text"] for h in res["hits"])  # the passage text comes with each hit
 

@@ -20,12 +20,16 @@ class ServeConfig:
     max_body_bytes: int = setting(1_000_000, "Largest request body (larger is refused with 413 before it is parsed).")
     max_batch: int = setting(64, "Most queries encoded (or searched) together in one micro-batch.")
     max_wait_ms: float = setting(5.0, "How long a micro-batch waits for more queries after its first one.")
+    torch_threads: int | None = setting(None, "Threads per encoder forward (torch.set_num_threads); None: torch's "
+                                               "default. On a machine shared with other work, 1 can be several times "
+                                               "faster (benchmarks/results/serve_load.md).")
     compare_depth: int = setting(100, "The page's side-by-side view: how deep each system is searched to give "
                                       "the rank of the other systems' top hits.")
 
     def __post_init__(self) -> None:
         at_least(self, ("max_k", "max_query_chars", "max_batch_queries", "max_batch", "compare_depth"), 1)
         at_least(self, ("port",), 0)
+        at_least(self, ("torch_threads",), 1, optional=True)
         at_least(self, ("max_body_bytes",), 1024)
         at_least(self, ("max_wait_ms",), 0)
         if self.port > 65535:

@@ -69,6 +69,10 @@ def serve(paths: Sequence[str | Path], config: ServeConfig, on_ready: Callable[[
 
     from lexdr.serve.app import create_app
 
+    if config.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
     sock = bind(config.host, config.port)  # first: a port in use fails before minutes of loading
     systems = None
     try:
