@@ -36,6 +36,7 @@ PUBLIC_API = {
                     "prepare_language", "take_evenly"],
     "lexdr.executors": ["ExecutorKind", "ClusterSettings", "ExecutorSpec", "Executor", "LocalExecutor", "RayExecutor",
                         "RAY_INSTALL", "require_ray", "resolve_executor"],
+    "lexdr.serve": ["ServeConfig", "serve", "write_html"],
     "lexdr.pipeline": ["LanguageInput", "RunConfig", "RunSettings", "GenerationSettings", "load_config",
                        "StageSpec", "method_graph", "run_pipeline"],
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ pytest.importorskip("fastapi", reason="the serve extra: pip install 'lexdr[serve
 pytest.importorskip("uvicorn", reason="the serve extra: pip install 'lexdr[serve]'")
 
 from fixtures.serving import start_server, stop_server  # noqa: E402
+from fixtures.tiny_run import weakest_trained  # noqa: E402
 from lexdr.cli import main  # noqa: E402
 from lexdr.formats import read_qrels, read_queries, read_run  # noqa: E402
 
@@ -137,8 +139,10 @@ def test_pages_show_the_run(served_tiny_run, tiny_run_dir):
         assert f'data-system="{system}"' in page.text
     assert "<mark>paris</mark>" in page.text and "<mark>capital</mark>" in page.text
     assert f'class="hit gold" data-doc="{next(iter(qrels["t0"]))}"' in page.text
-    tests = httpx.get(served_tiny_run + "tests", params={"lang": "tiny-en", "only": "loses"}).text
-    gaps = [float(x) for x in __import__("re").findall(r'class="num lose">([-+0-9.]+)<', tests)]
+    weakest = weakest_trained(tiny_run_dir)
+    assert metrics[weakest]["MRR@10"] < metrics["bm25"]["MRR@10"]  # so it loses at least one test query
+    tests = httpx.get(served_tiny_run + "tests", params={"lang": "tiny-en", "only": "loses", "trained": weakest}).text
+    gaps = [float(x) for x in re.findall(r'class="num lose">([-+0-9.]+)<', tests)]
     assert gaps and gaps == sorted(gaps)  # losses only, worst first
     stats = json.loads((tiny_run_dir / "tiny-en" / "mine" / "stats.json").read_text())
     mining = httpx.get(served_tiny_run + "mining", params={"lang": "tiny-en"}).text
@@ -189,9 +193,11 @@ def test_report_writes_the_pages_as_static_html(tiny_run_dir, tmp_path):
     assert main(["report", str(run), "--html", "--html-queries", "3"]) == 0
     html = run / "report" / "html"
     assert "lexdr-gen" in (html / "index.html").read_text()
-    losses = (html / "tests-tiny-en-bm25-loses.html").read_text()
+    every = (html / "tests-tiny-en-bm25-all.html").read_text()
     pages = sorted((html / "q" / "tiny-en").glob("*.html"))
-    assert len(pages) == 3 and all(f'href="q/tiny-en/{p.name}"' in losses or p.name not in losses for p in pages)
+    # side-by-side pages for the 3 queries with the largest gaps, and the test list links exactly those
+    assert len(pages) == 3
+    assert set(re.findall(r'href="(q/tiny-en/[^"]+)"', every)) == {f"q/tiny-en/{p.name}" for p in pages}
     side = pages[0].read_text()
     assert side.count('class="column"') == 4 and "../../tests-tiny-en-bm25-all.html" in side
     assert (html / "mining-tiny-en-mine.html").is_file() and (html / "generated-tiny-en.html").is_file()

@@ -143,19 +143,10 @@ class _DenseBatch:
         self.forwards = 0
 
     def __call__(self, items: list[tuple[Any, str, int]]) -> list[list[Hit]]:
-        emb = self.encoder.encode_queries([t for _, t, _ in items])
+        from lexdr.dense.retriever import search_shared
+
         self.forwards += 1
-        out: list[list[Hit]] = [[] for _ in items]
-        groups: dict[int, list[int]] = {}
-        for i, (index, _, _) in enumerate(items):
-            groups.setdefault(id(index), []).append(i)
-        for rows in groups.values():
-            index = items[rows[0]][0]
-            kmax = max(items[i][2] for i in rows)
-            run = index.search([f"q{i}" for i in rows], emb[rows], kmax)
-            for i in rows:
-                out[i] = run.get(f"q{i}", [])[: items[i][2]]
-        return out
+        return search_shared(self.encoder, items)
 
 
 # ------------------------------------------------------------------------------------------- opening
