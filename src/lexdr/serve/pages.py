@@ -123,11 +123,10 @@ def write_html(run_dir: str | Path, out_dir: str | Path | None = None, max_queri
                                           "metric_names": views.metric_names, "run_path": os.path.normpath(str(run_dir))})
         for label in views.labels:
             ctx = {"lang": label}
-            if views.metrics.get(label):
-                for versus in VERSUS:
-                    for only in FILTERS:
-                        page(links.tests(label, None, versus, only), "tests.html",
-                             {**ctx, **tests_context(views, label, None, versus, only), "written": len(chosen[label])})
+            for versus in VERSUS:  # (a language without test queries gets empty lists, not broken links)
+                for only in FILTERS:
+                    page(links.tests(label, None, versus, only), "tests.html",
+                         {**ctx, **tests_context(views, label, None, versus, only), "written": len(chosen[label])})
             for stage in views.mining_stages(label) or ["mine"]:
                 page(links.mining(label, stage), "mining.html", {**ctx, **mining_context(views, label, stage, "all", None)})
             page(links.generated(label), "generated.html", {**ctx, **generated_context(views, label)})

@@ -219,7 +219,7 @@ class _Opener:
         if key not in self._encoders:
             encoder = encoder_for_index(index, **({"model": str(model)} if model is not None else {}),
                                         batch_size=self.config.max_batch, show_progress=False)
-            self._encoders[key] = self._batcher(f"encoder:{Path(described['model']).name}", _DenseBatch(encoder))
+            self._encoders[key] = self._batcher(f"encoder:{name}", _DenseBatch(encoder))  # shared by every language
         return System(name, kind, self._encoders[key], index)
 
 
