@@ -231,3 +231,32 @@ def test_index_folders_are_served_too(tiny_run_dir, tmp_path):
             assert client.get("/tests").status_code == 404  # no run, no run pages
     finally:
         systems.close()
+
+
+def test_highlighting_marks_analyzed_matches_and_escapes_everything_else():
+    from lexdr.analysis import get_analyzer
+    from lexdr.serve.render import highlight
+
+    out = str(highlight("<b>Cats</b> & dogs; catalogue", get_analyzer("en"), "cat <script>"))
+    assert out == "&lt;b&gt;<mark>Cats</mark>&lt;/b&gt; &amp; dogs; catalogue"  # stemmed match, markup escaped
+    ja = get_analyzer("ja")
+    out = str(highlight("東京は日本の首都です", ja, "東京"))
+    assert "<mark>東京</mark>" in out and "首都" in out and "<mark>首都" not in out
+
+
+def test_one_forward_serves_queries_of_several_languages(tiny_run_dir):
+    from lexdr.dense.index import open_dense_index
+    from lexdr.dense.retriever import encoder_for_index, search_shared
+    from lexdr.records import Query
+
+    folder = tiny_run_dir / "tiny-en" / "dense-base" / "index"
+    one, two = open_dense_index(folder), open_dense_index(folder)  # two languages' indexes of one model
+    encoder = encoder_for_index(one, show_progress=False)
+    calls = []
+    encode = encoder.encode_queries
+    encoder.encode_queries = lambda texts: calls.append(len(texts)) or encode(texts)
+    requests = [(one, "paris capital", 3), (two, "nile river", 5), (one, "moon", 1)]
+    got = search_shared(encoder, requests)
+    assert calls == [3]  # one forward for all three
+    for (index, text, k), hits in zip(requests, got):
+        assert hits == index.search(["q"], encode([text]), k)["q"]
