@@ -58,9 +58,10 @@ def tiny_run_dir(tmp_path_factory, tiny_encoder_dir) -> Path:
     return build_tiny_run(tmp_path_factory.mktemp("tiny-run"), tiny_encoder_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served_tiny_run(tiny_run_dir):
-    """`lexdr serve` on the tiny run, started as users start it (a subprocess, any free 127.0.0.1 port): its URL."""
+    """`lexdr serve` on the tiny run, started as users start it (a subprocess, any free 127.0.0.1 port): its URL.
+    Per module, so its memory is given back before the rest of the suite runs."""
     from fixtures.serving import start_server, stop_server
 
     proc, url = start_server([str(tiny_run_dir), "--max-wait-ms", "30"])

@@ -84,8 +84,9 @@ def serve(paths: Sequence[str | Path], config: ServeConfig, on_ready: Callable[[
         server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
                                                timeout_graceful_shutdown=10, server_header=False))
         n_sys = sum(len(l.systems) for l in systems.languages.values())
-        line = (f"lexdr serve: {systems.name} ({len(systems.languages)} languages, {n_sys} systems) at {url}  "
-                f"API docs: {url}docs  (Ctrl-C stops)")
+        n_lang = len(systems.languages)
+        langs = f"{n_lang} language{'s' if n_lang != 1 else ''}"
+        line = f"lexdr serve: {systems.name} ({langs}, {n_sys} systems) at {url}  API docs: {url}docs  (Ctrl-C stops)"
         print(line, flush=True)
         if on_ready is not None:
             on_ready(url)
