@@ -260,3 +260,18 @@ def test_one_forward_serves_queries_of_several_languages(tiny_run_dir):
     assert calls == [3]  # one forward for all three
     for (index, text, k), hits in zip(requests, got):
         assert hits == index.search(["q"], encode([text]), k)["q"]
+
+
+def test_a_chunked_body_is_held_to_the_same_limit(served_tiny_run):
+    def chunks(total: int):
+        yield b'{"query": "paris", "lang": "tiny-en", "system": "bm25", "k": 2, "pad": "'
+        for _ in range(total // 65536):
+            yield b"x" * 65536
+        yield b'"}'
+
+    url = served_tiny_run + "api/search"
+    headers = {"content-type": "application/json"}
+    r = httpx.post(url, content=chunks(2_000_000), headers=headers, timeout=60)  # no Content-Length: chunked
+    assert r.status_code == 413
+    r = httpx.post(url, content=chunks(100_000), headers=headers, timeout=60)
+    assert r.status_code == 200 and r.json()["hits"][0]["doc_id"] == "d0"

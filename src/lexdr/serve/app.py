@@ -59,11 +59,33 @@ class _Guard:
                     return {"type": "http.disconnect"}
             return message
 
+        too_large = JSONResponse({"detail": f"request body over {self.max_body} bytes"}, status_code=413)
         try:
             length = dict(scope.get("headers") or []).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                response = JSONResponse({"detail": f"request body over {self.max_body} bytes"}, status_code=413)
-                await response(scope, receive, send_logged)
+                await too_large(scope, receive, send_logged)
+                return
+            if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+                # a chunked body: read it here, up to the limit, and hand the app the bytes read
+                chunks, more = [], True
+                while more:
+                    message = await receive_limited()
+                    if message["type"] == "http.disconnect":
+                        if received[0] > self.max_body:
+                            await too_large(scope, receive, send_logged)
+                        return
+                    chunks.append(message.get("body", b""))
+                    more = message.get("more_body", False)
+                body = b"".join(chunks)
+                sent = [False]
+
+                async def replay():
+                    if not sent[0]:
+                        sent[0] = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
+
+                await self.app(scope, replay, send_logged)
                 return
             await self.app(scope, receive_limited, send_logged)
         finally:

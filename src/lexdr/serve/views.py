@@ -106,25 +106,32 @@ class RunViews:
         path = self.inputs[label]["test_qrels"]
         return read_qrels(path) if path else {}
 
-    def test_rows(self, label: str, trained: str | None = None, versus: str = "bm25",
-                  only: str = "all") -> list[dict[str, Any]]:
-        """Every test query with the gold passage's rank per system (None: not in that run's top ``depth``),
-        and ``gap`` = reciprocal rank of ``trained`` minus that of ``versus``; filtered by ``only`` (wins /
-        loses / ties of ``trained``) and sorted by the gap, largest first (losses: worst first)."""
-        trained = trained or self.best_trained(label)
+    @functools.lru_cache(maxsize=None)
+    def _gold_ranks(self, label: str) -> list[tuple[str, str, list[str], dict[str, int | None]]]:
+        """(query id, text, gold ids, system -> best gold rank) for every judged test query, computed once."""
         runs, qrels = self.test_runs(label), self.test_qrels(label)
-        rows = []
+        out = []
         for qid, text in self.test_queries(label).items():
             gold = {d for d, rel in qrels.get(qid, {}).items() if rel > 0}
             if not gold:
                 continue
             ranks = {}
             for system, run in runs.items():
-                r = _ranks(run, qid)
-                found = [r[d] for d in gold if d in r]
-                ranks[system] = min(found) if found else None
+                found = [r for r, h in enumerate(run.get(qid, []), start=1) if h.doc_id in gold]
+                ranks[system] = found[0] if found else None
+            out.append((qid, text, sorted(gold), ranks))
+        return out
+
+    def test_rows(self, label: str, trained: str | None = None, versus: str = "bm25",
+                  only: str = "all") -> list[dict[str, Any]]:
+        """Every test query with the gold passage's rank per system (None: not in that run's top ``depth``),
+        and ``gap`` = reciprocal rank of ``trained`` minus that of ``versus``; filtered by ``only`` (wins /
+        loses / ties of ``trained``) and sorted by the gap, largest first (losses: worst first)."""
+        trained = trained or self.best_trained(label)
+        rows = []
+        for qid, text, gold, ranks in self._gold_ranks(label):
             gap = _rr(ranks.get(trained)) - _rr(ranks.get(versus)) if trained in ranks and versus in ranks else 0.0
-            rows.append({"query_id": qid, "query": text, "gold": sorted(gold), "ranks": ranks, "gap": gap})
+            rows.append({"query_id": qid, "query": text, "gold": gold, "ranks": ranks, "gap": gap})
         if only == "wins":
             rows = [r for r in rows if r["gap"] > 0]
         elif only == "loses":
