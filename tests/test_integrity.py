@@ -768,7 +768,8 @@ def test_a_full_disk_while_faiss_writes_the_index_is_one_line(tmp_path, monkeypa
 
     from lexdr.dense.index import DenseIndex
 
-    index = DenseIndex.build(np.eye(4, dtype=np.float32), ["a", "b", "c", "d"], "flat")
+    vectors = np.random.default_rng(0).standard_normal((1000, 64)).astype(np.float32)
+    index = DenseIndex.build(vectors, [f"d{i}" for i in range(1000)], "flat")
 
     def failing_write(idx, path):
         Path(path).write_bytes(b"\0" * 100)
@@ -780,4 +781,24 @@ def test_a_full_disk_while_faiss_writes_the_index_is_one_line(tmp_path, monkeypa
     with pytest.raises(LexdrError, match="no space left on the device") as err:
         index.save(tmp_path / "idx")
     assert "\n" not in str(err.value)
+    assert "needs about 0.2 MiB" in str(err.value)  # 1,000 float32 vectors of 64 dimensions: how much is needed
     assert not [p for p in (tmp_path / "idx").iterdir() if p.name != "shards"]  # no temp or half file stays
+
+
+def test_a_full_disk_while_saving_bm25_names_the_space_the_index_needs(tmp_path, monkeypatch):
+    import numpy as np
+
+    from lexdr.records import Doc
+    from lexdr.sparse import BM25Index
+
+    index = BM25Index.build([Doc(f"d{i}", f"passage {i} about topic {i % 97} and word{i}") for i in range(3000)],
+                            lang="en")
+
+    def full(file, arr, *a, **k):
+        Path(str(file) if str(file).endswith(".npy") else f"{file}.npy").write_bytes(b"\0" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full)
+    with pytest.raises(LexdrError, match="needs about") as err:
+        index.save(tmp_path / "bm25")
+    assert f"{index._array_bytes() / 2**20:,.1f} MiB" in str(err.value) and not (tmp_path / "bm25").exists()

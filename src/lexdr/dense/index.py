@@ -327,13 +327,22 @@ class DenseIndex:
             todo, fetch = short, min(len(self.doc_ids), 2 * fetch)
         return {query_ids[r]: found[r] for r in range(len(query_ids))}
 
+    def _serialized_bytes(self) -> int | None:
+        """About what ``index.faiss`` will take: the vectors' codes (FAISS's own code size per vector), plus
+        the lists' ids for an inverted-list index; None where FAISS cannot say (e.g. HNSW's graph)."""
+        try:
+            per_vector = self.index.sa_code_size() + (8 if hasattr(self.index, "nlist") else 0)
+        except RuntimeError:
+            return None
+        return int(self.index.ntotal * per_vector)
+
     def save(self, folder: str | Path) -> Path:
         """Write ``index.faiss``, ``doc_ids.json`` and ``config.json`` (``kind``: ``"dense"``) into
         ``folder``; a folder holding another kind of index, or files no index holds, is refused."""
         faiss = _faiss()
         folder = claim_output_folder(folder, DENSE_INDEX)
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / "index.faiss") as tmp:
+        with atomic_path(folder / "index.faiss", needs=self._serialized_bytes()) as tmp:
             try:
                 faiss.write_index(self.index, str(tmp))
             except RuntimeError:  # FAISS reports a failed write as a RuntimeError, without errno

@@ -191,10 +191,11 @@ def write_jsonl(records: Iterable[Mapping], path: str | Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, needs: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
 
-    For writers that want a path (numpy, FAISS, safetensors) rather than a file object.
+    For writers that want a path (numpy, FAISS, safetensors) rather than a file object. ``needs``: the bytes
+    the writer is about to write, where the caller knows them (named if the disk fills).
     """
     path = writable_target(path, folder=False)
     with _os_errors(path):
@@ -206,7 +207,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
-        with _disk_full(path, tmp_path):
+        with _disk_full(path, tmp_path, needs):
             yield tmp_path
         with _os_errors(path):
             os.replace(tmp_path, path)
@@ -271,17 +272,18 @@ def recover_folder(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | Path, mode: int | None = None) -> Iterator[Path]:
+def atomic_folder(path: str | Path, mode: int | None = None, needs: int | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` (:func:`replace_folder`), on
     error it is removed. For outputs made of several files (an index, a model): readers never see half of one.
 
     ``mode``: chmod the folder tree on success (``0o755`` → folders 755, files 644); ``mkdtemp`` makes 700.
+    ``needs``: the bytes the folder will hold, where the caller knows them (named if the disk fills).
     """
     path = writable_target(path, folder=True)
     with _os_errors(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        with _disk_full(path, tmp):
+        with _disk_full(path, tmp, needs):
             yield tmp
         if mode is not None:
             tmp.chmod(mode)
@@ -305,10 +307,11 @@ def _mib(n: int) -> str:
 
 
 @contextlib.contextmanager
-def _disk_full(path: Path, tmp: Path) -> Iterator[None]:
+def _disk_full(path: Path, tmp: Path, needs: int | None = None) -> Iterator[None]:
     """A full disk (or quota) while a writer fills ``tmp`` (the temp file or folder of ``path``): one
-    :class:`LexdrError` naming the folder, what had been written and what is free, instead of the writer's
-    traceback. The caller's cleanup then removes ``tmp``: nothing half-written stays."""
+    :class:`LexdrError` naming the folder, how much the output needs (``needs`` where the caller knows it,
+    else at least what had been written) and what is free, instead of the writer's traceback. The caller's
+    cleanup then removes ``tmp``: nothing half-written stays."""
     try:
         yield
     except OSError as e:
@@ -316,9 +319,11 @@ def _disk_full(path: Path, tmp: Path) -> Iterator[None]:
             raise
         written = _size_of(tmp)
         free = shutil.disk_usage(tmp.parent if tmp.parent.exists() else path.parent).free
-        raise LexdrError(f"no space left on the device of {path.parent} while writing {path.name}: it needs more "
-                         f"than the {_mib(written)} written when the disk filled, {_mib(free)} is free (fix: free "
-                         "that much space, or choose an output folder on another disk)") from None
+        need = (f"it needs about {_mib(needs)}" if needs is not None and needs > written else
+                f"it needs more than the {_mib(written)} written when the disk filled")
+        raise LexdrError(f"no space left on the device of {path.parent} while writing {path.name}: {need}, "
+                         f"{_mib(free)} is free (fix: free that much space, or choose an output folder on another "
+                         "disk)") from None
 
 
 @contextlib.contextmanager

@@ -281,6 +281,12 @@ class BM25Index:
             "vocab_size": self.vocab_size,
         }
 
+    def _array_bytes(self) -> int:
+        """About what the saved index takes: its score arrays (the bm25s matrix and the ids' rank order)."""
+        scores = getattr(self._retriever, "scores", None) or {}
+        arrays = [v for v in scores.values() if hasattr(v, "nbytes")] if isinstance(scores, dict) else []
+        return int(sum(a.nbytes for a in arrays) + self._id_rank.nbytes)
+
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
         """Write the index to ``folder`` atomically (a half-written index is never visible); returns it.
 
@@ -288,7 +294,7 @@ class BM25Index:
         holds, always (:func:`lexdr.formats.files.claim_output_folder`)."""
         self._require_built()
         folder = claim_output_folder(folder, SPARSE_INDEX, overwrite=overwrite)
-        with atomic_folder(folder) as tmp:
+        with atomic_folder(folder, needs=self._array_bytes()) as tmp:
             self._retriever.save(tmp, allow_pickle=False, show_progress=False)
             (tmp / _DOC_IDS).write_text(json.dumps(self.doc_ids, ensure_ascii=False), encoding="utf-8")
             np.save(tmp / _DOC_RANK, self._id_rank, allow_pickle=False)
