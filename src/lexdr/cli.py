@@ -99,14 +99,17 @@ def index_sparse(
     analyzer: Annotated[Optional[str], _opt(BM25Config, "analyzer")] = default_of(BM25Config, "analyzer"),
     k1: Annotated[Optional[float], _opt(BM25Config, "k1")] = default_of(BM25Config, "k1"),
     b: Annotated[Optional[float], _opt(BM25Config, "b")] = default_of(BM25Config, "b"),
+    max_docs_in_memory: Annotated[Optional[int], _opt(BM25Config, "max_docs_in_memory")] = default_of(
+        BM25Config, "max_docs_in_memory"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
                                                                 "(a folder holding anything else is still refused).")] = False,
 ) -> None:
     """Build a BM25 index with the language's analyzer (normalization, stopwords, stemming/segmentation)."""
     from lexdr.sparse import build_index
 
+    cfg = BM25Config(analyzer=analyzer, k1=k1, b=b, max_docs_in_memory=max_docs_in_memory)
     path = build_index(corpus, lang=lang, out_dir=out, overwrite=overwrite,
-                       **BM25Config(analyzer=analyzer, k1=k1, b=b).index_options())
+                       max_docs_in_memory=cfg.max_docs_in_memory, **cfg.index_options())
     _console().print(f"[green]sparse index written to {path}")
 
 
