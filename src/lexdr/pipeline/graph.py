@@ -3,24 +3,7 @@ arguments (paths in the run directory and frozen configs), what it depends on, a
 
 Nothing here runs anything: :func:`method_graph` only declares. :mod:`lexdr.pipeline.run` hands the specs to
 the stage engine (fingerprints, skip, resume, manifest); another executor can call the same functions with the
-same arguments. Layout of the run directory::
-
-    manifest.json                config, environment, per-stage fingerprint/time/peak memory/result
-    <label>/data/                the language's inputs as standard files (dev tasks are materialised here)
-    <label>/bm25/                BM25 index + runs (unlabeled, test)
-    <label>/dense-base/          FAISS index of the base encoder + runs
-    <label>/mine/                mined.jsonl + stats.json
-    generator/                   [generation] backend = "trained": ONE query generator trained on every language's
-                                 mined pairs (model/ = LoRA adapters + tokenizer, loadable without lexdr)
-    <label>/generate/            generated.jsonl + stats.json + their mining (when generation is enabled)
-    train-r1/                    the trained model (joint over all languages) + train_log.jsonl
-    <label>/dense-r1/            index and runs of the trained model
-    train-gen/, <label>/dense-gen/                   mined + generated (generation enabled)
-    <label>/mine-r2/, train-r2/, <label>/dense-r2/   second round (rounds = 2)
-    train-gold/, <label>/dense-gold/                 gold-supervised upper bound (gold_upper_bound = true)
-    <label>/evaluate/            metrics.json (every system on the test queries) and the fused runs
-    metrics.json                 all languages' metrics
-    report/                      report.md + PNG plots
+same arguments. The run directory's layout is :class:`lexdr.layout.RunLayout` (its docstring draws it).
 """
 
 from __future__ import annotations
@@ -34,6 +17,7 @@ from lexdr.dense import DenseIndexConfig, EncoderConfig, dense_stage
 from lexdr.evaluation import evaluate_stage
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.stage import GeneratorSource, generate_stage, train_generator_stage
+from lexdr.layout import BM25, DENSE_BASE, GENERATE, GENERATOR, MINE, RunLayout
 from lexdr.mining.stage import mine_stage, write_no_queries
 from lexdr.pipeline.config import RunConfig
 from lexdr.settings import fingerprint_fields, to_plain
@@ -137,28 +121,26 @@ def _index_fp(index: DenseIndexConfig) -> dict:
     return {"index": changed} if changed else {}
 
 
-class _Layout:
-    """Where each language's files are in the run directory (known before anything runs)."""
+class _Layout(RunLayout):
+    """The run folder's layout (:class:`lexdr.layout.RunLayout`), with each language's inputs where its
+    :class:`LanguageInput` says (known before anything runs)."""
 
     def __init__(self, cfg: RunConfig):
+        super().__init__(cfg.out_dir)
         self.cfg = cfg
-        self.root = Path(cfg.out_dir)
 
-    def f(self, *parts: str) -> Path:
-        return self.root.joinpath(*parts)
+    def corpus(self, li: LanguageInput) -> Path:  # type: ignore[override]
+        return Path(li.corpus) if li.corpus and not (li.dev_task or li.source) else super().corpus(li.label())
 
-    def corpus(self, li: LanguageInput) -> Path:
-        return Path(li.corpus) if li.corpus and not (li.dev_task or li.source) else self.f(li.label(), "data", "corpus.jsonl")
-
-    def queries(self, li: LanguageInput, part: str) -> Path:
-        return self.f(li.label(), "data", f"queries.{part}.tsv")
+    def queries(self, li: LanguageInput, part: str) -> Path:  # type: ignore[override]
+        return super().queries(li.label(), part)
 
     def parts(self, li: LanguageInput) -> list[str]:
         return [p for p, has in (("unlabeled", li.has_unlabeled), ("test", li.has_test)) if has]
 
     def unlabeled_qrels(self, li: LanguageInput) -> Path | None:
         if li.dev_task:
-            return self.f(li.label(), "data", "qrels.unlabeled.txt")
+            return self.qrels(li.label(), "unlabeled")
         return Path(li.unlabeled_qrels) if li.unlabeled_qrels else None
 
 
@@ -190,7 +172,7 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
     cfg_q = dataclasses.replace(cfg, dense=dense_cfg)
 
     def dense(li: LanguageInput, name: str, train: str | None, parts: tuple[str, ...]) -> StageSpec:
-        model = cfg.base_model if train is None else str(L.f(train, "model"))
+        model = cfg.base_model if train is None else str(L.model(train))
         enc = _encoder(cfg_q, model)
         label = li.label()
         queries = {p: L.queries(li, p) for p in parts if p in L.parts(li)}
@@ -208,8 +190,8 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         label = li.label()
         report = L.unlabeled_qrels(li)
         return StageSpec(f"{label}/{name}", mine_stage,
-                         {"queries_path": L.queries(li, "unlabeled"), "bm25_run_path": L.f(label, "bm25", "run.unlabeled.trec"),
-                          "dense_run_path": L.f(label, dense_stage_name, "run.unlabeled.trec"), "config": cfg.mining,
+                         {"queries_path": L.queries(li, "unlabeled"), "bm25_run_path": L.run(label, BM25, "unlabeled"),
+                          "dense_run_path": L.run(label, dense_stage_name, "unlabeled"), "config": cfg.mining,
                           "report_qrels_path": report, "executor": cfg.executor},
                          config=_fp(cfg.mining), deps=(f"{label}/data", f"{label}/bm25", f"{label}/{dense_stage_name}"))
 
@@ -219,17 +201,17 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         if gold:
             tcfg = dataclasses.replace(tcfg, loss=cfg.run.gold_loss)
         if start:
-            tcfg = dataclasses.replace(tcfg, model=str(L.f(start, "model")))
+            tcfg = dataclasses.replace(tcfg, model=str(L.model(start)))
         sources = tuple(TrainSource(li.label(), L.corpus(li),
-                                    (L.f(li.label(), mined_stage, "mined.jsonl"),)
-                                    + ((L.f(li.label(), "generate", "mined.jsonl"),) if generated else ()),
+                                    (L.mined(li.label(), mined_stage),)
+                                    + ((L.mined(li.label(), GENERATE),) if generated else ()),
                                     gold_qrels=L.unlabeled_qrels(li) if gold else None) for li in langs)
         deps = tuple(f"{li.label()}/{mined_stage}" for li in langs)
         deps += tuple(f"{li.label()}/generate" for li in langs) if generated else ()
         deps += (start,) if start else ()
         # with [dense] window_stride, each example trains on the window of a long passage that the dense side
         # of its mining teacher favoured (the base encoder; round 2: the round-1 model)
-        teacher = _encoder(cfg, cfg.base_model if mined_stage == "mine" else str(L.f("train-r1", "model"))) \
+        teacher = _encoder(cfg, cfg.base_model if mined_stage == MINE else str(L.model("train-r1"))) \
             if cfg.dense.window_stride is not None else None
         return StageSpec(name, train_stage, {"sources": sources, "config": tcfg, "gold": gold, "windows": teacher},
                          config={"training": tcfg.to_dict(), "gold": gold, "generated": generated,
@@ -261,21 +243,21 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         if joint:
             tgen = dataclasses.replace(gen.trained, seed=cfg.seed, show_progress=not quiet,
                                        device=gen.trained.device or gen.device)
-            sources = tuple(GeneratorSource(li.label(), li.lang, L.f(li.label(), "mine", "mined.jsonl"), L.corpus(li))
+            sources = tuple(GeneratorSource(li.label(), li.lang, L.mined(li.label()), L.corpus(li))
                             for li in langs if li.has_unlabeled)
             specs.append(StageSpec("generator", train_generator_stage, {"sources": sources, "config": tgen},
                                    config={"trained": tgen.identity_fields()},
                                    deps=tuple(f"{s.label}/mine" for s in sources)))
         for li in langs:
             label = li.label()
-            args = {"corpus": L.corpus(li), "mined": L.f(label, "mine", "mined.jsonl"),
-                    "bm25_index": L.f(label, "bm25", "index"), "dense_index": L.f(label, "dense-base", "index"),
+            args = {"corpus": L.corpus(li), "mined": L.mined(label),
+                    "bm25_index": L.f(label, BM25, "index"), "dense_index": L.f(label, DENSE_BASE, "index"),
                     "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
                     "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None,
                     "executor": cfg.executor}
             config = {"generation": _gen_fp(gen), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
             if joint:
-                args["trained_generator"] = L.f("generator", "model")
+                args["trained_generator"] = L.model(GENERATOR)
             if not li.has_unlabeled:  # corpus only: its queries come from the bootstrap generator, round trip on
                 args["bootstrap"] = True
                 if gen.top_k is None or gen.backend == "trained":
@@ -298,12 +280,12 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         label = li.label()
         hybrids = {hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
         adaptive = {adaptive_hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
-        unlabeled = {s: L.f(label, stage, "run.unlabeled.trec") for s, stage in systems.items()} \
+        unlabeled = {s: L.run(label, stage, "unlabeled") for s, stage in systems.items()} \
             if li.has_unlabeled else {}  # what the adaptive hybrids are fitted on (runs only)
         specs.append(StageSpec(
             f"{label}/evaluate", evaluate_stage,
-            {"qrels": L.f(label, "data", "qrels.test.txt"),
-             "runs": {s: L.f(label, stage, "run.test.trec") for s, stage in systems.items()},
+            {"qrels": L.qrels(label, "test"),
+             "runs": {s: L.run(label, stage, "test") for s, stage in systems.items()},
              "metrics": cfg.metrics, "hybrids": hybrids, "fusion": cfg.fusion, "depth": depth,
              "adaptive_hybrids": adaptive, "unlabeled_runs": unlabeled},
             config={"metrics": cfg.metrics, "systems": systems, "fusion": _fp(cfg.fusion),

@@ -9,6 +9,7 @@ import logging
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import read_qrels, read_queries
 from lexdr.formats.files import atomic_write, folder_kind, folder_lock
+from lexdr.layout import GENERATE, RunLayout
 from lexdr.pipeline.config import RunConfig
 from lexdr.pipeline.engine import Stage, StageRunner
 from lexdr.pipeline.graph import StageSpec, method_graph, resolve_args
@@ -67,18 +68,19 @@ def write_model_cards(cfg: RunConfig, results: dict) -> None:
     lexdr version and the config's hash (not the base model's card, which sentence-transformers would copy)."""
     import hashlib
 
-    from lexdr.pipeline.graph import TRAINED_SYSTEMS
+    from lexdr.pipeline.graph import TRAINED_MODELS
     from lexdr.training.card import write_model_card
 
+    L = RunLayout(cfg.out_dir)
     config_hash = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-    for stage, system in TRAINED_SYSTEMS.items():
-        model_dir = cfg.out_dir / stage / "model"
+    for m in TRAINED_MODELS:
+        stage, system = m.stage, m.system
+        model_dir = L.model(stage)
         if not model_dir.is_dir():
             continue
-        mined = "mine-r2" if stage == "train-r2" else "mine"
-        counts = {li.label(): {"mined": _count_lines(cfg.out_dir / li.label() / mined / "mined.jsonl"),
-                               "generated": _count_lines(cfg.out_dir / li.label() / "generate" / "mined.jsonl")
-                               if stage == "train-gen" else 0} for li in cfg.languages}
+        counts = {li.label(): {"mined": _count_lines(L.mined(li.label(), m.mined)),
+                               "generated": _count_lines(L.mined(li.label(), GENERATE)) if m.generated else 0}
+                  for li in cfg.languages}
         training = json.loads((model_dir / "lexdr_training.json").read_text(encoding="utf-8")) \
             if (model_dir / "lexdr_training.json").exists() else cfg.training.to_dict()
         write_model_card(model_dir, base_model=cfg.base_model, training_config=training,
@@ -104,7 +106,7 @@ def _run_locked(cfg: RunConfig, quiet: bool, report: bool) -> dict:
     runner = StageRunner(cfg.out_dir, cfg.to_dict())
     done = run_stages(runner, method_graph(cfg, quiet=quiet))
     results = {li.label(): done[f"{li.label()}/evaluate"] for li in cfg.languages if f"{li.label()}/evaluate" in done}
-    with atomic_write(cfg.out_dir / "metrics.json") as fh:
+    with atomic_write(RunLayout(cfg.out_dir).metrics) as fh:
         json.dump(results, fh, indent=2)
     write_model_cards(cfg, results)
     if report:

@@ -9,6 +9,7 @@ from pathlib import Path
 from lexdr.errors import LexdrError
 from lexdr.evaluation import gain_verdict, training_gain
 from lexdr.formats.files import atomic_write
+from lexdr.layout import GENERATE, MINE, TRAIN_STAGES, RunLayout
 from lexdr.report.plots import plot_losses, plot_metrics, plot_mining
 
 __all__ = ["write_report", "generated_samples"]
@@ -111,14 +112,15 @@ def _gain_section(metrics: dict, fitted: dict, main: str) -> list[str]:
 def write_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report/report.md`` and its PNGs; returns the Markdown path."""
     run_dir = Path(run_dir)
-    manifest = _load(run_dir / "manifest.json")
+    L = RunLayout(run_dir)
+    manifest = _load(L.manifest)
     if manifest is None:
         raise LexdrError(f"{run_dir} is not a lexdr run directory (no manifest.json); run `lexdr run CONFIG` first")
-    out = run_dir / "report"
+    out = L.report
     out.mkdir(parents=True, exist_ok=True)
     cfg = manifest["config"]
     labels = [l.get("name") or l.get("dev_task") or l["lang"] for l in cfg["languages"]]
-    metrics = _load(run_dir / "metrics.json") or {}
+    metrics = _load(L.metrics) or {}
     metric_names = cfg.get("metrics", ["MRR@10"])
     base_model = cfg["base_model"]
     if os.sep in str(base_model) and Path(base_model).expanduser().exists():
@@ -155,7 +157,7 @@ def write_report(run_dir: str | Path) -> Path:
                for s in systems_all if all(s in metrics[l] for l in metrics)}
         if len(metrics) > 1:
             lines += ["### Average over languages", "", _table(avg, metric_names, "system"), ""]
-        fitted = {l: {n: f for n, f in (_load(run_dir / l / "evaluate" / "fusion.json") or {}).items()
+        fitted = {l: {n: f for n, f in (_load(L.evaluation(l, "fusion.json")) or {}).items()
                       if f.get("method") == "adaptive"} for l in metrics}
         lines += _gain_section(metrics, fitted, main)
         if any(fitted.values()):
@@ -173,7 +175,7 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["No test queries were given, so nothing was evaluated.", ""]
 
     lines += ["## Mining", ""]
-    mine_stats = {l: s for l in labels if (s := _load(run_dir / l / "mine" / "stats.json"))}
+    mine_stats = {l: s for l in labels if (s := _load(L.stats(l, MINE)))}
     if mine_stats:
         png = plot_mining(mine_stats, out / "mining.png")
         lines += [f"![mining]({png.name})", "", "| language | queries | with positive | hard negatives | precision "
@@ -189,15 +191,15 @@ def write_report(run_dir: str | Path) -> Path:
 
     gen_lines = []
     for l in labels:
-        stats = _load(run_dir / l / "generate" / "stats.json")
-        samples_path = run_dir / l / "generate" / "generated.jsonl"
+        stats = _load(L.stats(l, GENERATE))
+        samples_path = L.generated(l)
         if stats is None:
             continue
         gen_lines += [f"### {l}", "", "```json", json.dumps(_round({k: v for k, v in stats.items()
                                                                     if not isinstance(v, (list, dict))}),
                                                              ensure_ascii=False, indent=1), "```", ""]
         if samples_path.exists():
-            corpus = run_dir / l / "data" / "corpus.jsonl"
+            corpus = L.corpus(l)
             if not corpus.exists():
                 corpus = next((Path(c["corpus"]) for c in cfg["languages"] if c.get("corpus") and
                                (c.get("name") or c.get("dev_task") or c["lang"]) == l), corpus)
@@ -210,8 +212,8 @@ def write_report(run_dir: str | Path) -> Path:
                   "(1.00 = a copied span); question: a question mark or question word of the language.", ""] + gen_lines
 
     logs = {}
-    for name in ("train-r1", "train-gen", "train-r2", "train-gold"):
-        p = run_dir / name / "train_log.jsonl"
+    for name in TRAIN_STAGES:
+        p = L.train_log(name)
         if p.exists():
             logs[name] = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
     if logs:

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig, FusionMethod, fuse_runs
-from lexdr.pipeline.graph import SYSTEMS, TRAINED_SYSTEMS
+from lexdr.layout import BM25, RunLayout
+from lexdr.pipeline.graph import SYSTEMS, TRAINED_MODELS
 from lexdr.records import Hit, Query
 from lexdr.serve.batcher import MicroBatcher
 from lexdr.serve.config import ServeConfig
@@ -31,8 +32,8 @@ __all__ = ["Language", "System", "Systems", "open_run", "open_indexes", "run_lan
 logger = logging.getLogger(__name__)
 
 # system name -> the stage folder (under <label>/) whose index it searches
-STAGE_OF = {**SYSTEMS, **{system: f"dense-{train.split('-', 1)[1]}" for train, system in TRAINED_SYSTEMS.items()}}
-TRAIN_OF = {system: train for train, system in TRAINED_SYSTEMS.items()}
+STAGE_OF = {**SYSTEMS, **{m.system: m.dense for m in TRAINED_MODELS}}  # system -> the stage holding its index
+TRAIN_OF = {m.system: m.stage for m in TRAINED_MODELS}
 
 
 @dataclass
@@ -162,16 +163,16 @@ def run_language_inputs(run_dir: Path, manifest: dict) -> list[dict]:
     out = []
     for spec in manifest["config"]["languages"]:
         label = spec.get("name") or spec.get("dev_task") or spec["lang"]
-        data = run_dir / label / "data"
-        corpus = data / "corpus.jsonl" if (data / "corpus.jsonl").is_file() else (
+        L = RunLayout(run_dir)
+        corpus = L.corpus(label) if L.corpus(label).is_file() else (
             Path(spec["corpus"]) if spec.get("corpus") else None)
-        unl_qrels = data / "qrels.unlabeled.txt" if (data / "qrels.unlabeled.txt").is_file() else (
+        unl_qrels = L.qrels(label, "unlabeled") if L.qrels(label, "unlabeled").is_file() else (
             Path(spec["unlabeled_qrels"]) if spec.get("unlabeled_qrels") else None)
         out.append({"label": label, "lang": spec["lang"], "corpus": corpus,
-                    "test_qrels": data / "qrels.test.txt" if (data / "qrels.test.txt").is_file() else None,
-                    "test_queries": data / "queries.test.tsv" if (data / "queries.test.tsv").is_file() else None,
-                    "unlabeled_queries": data / "queries.unlabeled.tsv"
-                    if (data / "queries.unlabeled.tsv").is_file() else None,
+                    "test_qrels": L.qrels(label, "test") if L.qrels(label, "test").is_file() else None,
+                    "test_queries": L.queries(label, "test") if L.queries(label, "test").is_file() else None,
+                    "unlabeled_queries": L.queries(label, "unlabeled")
+                    if L.queries(label, "unlabeled").is_file() else None,
                     "unlabeled_qrels": unl_qrels if unl_qrels is not None and unl_qrels.is_file() else None})
     return out
 
@@ -228,35 +229,36 @@ def open_run(run_dir: str | Path, config: ServeConfig | None = None) -> Systems:
     the folder and what to do, when it is not one)."""
     config = config or ServeConfig()
     run_dir = Path(run_dir)
-    if not (run_dir / "manifest.json").is_file():
+    L = RunLayout(run_dir)
+    if not L.manifest.is_file():
         raise LexdrError(f"{run_dir} is not a lexdr run folder (no manifest.json); pass a folder written by "
                          "`lexdr run CONFIG`, or index folders written by `lexdr index`")
-    manifest = _read_json(run_dir / "manifest.json")
+    manifest = _read_json(L.manifest)
     cfg = manifest["config"]
-    metrics = _read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
+    metrics = _read_json(L.metrics) if L.metrics.is_file() else {}
     run_fusion = {k: v for k, v in (cfg.get("fusion") or {}).items() if k in {f.name for f in dataclasses.fields(FusionConfig)}}
     opener = _Opener(config)
     languages: dict[str, Language] = {}
     for spec in run_language_inputs(run_dir, manifest):
         label = spec["label"]
         lang = Language(label, spec["lang"], metrics=metrics.get(label, {}))
-        bm25_dir = run_dir / label / "bm25" / "index"
+        bm25_dir = L.stage(label, BM25) / "index"
         if not (bm25_dir / "config.json").is_file():
             raise LexdrError(f"{run_dir}: {label} has no BM25 index ({bm25_dir}); finish the run first "
                              f"(`lexdr run CONFIG` resumes it)")
         lang.systems["bm25"] = opener.bm25("bm25", label, bm25_dir)
         lang.analyzer = lang.systems["bm25"].index.analyzer
         for system, stage in STAGE_OF.items():
-            folder = run_dir / label / stage / "index"
+            folder = L.stage(label, stage) / "index"
             if system == "bm25" or not folder.is_dir():
                 continue
             train = TRAIN_OF.get(system)
-            model = run_dir / train / "model" if train else None
+            model = L.model(train) if train else None
             if model is not None and not model.is_dir():
                 raise LexdrError(f"{run_dir}: {system}'s index is there but its model ({model}) is not; finish "
                                  f"the run first (`lexdr run CONFIG` resumes it)")
             lang.systems[system] = opener.dense(system, "trained" if train else "dense", folder, model)
-        fusion = run_dir / label / "evaluate" / "fusion.json"
+        fusion = L.evaluation(label, "fusion.json")
         for name, record in (_read_json(fusion) if fusion.is_file() else {}).items():
             parts = tuple(record.get("systems") or ())
             if len(parts) != 2 or not all(p in lang.systems for p in parts):

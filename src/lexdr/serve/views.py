@@ -14,6 +14,7 @@ from typing import Any
 
 from lexdr.errors import LexdrError
 from lexdr.formats import read_qrels, read_queries, read_run
+from lexdr.layout import BM25, DENSE_BASE, GENERATE, MINE, MINE_R2, RunLayout
 from lexdr.pipeline.graph import adaptive_hybrid_name
 from lexdr.records import Run
 
@@ -22,7 +23,7 @@ __all__ = ["RunViews", "FILTERS", "VERSUS"]
 FILTERS = ("all", "wins", "loses", "ties")
 VERSUS = {"bm25": "BM25", "dense-base": "the base encoder"}
 MINING_FILTERS = ("all", "positive", "no-positive", "right", "wrong")
-_MINED_DENSE = {"mine": "dense-base", "mine-r2": "dense-r1"}
+_MINED_DENSE = {MINE: DENSE_BASE, MINE_R2: "dense-r1"}  # a mining stage -> its dense side
 
 
 def _rr(rank: int | None) -> float:
@@ -41,13 +42,14 @@ class RunViews:
         from lexdr.serve.systems import run_language_inputs
 
         self.run_dir = Path(run_dir)
-        manifest_path = self.run_dir / "manifest.json"
+        self.layout = L = RunLayout(self.run_dir)
+        manifest_path = L.manifest
         if not manifest_path.is_file():
             raise LexdrError(f"{self.run_dir} is not a lexdr run folder (no manifest.json)")
         self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         self.inputs = {i["label"]: i for i in run_language_inputs(self.run_dir, self.manifest)}
         self.labels = list(self.inputs)
-        path = self.run_dir / "metrics.json"
+        path = L.metrics
         self.metrics: dict[str, dict] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         self.metric_names: list[str] = list(self.manifest["config"].get("metrics") or ["MRR@10"])
         self._passages = dict(passages or {})
@@ -83,8 +85,7 @@ class RunViews:
         from lexdr.serve.systems import STAGE_OF
 
         stage = STAGE_OF.get(system)
-        path = (self.run_dir / label / stage / "run.test.trec") if stage else (
-            self.run_dir / label / "evaluate" / f"run.{system}.trec")
+        path = self.layout.run(label, stage, "test") if stage else self.layout.evaluated_run(label, system)
         return path if path.is_file() else None
 
     @functools.lru_cache(maxsize=None)
@@ -153,14 +154,14 @@ class RunViews:
 
     # ------------------------------------------------------------------------------------------ mining
     def mining_stages(self, label: str) -> list[str]:
-        return [s for s in ("mine", "mine-r2", "generate")
-                if (p := self.run_dir / label / s / "mined.jsonl").is_file() and p.stat().st_size > 0]
+        return [s for s in (MINE, MINE_R2, GENERATE)
+                if (p := self.layout.mined(label, s)).is_file() and p.stat().st_size > 0]
 
     def _teacher_temperature(self, label: str, stage: str) -> float:
         from lexdr.mining.rules import MineConfig
         from lexdr.settings import default_of
 
-        for path in (self.run_dir / label / stage / "stats.json", self.run_dir / label / stage / "mining" / "stats.json"):
+        for path in (self.layout.stats(label, stage), self.layout.stage(label, stage) / "mining" / "stats.json"):
             if path.is_file():
                 t = (json.loads(path.read_text(encoding="utf-8")).get("config") or {}).get("teacher_temperature")
                 if t:
@@ -174,7 +175,7 @@ class RunViews:
         for), plus a summary: coverage, precision, false negatives among the hard negatives."""
         if stage not in self.mining_stages(label):
             return [], {}
-        base = self.run_dir / label / stage
+        base = self.layout.stage(label, stage)
         records = [json.loads(x) for x in (base / "mined.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
         if stage == "generate":
             sides = (base / "run.bm25.trec", base / "run.dense.trec")
@@ -186,8 +187,7 @@ class RunViews:
                         gold[g["query_id"]] = {d: 1 for d in g.get("positive_ids") or []}
             gold_from = "the passage each query was generated for"
         else:
-            sides = (self.run_dir / label / "bm25" / "run.unlabeled.trec",
-                     self.run_dir / label / _MINED_DENSE[stage] / "run.unlabeled.trec")
+            sides = (self.layout.run(label, BM25, "unlabeled"), self.layout.run(label, _MINED_DENSE[stage], "unlabeled"))
             qrels_path = self.inputs[label]["unlabeled_qrels"]
             gold = read_qrels(qrels_path) if qrels_path else {}
             gold_from = "the unlabeled half's qrels" if qrels_path else None
@@ -261,8 +261,8 @@ class RunViews:
     @functools.lru_cache(maxsize=None)
     def generated(self, label: str) -> tuple[list[dict], dict]:
         """Generated queries (kept or not) with the round-trip rank of their own passage, and the stage's stats."""
-        base = self.run_dir / label / "generate"
-        path = base / "generated.jsonl"
+        base = self.layout.stage(label, GENERATE)
+        path = self.layout.generated(label)
         if not path.is_file():
             return [], {}
         rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
