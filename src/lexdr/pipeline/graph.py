@@ -161,6 +161,63 @@ def _encoder(cfg: RunConfig, model: str) -> EncoderConfig:
     return dataclasses.replace(cfg.dense, model=model, query_prompt=None, passage_prompt=None)
 
 
+def _generation_specs(cfg: RunConfig, L: _Layout, has_mined: bool, quiet: bool) -> list[StageSpec]:
+    """The generation stages: the joint query generator (``backend = "trained"`` without a model folder) and
+    each language's generate stage."""
+    specs: list[StageSpec] = []
+    langs, depth = cfg.languages, cfg.bm25.depth
+    gen = dataclasses.replace(cfg.generation.config, show_progress=not quiet)
+    # backend = "trained" without a model folder: one generator for the mined pairs of every language
+    # (the prompt names the language), its own stage, before any language generates.
+    joint = gen.backend == "trained" and not gen.model and has_mined
+    if joint:
+        tgen = dataclasses.replace(gen.trained, seed=cfg.seed, show_progress=not quiet,
+                                   device=gen.trained.device or gen.device)
+        sources = tuple(GeneratorSource(li.label(), li.lang, L.mined(li.label()), L.corpus(li))
+                        for li in langs if li.has_unlabeled)
+        specs.append(StageSpec("generator", train_generator_stage, {"sources": sources, "config": tgen},
+                               config={"trained": tgen.identity_fields()},
+                               deps=tuple(f"{s.label}/mine" for s in sources)))
+    for li in langs:
+        label = li.label()
+        args = {"corpus": L.corpus(li), "mined": L.mined(label),
+                "bm25_index": L.f(label, BM25, "index"), "dense_index": L.f(label, DENSE_BASE, "index"),
+                "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
+                "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None,
+                "executor": cfg.executor}
+        config = {"generation": _gen_fp(gen), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
+        if joint:
+            args["trained_generator"] = L.model(GENERATOR)
+        if not li.has_unlabeled:  # corpus only: its queries come from the bootstrap generator, round trip on
+            args["bootstrap"] = True
+            if gen.top_k is None or gen.backend == "trained":
+                config["bootstrap"] = True
+        specs.append(StageSpec(f"{label}/generate", generate_stage, args, config=config,
+                               deps=(f"{label}/data", f"{label}/bm25", f"{label}/dense-base", f"{label}/mine")
+                               + (("generator",) if joint else ())))
+    return specs
+
+
+def _evaluate_spec(cfg: RunConfig, L: _Layout, li: LanguageInput, systems: Mapping[str, str]) -> StageSpec:
+    """One language's evaluation: every system, its RRF and adaptive hybrid with BM25 (the adaptive weights
+    fitted on the unlabeled queries' runs, no labels)."""
+    depth = cfg.bm25.depth
+    label = li.label()
+    hybrids = {hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
+    adaptive = {adaptive_hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
+    unlabeled = {s: L.run(label, stage, "unlabeled") for s, stage in systems.items()} \
+        if li.has_unlabeled else {}  # what the adaptive hybrids are fitted on (runs only)
+    return StageSpec(
+        f"{label}/evaluate", evaluate_stage,
+        {"qrels": L.qrels(label, "test"),
+         "runs": {s: L.run(label, stage, "test") for s, stage in systems.items()},
+         "metrics": cfg.metrics, "hybrids": hybrids, "fusion": cfg.fusion, "depth": depth,
+         "adaptive_hybrids": adaptive, "unlabeled_runs": unlabeled},
+        config={"metrics": cfg.metrics, "systems": systems, "fusion": _fp(cfg.fusion),
+                "adaptive_hybrids": sorted(adaptive), "fit_on_unlabeled": bool(unlabeled)},
+        deps=(f"{label}/data",) + tuple(f"{label}/{s}" for s in systems.values()))
+
+
 def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
     """Every stage of the method for ``cfg``, in an order where each stage comes after what it reads."""
     L = _Layout(cfg)
@@ -236,35 +293,7 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
             specs.append(StageSpec(f"{label}/mine", write_no_queries, {}, deps=(f"{label}/data",)))
     has_mined = any(li.has_unlabeled for li in langs)
     if cfg.generation.enabled:
-        gen = dataclasses.replace(cfg.generation.config, show_progress=not quiet)
-        # backend = "trained" without a model folder: one generator for the mined pairs of every language
-        # (the prompt names the language), its own stage, before any language generates.
-        joint = gen.backend == "trained" and not gen.model and has_mined
-        if joint:
-            tgen = dataclasses.replace(gen.trained, seed=cfg.seed, show_progress=not quiet,
-                                       device=gen.trained.device or gen.device)
-            sources = tuple(GeneratorSource(li.label(), li.lang, L.mined(li.label()), L.corpus(li))
-                            for li in langs if li.has_unlabeled)
-            specs.append(StageSpec("generator", train_generator_stage, {"sources": sources, "config": tgen},
-                                   config={"trained": tgen.identity_fields()},
-                                   deps=tuple(f"{s.label}/mine" for s in sources)))
-        for li in langs:
-            label = li.label()
-            args = {"corpus": L.corpus(li), "mined": L.mined(label),
-                    "bm25_index": L.f(label, BM25, "index"), "dense_index": L.f(label, DENSE_BASE, "index"),
-                    "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
-                    "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None,
-                    "executor": cfg.executor}
-            config = {"generation": _gen_fp(gen), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
-            if joint:
-                args["trained_generator"] = L.model(GENERATOR)
-            if not li.has_unlabeled:  # corpus only: its queries come from the bootstrap generator, round trip on
-                args["bootstrap"] = True
-                if gen.top_k is None or gen.backend == "trained":
-                    config["bootstrap"] = True
-            specs.append(StageSpec(f"{label}/generate", generate_stage, args, config=config,
-                                   deps=(f"{label}/data", f"{label}/bm25", f"{label}/dense-base", f"{label}/mine")
-                                   + (("generator",) if joint else ())))
+        specs += _generation_specs(cfg, L, has_mined, quiet)
     for m in TRAINED_MODELS:
         if not m.wanted(cfg, has_mined):
             continue
@@ -274,23 +303,7 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         # each model's unlabeled queries' run feeds the next round's mining and the adaptive hybrid's fit
         specs += [dense(li, m.dense, m.stage, ("unlabeled", "test")) for li in langs]
         systems[m.system] = m.dense
-    for li in langs:
-        if not li.has_test:
-            continue
-        label = li.label()
-        hybrids = {hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
-        adaptive = {adaptive_hybrid_name(s): ["bm25", s] for s in systems if s != "bm25"}
-        unlabeled = {s: L.run(label, stage, "unlabeled") for s, stage in systems.items()} \
-            if li.has_unlabeled else {}  # what the adaptive hybrids are fitted on (runs only)
-        specs.append(StageSpec(
-            f"{label}/evaluate", evaluate_stage,
-            {"qrels": L.qrels(label, "test"),
-             "runs": {s: L.run(label, stage, "test") for s, stage in systems.items()},
-             "metrics": cfg.metrics, "hybrids": hybrids, "fusion": cfg.fusion, "depth": depth,
-             "adaptive_hybrids": adaptive, "unlabeled_runs": unlabeled},
-            config={"metrics": cfg.metrics, "systems": systems, "fusion": _fp(cfg.fusion),
-                    "adaptive_hybrids": sorted(adaptive), "fit_on_unlabeled": bool(unlabeled)},
-            deps=(f"{label}/data",) + tuple(f"{label}/{s}" for s in systems.values())))
+    specs += [_evaluate_spec(cfg, L, li, systems) for li in langs if li.has_test]
     return specs
 
 
