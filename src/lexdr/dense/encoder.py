@@ -152,6 +152,26 @@ class Encoder:
         )
         return np.ascontiguousarray(emb, dtype=np.float32)
 
+    def passage_tokenizer(self):
+        """The :class:`lexdr.dense.token_ids.PassageTokenizer` of this encoder's passages (prompt, length):
+        its ids are what :meth:`encode_passages` tokenizes, stored once per corpus and shared by every model
+        with the same tokenizer (:func:`lexdr.dense.token_ids.ensure_token_ids`)."""
+        if getattr(self, "_passage_tokenizer", None) is None:
+            from lexdr.dense.token_ids import PassageTokenizer
+
+            self._passage_tokenizer = PassageTokenizer(self.model.tokenizer, self.config.max_seq_length,
+                                                       self.passage_prompt, name=self.config.model)
+        return self._passage_tokenizer
+
+    def encode_passage_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """One vector per passage from its stored token ids (:meth:`passage_tokenizer`), the vectors
+        :meth:`encode_passages` gives for the same passages' text; batches are sorted by length and padded to
+        their longest passage, results come back in input order."""
+        from lexdr.dense.fast_encode import encode_ids
+
+        return encode_ids(self.model, ids, lengths, batch_size=self.config.batch_size, prompt=self.passage_prompt,
+                          normalize=self.config.normalize)
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.query_prompt, "queries")
 

@@ -8,6 +8,8 @@ same arguments. Layout of the run directory::
     manifest.json                config, environment, per-stage fingerprint/time/peak memory/result
     <label>/data/                the language's inputs as standard files (dev tasks are materialised here)
     <label>/bm25/                BM25 index + runs (unlabeled, test)
+    <label>/tokens/<key>/        the corpus's token ids (one folder per tokenizer, length and prompt), written by
+                                 the first dense stage and read by the others (lexdr.dense.token_ids)
     <label>/dense-base/          FAISS index of the base encoder + runs
     <label>/mine/                mined.jsonl + stats.json
     generator/                   [generation] backend = "trained": ONE query generator trained on every language's
@@ -159,7 +161,9 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         return StageSpec(f"{label}/{name}", dense_stage,
                          {"corpus": L.corpus(li), "queries": queries, "encoder_config": enc, "depth": depth,
                           "provenance": provenance, "tag": name, "index_config": cfg.dense_index,
-                          "executor": cfg.executor},  # where shards are encoded: not fingerprinted
+                          "executor": cfg.executor,  # where shards are encoded: not fingerprinted
+                          # the corpus's token ids, tokenized once and read by every dense stage of the language
+                          "token_dir": L.f(label, "tokens")},
                          # which runs it writes: a run first made with rounds = 1 must redo it for round 2's mining
                          config={"dense": _fp(enc), "model": train or cfg.base_model, "parts": sorted(queries),
                                  "depth": depth, **_index_fp(cfg.dense_index)},

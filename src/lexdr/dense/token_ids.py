@@ -1,0 +1,257 @@
+"""Token ids once per corpus: every encode of a run reads them instead of tokenizing the text again.
+
+A run encodes each corpus once per model (base, round 1, generated, round 2, gold), and every one of those
+models has the same tokenizer (a trained model keeps its base model's). Tokenizing is the CPU half of encoding
+and on a GPU the slower half (``benchmarks/results/gpu_rates.md``), so it is done once per (tokenizer, max
+length, prompt) and stored: :func:`ensure_token_ids` writes, for each ``shard_size`` passages of the corpus,
+
+- ``NNNNNN.ids.npy``: int32, the token ids of every passage of the shard one after the other (the passage
+  prompt and the special tokens included, cut at ``max_length`` tokens: exactly what the tokenizer returns
+  for ``prompt + text`` with truncation);
+- ``NNNNNN.lengths.npy``: int32, each passage's number of ids;
+- ``NNNNNN.json``: its manifest (last: its presence marks the shard done): the key (tokenizer SHA-256, max
+  length, prompt), the corpus's SHA-256, the shard's doc ids, and each ``.npy`` file's size and SHA-256.
+
+in a folder named by the key, with a ``manifest.json`` that records the key and the corpus. A shard is reused
+only when its manifest names the same key and corpus and its files have the recorded sizes and SHA-256; a
+damaged or foreign shard (another corpus, another tokenizer) is tokenized again with a warning, never reused.
+A killed tokenization resumes at the shards that are not done. Both ``.npy`` files are memory-mapped when read.
+
+Tokenization runs in the Rust tokenizer's own threads: one ``encode_batch_fast`` call per block of passages on
+a copy of the model's fast tokenizer, with ``TOKENIZERS_PARALLELISM`` left as the user set it (enabled for the
+call when unset). A model without a fast tokenizer is tokenized through its Python tokenizer, same ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from lexdr.formats import iter_corpus
+from lexdr.formats.files import atomic_path, atomic_write, file_digest, file_sha256
+
+__all__ = ["PassageTokenizer", "TokenShard", "ensure_token_ids", "corpus_shards", "tokenizer_sha256"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "lexdr-token-ids"
+VERSION = 1
+_BLOCK = 2048  # passages per encode_batch call: bounds the tokenizer's per-passage objects, not the shard
+
+
+def tokenizer_sha256(tokenizer) -> str:
+    """SHA-256 of what decides a tokenizer's ids: its ``tokenizer.json`` without the padding and truncation
+    state a call leaves behind (for a tokenizer without one: its vocabulary and class)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec["padding"] = spec["truncation"] = None
+    else:
+        spec = {"class": type(tokenizer).__name__, "vocab": sorted(tokenizer.get_vocab().items())}
+    spec["model_input_names"] = list(getattr(tokenizer, "model_input_names", ()))
+    blob = json.dumps(spec, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+@contextlib.contextmanager
+def _rust_threads() -> Iterator[None]:
+    """``TOKENIZERS_PARALLELISM`` as the user set it; unset, enabled for the duration of the call."""
+    if "TOKENIZERS_PARALLELISM" in os.environ:
+        yield
+        return
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    try:
+        yield
+    finally:
+        os.environ.pop("TOKENIZERS_PARALLELISM", None)
+
+
+class PassageTokenizer:
+    """``prompt + text`` -> token ids cut at ``max_length`` (special tokens included), as flat int32 arrays.
+
+    ``tokenizer``: the model's Hugging Face tokenizer. The ids are those ``tokenizer(prompt + text,
+    truncation=True, max_length=max_length)`` returns (tests/test_token_ids.py checks it on the dev corpora).
+    """
+
+    def __init__(self, tokenizer, max_length: int, prompt: str = "", name: str = ""):
+        self.tokenizer, self.max_length, self.prompt, self.name = tokenizer, int(max_length), prompt, name
+        self.sha256 = tokenizer_sha256(tokenizer)
+        self._backend = None
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None and getattr(tokenizer, "is_fast", False):
+            from tokenizers import Tokenizer
+
+            self._backend = Tokenizer.from_str(backend.to_str())  # a copy: truncation state is per object
+            self._backend.no_padding()
+            self._backend.enable_truncation(self.max_length, stride=0, strategy="longest_first",
+                                            direction=getattr(tokenizer, "truncation_side", "right"))
+
+    def key(self) -> dict:
+        """What the ids depend on; a token-id folder holds the ids of one key."""
+        return {"tokenizer_sha256": self.sha256, "max_length": self.max_length, "prompt": self.prompt}
+
+    def key_digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.key(), sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, lengths): every text's ids one after the other (int32) and how many each has (int32)."""
+        if self._backend is None:
+            rows = self.tokenizer([self.prompt + t for t in texts], truncation=True,
+                                  max_length=self.max_length)["input_ids"] if len(texts) else []
+        else:
+            rows = []
+            with _rust_threads():
+                for i in range(0, len(texts), _BLOCK):
+                    encs = self._backend.encode_batch_fast([self.prompt + t for t in texts[i:i + _BLOCK]])
+                    rows.extend(e.ids for e in encs)
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
+        ids = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(lengths.sum()))
+        return ids, lengths
+
+
+@dataclass(frozen=True)
+class TokenShard:
+    """One shard of a corpus's token ids on disk (checked when :func:`ensure_token_ids` returned it)."""
+
+    no: int
+    ids_path: Path
+    lengths_path: Path
+    doc_ids: tuple[str, ...]
+
+    def open(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, lengths), memory-mapped: nothing is read until used."""
+        return (np.load(self.ids_path, mmap_mode="r", allow_pickle=False),
+                np.load(self.lengths_path, mmap_mode="r", allow_pickle=False))
+
+
+def corpus_shards(corpus_path: str | Path, shard_size: int) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(shard number, doc ids, texts) of each ``shard_size`` passages of the corpus, in order; a passage's text
+    is its title and text joined (:meth:`lexdr.records.Doc.full_text`)."""
+    ids: list[str] = []
+    texts: list[str] = []
+    no = 0
+    for doc in iter_corpus(corpus_path):
+        ids.append(doc.doc_id)
+        texts.append(doc.full_text())
+        if len(ids) >= shard_size:
+            yield no, ids, texts
+            no, ids, texts = no + 1, [], []
+    if ids:
+        yield no, ids, texts
+
+
+def _paths(folder: Path, no: int) -> tuple[Path, Path, Path]:
+    return folder / f"{no:06d}.ids.npy", folder / f"{no:06d}.lengths.npy", folder / f"{no:06d}.json"
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _check_shard(folder: Path, no: int, identity: dict, doc_ids: list[str] | None) -> TokenShard | None:
+    """The shard when its manifest exists, names ``identity`` (key + corpus), holds ``doc_ids`` (when given)
+    and its files have the recorded sizes and SHA-256; else None, with a warning when a manifest was there."""
+    ids_path, lengths_path, manifest_path = _paths(folder, no)
+    if not manifest_path.exists():
+        return None
+    manifest = _read_json(manifest_path)
+    if manifest is None:
+        logger.warning("%s is damaged; tokenizing the shard again", manifest_path)
+        return None
+    if {k: manifest.get(k) for k in identity} != identity:
+        logger.warning("%s holds the token ids of another corpus or tokenizer; tokenizing the shard again",
+                       manifest_path)
+        return None
+    if doc_ids is not None and manifest.get("doc_ids") != doc_ids:
+        logger.warning("%s holds other passages than the corpus's shard %d; tokenizing it again", manifest_path, no)
+        return None
+    for path, rec in ((ids_path, (manifest.get("files") or {}).get("ids")),
+                      (lengths_path, (manifest.get("files") or {}).get("lengths"))):
+        size = path.stat().st_size if path.exists() else None
+        if not rec or size != rec.get("bytes") or file_sha256(path) != rec.get("sha256"):
+            logger.warning("%s is damaged (%s bytes, recorded %s, or its SHA-256 differs); tokenizing the shard "
+                           "again", path, size, (rec or {}).get("bytes"))
+            return None
+    return TokenShard(no, ids_path, lengths_path, tuple(manifest["doc_ids"]))
+
+
+def _write_shard(folder: Path, no: int, doc_ids: list[str], ids: np.ndarray, lengths: np.ndarray,
+                 identity: dict) -> TokenShard:
+    ids_path, lengths_path, manifest_path = _paths(folder, no)
+    manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new files
+    files = {}
+    for name, path, arr in (("ids", ids_path, ids), ("lengths", lengths_path, lengths)):
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(arr, dtype=np.int32), allow_pickle=False)
+            files[name] = {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
+    with atomic_write(manifest_path) as fh:
+        json.dump({**identity, "doc_ids": list(doc_ids), "passages": len(doc_ids), "tokens": int(lengths.sum()),
+                   "files": files}, fh, ensure_ascii=False)
+    return TokenShard(no, ids_path, lengths_path, tuple(doc_ids))
+
+
+def _stray_files(folder: Path, n_shards: int) -> Iterable[Path]:
+    """Shard files numbered at or past ``n_shards`` (left by a larger corpus in the same folder)."""
+    for path in folder.glob("[0-9][0-9][0-9][0-9][0-9][0-9].*"):
+        if int(path.name[:6]) >= n_shards:
+            yield path
+
+
+def ensure_token_ids(corpus_path: str | Path, tokenizer: PassageTokenizer, root: str | Path,
+                     shard_size: int = 20_000, corpus_sha256: str | None = None) -> list[TokenShard]:
+    """The token ids of every passage of ``corpus_path`` under ``root/<key digest>/``, one shard per
+    ``shard_size`` passages, tokenizing only the shards that are not already there and sound; returns the
+    shards in corpus order. When the folder's ``manifest.json`` says the corpus was fully tokenized, the corpus
+    is not read at all unless a shard fails its check."""
+    folder = Path(root) / tokenizer.key_digest()
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus_sha256 = corpus_sha256 or file_digest(corpus_path)
+    identity = {"format": FORMAT, "version": VERSION, **tokenizer.key(), "shard_size": int(shard_size),
+                "corpus_sha256": corpus_sha256}
+    manifest_path = folder / "manifest.json"
+    manifest = _read_json(manifest_path) if manifest_path.exists() else None
+    if manifest is not None and {k: manifest.get(k) for k in identity} != identity:
+        logger.warning("%s was tokenized from another corpus or with another tokenizer; tokenizing again", folder)
+        manifest = None
+    if manifest is not None and manifest.get("complete"):
+        shards = [_check_shard(folder, no, identity, None) for no in range(int(manifest["shards"]))]
+        if all(s is not None for s in shards):
+            logger.info("token ids of %s: reusing %d shard(s) in %s", corpus_path, len(shards), folder)
+            return shards  # type: ignore[return-value]
+    with atomic_write(manifest_path) as fh:  # not complete until every shard is written
+        json.dump({**identity, "tokenizer": tokenizer.name, "corpus": str(Path(corpus_path).resolve()),
+                   "complete": False}, fh, ensure_ascii=False, indent=2)
+    shards: list[TokenShard] = []
+    done = passages = tokens = 0
+    for no, doc_ids, texts in corpus_shards(corpus_path, shard_size):
+        shard = _check_shard(folder, no, identity, doc_ids)
+        if shard is None:
+            ids, lengths = tokenizer(texts)
+            shard = _write_shard(folder, no, doc_ids, ids, lengths, identity)
+            done += 1
+        shards.append(shard)
+        passages += len(doc_ids)
+        tokens += int(np.load(shard.lengths_path, mmap_mode="r").sum())
+    for stray in _stray_files(folder, len(shards)):
+        stray.unlink()
+    with atomic_write(manifest_path) as fh:
+        json.dump({**identity, "tokenizer": tokenizer.name, "corpus": str(Path(corpus_path).resolve()),
+                   "complete": True, "shards": len(shards), "passages": passages, "tokens": tokens},
+                  fh, ensure_ascii=False, indent=2)
+    logger.info("token ids of %s: %d shard(s) tokenized, %d reused, in %s", corpus_path, done,
+                len(shards) - done, folder)
+    return shards
