@@ -18,9 +18,9 @@ TEXTS = (["the cat sat on the mat " * (i % 5 + 1) for i in range(23)]
          + ["東京は日本の首都です", "x", "x", "paris is the capital " * 40, "Москва — столица России"])
 
 
-def _rows(ids: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
-    ends = np.cumsum(lengths)
-    return [ids[e - n:e].tolist() for e, n in zip(ends, lengths)]
+def _rows(tokens) -> list[list[int]]:
+    ends = np.cumsum(tokens.lengths)
+    return [tokens.ids[e - n:e].tolist() for e, n in zip(ends, tokens.lengths)]
 
 
 def _corpus(path, n: int, word: str = "cat"):
@@ -37,20 +37,24 @@ def _tiny(tiny_encoder_dir, **kw) -> Encoder:
 @pytest.mark.parametrize("max_length", [16, 64])
 def test_ids_are_the_tokenizers_own(tiny_encoder_dir, max_length):
     enc = _tiny(tiny_encoder_dir, max_seq_length=max_length)
-    ids, lengths = enc.passage_tokenizer()(TEXTS)
-    assert ids.dtype == np.int32 and lengths.dtype == np.int32
+    tokens = enc.passage_tokenizer()(TEXTS)
+    assert tokens.ids.dtype == tokens.lengths.dtype == tokens.chars.dtype == np.int32
     expected = enc.model.tokenizer([enc.passage_prompt + t for t in TEXTS], truncation=True,
                                    max_length=max_length)["input_ids"]
-    assert _rows(ids, lengths) == expected
-    assert lengths.max() == max_length  # the long passage was cut
+    assert _rows(tokens) == expected
+    assert tokens.lengths.max() == max_length  # the long passage was cut
+    assert tokens.chars.tolist() == [len(t) for t in TEXTS]
 
 
 def test_embeddings_from_ids_equal_the_text_path(tiny_encoder_dir):
     enc = _tiny(tiny_encoder_dir)
     expected = enc.encode_passages(TEXTS)  # sentence-transformers' encode on the CPU
-    got = enc.encode_passage_ids(*enc.passage_tokenizer()(TEXTS))
+    tokens = enc.passage_tokenizer()(TEXTS)
+    got = enc.encode_passage_ids(*tokens)
     assert got.shape == expected.shape and got.dtype == np.float32
-    assert np.abs(got - expected).max() <= 1e-6
+    np.testing.assert_array_equal(got, expected)  # the same batches: bit for bit
+    # ordered by number of ids instead: other batches, other padding, the same vectors to float rounding
+    assert np.abs(enc.encode_passage_ids(tokens.ids, tokens.lengths) - expected).max() <= 1e-6
     assert enc.encode_passage_ids(np.zeros(0, np.int32), np.zeros(0, np.int32)).shape == (0, expected.shape[1])
 
 
@@ -63,11 +67,12 @@ def test_e5_small_ids_and_embeddings_on_dev_passages(e5_small_dir, shared_data_d
              for t in corpora[name][:40]]
     enc = Encoder(EncoderConfig(model=str(e5_small_dir), max_seq_length=128, device="cpu", batch_size=32,
                                 show_progress=False))
-    ids, lengths = enc.passage_tokenizer()(texts)
-    assert (lengths == 128).sum() >= 10
+    tokens = enc.passage_tokenizer()(texts)
+    assert (tokens.lengths == 128).sum() >= 10
     expected = enc.encode_passages(texts)
-    got = enc.encode_passage_ids(ids, lengths)
+    got = enc.encode_passage_ids(*tokens)
     assert np.abs(got - expected).max() <= 1e-6
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_ids_equal_the_tokenizer_on_every_dev_corpus(e5_small_dir, shared_data_dir):
@@ -81,9 +86,8 @@ def test_ids_equal_the_tokenizer_on_every_dev_corpus(e5_small_dir, shared_data_d
     for max_length in (32, 256):
         pt = PassageTokenizer(tok, max_length, "passage: ")
         for name, texts in dev_corpora(shared_data_dir).items():
-            ids, lengths = pt(texts)
             expected = tok(["passage: " + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
-            assert _rows(ids, lengths) == expected, name
+            assert _rows(pt(texts)) == expected, name
 
 
 def test_one_tokenization_serves_every_encoder_with_the_same_tokenizer(tiny_encoder_dir, tmp_path, monkeypatch):
@@ -102,7 +106,8 @@ def test_one_tokenization_serves_every_encoder_with_the_same_tokenizer(tiny_enco
         shards = encode_corpus(corpus, enc, tmp_path / f"enc{n}", shard_size=4, token_dir=tokens)
         got = np.concatenate([np.asarray(s.open()) for s in shards])
         assert [d for s in shards for d in s.doc_ids] == [f"d{i}" for i in range(11)]
-        assert np.abs(got - enc.encode_passages(texts)).max() <= 1e-6
+        # bit for bit what the text path gives, shard by shard (a shard is encoded on its own)
+        np.testing.assert_array_equal(got, np.concatenate([enc.encode_passages(texts[i:i + 4]) for i in (0, 4, 8)]))
     assert calls == [4, 4, 3]  # the second model tokenized nothing
     assert len(list(tokens.iterdir())) == 1
 
@@ -130,9 +135,7 @@ def test_killed_tokenization_resumes_from_its_shards(tiny_encoder_dir, tmp_path,
     monkeypatch.setattr(PassageTokenizer, "__call__", lambda self, t: seen.append(len(t)) or real(self, t))
     shards = ensure_token_ids(corpus, pt, tmp_path / "tok", shard_size=3)
     assert seen == [3, 3, 1]  # shards 1, 2, 3; shard 0 reused
-    ids = np.concatenate([s.open()[0] for s in shards])
-    lengths = np.concatenate([s.open()[1] for s in shards])
-    assert _rows(ids, lengths) == _rows(*real(pt, texts))
+    assert [r for s in shards for r in _rows(s.open())] == _rows(real(pt, texts))
     assert json.loads((folder / "manifest.json").read_text())["complete"] is True
     seen.clear()
     ensure_token_ids(corpus, pt, tmp_path / "tok", shard_size=3)
@@ -142,23 +145,23 @@ def test_killed_tokenization_resumes_from_its_shards(tiny_encoder_dir, tmp_path,
 def test_damaged_or_foreign_shards_are_tokenized_again(tiny_encoder_dir, tmp_path, caplog):
     corpus, texts = _corpus(tmp_path / "corpus.jsonl", 9)
     pt = _tiny(tiny_encoder_dir).passage_tokenizer()
-    expected = _rows(*pt(texts))
+    expected = _rows(pt(texts))
     root = tmp_path / "tok"
     shards = ensure_token_ids(corpus, pt, root, shard_size=3)
 
     def rows(shards):
-        return [r for s in shards for r in _rows(*(np.asarray(a) for a in s.open()))]
+        return [r for s in shards for r in _rows(s.open())]
 
     # damaged: one id changed in place (same size)
-    arr = np.load(shards[1].ids_path)
+    arr = np.load(shards[1].paths[0])
     arr[0] += 1
-    np.save(shards[1].ids_path, arr)
+    np.save(shards[1].paths[0], arr)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="lexdr.dense.token_ids"):
         again = ensure_token_ids(corpus, pt, root, shard_size=3)
     assert "SHA-256 differs" in caplog.text and rows(again) == expected
     # damaged manifest
-    shards[2].ids_path.with_name("000002.json").write_text("{not json")
+    shards[2].paths[0].with_name("000002.json").write_text("{not json")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="lexdr.dense.token_ids"):
         assert rows(ensure_token_ids(corpus, pt, root, shard_size=3)) == expected
@@ -168,10 +171,10 @@ def test_damaged_or_foreign_shards_are_tokenized_again(tiny_encoder_dir, tmp_pat
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="lexdr.dense.token_ids"):
         got = rows(ensure_token_ids(other, pt, root, shard_size=3))
-    assert "another corpus" in caplog.text and got == _rows(*pt(other_texts)) != expected
+    assert "another corpus" in caplog.text and got == _rows(pt(other_texts)) != expected
     # a foreign shard manifest dropped among this corpus's shards (the corpus's own manifest intact)
     ensure_token_ids(corpus, pt, root, shard_size=3)
-    folder = shards[0].ids_path.parent
+    folder = shards[0].paths[0].parent
     rec = json.loads((folder / "000000.json").read_text())
     rec["corpus_sha256"] = "0" * 64
     (folder / "000000.json").write_text(json.dumps(rec))

@@ -163,14 +163,15 @@ class Encoder:
                                                        self.passage_prompt, name=self.config.model)
         return self._passage_tokenizer
 
-    def encode_passage_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """One vector per passage from its stored token ids (:meth:`passage_tokenizer`), the vectors
-        :meth:`encode_passages` gives for the same passages' text; batches are sorted by length and padded to
-        their longest passage, results come back in input order."""
+    def encode_passage_ids(self, ids: np.ndarray, lengths: np.ndarray, chars: np.ndarray | None = None) -> np.ndarray:
+        """One vector per passage from its stored token ids (:meth:`passage_tokenizer`: ids, lengths and
+        character counts), the vectors :meth:`encode_passages` gives for the same passages' text (on the CPU bit
+        for bit, given ``chars``: the same batches); batches are sorted by length and padded to their longest
+        passage, results come back in input order."""
         from lexdr.dense.fast_encode import encode_ids
 
-        return encode_ids(self.model, ids, lengths, batch_size=self.config.batch_size, prompt=self.passage_prompt,
-                          normalize=self.config.normalize)
+        return encode_ids(self.model, ids, lengths, chars, batch_size=self.config.batch_size,
+                          prompt=self.passage_prompt, normalize=self.config.normalize)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.query_prompt, "queries")

@@ -169,11 +169,16 @@ def _padded(ids: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, rows: np.
     return input_ids, mask
 
 
-def id_batches(model, ids: np.ndarray, lengths: np.ndarray, batch_size: int, pin: bool = False,
-               multiple: int = 1) -> Iterator[tuple[np.ndarray, dict]]:
+def id_batches(model, ids: np.ndarray, lengths: np.ndarray, batch_size: int, chars: np.ndarray | None = None,
+               pin: bool = False, multiple: int = 1) -> Iterator[tuple[np.ndarray, dict]]:
     """``(rows, features)`` batches of stored token ids (:mod:`lexdr.dense.token_ids`), longest passages first
     so a batch pads to about its own length: the features the model's tokenizer would have returned for the
-    same passages (``input_ids``, ``attention_mask``, zero ``token_type_ids`` where the model takes them)."""
+    same passages (``input_ids``, ``attention_mask``, zero ``token_type_ids`` where the model takes them).
+
+    With ``chars`` (each passage's length in characters) the passages are ordered exactly as
+    sentence-transformers' ``encode`` orders their texts (``np.argsort`` of minus the character counts), so
+    every batch holds the same passages padded to the same width and CPU vectors are bit for bit the same;
+    without, by their number of ids."""
     import torch
 
     tokenizer = model.tokenizer
@@ -183,7 +188,10 @@ def id_batches(model, ids: np.ndarray, lengths: np.ndarray, batch_size: int, pin
     lengths = np.asarray(lengths)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    order = np.argsort(-lengths, kind="stable")
+    if chars is not None:
+        order = np.argsort(-np.asarray(chars, dtype=np.int64))  # encode's call on a list of Python ints
+    else:
+        order = np.argsort(-lengths, kind="stable")
     for i in range(0, len(order), batch_size):
         rows = order[i:i + batch_size]
         input_ids, mask = _padded(ids, offsets, lengths, rows, pad_id, left, multiple)
@@ -195,12 +203,13 @@ def id_batches(model, ids: np.ndarray, lengths: np.ndarray, batch_size: int, pin
         yield rows, feats
 
 
-def encode_ids(model, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 256, prompt: str = "",
-               device=None, dtype=None, normalize: bool = True) -> np.ndarray:
+def encode_ids(model, ids: np.ndarray, lengths: np.ndarray, chars: np.ndarray | None = None, batch_size: int = 256,
+               prompt: str = "", device=None, dtype=None, normalize: bool = True) -> np.ndarray:
     """Embed passages given as stored token ids (``ids``: every passage's ids one after the other, ``lengths``:
-    how many each has; :class:`lexdr.dense.token_ids.PassageTokenizer`) with a ``SentenceTransformer``
-    ``model``; (n, dim) float32 in input order, the vectors :func:`encode_texts` and ``encode`` give for the
-    texts the ids came from. ``prompt``: the prompt the ids start with (for pooling that leaves it out)."""
+    how many each has, ``chars``: each text's length in characters, for the batch order of ``encode``;
+    :class:`lexdr.dense.token_ids.PassageTokenizer`) with a ``SentenceTransformer`` ``model``; (n, dim)
+    float32 in input order, the vectors :func:`encode_texts` and ``encode`` give for the texts the ids came
+    from. ``prompt``: the prompt the ids start with (for pooling that leaves it out)."""
     import torch
 
     device = torch.device(device) if device is not None else model.device
@@ -208,7 +217,7 @@ def encode_ids(model, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 25
     if len(lengths) == 0:
         return out
     pin = device.type == "cuda"
-    batches = id_batches(model, ids, lengths, batch_size, pin=pin, multiple=8 if pin else 1)
+    batches = id_batches(model, ids, lengths, batch_size, chars=chars, pin=pin, multiple=8 if pin else 1)
     was_training = model.training
     model.eval()
     try:

@@ -9,6 +9,8 @@ length, prompt) and stored: :func:`ensure_token_ids` writes, for each ``shard_si
   prompt and the special tokens included, cut at ``max_length`` tokens: exactly what the tokenizer returns
   for ``prompt + text`` with truncation);
 - ``NNNNNN.lengths.npy``: int32, each passage's number of ids;
+- ``NNNNNN.chars.npy``: int32, each passage's length in characters (the order sentence-transformers' ``encode``
+  batches passages in, which the CPU path keeps so its vectors are bit for bit those of the text path);
 - ``NNNNNN.json``: its manifest (last: its presence marks the shard done): the key (tokenizer SHA-256, max
   length, prompt), the corpus's SHA-256, the shard's doc ids, and each ``.npy`` file's size and SHA-256.
 
@@ -32,14 +34,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from lexdr.formats import iter_corpus
 from lexdr.formats.files import atomic_path, atomic_write, file_digest, file_sha256
 
-__all__ = ["PassageTokenizer", "TokenShard", "ensure_token_ids", "corpus_shards", "tokenizer_sha256"]
+__all__ = ["PassageTokenizer", "TokenIds", "TokenShard", "ensure_token_ids", "corpus_shards", "tokenizer_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,15 @@ def _rust_threads() -> Iterator[None]:
         os.environ.pop("TOKENIZERS_PARALLELISM", None)
 
 
+class TokenIds(NamedTuple):
+    """Passages as token ids: every passage's ids one after the other, and per passage its number of ids and
+    its number of characters (all int32)."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    chars: np.ndarray
+
+
 class PassageTokenizer:
     """``prompt + text`` -> token ids cut at ``max_length`` (special tokens included), as flat int32 arrays.
 
@@ -102,8 +113,8 @@ class PassageTokenizer:
     def key_digest(self) -> str:
         return hashlib.sha256(json.dumps(self.key(), sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
-    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, lengths): every text's ids one after the other (int32) and how many each has (int32)."""
+    def __call__(self, texts: Sequence[str]) -> TokenIds:
+        """Every text's ids one after the other, how many each has, and each text's length in characters."""
         if self._backend is None:
             rows = self.tokenizer([self.prompt + t for t in texts], truncation=True,
                                   max_length=self.max_length)["input_ids"] if len(texts) else []
@@ -115,7 +126,7 @@ class PassageTokenizer:
                     rows.extend(e.ids for e in encs)
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
         ids = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(lengths.sum()))
-        return ids, lengths
+        return TokenIds(ids, lengths, np.fromiter((len(t) for t in texts), dtype=np.int32, count=len(texts)))
 
 
 @dataclass(frozen=True)
@@ -123,14 +134,12 @@ class TokenShard:
     """One shard of a corpus's token ids on disk (checked when :func:`ensure_token_ids` returned it)."""
 
     no: int
-    ids_path: Path
-    lengths_path: Path
+    paths: tuple[Path, Path, Path]  # ids, lengths, chars
     doc_ids: tuple[str, ...]
 
-    def open(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, lengths), memory-mapped: nothing is read until used."""
-        return (np.load(self.ids_path, mmap_mode="r", allow_pickle=False),
-                np.load(self.lengths_path, mmap_mode="r", allow_pickle=False))
+    def open(self) -> TokenIds:
+        """The shard's ids, lengths and character counts, memory-mapped: nothing is read until used."""
+        return TokenIds(*(np.load(p, mmap_mode="r", allow_pickle=False) for p in self.paths))
 
 
 def corpus_shards(corpus_path: str | Path, shard_size: int) -> Iterator[tuple[int, list[str], list[str]]]:
@@ -149,8 +158,11 @@ def corpus_shards(corpus_path: str | Path, shard_size: int) -> Iterator[tuple[in
         yield no, ids, texts
 
 
-def _paths(folder: Path, no: int) -> tuple[Path, Path, Path]:
-    return folder / f"{no:06d}.ids.npy", folder / f"{no:06d}.lengths.npy", folder / f"{no:06d}.json"
+_ARRAYS = TokenIds._fields  # ids, lengths, chars: NNNNNN.<name>.npy
+
+
+def _paths(folder: Path, no: int) -> tuple[tuple[Path, Path, Path], Path]:
+    return tuple(folder / f"{no:06d}.{name}.npy" for name in _ARRAYS), folder / f"{no:06d}.json"  # type: ignore
 
 
 def _read_json(path: Path) -> dict | None:
@@ -164,7 +176,7 @@ def _read_json(path: Path) -> dict | None:
 def _check_shard(folder: Path, no: int, identity: dict, doc_ids: list[str] | None) -> TokenShard | None:
     """The shard when its manifest exists, names ``identity`` (key + corpus), holds ``doc_ids`` (when given)
     and its files have the recorded sizes and SHA-256; else None, with a warning when a manifest was there."""
-    ids_path, lengths_path, manifest_path = _paths(folder, no)
+    paths, manifest_path = _paths(folder, no)
     if not manifest_path.exists():
         return None
     manifest = _read_json(manifest_path)
@@ -178,30 +190,29 @@ def _check_shard(folder: Path, no: int, identity: dict, doc_ids: list[str] | Non
     if doc_ids is not None and manifest.get("doc_ids") != doc_ids:
         logger.warning("%s holds other passages than the corpus's shard %d; tokenizing it again", manifest_path, no)
         return None
-    for path, rec in ((ids_path, (manifest.get("files") or {}).get("ids")),
-                      (lengths_path, (manifest.get("files") or {}).get("lengths"))):
+    for name, path in zip(_ARRAYS, paths):
+        rec = (manifest.get("files") or {}).get(name)
         size = path.stat().st_size if path.exists() else None
         if not rec or size != rec.get("bytes") or file_sha256(path) != rec.get("sha256"):
             logger.warning("%s is damaged (%s bytes, recorded %s, or its SHA-256 differs); tokenizing the shard "
                            "again", path, size, (rec or {}).get("bytes"))
             return None
-    return TokenShard(no, ids_path, lengths_path, tuple(manifest["doc_ids"]))
+    return TokenShard(no, paths, tuple(manifest["doc_ids"]))
 
 
-def _write_shard(folder: Path, no: int, doc_ids: list[str], ids: np.ndarray, lengths: np.ndarray,
-                 identity: dict) -> TokenShard:
-    ids_path, lengths_path, manifest_path = _paths(folder, no)
+def _write_shard(folder: Path, no: int, doc_ids: list[str], tokens: TokenIds, identity: dict) -> TokenShard:
+    paths, manifest_path = _paths(folder, no)
     manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new files
     files = {}
-    for name, path, arr in (("ids", ids_path, ids), ("lengths", lengths_path, lengths)):
+    for name, path, arr in zip(_ARRAYS, paths, tokens):
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(arr, dtype=np.int32), allow_pickle=False)
             files[name] = {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
     with atomic_write(manifest_path) as fh:
-        json.dump({**identity, "doc_ids": list(doc_ids), "passages": len(doc_ids), "tokens": int(lengths.sum()),
-                   "files": files}, fh, ensure_ascii=False)
-    return TokenShard(no, ids_path, lengths_path, tuple(doc_ids))
+        json.dump({**identity, "doc_ids": list(doc_ids), "passages": len(doc_ids),
+                   "tokens": int(tokens.lengths.sum()), "files": files}, fh, ensure_ascii=False)
+    return TokenShard(no, paths, tuple(doc_ids))
 
 
 def _stray_files(folder: Path, n_shards: int) -> Iterable[Path]:
@@ -240,12 +251,11 @@ def ensure_token_ids(corpus_path: str | Path, tokenizer: PassageTokenizer, root:
     for no, doc_ids, texts in corpus_shards(corpus_path, shard_size):
         shard = _check_shard(folder, no, identity, doc_ids)
         if shard is None:
-            ids, lengths = tokenizer(texts)
-            shard = _write_shard(folder, no, doc_ids, ids, lengths, identity)
+            shard = _write_shard(folder, no, doc_ids, tokenizer(texts), identity)
             done += 1
         shards.append(shard)
         passages += len(doc_ids)
-        tokens += int(np.load(shard.lengths_path, mmap_mode="r").sum())
+        tokens += int(shard.open().lengths.sum())
     for stray in _stray_files(folder, len(shards)):
         stray.unlink()
     with atomic_write(manifest_path) as fh:
