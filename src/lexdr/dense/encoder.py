@@ -152,6 +152,19 @@ class Encoder:
         )
         return np.ascontiguousarray(emb, dtype=np.float32)
 
+    @property
+    def reads_token_ids(self) -> bool:
+        """Whether passages can be encoded from stored token ids: a sentence-transformers model whose first
+        module is a Hugging Face ``Transformer`` (its features are the tokenizer's ids and mask) and passages
+        cut, not windowed (a window is re-tokenized from its text). Else :func:`lexdr.dense.stage.encode_corpus`
+        encodes text."""
+        try:
+            first = self.model[0]
+        except (TypeError, IndexError, KeyError):
+            return False
+        return (type(first).__name__ == "Transformer" and getattr(self.model, "tokenizer", None) is not None
+                and self.config.window_stride is None)
+
     def passage_tokenizer(self):
         """The :class:`lexdr.dense.token_ids.PassageTokenizer` of this encoder's passages (prompt, length):
         its ids are what :meth:`encode_passages` tokenizes, stored once per corpus and shared by every model

@@ -185,7 +185,8 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
 
     Passages are encoded from their token ids (:mod:`lexdr.dense.token_ids`), tokenized once per corpus into
     ``token_dir`` (default ``work_dir/tokens``) and shared by every encoder with the same tokenizer, length and
-    passage prompt that is given the same ``token_dir``; with ``window_stride`` set, from the windows' text.
+    passage prompt that is given the same ``token_dir``; with ``window_stride`` set (or a model that is not a
+    Hugging Face transformer: :attr:`Encoder.reads_token_ids`), from the text.
     With a distributed ``executor`` the missing shards are first encoded there (:func:`encode_missing_shards`,
     from text)."""
     shard_dir = Path(work_dir) / "shards"
@@ -209,7 +210,7 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
         shards.append(EncodedShard(npy, tuple(row_ids), as_float16=stored is not None and stored != name))
 
     shards: list[EncodedShard] = []
-    if encoder.config.window_stride is None:
+    if encoder.reads_token_ids:
         token_shards = ensure_token_ids(corpus_path, encoder.passage_tokenizer(),
                                         token_dir if token_dir is not None else Path(work_dir) / "tokens",
                                         shard_size=shard_size, corpus_sha256=corpus_sha256)
