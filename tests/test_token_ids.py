@@ -83,11 +83,32 @@ def test_ids_equal_the_tokenizer_on_every_dev_corpus(e5_small_dir, shared_data_d
     from fixtures.dev_corpora import dev_corpora
 
     tok = AutoTokenizer.from_pretrained(str(e5_small_dir))
+    corpora = dev_corpora(shared_data_dir)
     for max_length in (32, 256):
-        pt = PassageTokenizer(tok, max_length, "passage: ")
-        for name, texts in dev_corpora(shared_data_dir).items():
+        cut = 0
+        for name, texts in corpora.items():
+            pt = PassageTokenizer(tok, max_length, "passage: ")  # learns this corpus's character budget
+            assert pt.cut_at_budget  # XLM-R's Metaspace pre-tokenizer splits at spaces
             expected = tok(["passage: " + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
             assert _rows(pt(texts)) == expected, name
+            cut += pt.cut_stats[0]
+        if max_length == 32:  # the character budget was used, on many passages, and kept the ids
+            assert cut > 0.1 * sum(map(len, corpora.values()))
+
+
+def test_character_budget_cuts_only_at_a_space_and_keeps_the_ids(tiny_encoder_dir):
+    from lexdr.dense.token_ids import _cut_point
+
+    assert _cut_point("short", 10) is None
+    assert _cut_point("aaaa bbbb cccc dddd", 12) == 9  # before the last space within the budget
+    assert _cut_point("aaaa  bbbb cccc", 6) == 4  # never ends with whitespace
+    assert _cut_point("x" * 200, 100) is None  # no space to cut at: tokenized whole
+    enc = _tiny(tiny_encoder_dir, max_seq_length=16)
+    pt = enc.passage_tokenizer()
+    texts = [" ".join(f"w{i % 9} cat mat" for i in range(k + 30)) for k in range(40)] + ["dog " * 3] * 20
+    expected = enc.model.tokenizer([enc.passage_prompt + t for t in texts], truncation=True, max_length=16)["input_ids"]
+    assert _rows(pt(texts)) == expected
+    assert pt.cut_stats[0] >= 40  # the long passages were cut
 
 
 def test_one_tokenization_serves_every_encoder_with_the_same_tokenizer(tiny_encoder_dir, tmp_path, monkeypatch):

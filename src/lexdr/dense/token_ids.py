@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 FORMAT = "lexdr-token-ids"
 VERSION = 1
 _BLOCK = 2048  # passages per encode_batch call: bounds the tokenizer's per-passage objects, not the shard
+_SAMPLE = 256  # passages tokenized whole to learn a corpus's characters per token (the character budget)
 
 
 def tokenizer_sha256(tokenizer) -> str:
@@ -62,6 +63,28 @@ def tokenizer_sha256(tokenizer) -> str:
     spec["model_input_names"] = list(getattr(tokenizer, "model_input_names", ()))
     blob = json.dumps(spec, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
+
+
+def _splits_at_spaces(spec: dict) -> bool:
+    """Whether a ``tokenizer.json``'s pre-tokenizer cuts the text into words at every space (Metaspace with
+    ``split``, as XLM-R / sentencepiece models; BERT's and the whitespace pre-tokenizers): then a word's tokens
+    do not depend on the text after it."""
+    pre = spec.get("pre_tokenizer") or {}
+    kind = pre.get("type")
+    if kind == "Metaspace":
+        return pre.get("split", True) is not False
+    return kind in {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+
+
+def _cut_point(text: str, budget: int, look: int = 64) -> int | None:
+    """Where to cut ``text`` to about ``budget`` characters: its last space in the ``look`` characters before
+    the budget (the passage is cut before it); None when the text is within budget or has no such space."""
+    if len(text) <= budget:
+        return None
+    j = text.rfind(" ", max(1, budget - look), budget)
+    while j > 0 and text[j - 1].isspace():  # the cut text ends with a word, never with whitespace
+        j -= 1
+    return j if j >= max(1, budget - look) else None
 
 
 @contextlib.contextmanager
@@ -97,6 +120,8 @@ class PassageTokenizer:
         self.tokenizer, self.max_length, self.prompt, self.name = tokenizer, int(max_length), prompt, name
         self.sha256 = tokenizer_sha256(tokenizer)
         self._backend = None
+        self._chars_per_token: float | None = None  # learnt from the first passages
+        self.cut_stats = [0, 0]  # passages cut to the character budget, and of those tokenized again whole
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is not None and getattr(tokenizer, "is_fast", False):
             from tokenizers import Tokenizer
@@ -105,6 +130,44 @@ class PassageTokenizer:
             self._backend.no_padding()
             self._backend.enable_truncation(self.max_length, stride=0, strategy="longest_first",
                                             direction=getattr(tokenizer, "truncation_side", "right"))
+        # The cut is exact only where the pre-tokenizer splits words at spaces and truncation keeps the start.
+        self.cut_at_budget = (self._backend is not None and _splits_at_spaces(json.loads(backend.to_str()))
+                              and getattr(tokenizer, "truncation_side", "right") == "right")
+
+    def _encode_block(self, texts: Sequence[str]) -> list[list[int]]:
+        """One ``encode_batch_fast`` call, with passages cut to the character budget where that is exact."""
+        if self.cut_at_budget and self._chars_per_token is None:
+            self._learn_budget(texts[:_SAMPLE])
+        if self._chars_per_token is None:
+            return [e.ids for e in self._backend.encode_batch_fast([self.prompt + t for t in texts])]
+        budget = int(self._chars_per_token * self.max_length) + 32
+        cuts = [_cut_point(t, budget) for t in texts]
+        encs = self._backend.encode_batch_fast([self.prompt + (t if c is None else t[:c]) for t, c in zip(texts, cuts)])
+        rows = [e.ids for e in encs]
+        # A cut text with more tokens than max_length keeps the same first tokens as the whole text: the cut is
+        # at a space, which the pre-tokenizer splits at, so every word before it is tokenized alone, the same
+        # either way, and the kept tokens end before the cut text's last token. One that does not overflow is
+        # tokenized again whole.
+        again = [j for j, (c, e) in enumerate(zip(cuts, encs)) if c is not None and not e.overflowing]
+        if again:
+            for j, e in zip(again, self._backend.encode_batch_fast([self.prompt + texts[j] for j in again])):
+                rows[j] = e.ids
+        self.cut_stats[0] += sum(c is not None for c in cuts)
+        self.cut_stats[1] += len(again)
+        return rows
+
+    def _learn_budget(self, texts: Sequence[str]) -> None:
+        """Characters per token of this corpus, from its first passages tokenized whole (95th percentile, +10 %):
+        the character budget. It decides speed only, never the ids."""
+        from tokenizers import Tokenizer
+
+        whole = Tokenizer.from_str(self._backend.to_str())
+        whole.no_truncation()
+        ratios = [len(t) / max(1, len(e.ids)) for t, e in zip(texts, whole.encode_batch_fast(list(texts),
+                                                                                             add_special_tokens=False))
+                  if t.strip()]
+        if len(ratios) >= 16:
+            self._chars_per_token = 1.1 * float(np.percentile(ratios, 95))
 
     def key(self) -> dict:
         """What the ids depend on; a token-id folder holds the ids of one key."""
@@ -122,8 +185,7 @@ class PassageTokenizer:
             rows = []
             with _rust_threads():
                 for i in range(0, len(texts), _BLOCK):
-                    encs = self._backend.encode_batch_fast([self.prompt + t for t in texts[i:i + _BLOCK]])
-                    rows.extend(e.ids for e in encs)
+                    rows.extend(self._encode_block(texts[i:i + _BLOCK]))
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
         ids = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(lengths.sum()))
         return TokenIds(ids, lengths, np.fromiter((len(t) for t in texts), dtype=np.int32, count=len(texts)))
