@@ -164,3 +164,25 @@ def test_the_trained_generator_is_planned_as_its_own_stage_and_priced_apart():
     assert per_lang["de"].gpu_seconds is None and "trained generator" in per_lang["de"].detail
     assert trained.total_seconds(Device.cpu) > cut.total_seconds(Device.cpu) + gen[0].cpu_seconds
 
+
+
+def test_each_language_is_planned_with_its_own_tokens_per_passage():
+    """A sentence corpus and a paragraph corpus of the same size: the dense stage of each is planned from its
+    own tokens per passage (a language without a count gets the mean); training from the mean."""
+    sizes = {"zh": (20_000, 100, 100), "id": (20_000, 100, 100), "xx": (20_000, 100, 100)}
+    s = PlanSettings(stages=(Stage.dense,), max_seq_length=256, passage_tokens=60,
+                     language_tokens=(("zh", 20), ("id", 200)))
+    dense = {e.lang: e.cpu_seconds for e in plan_run(sizes, s).estimates}
+    assert s.tokens_of("zh") == 20 and s.tokens_of("id") == 200 and s.tokens_of("xx") == 60
+    assert dense["zh"] < dense["xx"] < dense["id"]
+    assert dense["id"] > 5 * dense["zh"]  # encoding dominates at this size: about 10x the tokens
+
+
+def test_plan_config_counts_tokens_per_language(shared_data_dir):
+    from lexdr.pipeline import load_config
+    from lexdr.pipeline.planning import plan_config
+
+    plan = plan_config(load_config(EXAMPLES / "dev-quick.toml"))
+    counted = dict(plan.settings.language_tokens)
+    assert set(counted) == {"xquad-r-de", "xquad-r-es"} and all(20 < t < 120 for t in counted.values())
+    assert any(n.startswith("tokens per passage: xquad-r-de") for n in plan.notes)

@@ -166,7 +166,9 @@ class PlanSettings:
     ``max_docs_in_memory``: ``[bm25]``; ``None`` = the in-memory BM25 build. ``index``: ``[dense.index]``
     (type, or ``auto`` by corpus size; shard size; whether shards are kept). ``passage_tokens``: mean encoder
     tokens per passage before truncation (``lexdr plan`` counts them from the corpus; 128 is about Mr. TyDi's
-    100-word passages). ``query_tokens``: the same for queries. ``candidates``: passages per training example
+    100-word passages); ``language_tokens``: ``(label, tokens)`` of the languages whose own corpus sample was
+    counted (their dense stages are planned with it; training with ``passage_tokens``, the mean over all).
+    ``query_tokens``: the same for queries. ``candidates``: passages per training example
     besides the query (``min(max_candidates, 2 * n_candidates_each - 1)``: the two runs agree on about one;
     dev-quick mined 2.8 a query with n_candidates_each = 2).
     ``memory_bytes``: the memory budget; ``None`` = this machine's ``MemTotal``.
@@ -175,6 +177,7 @@ class PlanSettings:
     stages: tuple[Stage, ...] = tuple(Stage)
     max_seq_length: int = 192
     passage_tokens: int = 128
+    language_tokens: tuple[tuple[str, int], ...] = ()
     query_tokens: int = 16
     dim: int = 384
     index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
@@ -196,6 +199,10 @@ class PlanSettings:
         at_least(self, ("max_seq_length", "passage_tokens", "query_tokens", "dim", "epochs", "train_batch_size",
                         "rounds", "generator_batch_size"), 1)
         at_least(self, ("max_docs_in_memory",), 1, optional=True)
+
+    def tokens_of(self, lang: str) -> int:
+        """Tokens per passage of language ``lang``'s corpus: its own count, else ``passage_tokens``."""
+        return dict(self.language_tokens).get(lang, self.passage_tokens)
 
     def resolved_index(self, passages: int) -> IndexType:
         return self.index.resolve(passages)
@@ -331,7 +338,7 @@ def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     kind = s.resolved_index(n)
     ix = s.index
     per_vec = index_bytes_per_vector(kind, s.dim, ix) + 8
-    cpu, gpu = _encode_seconds(n, s.passage_tokens, s)
+    cpu, gpu = _encode_seconds(n, s.tokens_of(lang), s)
     qcpu, qgpu = _encode_seconds(queries, s.query_tokens, s)
     rate = RATES["flat_search_s_per_vec_query"]
     if kind in (IndexType.flat, IndexType.hnsw, IndexType.hnsw_sq8):  # HNSW: charged as flat (an upper bound)

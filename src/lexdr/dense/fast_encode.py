@@ -16,6 +16,9 @@ device-to-host copy. :func:`encode_texts` keeps the same model and the same numb
 
 Embeddings come back as float32 in input order (L2-normalized when ``normalize``), like
 ``SentenceTransformer.encode(..., normalize_embeddings=True)``.
+
+:func:`encode_ids` is the same loop from stored token ids (:mod:`lexdr.dense.token_ids`): no tokenizer at all,
+batches padded from the ids with numpy (vectorized) in ``encode``'s order.
 """
 
 from __future__ import annotations

@@ -119,10 +119,17 @@ def plan_config(cfg: RunConfig, device: Device | str = Device.cpu) -> Plan:
     sizes = count_inputs(cfg, notes, samples)
     texts = [t for v in samples.values() for t in v]
     passage_tokens = estimate_tokens(texts) if texts else PlanSettings.passage_tokens
-    notes.append(f"tokens per passage: {passage_tokens} " + (f"(estimated from {len(texts):,} passages)" if texts
-                                                            else "(no corpus here to count: Mr. TyDi-like)"))
+    # each language's dense stages from its own sample (sentence corpora and paragraph corpora differ 3-7x)
+    language_tokens = tuple((label, estimate_tokens(v)) for label, v in samples.items() if v)
+    counted = ", ".join(f"{label} {t}" for label, t in language_tokens)
+    notes.append(f"tokens per passage: {counted} (each estimated from its corpus's first {SAMPLE:,} passages); "
+                 f"{passage_tokens} over all (training)" if texts
+                 else f"tokens per passage: {passage_tokens} (no corpus here to count: Mr. TyDi-like)")
+    uncounted = sorted(set(sizes) - {label for label, _ in language_tokens})
+    if texts and uncounted:
+        notes.append(f"tokens per passage of {', '.join(uncounted)}: not on this machine, planned at {passage_tokens}")
     settings = PlanSettings(stages=tuple(stages), max_seq_length=cfg.dense.max_seq_length,
-                            passage_tokens=passage_tokens, index=cfg.dense_index,
+                            passage_tokens=passage_tokens, language_tokens=language_tokens, index=cfg.dense_index,
                             max_docs_in_memory=cfg.bm25.max_docs_in_memory,
                             epochs=max(1, math.ceil(cfg.training.epochs)), train_batch_size=cfg.training.batch_size,
                             max_candidates=cfg.training.max_candidates,
