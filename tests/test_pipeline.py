@@ -39,6 +39,9 @@ def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
     fusion = json.loads((run / "tiny-en" / "evaluate" / "fusion.json").read_text())
     assert fusion["adaptive-hybrid-lexdr-r1"]["fitted_on"] == "unlabeled queries"
     assert fusion["adaptive-hybrid-lexdr-r1"]["fit_queries"] == 12 and "Adaptive hybrids: fitted weights" in report
+    # the base and the trained model encoded the corpus from the same token ids (one tokenizer, one folder)
+    tokens = list((run / "tiny-en" / "tokens").iterdir())
+    assert len(tokens) == 1 and json.loads((tokens[0] / "manifest.json").read_text())["complete"]
     card = (run / "train-r1" / "model" / "README.md").read_text()  # the model's own card, not its base's
     assert "lexdr-r1" in card and "tiny-en" in card and "MRR@10" in card
     # Same config, same inputs: nothing runs again.
