@@ -186,3 +186,11 @@ def test_plan_config_counts_tokens_per_language(shared_data_dir):
     counted = dict(plan.settings.language_tokens)
     assert set(counted) == {"xquad-r-de", "xquad-r-es"} and all(20 < t < 120 for t in counted.values())
     assert any(n.startswith("tokens per passage: xquad-r-de") for n in plan.notes)
+
+
+def test_dense_disk_counts_the_token_ids_once():
+    sizes = {"xx": (100_000, 10, 10)}
+    short, long = (PlanSettings(stages=(Stage.dense,), passage_tokens=t, max_seq_length=256) for t in (10, 210))
+    disk = {t: plan_run(sizes, s).estimates[0].disk_bytes for t, s in ((10, short), (210, long))}
+    assert disk[210] - disk[10] == 100_000 * 4 * 200  # int32 ids of 200 more tokens a passage, stored once
+    assert "token ids once" in plan_run(sizes, long).estimates[0].detail

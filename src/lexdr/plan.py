@@ -428,8 +428,10 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
             times = 1 + models
             cpu = base.cpu_seconds + models * trained.cpu_seconds
             gpu = (base.gpu_seconds or 0) + models * (trained.gpu_seconds or 0)
-            est.append(replace(base, cpu_seconds=cpu, gpu_seconds=gpu, disk_bytes=base.disk_bytes * times,
-                               detail=f"{base.detail}; indexed {times}x"))
+            # the corpus's token ids, written once and read by every model's encode: int32 ids + 12 B a passage
+            token_disk = n * (4 * min(s.tokens_of(lang), s.max_seq_length) + 12)
+            est.append(replace(base, cpu_seconds=cpu, gpu_seconds=gpu, disk_bytes=base.disk_bytes * times + token_disk,
+                               detail=f"{base.detail}; indexed {times}x; token ids once"))
         if Stage.mine in s.stages:
             est.append(_mine(lang, unl * s.rounds, s))
         if generating:
