@@ -66,7 +66,8 @@ PUBLIC_API = {
     "lexdr.optim": ["linear_warmup_decay", "optimizer_step", "StepLog", "save_checkpoint", "read_checkpoint_state",
                     "load_optimizer_state"],
     "lexdr.serve": ["ServeConfig", "serve", "write_html"],
-    "lexdr.layout": ["DATA", "BM25", "DENSE_BASE", "MINE", "MINE_R2", "GENERATE", "EVALUATE", "GENERATOR", "REPORT",
+    "lexdr.layout": ["DATA", "BM25", "DENSE_BASE", "MINE", "MINE_R2", "GENERATE", "EVALUATE", "TOKENS", "GENERATOR",
+                     "REPORT",
                      "TRAIN_STAGES", "RunLayout"],
 }
 

@@ -76,24 +76,25 @@ def test_stage_api_writes_index_and_run_and_resumes_from_shards(encoder, tmp_pat
     write_queries_tsv([Query("q1", "capital of japan")], queries)
     # A run killed after the first shard leaves that shard on disk ...
     calls = []
-    original = Encoder.encode_passages
+    original = Encoder.encode_passage_ids  # the corpus is encoded from its token ids (lexdr.dense.token_ids)
 
-    def counting(self, texts):
-        calls.append(len(texts))
+    def counting(self, ids, lengths, chars=None):
+        calls.append(len(lengths))
         if len(calls) == 2:
             raise KeyboardInterrupt("killed")
-        return original(self, texts)
+        return original(self, ids, lengths, chars)
 
-    monkeypatch.setattr(Encoder, "encode_passages", counting)
+    monkeypatch.setattr(Encoder, "encode_passage_ids", counting)
     with pytest.raises(KeyboardInterrupt):
         encode_corpus(corpus, encoder, tmp_path / "idx", shard_size=4)
     assert (tmp_path / "idx" / "shards" / "000000.npy").exists()
     # ... and the next run encodes only the missing shard.
     calls.clear()
-    monkeypatch.setattr(Encoder, "encode_passages", lambda self, texts: (calls.append(len(texts)), original(self, texts))[1])
+    monkeypatch.setattr(Encoder, "encode_passage_ids",
+                        lambda self, *tokens: (calls.append(len(tokens[1])), original(self, *tokens))[1])
     build_dense_index(corpus, tmp_path / "idx", encoder=encoder, shard_size=4)
     assert calls == [2]
-    assert not (tmp_path / "idx" / "shards").exists()
+    assert not (tmp_path / "idx" / "shards").exists() and not (tmp_path / "idx" / "tokens").exists()
     meta = json.loads((tmp_path / "idx" / "config.json").read_text())
     assert meta["encoder"]["query_prompt"] == "query: "
     run = dense_search(tmp_path / "idx", queries, tmp_path / "run.trec", k=3, encoder=encoder)

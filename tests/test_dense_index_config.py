@@ -77,6 +77,10 @@ class _CountingEncoder(Encoder):
         type(self).passages += len(texts)
         return super().encode_passages(texts)
 
+    def encode_passage_ids(self, ids, lengths, chars=None):  # the corpus is encoded from its token ids
+        type(self).passages += len(lengths)
+        return super().encode_passage_ids(ids, lengths, chars)
+
 
 def test_another_index_type_rebuilds_the_index_without_re_encoding(tmp_path, tiny_encoder_dir, monkeypatch):
     import lexdr.dense.stage as stage

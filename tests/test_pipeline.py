@@ -44,6 +44,9 @@ def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
     assert gain["hybrid"] == pytest.approx(metrics["adaptive-hybrid-lexdr-r1"]["MRR@10"] -
                                            metrics["adaptive-hybrid"]["MRR@10"])
     assert "### What training added" in report and "paid off" in report
+    # the base and the trained model encoded the corpus from the same token ids (one tokenizer, one folder)
+    tokens = list((run / "tiny-en" / "tokens").iterdir())
+    assert len(tokens) == 1 and json.loads((tokens[0] / "manifest.json").read_text())["complete"]
     card = (run / "train-r1" / "model" / "README.md").read_text()  # the model's own card, not its base's
     assert "lexdr-r1" in card and "tiny-en" in card and "MRR@10" in card
     # Same config, same inputs: nothing runs again.

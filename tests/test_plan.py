@@ -7,7 +7,7 @@ import pytest
 from dataclasses import replace
 from pathlib import Path
 
-from lexdr.dense import DenseIndexConfig
+from lexdr.dense import DenseIndexConfig, EncoderConfig
 from lexdr.generation import GenerationConfig
 from lexdr.sparse import BM25Config
 from lexdr.errors import ConfigError
@@ -187,3 +187,33 @@ def test_plan_settings_are_the_run_configs_sections(tmp_path):
                                      encoding="utf-8")
     planned = plan_config(load_config(tmp_path / "b.toml")).settings
     assert (planned.max_seq_length, planned.epochs) == (96, 3)
+
+def test_each_language_is_planned_with_its_own_tokens_per_passage():
+    """A sentence corpus and a paragraph corpus of the same size: the dense stage of each is planned from its
+    own tokens per passage (a language without a count gets the mean); training from the mean."""
+    sizes = {"zh": (20_000, 100, 100), "id": (20_000, 100, 100), "xx": (20_000, 100, 100)}
+    s = PlanSettings(stages=(Stage.dense,), dense=EncoderConfig(max_seq_length=256), passage_tokens=60,
+                     language_tokens=(("zh", 20), ("id", 200)))
+    dense = {e.lang: e.cpu_seconds for e in plan_run(sizes, s).estimates}
+    assert s.tokens_of("zh") == 20 and s.tokens_of("id") == 200 and s.tokens_of("xx") == 60
+    assert dense["zh"] < dense["xx"] < dense["id"]
+    assert dense["id"] > 5 * dense["zh"]  # encoding dominates at this size: about 10x the tokens
+
+
+def test_plan_config_counts_tokens_per_language(shared_data_dir):
+    from lexdr.pipeline import load_config
+    from lexdr.pipeline.planning import plan_config
+
+    plan = plan_config(load_config(EXAMPLES / "dev-quick.toml"))
+    counted = dict(plan.settings.language_tokens)
+    assert set(counted) == {"xquad-r-de", "xquad-r-es"} and all(20 < t < 120 for t in counted.values())
+    assert any(n.startswith("tokens per passage: xquad-r-de") for n in plan.notes)
+
+
+def test_dense_disk_counts_the_token_ids_once():
+    sizes = {"xx": (100_000, 10, 10)}
+    short, long = (PlanSettings(stages=(Stage.dense,), passage_tokens=t, dense=EncoderConfig(max_seq_length=256))
+                   for t in (10, 210))
+    disk = {t: plan_run(sizes, s).estimates[0].disk_bytes for t, s in ((10, short), (210, long))}
+    assert disk[210] - disk[10] == 100_000 * 4 * 200  # int32 ids of 200 more tokens a passage, stored once
+    assert "token ids once" in plan_run(sizes, long).estimates[0].detail

@@ -5,6 +5,8 @@ report, the trained models' cards and ``lexdr serve`` read them back through the
     <label>/data/                the language's inputs as standard files (corpus.jsonl, queries.<part>.tsv,
                                  qrels.<part>.txt)
     <label>/bm25/                BM25 index + runs (run.<part>.trec)
+    <label>/tokens/<key>/        the corpus's token ids (one folder per tokenizer, length and prompt), written by
+                                 the first dense stage and read by the others (lexdr.dense.token_ids)
     <label>/dense-base/          FAISS index of the base encoder + runs
     <label>/mine/                mined.jsonl + stats.json
     generator/                   [generation] backend = "trained": one query generator for every language
@@ -23,11 +25,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DATA", "BM25", "DENSE_BASE", "MINE", "MINE_R2", "GENERATE", "EVALUATE", "GENERATOR", "REPORT",
+__all__ = ["DATA", "BM25", "DENSE_BASE", "MINE", "MINE_R2", "GENERATE", "EVALUATE", "TOKENS", "GENERATOR", "REPORT",
            "TRAIN_STAGES", "RunLayout"]
 
-DATA, BM25, DENSE_BASE, MINE, MINE_R2, GENERATE, EVALUATE = (
-    "data", "bm25", "dense-base", "mine", "mine-r2", "generate", "evaluate")
+DATA, BM25, DENSE_BASE, MINE, MINE_R2, GENERATE, EVALUATE, TOKENS = (
+    "data", "bm25", "dense-base", "mine", "mine-r2", "generate", "evaluate", "tokens")
 GENERATOR, REPORT = "generator", "report"
 TRAIN_STAGES = ("train-r1", "train-gen", "train-r2", "train-gold")  # the joint training stages, in run order
 

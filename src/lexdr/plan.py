@@ -176,7 +176,9 @@ class PlanSettings:
     (backend, ``max_passages``, the trained generator's batch size) and ``rounds`` are the run config's;
     :func:`lexdr.pipeline.planning.plan_config` passes a config's sections. ``passage_tokens``: mean encoder
     tokens per passage before truncation (``lexdr plan`` counts them from the corpus; 128 is about Mr. TyDi's
-    100-word passages). ``query_tokens``: the same for queries. ``memory_bytes``: the memory budget; ``None`` =
+    100-word passages); ``language_tokens``: ``(label, tokens)`` of the languages whose own corpus sample was
+    counted (their dense stages are planned with it; training with ``passage_tokens``, the mean over all).
+    ``query_tokens``: the same for queries. ``memory_bytes``: the memory budget; ``None`` =
     this machine's ``MemTotal``. ``model_shape``: the base model's hidden size, layers and heads; with
     ``train_on_cpu`` a forward chunk's activations (:func:`estimate_chunk_memory_bytes` of ``[training]``
     ``mini_batch_size`` x ``max_passage_length``) count towards the training's peak memory beyond the shape its
@@ -192,6 +194,7 @@ class PlanSettings:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     rounds: int = 1  # [run] rounds (its class lives in lexdr.pipeline, above this module)
     passage_tokens: int = 128
+    language_tokens: tuple[tuple[str, int], ...] = ()
     query_tokens: int = 16
     dim: int = 384
     device: Device = Device.cpu
@@ -246,6 +249,10 @@ class PlanSettings:
     @property
     def max_passage_length(self) -> int:
         return self.training.max_passage_length
+
+    def tokens_of(self, lang: str) -> int:
+        """Tokens per passage of language ``lang``'s corpus: its own count, else ``passage_tokens``."""
+        return dict(self.language_tokens).get(lang, self.passage_tokens)
 
     def resolved_index(self, passages: int) -> IndexType:
         return self.index.resolve(passages)
@@ -381,7 +388,7 @@ def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     kind = s.resolved_index(n)
     ix = s.index
     per_vec = index_bytes_per_vector(kind, s.dim, ix) + 8
-    cpu, gpu = _encode_seconds(n, s.passage_tokens, s)
+    cpu, gpu = _encode_seconds(n, s.tokens_of(lang), s)
     qcpu, qgpu = _encode_seconds(queries, s.query_tokens, s)
     rate = RATES["flat_search_s_per_vec_query"]
     if kind in (IndexType.flat, IndexType.hnsw, IndexType.hnsw_sq8):  # HNSW: charged as flat (an upper bound)
@@ -492,8 +499,10 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
             times = 1 + models
             cpu = base.cpu_seconds + models * trained.cpu_seconds
             gpu = (base.gpu_seconds or 0) + models * (trained.gpu_seconds or 0)
-            est.append(replace(base, cpu_seconds=cpu, gpu_seconds=gpu, disk_bytes=base.disk_bytes * times,
-                               detail=f"{base.detail}; indexed {times}x"))
+            # the corpus's token ids, written once and read by every model's encode: int32 ids + 12 B a passage
+            token_disk = n * (4 * min(s.tokens_of(lang), s.max_seq_length) + 12)
+            est.append(replace(base, cpu_seconds=cpu, gpu_seconds=gpu, disk_bytes=base.disk_bytes * times + token_disk,
+                               detail=f"{base.detail}; indexed {times}x; token ids once"))
         if Stage.mine in s.stages:
             est.append(_mine(lang, unl * s.rounds, s))
         if generating:

@@ -153,6 +153,40 @@ class Encoder:
         )
         return np.ascontiguousarray(emb, dtype=np.float32)
 
+    @property
+    def reads_token_ids(self) -> bool:
+        """Whether passages can be encoded from stored token ids: a sentence-transformers model whose first
+        module is a Hugging Face ``Transformer`` (its features are the tokenizer's ids and mask) and passages
+        cut, not windowed (a window is re-tokenized from its text). Else :func:`lexdr.dense.stage.encode_corpus`
+        encodes text."""
+        try:
+            first = self.model[0]
+        except (TypeError, IndexError, KeyError):
+            return False
+        return (type(first).__name__ == "Transformer" and getattr(self.model, "tokenizer", None) is not None
+                and self.config.window_stride is None)
+
+    def passage_tokenizer(self):
+        """The :class:`lexdr.dense.token_ids.PassageTokenizer` of this encoder's passages (prompt, length):
+        its ids are what :meth:`encode_passages` tokenizes, stored once per corpus and shared by every model
+        with the same tokenizer (:func:`lexdr.dense.token_ids.ensure_token_ids`)."""
+        if getattr(self, "_passage_tokenizer", None) is None:
+            from lexdr.dense.token_ids import PassageTokenizer
+
+            self._passage_tokenizer = PassageTokenizer(self.model.tokenizer, self.config.max_seq_length,
+                                                       self.passage_prompt, name=self.config.model)
+        return self._passage_tokenizer
+
+    def encode_passage_ids(self, ids: np.ndarray, lengths: np.ndarray, chars: np.ndarray | None = None) -> np.ndarray:
+        """One vector per passage from its stored token ids (:meth:`passage_tokenizer`: ids, lengths and
+        character counts), the vectors :meth:`encode_passages` gives for the same passages' text (on the CPU bit
+        for bit, given ``chars``: the same batches); batches are sorted by length and padded to their longest
+        passage, results come back in input order."""
+        from lexdr.dense.fast_encode import encode_ids
+
+        return encode_ids(self.model, ids, lengths, chars, batch_size=self.config.batch_size,
+                          prompt=self.passage_prompt, normalize=self.config.normalize)
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.query_prompt, "queries")
 

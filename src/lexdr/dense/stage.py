@@ -18,7 +18,7 @@ import logging
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -26,9 +26,10 @@ from lexdr.dense.encoder import Encoder, EncoderConfig
 from lexdr.dense.index import DenseIndex, DenseIndexConfig, IndexType
 from lexdr.dense.retriever import DenseRetriever
 from lexdr.defaults import DEFAULT_DEPTH
+from lexdr.dense.token_ids import corpus_shards, ensure_token_ids
 from lexdr.errors import LexdrError
 from lexdr.executors import Executor, ExecutorSpec, resolve_executor
-from lexdr.formats import iter_corpus, read_queries, write_run
+from lexdr.formats import read_queries, write_run
 from lexdr.formats.files import (DENSE_INDEX, atomic_path, atomic_write, claim_output_folder, file_digest,
                                  file_sha256, open_text)
 from lexdr.records import Run
@@ -132,10 +133,15 @@ def _reusable(npy: Path, manifest_path: Path, doc_ids: list[str], encoder_descri
 
 def _write_shard(encoder: Encoder, shard_dir: Path, no: int, doc_ids: list[str], texts: list[str],
                  described: dict, dtype: Any, identity: str | None = None) -> None:
-    """Encode one shard and write ``NNNNNN.npy``, then its manifest (whose presence marks the shard done)."""
+    """Encode one shard's texts and write ``NNNNNN.npy``, then its manifest (whose presence marks the shard done)."""
+    _save_shard(shard_dir, no, doc_ids, lambda: encoder.encode_passages(texts), described, dtype, identity)
+
+
+def _save_shard(shard_dir: Path, no: int, doc_ids: list[str], embed: Callable[[], np.ndarray], described: dict,
+                dtype: Any, identity: str | None = None) -> None:
     npy, manifest_path = _shard_paths(shard_dir, no)
     manifest_path.unlink(missing_ok=True)  # no stale manifest may vouch for the new file
-    emb = encoder.encode_passages(texts).astype(dtype)
+    emb = embed().astype(dtype)
     with atomic_path(npy) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, emb, allow_pickle=False)
@@ -165,21 +171,6 @@ class ShardEncoder:
         return {"shard": np.asarray([int(no) for no in batch["shard"]], dtype=np.int64)}
 
 
-def _corpus_shards(corpus_path: str | Path, shard_size: int) -> Iterator[tuple[int, list[str], list[str]]]:
-    """(shard number, doc ids, texts) of each ``shard_size`` passages of the corpus, in order."""
-    ids: list[str] = []
-    texts: list[str] = []
-    no = 0
-    for doc in iter_corpus(corpus_path):
-        ids.append(doc.doc_id)
-        texts.append(doc.full_text())
-        if len(ids) >= shard_size:
-            yield no, ids, texts
-            no, ids, texts = no + 1, [], []
-    if ids:
-        yield no, ids, texts
-
-
 def encode_missing_shards(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path, executor: Executor,
                           shard_size: int = 20_000, dtype: Any = np.float32) -> list[int]:
     """Encode, on ``executor``'s actors (:class:`ShardEncoder`, ``[cluster] encode_*`` resources), the shards
@@ -189,7 +180,7 @@ def encode_missing_shards(corpus_path: str | Path, encoder: Encoder, work_dir: s
     shard_dir.mkdir(parents=True, exist_ok=True)
     described = encoder.describe()
     name = np.dtype(dtype).name
-    windowed = ((no, *_window_rows(encoder, ids, texts)) for no, ids, texts in _corpus_shards(corpus_path, shard_size))
+    windowed = ((no, *_window_rows(encoder, ids, texts)) for no, ids, texts in corpus_shards(corpus_path, shard_size))
     rows = ({"shard": no, "doc_ids": ids, "texts": texts} for no, ids, texts in windowed
             if _reusable(*_shard_paths(shard_dir, no), ids, described, name, encoder.model_identity) is None)
     c = executor.cluster
@@ -203,11 +194,18 @@ def encode_missing_shards(corpus_path: str | Path, encoder: Encoder, work_dir: s
 
 def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Path,
                   shard_size: int = 20_000, dtype: Any = np.float32,
-                  executor: Executor | None = None) -> list[EncodedShard]:
+                  executor: Executor | None = None, token_dir: str | Path | None = None,
+                  corpus_sha256: str | None = None) -> list[EncodedShard]:
     """Embed every passage of ``corpus_path`` into ``dtype`` shards under ``work_dir/shards`` (float32: exact;
     :func:`build_dense_index` asks for float16 when it builds a compressed index), reusing the shards already
     there that check out (same ids, encoder, precision and checksum); returns the shards in corpus order.
-    With a distributed ``executor`` the missing shards are first encoded there (:func:`encode_missing_shards`)."""
+
+    Passages are encoded from their token ids (:mod:`lexdr.dense.token_ids`), tokenized once per corpus into
+    ``token_dir`` (default ``work_dir/tokens``) and shared by every encoder with the same tokenizer, length and
+    passage prompt that is given the same ``token_dir``; with ``window_stride`` set (or a model that is not a
+    Hugging Face transformer: :attr:`Encoder.reads_token_ids`), from the text.
+    With a distributed ``executor`` the missing shards are first encoded there (:func:`encode_missing_shards`,
+    from text)."""
     shard_dir = Path(work_dir) / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     described = encoder.describe()
@@ -215,31 +213,30 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
         encode_missing_shards(corpus_path, encoder, work_dir, executor, shard_size=shard_size, dtype=dtype)
     else:
         executor = None
-    shards: list[EncodedShard] = []
-    batch_ids: list[str] = []
-    batch_texts: list[str] = []
+    name = np.dtype(dtype).name
 
-    def flush() -> None:
-        npy, manifest_path = _shard_paths(shard_dir, len(shards))
-        row_ids, row_texts = _window_rows(encoder, batch_ids, batch_texts)
-        stored = _reusable(npy, manifest_path, row_ids, described, np.dtype(dtype).name, encoder.model_identity)
+    def add(no: int, row_ids: list[str], embed: Callable[[], np.ndarray]) -> None:
+        npy, manifest_path = _shard_paths(shard_dir, no)
+        stored = _reusable(npy, manifest_path, row_ids, described, name, encoder.model_identity)
         if stored is not None:
-            logger.info("shard %d: reused %d embeddings (%s)", len(shards), len(row_ids), stored)
+            logger.info("shard %d: reused %d embeddings (%s)", no, len(row_ids), stored)
         else:
             if executor is not None:
-                logger.warning("shard %d was not written by the executor; encoding it here", len(shards))
-            _write_shard(encoder, shard_dir, len(shards), row_ids, row_texts, described, dtype, encoder.model_identity)
-        shards.append(EncodedShard(npy, tuple(row_ids), as_float16=stored is not None and stored != np.dtype(dtype).name))
-        batch_ids.clear()
-        batch_texts.clear()
+                logger.warning("shard %d was not written by the executor; encoding it here", no)
+            _save_shard(shard_dir, no, row_ids, embed, described, dtype, encoder.model_identity)
+        shards.append(EncodedShard(npy, tuple(row_ids), as_float16=stored is not None and stored != name))
 
-    for doc in iter_corpus(corpus_path):
-        batch_ids.append(doc.doc_id)
-        batch_texts.append(doc.full_text())
-        if len(batch_ids) >= shard_size:
-            flush()
-    if batch_ids:
-        flush()
+    shards: list[EncodedShard] = []
+    if encoder.reads_token_ids:
+        token_shards = ensure_token_ids(corpus_path, encoder.passage_tokenizer(),
+                                        token_dir if token_dir is not None else Path(work_dir) / "tokens",
+                                        shard_size=shard_size, corpus_sha256=corpus_sha256)
+        for ts in token_shards:
+            add(ts.no, list(ts.doc_ids), lambda ts=ts: encoder.encode_passage_ids(*ts.open()))
+        return shards
+    for no, ids, texts in corpus_shards(corpus_path, shard_size):
+        row_ids, row_texts = _window_rows(encoder, ids, texts)
+        add(no, row_ids, lambda row_texts=row_texts: encoder.encode_passages(row_texts))
     return shards
 
 
@@ -252,7 +249,8 @@ def _count_passages(corpus_path: str | Path) -> int:
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
                       index_type: IndexType | str | None = None, shard_size: int | None = None,
                       encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
-                      keep_shards: bool = False, executor: Executor | None = None, overwrite: bool = False) -> Path:
+                      keep_shards: bool = False, executor: Executor | None = None, overwrite: bool = False,
+                      token_dir: str | Path | None = None, corpus_sha256: str | None = None) -> Path:
     """Encode ``corpus_path`` and write a FAISS index folder to ``out_dir``.
 
     ``index_config`` says which index and how it is trained and searched (default: ``auto``: exact flat up
@@ -261,6 +259,9 @@ def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_conf
     them when ``index_config.keep_shards``: another index type then builds without re-encoding).
     A folder holding a sparse index is refused before any work unless ``overwrite`` (then it is removed
     first); one holding files no index holds, always (:func:`lexdr.formats.files.claim_output_folder`).
+    ``token_dir``: where the corpus's token ids are kept for the next encoder with the same tokenizer (the
+    pipeline: ``<run>/<label>/tokens``, shared by every dense stage of the language); None: in
+    ``out_dir/tokens``, removed once the index is built.
     """
     out = claim_output_folder(out_dir, DENSE_INDEX, overwrite=overwrite, in_place=True)
     encoder = encoder or Encoder(encoder_config or EncoderConfig())
@@ -274,13 +275,16 @@ def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_conf
     n = _count_passages(corpus_path) if cfg.index_type is IndexType.auto else None
     exact = cfg.resolve(n) is IndexType.flat if n is not None else cfg.index_type is IndexType.flat
     shards = encode_corpus(corpus_path, encoder, out, shard_size=cfg.shard_size,
-                           dtype=np.float32 if exact else SHARD_DTYPE, executor=executor)
+                           dtype=np.float32 if exact else SHARD_DTYPE, executor=executor,
+                           token_dir=token_dir, corpus_sha256=corpus_sha256)
     doc_ids = [d for s in shards for d in s.doc_ids]
     index = DenseIndex.build_from_parts([s.open() for s in shards], doc_ids, meta={
         "encoder": encoder.describe(), "corpus": str(Path(corpus_path).resolve())}, config=cfg)
     index.save(out)
     if not keep_shards:  # the shards were a resume aid; the index now holds the vectors
         shutil.rmtree(out / "shards")
+    if token_dir is None:  # the index's own token ids: a resume aid too
+        shutil.rmtree(out / "tokens", ignore_errors=True)
     return out
 
 
@@ -331,7 +335,8 @@ def _record_provenance(folder: Path, provenance: dict) -> None:
 
 def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_config: EncoderConfig, depth: int,
                 out_dir: str | Path, provenance: Mapping | None = None, tag: str = "dense",
-                index_config: DenseIndexConfig | None = None, executor: Executor | ExecutorSpec | None = None) -> dict:
+                index_config: DenseIndexConfig | None = None, executor: Executor | ExecutorSpec | None = None,
+                token_dir: str | Path | None = None) -> dict:
     """The pipeline's dense stage: index ``corpus`` into ``out_dir/index`` (reusing an index built from the
     same corpus content by the same encoder and model) and write ``out_dir/run.<part>.trec`` for each query
     file in ``queries`` (part name -> path), ``depth`` hits deep. ``executor`` encodes the corpus shards
@@ -349,7 +354,8 @@ def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_c
     index = _reusable_dense_index(out / "index", encoder.describe(), prov, index_config)
     if index is None:
         build_dense_index(corpus, out / "index", encoder=encoder, index_config=index_config,
-                          keep_shards=index_config.keep_shards, executor=executor)
+                          keep_shards=index_config.keep_shards, executor=executor, token_dir=token_dir,
+                          corpus_sha256=prov["corpus_sha256"])
         _record_provenance(out / "index", prov)
         index = DenseIndex.load(out / "index")
     else:  # the folder records the search-time settings its runs were made with, and where its model is now

@@ -406,7 +406,7 @@ DENSE_INDEX = "dense"
 # The names (fnmatch patterns) each kind of index folder holds: everything else in such a folder is not ours.
 INDEX_FILES = {
     SPARSE_INDEX: ("config.json", "doc_ids.json", "doc_rank.npy", "*.index.npy", "*.index.json"),
-    DENSE_INDEX: ("config.json", "doc_ids.json", "index.faiss", "shards", "index_shards.json"),
+    DENSE_INDEX: ("config.json", "doc_ids.json", "index.faiss", "shards", "tokens", "index_shards.json"),
 }
 _KIND_NAMES = {SPARSE_INDEX: "sparse (BM25) index", DENSE_INDEX: "dense index"}
 

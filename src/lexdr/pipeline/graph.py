@@ -17,7 +17,7 @@ from lexdr.dense import DenseIndexConfig, EncoderConfig, dense_stage
 from lexdr.evaluation import evaluate_stage
 from lexdr.generation.config import GenerationConfig
 from lexdr.generation.stage import GeneratorSource, generate_stage, train_generator_stage
-from lexdr.layout import BM25, DENSE_BASE, GENERATE, GENERATOR, MINE, RunLayout
+from lexdr.layout import BM25, DENSE_BASE, GENERATE, GENERATOR, MINE, TOKENS, RunLayout
 from lexdr.mining.stage import mine_stage, write_no_queries
 from lexdr.pipeline.config import RunConfig
 from lexdr.settings import fingerprint_fields, to_plain
@@ -237,7 +237,9 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         return StageSpec(f"{label}/{name}", dense_stage,
                          {"corpus": L.corpus(li), "queries": queries, "encoder_config": enc, "depth": depth,
                           "provenance": provenance, "tag": name, "index_config": cfg.dense_index,
-                          "executor": cfg.executor},  # where shards are encoded: not fingerprinted
+                          "executor": cfg.executor,  # where shards are encoded: not fingerprinted
+                          # the corpus's token ids, tokenized once and read by every dense stage of the language
+                          "token_dir": L.stage(label, TOKENS)},
                          # which runs it writes: a run first made with rounds = 1 must redo it for round 2's mining
                          config={"dense": _fp(enc), "model": train or cfg.base_model, "parts": sorted(queries),
                                  "depth": depth, **_index_fp(cfg.dense_index)},

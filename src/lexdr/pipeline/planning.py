@@ -162,11 +162,19 @@ def plan_config(cfg: RunConfig, device: Device | str = Device.cpu, train_on_cpu:
     sizes = count_inputs(cfg, notes, samples)
     texts = [t for v in samples.values() for t in v]
     passage_tokens = estimate_tokens(texts) if texts else PlanSettings.passage_tokens
-    notes.append(f"tokens per passage: {passage_tokens} " + (f"(estimated from {len(texts):,} passages)" if texts
-                                                            else "(no corpus here to count: Mr. TyDi-like)"))
+    # each language's dense stages from its own sample (sentence corpora and paragraph corpora differ 3-7x)
+    language_tokens = tuple((label, estimate_tokens(v)) for label, v in samples.items() if v)
+    counted = ", ".join(f"{label} {t}" for label, t in language_tokens)
+    notes.append(f"tokens per passage: {counted} (each estimated from its corpus's first {SAMPLE:,} passages); "
+                 f"{passage_tokens} over all (training)" if texts
+                 else f"tokens per passage: {passage_tokens} (no corpus here to count: Mr. TyDi-like)")
+    uncounted = sorted(set(sizes) - {label for label, _ in language_tokens})
+    if texts and uncounted:
+        notes.append(f"tokens per passage of {', '.join(uncounted)}: not on this machine, planned at {passage_tokens}")
     settings = PlanSettings(stages=tuple(stages), bm25=cfg.bm25, dense=cfg.dense, index=cfg.dense_index,
                             mining=cfg.mining, training=cfg.training, generation=cfg.generation.config,
-                            rounds=cfg.rounds, passage_tokens=passage_tokens, device=device, model_shape=model_shape,
+                            rounds=cfg.rounds, passage_tokens=passage_tokens, language_tokens=language_tokens,
+                            device=device, model_shape=model_shape,
                             train_on_cpu=(cfg.training.device or device.value).startswith("cpu")
                             if train_on_cpu is None else train_on_cpu)
     plan = plan_run(sizes, settings)
