@@ -13,6 +13,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import LexdrError
+from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX
 from lexdr.fusion import FusionConfig, fuse_runs
 from lexdr.records import Query, Run
 
@@ -50,7 +51,7 @@ class HybridRetriever:
 
 
 # Index kinds (the ``kind`` an index folder's config.json records) -> (module, class with ``load(folder)``).
-INDEX_KINDS = {"sparse": ("lexdr.sparse", "BM25Index"), "dense": ("lexdr.dense", "DenseRetriever")}
+INDEX_KINDS = {SPARSE_INDEX: ("lexdr.sparse", "BM25Index"), DENSE_INDEX: ("lexdr.dense", "DenseRetriever")}
 _REBUILD = "rebuild it with `lexdr index sparse` or `lexdr index dense`"
 
 
@@ -75,7 +76,7 @@ def index_kind(folder: str | Path) -> str:
         raise LexdrError(f"{cfg_path}: not an index description; {_REBUILD}")
     kind = meta.get("kind")
     if kind is None:  # written before indexes recorded their kind
-        kind = "sparse" if "bm25" in meta else "dense" if "encoder" in meta or "shards" in meta else None
+        kind = SPARSE_INDEX if "bm25" in meta else DENSE_INDEX if "encoder" in meta or "shards" in meta else None
         if kind is None:
             raise LexdrError(f"{cfg_path} records no index kind and describes neither a BM25 nor a dense index; "
                              f"{_REBUILD}")

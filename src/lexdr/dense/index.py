@@ -225,7 +225,7 @@ def _sample(parts: Sequence[np.ndarray], n: int, size: int, seed: int) -> np.nda
 class DenseIndex:
     """Doc ids + a FAISS inner-product index. Save/load as ``index.faiss`` + ``doc_ids.json`` + ``config.json``."""
 
-    kind = "dense"  # what config.json records (lexdr.retrieval.index_kind)
+    kind = DENSE_INDEX  # what config.json records (lexdr.retrieval.index_kind)
 
     def __init__(self, index, doc_ids: list[str], meta: dict | None = None):
         if index.ntotal != len(doc_ids):

@@ -255,29 +255,25 @@ def create_app(systems: Systems, views: RunViews | None = None) -> FastAPI:
         return _page("search.html", ctx)
 
     if views is not None:
-        @app.get("/tests", response_class=HTMLResponse, include_in_schema=False)
-        def page_tests(lang: str | None = None, trained: str | None = None, versus: str = "bm25", only: str = "all"):
+        def _language_page(template: str, lang: str | None, context) -> HTMLResponse:
+            """A page of one language: 404 for an unknown one, else ``template`` with ``context(label)``."""
             try:
                 base, language = _base(lang)
             except KeyError as e:
                 return _unknown(e)
-            return _page("tests.html", dict(base, **tests_context(views, language.label, trained, versus, only)))
+            return _page(template, dict(base, **context(language.label)))
+
+        @app.get("/tests", response_class=HTMLResponse, include_in_schema=False)
+        def page_tests(lang: str | None = None, trained: str | None = None, versus: str = "bm25", only: str = "all"):
+            return _language_page("tests.html", lang, lambda label: tests_context(views, label, trained, versus, only))
 
         @app.get("/mining", response_class=HTMLResponse, include_in_schema=False)
         def page_mining(lang: str | None = None, stage: str = "mine", only: str = "all", doc: str | None = None):
-            try:
-                base, language = _base(lang)
-            except KeyError as e:
-                return _unknown(e)
-            return _page("mining.html", dict(base, **mining_context(views, language.label, stage, only, doc)))
+            return _language_page("mining.html", lang, lambda label: mining_context(views, label, stage, only, doc))
 
         @app.get("/generated", response_class=HTMLResponse, include_in_schema=False)
         def page_generated(lang: str | None = None):
-            try:
-                base, language = _base(lang)
-            except KeyError as e:
-                return _unknown(e)
-            return _page("generated.html", dict(base, **generated_context(views, language.label)))
+            return _language_page("generated.html", lang, lambda label: generated_context(views, label))
 
     return app
 

@@ -152,7 +152,7 @@ class BM25Index:
             rank[order] = np.arange(len(doc_ids), dtype=np.int64)
         self._id_rank = rank
 
-    kind = "sparse"  # what config.json records (lexdr.retrieval.index_kind)
+    kind = SPARSE_INDEX  # what config.json records (lexdr.retrieval.index_kind)
 
     @property
     def num_docs(self) -> int:

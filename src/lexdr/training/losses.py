@@ -16,6 +16,21 @@ __all__ = ["listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss", "Contrastiv
            "build_loss"]
 
 
+def _candidate_scores(q: torch.Tensor, p: torch.Tensor, cand_index: torch.Tensor) -> torch.Tensor:
+    """Each query's inner product with each of its candidates: (B, C)."""
+    return torch.einsum("bd,bcd->bc", q, p[cand_index])
+
+
+def _per_query_kl(student_logits: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor,
+                  teacher_temperature: float) -> torch.Tensor:
+    """KL(softmax(teacher / teacher_temperature) || softmax(student_logits)) per query (B,), padding masked."""
+    neg_inf = torch.finfo(student_logits.dtype).min
+    log_student = F.log_softmax(student_logits.masked_fill(~mask, neg_inf), dim=1)
+    teacher_probs = F.softmax((teacher / teacher_temperature).masked_fill(~mask, neg_inf), dim=1)
+    kl = teacher_probs * (torch.log(teacher_probs.clamp_min(1e-12)) - log_student)
+    return kl.masked_fill(~mask, 0.0).sum(dim=1)
+
+
 def listwise_kl_loss(q: torch.Tensor, p: torch.Tensor, cand_index: torch.Tensor, cand_mask: torch.Tensor,
                      teacher: torch.Tensor, student_temperature: float, teacher_temperature: float) -> torch.Tensor:
     """KL(teacher || student) over each query's candidate list.
@@ -23,12 +38,8 @@ def listwise_kl_loss(q: torch.Tensor, p: torch.Tensor, cand_index: torch.Tensor,
     cand_index (B, C) long into ``p``; cand_mask (B, C) bool (False = padding); teacher (B, C) raw teacher scores.
     Student distribution: softmax(q·p / student_temperature); teacher: softmax(teacher / teacher_temperature).
     """
-    scores = torch.einsum("bd,bcd->bc", q, p[cand_index]) / student_temperature  # (B, C)
-    neg_inf = torch.finfo(scores.dtype).min
-    log_student = F.log_softmax(scores.masked_fill(~cand_mask, neg_inf), dim=1)
-    teacher_probs = F.softmax((teacher / teacher_temperature).masked_fill(~cand_mask, neg_inf), dim=1)
-    kl = teacher_probs * (torch.log(teacher_probs.clamp_min(1e-12)) - log_student)
-    return kl.masked_fill(~cand_mask, 0.0).sum(dim=1).mean()
+    scores = _candidate_scores(q, p, cand_index) / student_temperature  # (B, C)
+    return _per_query_kl(scores, teacher, cand_mask, teacher_temperature).mean()
 
 
 def contrastive_loss(q: torch.Tensor, p: torch.Tensor, pos_index: torch.Tensor, temperature: float,
@@ -124,12 +135,9 @@ class FusionAwareKLLoss:
 
     def __call__(self, q: torch.Tensor, p: torch.Tensor, batch) -> tuple[torch.Tensor, dict[str, float]]:
         mask = batch.cand_mask.to(q.device)
-        scores = torch.einsum("bd,bcd->bc", q, p[batch.cand_index.to(q.device)]) / self.student_temperature
+        scores = _candidate_scores(q, p, batch.cand_index.to(q.device)) / self.student_temperature
         fused = scores + self.bm25_weight * batch.bm25.to(q.device) / self.teacher_temperature
-        neg_inf = torch.finfo(fused.dtype).min
-        log_student = F.log_softmax(fused.masked_fill(~mask, neg_inf), dim=1)
-        teacher = F.softmax((batch.teacher.to(q.device) / self.teacher_temperature).masked_fill(~mask, neg_inf), dim=1)
-        kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - log_student)).masked_fill(~mask, 0.0).sum(1).mean()
+        kl = _per_query_kl(fused, batch.teacher.to(q.device), mask, self.teacher_temperature).mean()
         return kl, {self.name: kl.item()}
 
 
@@ -150,14 +158,14 @@ class BM25HardKLLoss(ListwiseKLLoss):
     def __call__(self, q: torch.Tensor, p: torch.Tensor, batch) -> tuple[torch.Tensor, dict[str, float]]:
         mask = batch.cand_mask.to(q.device)
         neg_inf = torch.finfo(torch.float32).min
-        scores = torch.einsum("bd,bcd->bc", q, p[batch.cand_index.to(q.device)]) / self.student_temperature
-        log_student = F.log_softmax(scores.masked_fill(~mask, neg_inf), dim=1)
-        teacher = F.softmax((batch.teacher.to(q.device) / self.teacher_temperature).masked_fill(~mask, neg_inf), 1)
+        scores = _candidate_scores(q, p, batch.cand_index.to(q.device)) / self.student_temperature
+        kl = _per_query_kl(scores, batch.teacher.to(q.device), mask, self.teacher_temperature)
+        # 1 - BM25's softmax share of the teacher's top candidate
+        teacher = batch.teacher.to(q.device).masked_fill(~mask, neg_inf)
         bm25 = F.softmax((batch.bm25.to(q.device) / self.teacher_temperature).masked_fill(~mask, neg_inf), dim=1)
         top = teacher.argmax(dim=1, keepdim=True)
         weight = (1.0 - bm25.gather(1, top).squeeze(1)).clamp_min(0.0)
         weight = weight / weight.mean().clamp_min(1e-6)
-        kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - log_student)).masked_fill(~mask, 0.0).sum(1)
         value = (weight * kl).mean()
         return value, {self.name: value.item()}
 
