@@ -39,10 +39,12 @@ from _machine import cpu_name  # noqa: E402
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def start_server(run: Path, args: list[str]) -> tuple[subprocess.Popen, str]:
+def start_server(run: Path, args: list[str], cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
+    """``lexdr serve RUN --port 0`` in a child process (on ``cpus`` only, where given); (process, URL)."""
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     proc = subprocess.Popen([sys.executable, "-m", "lexdr", "serve", str(run), "--port", "0", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=pin)
     for line in proc.stdout:
         m = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
         if m:
@@ -69,6 +71,13 @@ class Rss(threading.Thread):
     def now(self) -> int:
         return self.proc.memory_info().rss
 
+    def split(self) -> dict:
+        """RSS in MB split as the kernel counts it: anonymous (the process's own heap) and file-backed (mapped
+        model weights and index files: page cache the kernel can drop and re-read)."""
+        with open(f"/proc/{self.proc.pid}/status") as fh:
+            kb = {l.split(":")[0]: int(l.split()[1]) for l in fh if l.startswith(("RssAnon", "RssFile"))}
+        return {"anon_mb": round(kb.get("RssAnon", 0) / 1024, 1), "file_mb": round(kb.get("RssFile", 0) / 1024, 1)}
+
     def reset(self) -> None:
         self.peak = self.now()
 
@@ -81,40 +90,83 @@ class Rss(threading.Thread):
             time.sleep(0.02)
 
 
-async def _load(url: str, body, clients: int, n: int, seconds: float) -> dict:
+class _Connection:
+    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol to time a server: requests are
+    written as prepared bytes and answers read by Content-Length. (httpx costs the load generator ~4 ms of CPU
+    a request: on one core it, not the server, set the rate.)"""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, body: bytes | None) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = f"{method} /{path} HTTP/1.1\r\nHost: {self.host}\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + (body or b""))
+        try:
+            headers = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.writer = None
+            raise
+        status = int(headers[9:12])
+        m = re.search(rb"(?i)content-length: *(\d+)", headers)
+        if m is None:
+            raise RuntimeError(f"no Content-Length in {headers[:200]!r}")
+        await self.reader.readexactly(int(m.group(1)))
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _load(url: str, body, clients: int, n: int, seconds: float, path: str = "api/search",
+                per_request: int = 1) -> dict:
     """``clients`` concurrent clients, each sending its next request when the last one is answered, until
-    ``n`` requests are answered or ``seconds`` pass. ``body(i)`` is the i-th request's JSON."""
+    ``n`` requests are answered or ``seconds`` pass. ``body(i)`` is the i-th request's JSON (None: a GET of
+    ``path``); ``per_request`` queries ride in each request (queries/s counts queries, not requests)."""
     lat, errors, statuses = [], 0, {}
     sent = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        async def worker():
-            nonlocal sent, errors
-            while sent < n and time.perf_counter() < deadline:
-                i = sent
-                sent += 1
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post("api/search", json=body(i))
-                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                except httpx.HTTPError:
-                    errors += 1
-                    continue
-                lat.append(time.perf_counter() - t0)
+    host, port = url.split("//")[1].rstrip("/").split(":")
+    bodies = [body(i) for i in range(n)]  # prepared before the clock starts
+    bodies = [None if b is None else json.dumps(b).encode() for b in bodies]
+    conns = [_Connection(host, int(port)) for _ in range(clients)]
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - t0
+    async def worker(conn: _Connection):
+        nonlocal sent, errors
+        while sent < n and time.perf_counter() < deadline:
+            i = sent
+            sent += 1
+            t0 = time.perf_counter()
+            try:
+                status = await conn.request("GET" if bodies[i] is None else "POST", path, bodies[i])
+                statuses[status] = statuses.get(status, 0) + 1
+            except (OSError, asyncio.IncompleteReadError, RuntimeError):
+                errors += 1
+                continue
+            lat.append(time.perf_counter() - t0)
+
+    deadline = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(c) for c in conns))
+    finally:
+        for c in conns:
+            c.close()
+    wall = time.perf_counter() - t0
     ms = np.array(lat) * 1000 if lat else np.zeros(1)
     return {"clients": clients, "requests": len(lat) + errors, "seconds": round(wall, 2),
-            "qps": round(len(lat) / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "qps": round(per_request * sum(c for s, c in statuses.items() if s == 200) / wall, 1),
+            "per_request": per_request, "p50_ms": round(float(np.percentile(ms, 50)), 1),
             "p95_ms": round(float(np.percentile(ms, 95)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1),
             "errors": errors + sum(c for s, c in statuses.items() if s != 200), "statuses": statuses}
 
 
-def load(url, body, clients, n, seconds) -> dict:
-    return asyncio.run(_load(url, body, clients, n, seconds))
+def load(url, body, clients, n, seconds, path="api/search", per_request=1) -> dict:
+    return asyncio.run(_load(url, body, clients, n, seconds, path, per_request))
 
 
 def in_process_qps(run: Path, label: str, system: str, queries: list, k: int, repeat: int) -> float:
@@ -145,12 +197,13 @@ def in_process_qps(run: Path, label: str, system: str, queries: list, k: int, re
 
     batch = [Query(f"q{i}", q.text) for i, q in enumerate(batch)]
     retriever.search(batch[:8], k=k)  # warm-up
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(3):  # best of three: a shared machine's noise only ever slows a call down
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         retriever.search(batch, k=k)
         best = min(best, time.perf_counter() - t0)
-    return len(batch) / best
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return len(batch) / best, 1000 * best_cpu / len(batch)
 
 
 def raw(url: str, payload: bytes, read: bool) -> None:
@@ -239,6 +292,18 @@ def screenshots(url: str, lang: str, out: Path) -> list[Path]:
     return written
 
 
+def split_cpus(server: list[int] | None) -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, load-generator CPUs): the given server CPUs and the rest, or this process's CPUs halved."""
+    mine = sorted(os.sched_getaffinity(0))
+    if server:
+        rest = set(mine) - set(server)
+        return set(server), rest or None
+    if len(mine) < 2:
+        return None, None
+    half = len(mine) // 2
+    return set(mine[:half]), set(mine[half:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
@@ -252,7 +317,13 @@ def main() -> None:
     ap.add_argument("--screenshot", type=Path)
     ap.add_argument("--no-abuse", action="store_true")
     ap.add_argument("--torch-threads", type=int, help="torch threads, for the server and the in-process search alike")
+    ap.add_argument("--server-cpus", type=int, nargs="*",
+                    help="pin the server, and later the in-process search, to these CPUs (default: the first half of "
+                         "this process's CPUs when it has 2 or more; none given: no pinning)")
+    ap.add_argument("--batch", type=int, default=32,
+                    help="also send /api/search/batch requests of this many queries at 8 clients (0: don't)")
     args = ap.parse_args()
+    server_cpus, client_cpus = split_cpus(args.server_cpus)
 
     sys.path.insert(0, SRC)
     from lexdr.formats import read_queries
@@ -267,12 +338,40 @@ def main() -> None:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_before = os.getloadavg()
     threads = ["--torch-threads", str(args.torch_threads)] if args.torch_threads else []
-    proc, url = start_server(args.run, threads)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+
+    def library_qps(system: str) -> float:
+        """The library's batched search of ``system``, here, on the server's CPUs while the server idles."""
+        if server_cpus:
+            os.sched_setaffinity(0, server_cpus)
+        try:
+            qps, cpu_ms = in_process_qps(args.run, label, system, queries, args.k, args.requests)
+            library_cpu_ms[system] = round(cpu_ms, 3)
+            return round(qps, 1)
+        finally:
+            if client_cpus:
+                os.sched_setaffinity(0, client_cpus)
+
+    proc, url = start_server(args.run, threads, server_cpus)
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)  # the load generator keeps off the server's cores
     rss = Rss(proc.pid)
     rss.start()
-    results, baseline = [], {}
+    results, baseline, library_cpu_ms = [], {}, {}
     try:
-        rss_start = rss.now()
+        rss_start, split_start = rss.now(), rss.split()
+        for clients in (32,):  # the HTTP floor: a request that searches nothing, through the same stack
+            load(url, lambda i: None, 8, 64, 10, path="api/health")
+            cpu0 = sum(rss.proc.cpu_times()[:2])
+            res = load(url, lambda i: None, clients, args.requests * 3, args.seconds, path="api/health")
+            cpu = sum(rss.proc.cpu_times()[:2]) - cpu0
+            res.update(system="(GET /api/health: no search)", peak_rss_mb=round(rss.peak / 2**20, 1),
+                       server_cpu_ms_per_request=round(1000 * cpu / max(1, res["requests"]), 2))
+            results.append(res)
+            print(json.dumps(res), flush=True)
         for system in systems:
             body = lambda i, s=system: {"query": texts[i % len(texts)], "lang": label, "system": s, "k": args.k}
             load(url, body, 8, min(64, args.requests), 10)  # warm-up
@@ -285,40 +384,58 @@ def main() -> None:
                            server_cpu_ms_per_request=round(1000 * cpu / max(1, res["requests"]), 2))
                 results.append(res)
                 print(json.dumps(res), flush=True)
-        rss_after_load = rss.now()
+            if args.batch > 1:  # the same queries, ``--batch`` to a request, 8 clients
+                bbody = lambda i, s=system: {"queries": [texts[(i * args.batch + j) % len(texts)] for j in range(args.batch)],
+                                             "lang": label, "system": s, "k": args.k}
+                rss.reset()
+                cpu0 = sum(rss.proc.cpu_times()[:2])
+                res = load(url, bbody, 8, max(8, args.requests // args.batch * 4), args.seconds, path="api/search/batch",
+                           per_request=args.batch)
+                cpu = sum(rss.proc.cpu_times()[:2]) - cpu0
+                res.update(system=system, peak_rss_mb=round(rss.peak / 2**20, 1),
+                           server_cpu_ms_per_request=round(1000 * cpu / max(1, res["requests"]), 2))
+                results.append(res)
+                print(json.dumps(res), flush=True)
+            baseline[system] = library_qps(system)  # right after its levels: the same state of the machine
+        rss_after_load, split_after_load = rss.now(), rss.split()
         abuse_rows = [] if args.no_abuse else abuse(url, rss, label, systems[-1], texts)
         shots = screenshots(url, label, args.screenshot) if args.screenshot else []
     finally:
         proc.send_signal(2)
         proc.wait(30)
         rss.stop = True
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
-    for system in systems:  # after the server is gone: the cores are the library's alone
-        baseline[system] = round(in_process_qps(args.run, label, system, queries, args.k, args.requests), 1)
     record = {"date": started, "machine": f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+              "server_cpus": sorted(server_cpus or []), "client_cpus": sorted(client_cpus or []),
               "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
               "run": str(args.run), "lang": label, "torch_threads": args.torch_threads, "queries": len(texts), "k": args.k, "results": results,
-              "in_process_qps": baseline, "rss_mb": {"after_startup": round(rss_start / 2**20, 1),
-                                                     "after_load_levels": round(rss_after_load / 2**20, 1)},
+              "in_process_qps": baseline, "in_process_cpu_ms_per_query": library_cpu_ms, "rss_mb": {"after_startup": round(rss_start / 2**20, 1),
+                                                     "after_load_levels": round(rss_after_load / 2**20, 1),
+                                                     "after_startup_split": split_start,
+                                                     "after_load_levels_split": split_after_load},
               "abuse": abuse_rows, "screenshots": [str(s) for s in shots]}
     if args.json:
         args.json.write_text(json.dumps(record, indent=1))
     print(f"\n{record['date']} · {record['machine']} · load average before {record['load_before']}, "
           f"after {record['load_after']} · run `{args.run}` ({label}, {len(texts)} test queries cycled), k={args.k}, "
-          f"torch threads {args.torch_threads or 'default'}\n")
-    print("| system | clients | requests | queries/s | p50 ms | p95 ms | p99 ms | errors | server peak RSS MB | "
-          "server CPU ms / request | in-process batched search q/s | served / in-process |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"torch threads {args.torch_threads or 'default'}, server on CPUs {record['server_cpus'] or 'any'}, "
+          f"load generator on CPUs {record['client_cpus'] or 'any'}; the in-process search ran on the server's CPUs "
+          f"after the server stopped\n")
+    print("| system | clients | queries a request | requests | queries/s | p50 ms | p95 ms | p99 ms | errors | "
+          "server peak RSS MB | server CPU ms / query | in-process batched search q/s | in-process CPU ms / query | "
+          "served / in-process (q/s) | served / in-process (CPU a query) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        base = baseline[r["system"]]
-        print(f"| {r['system']} | {r['clients']} | {r['requests']} | {r['qps']} | {r['p50_ms']} | {r['p95_ms']} | "
-              f"{r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} | {r['server_cpu_ms_per_request']} | {base} | "
-              f"{r['qps'] / base:.0%} |")
-    print(f"\nServer RSS: {record['rss_mb']['after_startup']} MB after start-up, "
-          f"{record['rss_mb']['after_load_levels']} MB after every load level.\n")
+        base, lib_cpu = baseline.get(r["system"]), library_cpu_ms.get(r["system"])
+        cpu_q = r["server_cpu_ms_per_request"] / r["per_request"]
+        ratio = f"{r['qps'] / base:.0%}" if base else "–"
+        eff = f"{lib_cpu / cpu_q:.0%}" if lib_cpu and cpu_q else "–"
+        print(f"| {r['system']} | {r['clients']} | {r['per_request']} | {r['requests']} | {r['qps']} | {r['p50_ms']} | "
+              f"{r['p95_ms']} | {r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} | {cpu_q:.2f} | "
+              f"{base or '–'} | {lib_cpu or '–'} | {ratio} | {eff} |")
+    m = record["rss_mb"]
+    print(f"\nServer RSS: {m['after_startup']} MB after start-up (anonymous {m['after_startup_split']['anon_mb']}, "
+          f"file-backed {m['after_startup_split']['file_mb']}), {m['after_load_levels']} MB after every load level "
+          f"(anonymous {m['after_load_levels_split']['anon_mb']}, file-backed {m['after_load_levels_split']['file_mb']}).\n")
     if abuse_rows:
         print("| abuse | answers (status: count) | still answers | seconds | RSS after MB | peak RSS MB |")
         print("|---|---|---|---:|---:|---:|")

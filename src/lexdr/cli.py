@@ -501,14 +501,16 @@ def serve(
     port: Annotated[int, _opt(ServeConfig, "port")] = default_of(ServeConfig, "port"),
     max_k: Annotated[int, _opt(ServeConfig, "max_k")] = default_of(ServeConfig, "max_k"),
     max_wait_ms: Annotated[float, _opt(ServeConfig, "max_wait_ms")] = default_of(ServeConfig, "max_wait_ms"),
+    max_batch: Annotated[int, _opt(ServeConfig, "max_batch")] = default_of(ServeConfig, "max_batch"),
+    encode_batch: Annotated[int, _opt(ServeConfig, "encode_batch")] = default_of(ServeConfig, "encode_batch"),
     torch_threads: Annotated[Optional[int], _opt(ServeConfig, "torch_threads")] = default_of(ServeConfig, "torch_threads"),
 ) -> None:
     """Serve every retriever of a run (BM25, base, trained, hybrids with the run's fitted weights) behind a
     JSON search API, with pages to look inside the run; read-only. API docs at /docs. Ctrl-C stops it."""
     from lexdr.serve import serve as run_server
 
-    run_server(paths, ServeConfig(host=host, port=port, max_k=max_k, max_wait_ms=max_wait_ms,
-                                  torch_threads=torch_threads))
+    run_server(paths, ServeConfig(host=host, port=port, max_k=max_k, max_wait_ms=max_wait_ms, max_batch=max_batch,
+                                  encode_batch=encode_batch, torch_threads=torch_threads))
 
 
 # ----------------------------------------------------------------------------------------------- models

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig, FusionMethod, fuse_runs
 from lexdr.layout import BM25, RunLayout
@@ -219,7 +220,7 @@ class _Opener:
         key = json.dumps(described, sort_keys=True)
         if key not in self._encoders:
             encoder = encoder_for_index(index, **({"model": str(model)} if model is not None else {}),
-                                        batch_size=self.config.max_batch, show_progress=False)
+                                        batch_size=self.config.encode_batch, show_progress=False)
             self._encoders[key] = self._batcher(f"encoder:{name}", _DenseBatch(encoder))  # shared by every language
         return System(name, kind, self._encoders[key], index)
 
@@ -271,20 +272,45 @@ def open_run(run_dir: str | Path, config: ServeConfig | None = None) -> Systems:
                                         parts=parts, fusion=FusionConfig(**fc), fusion_record=record)
         lang.passages = _passages(spec["corpus"])
         languages[label] = lang
-    depth = int((cfg.get("bm25") or {}).get("depth") or 100)
-    _warm_up(languages)
+    depth = int((cfg.get("bm25") or {}).get("depth") or DEFAULT_DEPTH)
+    _warm_up(languages, opener.executor, config, depth)
     logger.info("opened %s: %d languages, %d systems, %d encoders", run_dir, len(languages),
                 sum(len(l.systems) for l in languages.values()), len(opener._encoders))
     return Systems(run_dir.name, languages, opener.batchers, opener.executor, config, depth, run_dir)
 
 
-def _warm_up(languages: dict[str, Language]) -> None:
-    """One query through every leaf before the first request: torch and FAISS pay their first-call costs
-    (hundreds of milliseconds) here, not in a user's request."""
+# A warm-up query: long enough that its batch meets the activations of real queries (most are well under this).
+WARM_UP_TEXT = "warm up the encoder and the index with a query about as long as the longest questions people ask " * 2
+
+
+def _warm_up(languages: dict[str, Language], executor: concurrent.futures.Executor, config: ServeConfig,
+             depth: int) -> None:
+    """A full micro-batch through every leaf, at the deepest k any request can ask for, before the first request,
+    on the compute thread that will serve them: torch and FAISS pay their first-call costs (hundreds of
+    milliseconds) here, and the thread's allocator and kernel caches reach their working size, so memory stays
+    flat under load (benchmarks/results/serve_load.md)."""
+    k = max(config.max_k, config.compare_depth, depth)
+    batch = [WARM_UP_TEXT[: config.query_char_limit]] * config.max_batch
     for language in languages.values():
         for system in language.systems.values():
-            if system.batcher is not None:
-                system.batcher.fn([(system.index, "warm up", 1)])
+            if system.batcher is None:
+                continue
+            if isinstance(system.batcher.fn, _DenseBatch):
+                executor.submit(_page_in, system.batcher.fn.encoder).result()
+            executor.submit(system.batcher.fn, [(system.index, text, k) for text in batch]).result()
+
+
+def _page_in(encoder) -> None:
+    """Read every weight once. The model's safetensors file is memory-mapped, so without this the rows of the
+    token embedding (most of a multilingual model: 250k tokens) are read from the page cache one by one as
+    queries first use their tokens, and the service's RSS creeps up for hours (+300 MB for e5-small)."""
+    import torch
+
+    model = getattr(encoder, "model", None)
+    if isinstance(model, torch.nn.Module):
+        with torch.inference_mode():
+            for p in model.parameters():
+                p.sum()
 
 
 def open_indexes(folders: Sequence[str | Path], config: ServeConfig | None = None, label: str = "index") -> Systems:
@@ -314,5 +340,5 @@ def open_indexes(folders: Sequence[str | Path], config: ServeConfig | None = Non
         if corpus is None and meta.get("corpus") and Path(meta["corpus"]).is_file():
             corpus = Path(meta["corpus"])
     lang.passages = _passages(corpus)
-    _warm_up({label: lang})
-    return Systems(label, {label: lang}, opener.batchers, opener.executor, config, 100, None)
+    _warm_up({label: lang}, opener.executor, config, DEFAULT_DEPTH)
+    return Systems(label, {label: lang}, opener.batchers, opener.executor, config, DEFAULT_DEPTH, None)
