@@ -1,9 +1,13 @@
 """`lexdr serve` under load, on loopback only, bounded in requests and seconds per level.
 
 For each system (default: BM25, the base encoder, the run's best trained model and its adaptive hybrid) and
-each number of concurrent clients (1, 8, 32): queries/s, p50/p95/p99 latency, errors, and the server's peak
-RSS, with the run's test queries cycled; beside it, the library's own batched ``search`` of the same system
-over the same queries in one call, in this process. Then abuse: clients that disconnect mid-request, malformed
+each number of concurrent clients (1, 8, 32): queries/s, p50/p95/p99 latency, errors, the server's CPU per
+query and its peak RSS, with the run's test queries cycled; also batch requests (``--batch`` queries each, 8
+clients) and the HTTP floor (GET /api/health: the stack with no search). Right after each system's levels, the
+library's own batched ``search`` of the same system over the same queries in one call, in this process, on the
+server's CPUs while the server idles (wall and CPU per query). On 2 or more CPUs the server gets the first half
+and the load generator (a raw keep-alive HTTP/1.1 client: httpx cost ~4 ms of CPU a request and set the rate on
+one core) the rest, so neither takes the other's cores. Then abuse: clients that disconnect mid-request, malformed
 bodies, 1 MB queries, 1,000 requests with k=1000 (refused: over max_k) and 1,000 with k at the cap; after each,
 the service must still answer and its RSS is recorded. Optionally screenshots of the page (headless Chromium).
 
@@ -419,7 +423,7 @@ def main() -> None:
           f"after {record['load_after']} · run `{args.run}` ({label}, {len(texts)} test queries cycled), k={args.k}, "
           f"torch threads {args.torch_threads or 'default'}, server on CPUs {record['server_cpus'] or 'any'}, "
           f"load generator on CPUs {record['client_cpus'] or 'any'}; the in-process search ran on the server's CPUs "
-          f"after the server stopped\n")
+          f"right after each system's levels, the server idle\n")
     print("| system | clients | queries a request | requests | queries/s | p50 ms | p95 ms | p99 ms | errors | "
           "server peak RSS MB | server CPU ms / query | in-process batched search q/s | in-process CPU ms / query | "
           "served / in-process (q/s) | served / in-process (CPU a query) |")
