@@ -330,8 +330,8 @@ def test_pipeline_trains_one_generator_for_all_languages_then_generates(tmp_path
     assert names.index("generator") > max(names.index("tiny-en/mine"), names.index("tiny-de/mine"))
     assert names.index("generator") < min(names.index("tiny-en/generate"), names.index("tiny-de/generate"))
     spec = {s.name: s for s in method_graph(cfg)}
-    assert [s.label for s in spec["generator"].args["sources"]] == ["tiny-en"]  # only languages with mined pairs
-    assert spec["generator"].args["config"].seed == 7  # [run] seed
+    assert [s.label for s in spec["generator"].inputs.sources] == ["tiny-en"]  # only languages with mined pairs
+    assert spec["generator"].config.seed == 7  # [run] seed
 
     results = run_pipeline(cfg, quiet=True, report=False)
     run = tmp_path / "run"
