@@ -1,8 +1,11 @@
 """The ``lexdr`` command line: one subcommand per pipeline stage, nothing but argument parsing.
 
-Every command calls a function of the Python API (``lexdr.sparse``, ``lexdr.dense``, ``lexdr.fusion``,
-``lexdr.evaluation``, ``lexdr.models``); heavy libraries are imported inside the command that needs them so
-``lexdr --help`` stays instant.
+The per-stage commands (``index sparse``, ``index dense``, ``search``, ``mine``, ``generate``, ``generator
+train``, ``train``) build the stage's config from the same setting declarations as its ``[section]`` and call
+the stage function the pipeline's graph calls, ``stage(inputs, config, out_dir, executor)``, with a
+:class:`lexdr.executors.LocalExecutor`; the others call a function of the Python API (``lexdr.fusion``,
+``lexdr.evaluation``, ``lexdr.models``, ...). Heavy libraries are imported inside the command that needs them
+so ``lexdr --help`` stays instant.
 """
 
 from __future__ import annotations
