@@ -51,7 +51,7 @@ PUBLIC_API = {
                    "machine_memory_bytes", "MRTYDI_SIZES", "index_bytes_per_vector"],
     "lexdr.records": ["Doc", "Query", "Qrel", "Hit", "Run"],
     "lexdr.report": ["write_report", "generated_samples"],
-    "lexdr.retrieval": ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "search_to_run", "INDEX_KINDS",
+    "lexdr.retrieval": ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "INDEX_KINDS",
                         "SearchInputs", "SearchConfig", "search_stage", "write_runs", "search_queries"],
     "lexdr.settings": ["setting", "help_of", "default_of", "fingerprint_fields", "build", "to_plain", "require",
                        "as_enums", "at_least", "at_most", "valid_seed", "SEED_MAX"],

@@ -25,6 +25,7 @@ from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
 from lexdr.mining.rules import MineConfig
+from lexdr.retrieval import SearchConfig
 from lexdr.settings import default_of, help_of
 from lexdr.sparse.config import BM25Config
 from lexdr.training.config import TrainConfig
@@ -168,16 +169,15 @@ def search(
                                                "encoder and prompts it was built with).")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", min=1, help="Hits per query.")] = DEFAULT_DEPTH,
-    tag: Annotated[Optional[str], typer.Option(help="The run's tag (its last column; default: the retriever's "
-                                                    "own, e.g. lexdr-dense).")] = None,
+    k: Annotated[int, _opt(SearchConfig, "depth", "-k")] = default_of(SearchConfig, "depth"),
+    tag: Annotated[Optional[str], _opt(SearchConfig, "tag")] = default_of(SearchConfig, "tag"),
     expect_kind: Annotated[Optional[str], typer.Option(
         "--expect-kind", hidden=True, help="Refuse an index of another kind (set by the deprecated "
                                            "`lexdr search sparse|dense`).")] = None,
 ) -> None:
     """Search any index (BM25 or dense) with a query file; writes a TREC run."""
     from lexdr.formats.files import refuse_output_over_input
-    from lexdr.retrieval import SearchConfig, SearchInputs, index_kind, search_stage
+    from lexdr.retrieval import SearchInputs, index_kind, search_stage
 
     if expect_kind is not None and (kind := index_kind(index)) != expect_kind:
         raise LexdrError(f"{index} is a {kind} index, not a {expect_kind} one: fix: search it with "

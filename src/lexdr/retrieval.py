@@ -17,11 +17,12 @@ from lexdr.errors import LexdrError
 from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX
 from lexdr.fusion import FusionConfig, fuse_runs
 from lexdr.records import Query, Run
+from lexdr.settings import at_least, setting
 
 if TYPE_CHECKING:
     from lexdr.executors import Executor
 
-__all__ = ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "search_to_run", "INDEX_KINDS",
+__all__ = ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "INDEX_KINDS",
            "SearchInputs", "SearchConfig", "search_stage", "write_runs", "search_queries"]
 
 
@@ -99,19 +100,6 @@ def load_retriever(folder: str | Path, **options) -> Retriever:
     return getattr(import_module(module), name).load(folder, **options)
 
 
-def search_to_run(folder: str | Path, queries_path: str | Path, out_run: str | Path, k: int = DEFAULT_DEPTH,
-                  **options) -> Path:
-    """Open any index folder (:func:`load_retriever`), search every query of ``queries_path`` (BEIR JSONL or
-    ``qid<TAB>text`` TSV) ``k`` deep and write a TREC run (tagged with the retriever's ``run_tag``): the
-    :func:`search_stage` of one query file, here, for a caller outside a stage."""
-    from lexdr.executors import LocalExecutor
-
-    out_run = Path(out_run)
-    search_stage(SearchInputs(Path(folder), {out_run.name: Path(queries_path)}, options),
-                 SearchConfig(depth=k), out_run.parent, LocalExecutor())
-    return out_run
-
-
 @dataclass(frozen=True)
 class SearchInputs:
     """What :func:`search_stage` reads: an index folder of any kind and the query files to search, each under
@@ -130,8 +118,12 @@ class SearchConfig:
     """How :func:`search_stage` searches: ``depth`` hits per query; ``tag``, the TREC run tag (None: the
     retriever's ``run_tag``)."""
 
-    depth: int = DEFAULT_DEPTH
-    tag: str | None = None
+    depth: int = setting(DEFAULT_DEPTH, "Hits per query.")
+    tag: str | None = setting(None, "The runs' TREC tag (their last column; None: the retriever's own, e.g. "
+                                    "lexdr-dense).", fingerprint=False)
+
+    def __post_init__(self) -> None:
+        at_least(self, ("depth",), 1)
 
 
 def search_stage(inputs: SearchInputs, config: SearchConfig, out_dir: str | Path, executor: "Executor") -> dict:
