@@ -115,8 +115,9 @@ def test_index_dense_writes_the_dense_stage_index(run, tmp_path, tiny_encoder_di
                                             ("dense-r1", "dense-r1", "test")])
 def test_search_writes_the_retrieval_stages_runs(run, tmp_path, stage, tag, part):
     out = tmp_path / f"run.{part}.trec"
+    # the tiny run's [dense] batch_size (a dense index's queries are encoded in batches of it)
     _cli("search", str(run / LABEL / stage / "index"), str(_data(run, f"queries.{part}.tsv")), "--out", str(out),
-         "--tag", tag)
+         "--tag", tag, "--batch-size", "8")
     assert out.read_bytes() == (run / LABEL / stage / f"run.{part}.trec").read_bytes()
 
 

@@ -171,19 +171,28 @@ def search(
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
     k: Annotated[int, _opt(SearchConfig, "depth", "-k")] = default_of(SearchConfig, "depth"),
     tag: Annotated[Optional[str], _opt(SearchConfig, "tag")] = default_of(SearchConfig, "tag"),
+    batch_size: Annotated[int, typer.Option(
+        help="A dense index: queries per forward pass of its encoder ([dense] batch_size, which the pipeline's "
+             "dense stages search with; the batches move scores in the last float digits). BM25: unused.")] = default_of(
+        EncoderConfig, "batch_size"),
     expect_kind: Annotated[Optional[str], typer.Option(
         "--expect-kind", hidden=True, help="Refuse an index of another kind (set by the deprecated "
                                            "`lexdr search sparse|dense`).")] = None,
 ) -> None:
     """Search any index (BM25 or dense) with a query file; writes a TREC run."""
     from lexdr.formats.files import refuse_output_over_input
+    from lexdr.formats.files import DENSE_INDEX
     from lexdr.retrieval import SearchInputs, index_kind, search_stage
 
     if expect_kind is not None and (kind := index_kind(index)) != expect_kind:
         raise LexdrError(f"{index} is a {kind} index, not a {expect_kind} one: fix: search it with "
                          f"`lexdr search {index} QUERIES --out RUN` (one command for every kind; the folder says which)")
     refuse_output_over_input(out, [queries])
-    search_stage(SearchInputs(index, {out.name: queries}), SearchConfig(depth=k, tag=tag), out.parent, _executor())
+    # a dense index's queries are encoded batch_size at a time (the batches move scores in the last float digits:
+    # the pipeline's dense stages use [dense] batch_size); BM25 has no batches
+    options = {"batch_size": batch_size} if index_kind(index) == DENSE_INDEX else {}
+    search_stage(SearchInputs(index, {out.name: queries}, options), SearchConfig(depth=k, tag=tag), out.parent,
+                 _executor())
     _console().print(f"[green]run written to {out}")
 
 
