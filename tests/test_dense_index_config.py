@@ -94,8 +94,8 @@ def test_another_index_type_rebuilds_the_index_without_re_encoding(tmp_path, tin
 
     def run(**index):
         _CountingEncoder.passages = 0
-        dense_stage(DenseInputs(paths["corpus"], {"test": paths["test"]}), DenseConfig(enc, DenseIndexConfig(**index), 10),
-                    out, LocalExecutor())
+        dense_stage(DenseInputs(paths["corpus"], {"test": paths["test"]}),
+                    DenseConfig(enc, DenseIndexConfig(**index), 10), out, LocalExecutor())
         meta = json.loads((out / "index" / "config.json").read_text())
         return _CountingEncoder.passages, meta, (out / "run.test.trec").read_text()
 

@@ -153,7 +153,8 @@ def test_generate_writes_the_generate_stage(run, tmp_path):
     _cli("generate", str(_corpus(run)), str(run / LABEL / "mine" / "mined.jsonl"), "--lang", "en",
          "--backend", "passage-cut", "--max-passages", "6", "--seed", "7",
          "--unlabeled-queries", str(_data(run, "queries.unlabeled.tsv")),
-         "--bm25-index", str(run / LABEL / "bm25" / "index"), "--dense-index", str(run / LABEL / "dense-base" / "index"),
+         "--bm25-index", str(run / LABEL / "bm25" / "index"),
+         "--dense-index", str(run / LABEL / "dense-base" / "index"),
          "--out", str(tmp_path / "gen"))
     gen = run / LABEL / "generate"
     # generation times itself ("seconds" per passage in the shards, their mean in stats.json): compared apart

@@ -199,9 +199,10 @@ _SEARCH_RESOURCES = {SPARSE_INDEX: ("analysis_tasks", "analysis_num_cpus", None)
 def search_queries(retriever: Retriever, index: Path, queries: Sequence[Query], k: int, executor: "Executor",
                    options: Mapping[str, Any] | None = None) -> Run:
     """``retriever.search(queries, k)``; on a distributed executor with more than
-    :data:`lexdr.executors.QUERIES_PER_SHARD` queries, shards of that many on its workers (:class:`ShardSearcher`, each opening ``index`` once; the
-    ``[cluster]`` resources of the index's kind), concatenated in query order: the same run for every
-    retriever kind, the one sharded search of lexdr."""
+    :data:`lexdr.executors.QUERIES_PER_SHARD` queries, shards of that many on its workers
+    (:class:`ShardSearcher`, each opening ``index`` once, with the ``[cluster]`` resources of the index's
+    kind), concatenated in query order: the same run for every retriever kind, the one sharded search of
+    lexdr."""
     import json
 
     from lexdr import executors

@@ -4,5 +4,6 @@ from lexdr.evaluation.metrics import DEFAULT_METRICS, evaluate, evaluate_per_que
 from lexdr.evaluation.gain import gain_verdict, training_gain
 from lexdr.evaluation.stage import EvaluateConfig, EvaluateInputs, evaluate_stage
 
-__all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "EvaluateInputs", "EvaluateConfig", "evaluate_stage", "training_gain",
+__all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "EvaluateInputs", "EvaluateConfig", "evaluate_stage",
+           "training_gain",
            "gain_verdict"]

@@ -9,5 +9,5 @@ from lexdr.mining.rules import RULES, MineConfig, MinedExample, mine_from_runs
 from lexdr.mining.stage import MineInputs, mine, mine_stage, mined_teacher_temperature, read_mined, write_mined
 from lexdr.mining.stats import rule_quality
 
-__all__ = ["Candidate", "candidate_table", "RULES", "MineConfig", "MinedExample", "mine_from_runs", "mine", "MineInputs", "mine_stage",
-           "read_mined", "write_mined", "rule_quality", "mined_teacher_temperature"]
+__all__ = ["Candidate", "candidate_table", "RULES", "MineConfig", "MinedExample", "mine_from_runs", "mine",
+           "MineInputs", "mine_stage", "read_mined", "write_mined", "rule_quality", "mined_teacher_temperature"]

@@ -132,8 +132,8 @@ def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: st
     """Mine pseudo positives and hard negatives for every query; write ``mined.jsonl`` and ``stats.json``.
 
     ``report_qrels_path`` (optional) is used *only* to report the mined labels' precision and coverage.
-    ``executor``: a distributed one (:mod:`lexdr.executors`) mines shards of :data:`lexdr.executors.QUERIES_PER_SHARD` queries as
-    its tasks (the same ``mined.jsonl``).
+    ``executor``: a distributed one (:mod:`lexdr.executors`) mines shards of
+    :data:`lexdr.executors.QUERIES_PER_SHARD` queries as its tasks (the same ``mined.jsonl``).
     """
     cfg = config or MineConfig()
     out = Path(out_dir)

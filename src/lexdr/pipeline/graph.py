@@ -1,12 +1,13 @@
 """The method as a stage graph: a list of :class:`StageSpec`, each naming a package's stage function, its
-arguments (paths in the run directory and frozen configs), what it depends on, and what is fingerprinted.
+inputs (paths in the run directory) and frozen config, what it depends on, and what is fingerprinted.
 
 Every stage function has one shape, ``fn(inputs, config, out_dir, executor) -> result``: ``inputs`` a frozen
 dataclass of the files it reads, ``config`` its frozen settings, ``out_dir`` its folder, ``executor`` where its
 shards run (resolved once per run). The CLI's per-stage commands call the same functions.
 
 Nothing here runs anything: :func:`method_graph` only declares. :mod:`lexdr.pipeline.run` hands the specs to
-the stage engine (fingerprints, skip, resume, manifest). The run directory's layout is :class:`lexdr.layout.RunLayout` (its docstring draws it).
+the stage engine (fingerprints, skip, resume, manifest). The run directory's layout is
+:class:`lexdr.layout.RunLayout` (its docstring draws it).
 """
 
 from __future__ import annotations
