@@ -29,24 +29,30 @@ logger = logging.getLogger(__name__)
 def build_index(corpus_path: str | Path, lang: str, out_dir: str | Path, analyzer: str | Analyzer | None = None,
                 k1: float | None = None, b: float | None = None, method: str = "lucene", n_jobs: int = 2,
                 empty_text: EmptyTextPolicy | str = EmptyTextPolicy.error,
-                max_docs_in_memory: int | None = None, overwrite: bool = False) -> Path:
+                max_docs_in_memory: int | None = None, overwrite: bool = False,
+                executor: "Executor | None" = None) -> Path:
     """Index the corpus at ``corpus_path`` (BEIR / Mr. TyDi / Pyserini JSONL) into folder ``out_dir``.
 
     ``analyzer``: a name from ``lexdr.analysis.list_analyzers(lang)`` (default: the language's choice) or an
     :class:`Analyzer`; ``k1``/``b`` default to the language's chosen values. ``max_docs_in_memory``: stream
     the corpus and build out of core, holding at most that many documents at a time
-    (:func:`lexdr.sparse.outofcore.build_out_of_core`; the same scores); ``None`` builds in memory.
-    ``overwrite``: replace a dense index in ``out_dir`` (refused otherwise, before any work). Returns ``out_dir``.
+    (:func:`lexdr.sparse.outofcore.build_out_of_core`; the same scores); ``None`` builds in memory. A
+    distributed ``executor`` (:mod:`lexdr.executors`) always builds out of core (``max_docs_in_memory`` or its
+    default), the analysis shards as its tasks. ``overwrite``: replace a dense index in ``out_dir`` (refused
+    otherwise, before any work). Returns ``out_dir``.
     """
     t0 = time.perf_counter()
     claim_output_folder(out_dir, SPARSE_INDEX, overwrite=overwrite)
-    if max_docs_in_memory is not None:
-        from lexdr.sparse.outofcore import build_out_of_core
+    docs = iter_corpus(corpus_path, empty_text=empty_text)
+    distributed = executor is not None and executor.distributed
+    if max_docs_in_memory is not None or distributed:
+        from lexdr.sparse.outofcore import DEFAULT_MAX_DOCS_IN_MEMORY, build_out_of_core
 
-        return build_out_of_core(iter_corpus(corpus_path, empty_text=empty_text), out_dir, lang=lang,
-                                 analyzer=analyzer, k1=k1, b=b, method=method,
-                                 max_docs_in_memory=max_docs_in_memory, n_jobs=n_jobs, overwrite=overwrite)
-    docs = list(iter_corpus(corpus_path, empty_text=empty_text))
+        workers = {"executor": executor, "n_jobs": executor.cluster.analysis_tasks} if distributed \
+            else {"n_jobs": n_jobs}
+        return build_out_of_core(docs, out_dir, lang=lang, analyzer=analyzer, k1=k1, b=b, method=method,
+                                 max_docs_in_memory=max_docs_in_memory or DEFAULT_MAX_DOCS_IN_MEMORY,
+                                 overwrite=overwrite, **workers)
     index = BM25Index.build(docs, lang=lang, analyzer=analyzer, k1=k1, b=b, method=method, n_jobs=n_jobs)
     out = index.save(out_dir, overwrite=overwrite)
     logger.info("%s: %d docs indexed in %.1fs", out, index.num_docs, time.perf_counter() - t0)
@@ -87,21 +93,12 @@ def sparse_index_stage(inputs: SparseIndexInputs, config: BM25Config, out_dir: s
                                 arrays as ``.npy``, ``doc_ids.json``), swapped in atomically
     ==================  ======  =====================================================================
 
-    Built in memory, unless ``config.max_docs_in_memory`` is set or the executor is distributed: then out of
-    core (:func:`lexdr.sparse.outofcore.build_out_of_core`; on a distributed executor its analysis shards run
-    as the executor's tasks); the same scores either way. Returns the vocabulary and document counts."""
-    out = Path(out_dir)
-    if config.max_docs_in_memory is None and not executor.distributed:
-        index = BM25Index.build(iter_corpus(inputs.corpus), lang=inputs.lang, **config.index_options())
-        index.save(out)
-        return {"vocab": index.vocab_size, "docs": index.num_docs}
-    from lexdr.sparse.outofcore import DEFAULT_MAX_DOCS_IN_MEMORY, build_out_of_core
-
-    extra = {"executor": executor, "n_jobs": executor.cluster.analysis_tasks} if executor.distributed else {}
-    build_out_of_core(iter_corpus(inputs.corpus), out, lang=inputs.lang,
-                      max_docs_in_memory=config.max_docs_in_memory or DEFAULT_MAX_DOCS_IN_MEMORY,
-                      **config.index_options(), **extra)
-    index = BM25Index.load(out, mmap=True)
+    Built by :func:`build_index`: in memory, unless ``config.max_docs_in_memory`` is set or the executor is
+    distributed (then out of core, its analysis shards as the executor's tasks); the same scores either way.
+    Returns the vocabulary and document counts."""
+    build_index(inputs.corpus, inputs.lang, out_dir, max_docs_in_memory=config.max_docs_in_memory, executor=executor,
+                **config.index_options())
+    index = BM25Index.load(out_dir, mmap=True)
     return {"vocab": index.vocab_size, "docs": index.num_docs}
 
 
