@@ -169,7 +169,8 @@ def search(
                                                "encoder and prompts it was built with).")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, _opt(SearchConfig, "depth", "-k")] = default_of(SearchConfig, "depth"),
+    k: Annotated[int, typer.Option("-k", min=1, help=help_of(SearchConfig, "depth"))] = default_of(SearchConfig,
+                                                                                                  "depth"),
     tag: Annotated[Optional[str], _opt(SearchConfig, "tag")] = default_of(SearchConfig, "tag"),
     batch_size: Annotated[int, typer.Option(
         help="A dense index: queries per forward pass of its encoder ([dense] batch_size, which the pipeline's "
