@@ -57,9 +57,10 @@ def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_
     assert json.loads((ray_run / "metrics.json").read_text()) == json.loads((local / "metrics.json").read_text())
 
     # Mining in several query shards (Ray tasks of 5 queries) writes the same mined.jsonl.
+    import lexdr.executors as executors
     import lexdr.mining.stage as mining_stage
 
-    monkeypatch.setattr(mining_stage, "MINE_SHARD_QUERIES", 5)
+    monkeypatch.setattr(executors, "QUERIES_PER_SHARD", 5)
     lang = local / "tiny-en"
     cfg = load_config(tmp_path / "ray" / "run.toml")
     mining_stage.mine(lang / "data" / "queries.unlabeled.tsv", lang / "bm25" / "run.unlabeled.trec",
@@ -67,31 +68,27 @@ def test_ray_pipeline_writes_the_local_pipelines_results(tmp_path, tiny_encoder_
                       executor=RayExecutor())
     assert (tmp_path / "mined-shards" / "mined.jsonl").read_bytes() == (lang / "mine" / "mined.jsonl").read_bytes()
 
-    # BM25 search in several query shards (Ray tasks of 3 queries, each worker holding the index) writes the
-    # same run files.
-    import lexdr.sparse.stage as sparse_stage
+    # BM25 search in several query shards (Ray actors of 3 queries each, each holding the index memory-mapped)
+    # writes the same run files: the one sharded search (lexdr.retrieval.search_queries), as for dense.
+    from lexdr.sparse import BM25Inputs, bm25_stage
 
-    monkeypatch.setattr(sparse_stage, "SEARCH_SHARD_QUERIES", 3)
+    monkeypatch.setattr(executors, "QUERIES_PER_SHARD", 3)
     queries = {p: lang / "data" / f"queries.{p}.tsv" for p in ("unlabeled", "test")}
-    sparse_stage.bm25_stage(tmp_path / "local" / "data" / "corpus.jsonl", "en", queries, tmp_path / "bm25-shards", cfg.bm25,
-                            executor=RayExecutor())
+    bm25_stage(BM25Inputs(tmp_path / "local" / "data" / "corpus.jsonl", "en", queries), cfg.bm25,
+               tmp_path / "bm25-shards", RayExecutor())
     for p in queries:
         assert ((tmp_path / "bm25-shards" / f"run.{p}.trec").read_bytes()
                 == (lang / "bm25" / f"run.{p}.trec").read_bytes()), p
 
     # Dense search in query shards (actors holding the encoder and the index, 5 queries each): the same
     # documents in the same order, scores equal to float rounding (a shard boundary changes the query batches).
-    import lexdr.dense.stage as dense_stage
     from lexdr.formats import read_queries, read_run
+    from lexdr.retrieval import load_retriever, search_queries
 
-    monkeypatch.setattr(dense_stage, "SEARCH_SHARD_QUERIES", 5)
+    monkeypatch.setattr(executors, "QUERIES_PER_SHARD", 5)
     qs = read_queries(queries["test"])
-    from lexdr.dense import DenseIndex
-    from lexdr.dense.retriever import encoder_for_index
-
-    enc = encoder_for_index(DenseIndex.load(lang / "dense-base" / "index")).config
-    sharded = dense_stage.search_on(RayExecutor(), enc, lang / "dense-base" / "index", cfg.dense_index, qs,
-                                    cfg.bm25.depth)
+    index = lang / "dense-base" / "index"
+    sharded = search_queries(load_retriever(index), index, qs, cfg.bm25.depth, RayExecutor())
     local_run = read_run(lang / "dense-base" / "run.test.trec")
     assert list(sharded) == [q.query_id for q in qs]
     for qid, hits in local_run.items():

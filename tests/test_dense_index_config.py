@@ -8,7 +8,8 @@ import json
 import pytest
 
 from fixtures.tiny_corpus import write_tiny_config, write_tiny_task
-from lexdr.dense import DenseIndexConfig, EncoderConfig, dense_stage
+from lexdr.dense import DenseConfig, DenseIndexConfig, DenseInputs, EncoderConfig, dense_stage
+from lexdr.executors import LocalExecutor
 from lexdr.dense.encoder import Encoder
 from lexdr.errors import ConfigError
 from lexdr.pipeline import load_config, method_graph, run_pipeline
@@ -44,16 +45,17 @@ def test_index_settings_reach_every_dense_stage_and_only_their_fingerprint(tmp_p
     sq8 = method_graph(load_config(_config(tmp_path / "b", tiny_encoder_dir, 'index_type = "ivf-sq8"\nnprobe = 8')))
     by_name = {s.name: s for s in sq8}
     dense = [s for s in sq8 if "/dense-" in s.name]
-    assert dense and all(s.args["index_config"] == DenseIndexConfig(index_type="ivf-sq8", nprobe=8) for s in dense)
-    assert all(s.config["index"] == {"index_type": "ivf-sq8", "nprobe": 8} for s in dense)
+    assert dense and all(s.config.index == DenseIndexConfig(index_type="ivf-sq8", nprobe=8) for s in dense)
+    assert all(s.fingerprint["index"] == {"index_type": "ivf-sq8", "nprobe": 8} for s in dense)
     # Defaults add nothing to a fingerprint: run folders made before [dense.index] existed stay valid.
-    assert all("index" not in s.config for s in plain if "/dense-" in s.name)
+    assert all("index" not in s.fingerprint for s in plain if "/dense-" in s.name)
     for s in plain:  # every other stage is declared exactly as without the section
         if "/dense-" not in s.name:
-            assert s.config == by_name[s.name].config, s.name
+            assert s.fingerprint == by_name[s.name].fingerprint, s.name
     # Execution options (shard size, keeping shards) change no vector: not fingerprinted.
     keep = method_graph(load_config(_config(tmp_path / "c", tiny_encoder_dir, "shard_size = 5\nkeep_shards = false")))
-    assert [s.config for s in keep if "/dense-base" in s.name] == [s.config for s in plain if "/dense-base" in s.name]
+    assert [s.fingerprint for s in keep if "/dense-base" in s.name] == \
+        [s.fingerprint for s in plain if "/dense-base" in s.name]
 
 
 def test_tiny_pipeline_with_a_compressed_index_runs_end_to_end(tmp_path, tiny_encoder_dir):
@@ -92,7 +94,8 @@ def test_another_index_type_rebuilds_the_index_without_re_encoding(tmp_path, tin
 
     def run(**index):
         _CountingEncoder.passages = 0
-        dense_stage(paths["corpus"], {"test": paths["test"]}, enc, 10, out, index_config=DenseIndexConfig(**index))
+        dense_stage(DenseInputs(paths["corpus"], {"test": paths["test"]}),
+                    DenseConfig(enc, DenseIndexConfig(**index), 10), out, LocalExecutor())
         meta = json.loads((out / "index" / "config.json").read_text())
         return _CountingEncoder.passages, meta, (out / "run.test.trec").read_text()
 

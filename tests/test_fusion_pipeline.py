@@ -9,7 +9,8 @@ import random
 import pytest
 
 from lexdr.cli import main
-from lexdr.evaluation import evaluate_stage
+from lexdr.evaluation import EvaluateConfig, EvaluateInputs, evaluate_stage
+from lexdr.executors import LocalExecutor
 from lexdr.evaluation import stage as evaluation_stage
 from lexdr.formats import read_run, write_qrels_trec, write_run
 from lexdr.fusion import FusionConfig, fit_fusion, fuse_runs
@@ -39,10 +40,11 @@ def runs(tmp_path):
 
 def _stage(tmp_path, files, qrels, out, unlabeled=True):
     out.mkdir(parents=True, exist_ok=True)
-    return evaluate_stage(
-        qrels, {s: files[s, "test"] for s in ("bm25", "dense-base")}, out, ["MRR@10"],
-        hybrids={"hybrid": ["bm25", "dense-base"]}, adaptive_hybrids={"adaptive-hybrid": ["bm25", "dense-base"]},
-        unlabeled_runs={s: files[s, "unlabeled"] for s in ("bm25", "dense-base")} if unlabeled else None)
+    inputs = EvaluateInputs(qrels, {s: files[s, "test"] for s in ("bm25", "dense-base")},
+                            {s: files[s, "unlabeled"] for s in ("bm25", "dense-base")} if unlabeled else {})
+    config = EvaluateConfig(("MRR@10",), hybrids={"hybrid": ["bm25", "dense-base"]},
+                            adaptive_hybrids={"adaptive-hybrid": ["bm25", "dense-base"]})
+    return evaluate_stage(inputs, config, out, LocalExecutor())
 
 
 def test_adaptive_hybrid_is_reported_with_weights_fitted_on_the_unlabeled_runs(tmp_path, runs):

@@ -330,8 +330,8 @@ def test_pipeline_trains_one_generator_for_all_languages_then_generates(tmp_path
     assert names.index("generator") > max(names.index("tiny-en/mine"), names.index("tiny-de/mine"))
     assert names.index("generator") < min(names.index("tiny-en/generate"), names.index("tiny-de/generate"))
     spec = {s.name: s for s in method_graph(cfg)}
-    assert [s.label for s in spec["generator"].args["sources"]] == ["tiny-en"]  # only languages with mined pairs
-    assert spec["generator"].args["config"].seed == 7  # [run] seed
+    assert [s.label for s in spec["generator"].inputs.sources] == ["tiny-en"]  # only languages with mined pairs
+    assert spec["generator"].config.seed == 7  # [run] seed
 
     results = run_pipeline(cfg, quiet=True, report=False)
     run = tmp_path / "run"
@@ -370,6 +370,19 @@ def test_cli_generator_train_writes_a_joint_generator(tiny_gemma, tmp_path, caps
     assert main(["--quiet", "generator", "train", "--pairs", f"de={pairs}", "--pairs", f"es={es_pairs}", *common]) == 0
     info = json.loads((tmp_path / "gen" / "model" / "lexdr_generator.json").read_text())
     assert info["languages"] == {"de": 5, "es": 5} and info["steps"] == 2
+    # the command calls the pipeline's generator stage: the stage on the same inputs writes the same adapters
+    from lexdr.executors import LocalExecutor
+    from lexdr.generation.config import TrainedGeneratorConfig
+    from lexdr.generation.stage import GeneratorInputs, GeneratorSource, train_generator_stage
+
+    cfg = TrainedGeneratorConfig(base_model=str(tiny_gemma), max_steps=2, lora_r=4, lora_alpha=8, device="cpu",
+                                 show_progress=False)
+    sources = (GeneratorSource("de-0", "de", pairs, corpus), GeneratorSource("es-1", "es", es_pairs, corpus))
+    train_generator_stage(GeneratorInputs(sources), cfg, tmp_path / "stage", LocalExecutor())
+    adapters = sorted((tmp_path / "gen" / "model").glob("*.safetensors"))
+    assert adapters
+    for weights in adapters:
+        assert weights.read_bytes() == (tmp_path / "stage" / "model" / weights.name).read_bytes(), weights.name
     assert main(["--quiet", "generator", "train", "--pairs", str(pairs), *common]) != 0
     assert "LANG=PATH" in capsys.readouterr().err
     assert main(["--quiet", "generator", "train", "--pairs", f"ja={pairs}", *common]) != 0

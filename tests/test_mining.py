@@ -114,7 +114,8 @@ def test_training_reads_the_teacher_temperature_from_the_mined_files(tmp_path):
     (config, --teacher-temperature) or a second file that disagrees is an error, not a silent choice."""
     from lexdr.mining import mined_teacher_temperature
     from lexdr.training import TrainConfig
-    from lexdr.training.stage import TrainSource, mined_temperature, train_stage
+    from lexdr.executors import LocalExecutor
+    from lexdr.training.stage import TrainInputs, TrainSource, mined_temperature, train_stage
 
     cold, warm = _mine_at(tmp_path, "cold", 0.25), _mine_at(tmp_path, "warm", 0.5)
     assert mined_teacher_temperature(cold) == 0.25 and mined_teacher_temperature(tmp_path / "nowhere.jsonl") is None
@@ -126,9 +127,10 @@ def test_training_reads_the_teacher_temperature_from_the_mined_files(tmp_path):
         mined_temperature([cold, warm])
     # the pipeline's training stage checks before it trains (TrainConfig's default is mining's, 0.5)
     with pytest.raises(ConfigError, match="mined at teacher_temperature 0.25"):
-        train_stage([TrainSource("x", tmp_path / "corpus.jsonl", (cold,))], tmp_path / "train", TrainConfig())
+        train_stage(TrainInputs((TrainSource("x", tmp_path / "corpus.jsonl", (cold,)),)), TrainConfig(),
+                    tmp_path / "train", LocalExecutor())
     assert not (tmp_path / "train").exists()
-    # the generation stage mines its kept queries in mining/ and moves mined.jsonl up: still found
+    # a run folder made before the generated queries had their own mining stage (generate/mining/stats.json)
     gen = tmp_path / "gen"
     gen.mkdir()
     (gen / "stats.json").write_text(json.dumps({"config": {"backend": "passage-cut"}}))

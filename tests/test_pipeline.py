@@ -142,8 +142,9 @@ def test_generation_adds_its_own_model_and_report_samples(tmp_path, tiny_encoder
     # Every kept query passed the round trip: its passage is in the hybrid top-k.
     rows = [json.loads(x) for x in (gen / "generated.jsonl").read_text().splitlines()]
     assert all(r["round_trip_rank"] is not None and r["round_trip_rank"] <= 10 for r in rows if r["kept"])
-    if stats["kept"]:
-        assert (gen / "mined.jsonl").read_text().strip()
+    if stats["kept"]:  # searched and mined by their own stages, like any unlabeled query
+        assert (gen / "queries.generated.tsv").is_file() and not (gen / "mined.jsonl").exists()
+        assert (gen.parent / "mine-generated" / "mined.jsonl").read_text().strip()
         assert "Generated queries" in (tmp_path / "run" / "report" / "report.md").read_text()
 
 

@@ -170,15 +170,17 @@ def test_synthetic_queries_come_from_the_same_model():
 def test_bm25_stage_out_of_core_writes_the_same_runs_as_in_memory(tmp_path):
     from lexdr.formats import write_corpus_jsonl, write_queries_tsv
     from lexdr.records import Doc, Query
-    from lexdr.sparse import BM25Config, bm25_stage
+    from lexdr.executors import LocalExecutor
+    from lexdr.sparse import BM25Config, BM25Inputs, bm25_stage
 
     docs = [Doc(f"d{i}", f"passage {i} about {'cats' if i % 3 else 'dogs'} and number {i % 7} in town {i % 5}")
             for i in range(40)]
     write_corpus_jsonl(docs, tmp_path / "c.jsonl")
     write_queries_tsv([Query("q1", "cats town 3"), Query("q2", "dogs number 4")], tmp_path / "q.tsv")
     queries = {"test": tmp_path / "q.tsv"}
-    bm25_stage(tmp_path / "c.jsonl", "en", queries, tmp_path / "mem", BM25Config())
-    bm25_stage(tmp_path / "c.jsonl", "en", queries, tmp_path / "ooc", BM25Config(max_docs_in_memory=7))
+    inputs = BM25Inputs(tmp_path / "c.jsonl", "en", queries)
+    bm25_stage(inputs, BM25Config(), tmp_path / "mem", LocalExecutor())
+    bm25_stage(inputs, BM25Config(max_docs_in_memory=7), tmp_path / "ooc", LocalExecutor())
     assert (tmp_path / "mem" / "run.test.trec").read_bytes() == (tmp_path / "ooc" / "run.test.trec").read_bytes()
     assert (tmp_path / "ooc" / "run.test.trec").read_text().count("\n") > 10
 

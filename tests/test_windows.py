@@ -121,7 +121,8 @@ def test_maxp_search_returns_each_doc_once_with_its_best_window():
 
 
 # ------------------------------------------------------------------ windows wherever the pipeline reads passages
-from lexdr.dense import build_dense_index, dense_stage  # noqa: E402
+from lexdr.dense import DenseConfig, DenseInputs, build_dense_index, dense_stage  # noqa: E402
+from lexdr.executors import LocalExecutor  # noqa: E402
 from lexdr.formats import read_run, write_corpus_jsonl, write_queries_tsv  # noqa: E402
 from lexdr.records import Doc, Query  # noqa: E402
 
@@ -166,7 +167,8 @@ def test_mining_reads_dense_runs_scored_by_the_best_window(windowed, long_corpus
     """The dense stage (whose unlabeled run mining reads) searches the windowed index: each passage once, with
     its best window's score."""
     texts, corpus, queries = long_corpus
-    dense_stage(corpus, {"unlabeled": queries}, windowed.config, depth=10, out_dir=tmp_path / "dense")
+    dense_stage(DenseInputs(corpus, {"unlabeled": queries}), DenseConfig(windowed.config, depth=10), tmp_path / "dense",
+                LocalExecutor())
     run = read_run(tmp_path / "dense" / "run.unlabeled.trec")
     expected = _maxp(windowed, texts, QUERIES)
     for qid, hits in run.items():
@@ -181,13 +183,13 @@ def test_pipeline_passes_the_stride_to_indexing_mining_and_training(tmp_path, ti
     cfg_path = write_tiny_config(tmp_path, tiny_encoder_dir, tmp_path / "run", run_extra="rounds = 2")
     specs = {s.name: s for s in method_graph(load_config(cfg_path, overrides={"dense": {"window_stride": 12}}))}
     for name in ("tiny-en/dense-base", "tiny-en/dense-r1", "tiny-en/dense-r2"):
-        assert specs[name].args["encoder_config"].window_stride == 12
-    assert specs["tiny-en/mine"].args["dense_run_path"].parent.name == "dense-base"
-    assert specs["train-r1"].args["windows"].model == str(tiny_encoder_dir)  # the teacher's dense side
-    assert specs["train-r2"].args["windows"].model.endswith("train-r1/model")  # round 2 mined with the r1 model
-    assert specs["train-r1"].config["windows"]["window_stride"] == 12
+        assert specs[name].config.encoder.window_stride == 12
+    assert specs["tiny-en/mine"].inputs.dense_run.parent.name == "dense-base"
+    assert specs["train-r1"].inputs.windows.model == str(tiny_encoder_dir)  # the teacher's dense side
+    assert specs["train-r2"].inputs.windows.model.endswith("train-r1/model")  # round 2 mined with the r1 model
+    assert specs["train-r1"].fingerprint["windows"]["window_stride"] == 12
     plain = {s.name: s for s in method_graph(load_config(cfg_path))}
-    assert plain["train-r1"].args["windows"] is None and "windows" not in plain["train-r1"].config
+    assert plain["train-r1"].inputs.windows is None and "windows" not in plain["train-r1"].fingerprint
 
 
 def test_generation_round_trip_searches_the_windowed_index(windowed, long_corpus, tmp_path):

@@ -1,8 +1,11 @@
 """The ``lexdr`` command line: one subcommand per pipeline stage, nothing but argument parsing.
 
-Every command calls a function of the Python API (``lexdr.sparse``, ``lexdr.dense``, ``lexdr.fusion``,
-``lexdr.evaluation``, ``lexdr.models``); heavy libraries are imported inside the command that needs them so
-``lexdr --help`` stays instant.
+The per-stage commands (``index sparse``, ``index dense``, ``search``, ``mine``, ``generate``, ``generator
+train``, ``train``) build the stage's config from the same setting declarations as its ``[section]`` and call
+the stage function the pipeline's graph calls, ``stage(inputs, config, out_dir, executor)``, with a
+:class:`lexdr.executors.LocalExecutor`; the others call a function of the Python API (``lexdr.fusion``,
+``lexdr.evaluation``, ``lexdr.models``, ...). Heavy libraries are imported inside the command that needs them
+so ``lexdr --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from lexdr.errors import LexdrError
 from lexdr.fusion import FusionConfig
 from lexdr.generation.config import GenerationConfig, TrainedGeneratorConfig
 from lexdr.mining.rules import MineConfig
+from lexdr.retrieval import SearchConfig
 from lexdr.settings import default_of, help_of
 from lexdr.sparse.config import BM25Config
 from lexdr.training.config import TrainConfig
@@ -84,6 +88,18 @@ def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines i
         os.environ["TQDM_DISABLE"] = "1"
 
 
+def _executor():
+    """The executor every per-stage command hands its stage function: this machine (a ``lexdr run`` resolves
+    ``[run] executor`` instead)."""
+    from lexdr.executors import LocalExecutor
+
+    return LocalExecutor()
+
+
+# `lexdr train`'s one source of mined files: its label namespaces their passage ids inside the trainer.
+TRAIN_LABEL = "mined"
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -105,12 +121,13 @@ def index_sparse(
                                                                 "(a folder holding anything else is still refused).")] = False,
 ) -> None:
     """Build a BM25 index with the language's analyzer (normalization, stopwords, stemming/segmentation)."""
-    from lexdr.sparse import build_index
+    from lexdr.formats.files import SPARSE_INDEX, claim_output_folder
+    from lexdr.sparse import SparseIndexInputs, sparse_index_stage
 
     cfg = BM25Config(analyzer=analyzer, k1=k1, b=b, max_docs_in_memory=max_docs_in_memory)
-    path = build_index(corpus, lang=lang, out_dir=out, overwrite=overwrite,
-                       max_docs_in_memory=cfg.max_docs_in_memory, **cfg.index_options())
-    _console().print(f"[green]sparse index written to {path}")
+    claim_output_folder(out, SPARSE_INDEX, overwrite=overwrite, in_place=overwrite)  # before any work
+    sparse_index_stage(SparseIndexInputs(corpus, lang), cfg, out, _executor())
+    _console().print(f"[green]sparse index written to {out}")
 
 
 @index_app.command("dense")
@@ -124,18 +141,24 @@ def index_dense(
     query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),
     passage_prompt: Annotated[Optional[str], _opt(EncoderConfig, "passage_prompt")] = default_of(EncoderConfig, "passage_prompt"),
     device: Annotated[Optional[str], _opt(EncoderConfig, "device")] = default_of(EncoderConfig, "device"),
+    keep_shards: Annotated[bool, _opt(DenseIndexConfig, "keep_shards", "--keep-shards/--no-keep-shards")] = default_of(
+        DenseIndexConfig, "keep_shards"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
                                                                 "(a folder holding anything else is still refused).")] = False,
 ) -> None:
     """Encode a corpus with a dense encoder and build a FAISS index."""
-    from lexdr.dense import build_dense_index
+    from lexdr.dense import DenseConfig, DenseIndexInputs, dense_index_stage
+    from lexdr.formats.files import DENSE_INDEX, claim_output_folder
     from lexdr.models.resolve import check_max_seq_length
 
     check_max_seq_length(model, max_seq_length, "--max-seq-length")  # before any work (as the config check does)
     cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
                         query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"])
-    path = build_dense_index(corpus, out, cfg, index_type=index_type, overwrite=overwrite)
-    _console().print(f"[green]dense index written to {path}")
+    claim_output_folder(out, DENSE_INDEX, overwrite=overwrite, in_place=True)
+    dense_index_stage(DenseIndexInputs(corpus), DenseConfig(cfg, DenseIndexConfig(index_type=index_type,
+                                                                                  keep_shards=keep_shards)),
+                      out, _executor())
+    _console().print(f"[green]dense index written to {out}")
 
 
 # ----------------------------------------------------------------------------------------------- search
@@ -146,20 +169,31 @@ def search(
                                                "encoder and prompts it was built with).")],
     queries: Annotated[Path, typer.Argument(help="Queries: BEIR queries.jsonl or topics TSV (qid<TAB>text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="TREC run file to write.")],
-    k: Annotated[int, typer.Option("-k", min=1, help="Hits per query.")] = DEFAULT_DEPTH,
+    k: Annotated[int, typer.Option("-k", min=1, help=help_of(SearchConfig, "depth"))] = default_of(SearchConfig,
+                                                                                                  "depth"),
+    tag: Annotated[Optional[str], _opt(SearchConfig, "tag")] = default_of(SearchConfig, "tag"),
+    batch_size: Annotated[int, typer.Option(
+        help="A dense index: queries per forward pass of its encoder ([dense] batch_size, which the pipeline's "
+             "dense stages search with; the batches move scores in the last float digits). BM25: unused.")] = default_of(
+        EncoderConfig, "batch_size"),
     expect_kind: Annotated[Optional[str], typer.Option(
         "--expect-kind", hidden=True, help="Refuse an index of another kind (set by the deprecated "
                                            "`lexdr search sparse|dense`).")] = None,
 ) -> None:
     """Search any index (BM25 or dense) with a query file; writes a TREC run."""
     from lexdr.formats.files import refuse_output_over_input
-    from lexdr.retrieval import index_kind, search_to_run
+    from lexdr.formats.files import DENSE_INDEX
+    from lexdr.retrieval import SearchInputs, index_kind, search_stage
 
     if expect_kind is not None and (kind := index_kind(index)) != expect_kind:
         raise LexdrError(f"{index} is a {kind} index, not a {expect_kind} one: fix: search it with "
                          f"`lexdr search {index} QUERIES --out RUN` (one command for every kind; the folder says which)")
     refuse_output_over_input(out, [queries])
-    search_to_run(index, queries, out, k=k)
+    # a dense index's queries are encoded batch_size at a time (the batches move scores in the last float digits:
+    # the pipeline's dense stages use [dense] batch_size); BM25 has no batches
+    options = {"batch_size": batch_size} if index_kind(index) == DENSE_INDEX else {}
+    search_stage(SearchInputs(index, {out.name: queries}, options), SearchConfig(depth=k, tag=tag), out.parent,
+                 _executor())
     _console().print(f"[green]run written to {out}")
 
 
@@ -259,16 +293,15 @@ def mine(
 ) -> None:
     """Mine pseudo positives (BM25 and dense agree) and hard negatives (they disagree) into mined.jsonl."""
     from lexdr.formats.files import refuse_index_folder, refuse_output_over_input
-    from lexdr.mining import mine as mine_stage
+    from lexdr.mining.stage import MineInputs, mine_stage
 
     refuse_index_folder(out, "mined examples")
     for written in ("mined.jsonl", "stats.json"):
         refuse_output_over_input(out / written, [queries, bm25_run, dense_run, report_qrels])
     cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives)
-    path = mine_stage(queries, bm25_run, dense_run, out, cfg, report_qrels_path=report_qrels)
-    stats = (path / "stats.json").read_text()
-    _console().print(f"[green]mined examples written to {path / 'mined.jsonl'}[/]")
-    _console().print(stats)
+    mine_stage(MineInputs(queries, bm25_run, dense_run, report_qrels), cfg, out, _executor())
+    _console().print(f"[green]mined examples written to {out / 'mined.jsonl'}[/]")
+    _console().print((out / "stats.json").read_text())
 
 
 @app.command()
@@ -295,8 +328,7 @@ def generate(
     the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
     from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, folder_kind, refuse_index_folder,
                                      refuse_output_over_input)
-    from lexdr.generation import generate_queries
-    from lexdr.retrieval import HybridRetriever, load_retriever
+    from lexdr.generation.stage import GenerateConfig, GenerateInputs, generate_stage
 
     for written in ("generated.jsonl", "pairs.jsonl", "stats.json"):
         refuse_output_over_input(out / written, [corpus, mined, unlabeled_queries])
@@ -312,14 +344,11 @@ def generate(
                          "uses); pass --no-round-trip to keep unverified queries")
     cfg = GenerationConfig(backend=backend, model=model, max_passages=max_passages, top_k=top_k, seed=seed,
                            show_progress=not _state["quiet"])
-    retriever = None
-    if not no_round_trip:
-        sides = [load_retriever(p) for p in (bm25_index, dense_index) if p is not None]
-        retriever = sides[0] if len(sides) == 1 else HybridRetriever(sides)
-    path = generate_queries(corpus, mined, out, lang=lang, config=cfg, retriever=retriever,
-                            unlabeled_queries_path=unlabeled_queries)
-    _console().print(f"[green]kept queries written to {path / 'pairs.jsonl'}[/]")
-    _console().print((path / "stats.json").read_text())
+    indexes = {} if no_round_trip else {"bm25_index": bm25_index, "dense_index": dense_index}
+    generate_stage(GenerateInputs(corpus, mined, lang, unlabeled_queries, **indexes), GenerateConfig(cfg), out,
+                   _executor())
+    _console().print(f"[green]kept queries written to {out / 'pairs.jsonl'}[/]")
+    _console().print((out / "stats.json").read_text())
 
 
 def _by_lang(values: list[str], flag: str) -> list[tuple[str, Path]]:
@@ -353,7 +382,7 @@ def generator_train(
     """Train ONE query generator (a causal LM with LoRA) on the mined pairs of every language given, the
     language named in the prompt; use its model/ folder as [generation] model with backend = "trained", or
     `lexdr generate --backend trained --model OUT/model`. Resumable; deterministic for a seed."""
-    from lexdr.generation.stage import GeneratorSource, train_generator_stage
+    from lexdr.generation.stage import GeneratorInputs, GeneratorSource, train_generator_stage
 
     corpora = dict(_by_lang(corpus, "--corpus"))
     missing = sorted({lang for lang, _ in _by_lang(pairs, "--pairs")} - set(corpora))
@@ -365,7 +394,7 @@ def generator_train(
                                  show_progress=not _state["quiet"])
     sources = tuple(GeneratorSource(f"{lang}-{i}", lang, path, corpora[lang])
                     for i, (lang, path) in enumerate(_by_lang(pairs, "--pairs")))
-    result = train_generator_stage(sources, out, cfg)
+    result = train_generator_stage(GeneratorInputs(sources), cfg, out, _executor())
     _console().print(f"[green]query generator written to {result['model']}[/] (pairs per language: "
                      f"{result['languages']})")
 
@@ -396,21 +425,20 @@ def train(
     import os
 
     from lexdr.formats.files import refuse_index_folder
-    from lexdr.mining import read_mined
-    from lexdr.training import examples_from_mined
-    from lexdr.training.distributed import fit
-    from lexdr.training.stage import mined_temperature
+    from lexdr.training.stage import TrainInputs, TrainSource, mined_temperature, train_stage
 
     refuse_index_folder(out, "a trained model")
-
+    for path in mined:
+        if not path.is_file():
+            raise LexdrError(f"{path}: no such mined file (fix: give the mined.jsonl that `lexdr mine` wrote)")
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
                       mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,
                       teacher_temperature=mined_temperature(mined, teacher_temperature),
                       nproc_per_node=nproc_per_node, show_progress=os.environ.get("RANK", "0") == "0")
-    examples = examples_from_mined([m for p in mined for m in read_mined(p)], cfg)
-    path = fit(examples, corpus, out, cfg)
+    # one source: the mined files' passage ids are namespaced by one label, as the pipeline's are by language
+    train_stage(TrainInputs((TrainSource(TRAIN_LABEL, corpus, tuple(mined)),)), cfg, out, _executor())
     if os.environ.get("RANK", "0") == "0":
-        _console().print(f"[green]trained model written to {path}")
+        _console().print(f"[green]trained model written to {out / 'model'}")
 
 
 @app.command()

@@ -32,11 +32,16 @@ from lexdr.errors import ConfigError
 from lexdr.settings import at_least, setting
 
 __all__ = ["ExecutorKind", "ClusterSettings", "ExecutorSpec", "Executor", "LocalExecutor", "RayExecutor",
-           "RAY_INSTALL", "require_ray", "resolve_executor"]
+           "RAY_INSTALL", "QUERIES_PER_SHARD", "require_ray", "resolve_executor"]
 
 logger = logging.getLogger(__name__)
 
 RAY_INSTALL = "pip install 'lexdr[cluster]'"
+
+# Queries per shard when a stage hands queries to a distributed executor (the search of every retriever kind,
+# mining). Fewer are handled in the driver, in one batch: a shard boundary changes how a dense retriever
+# batches queries, which moves scores in the last float digits.
+QUERIES_PER_SHARD = 10_000
 
 
 class ExecutorKind(str, enum.Enum):
@@ -209,12 +214,16 @@ class RayExecutor:
         yield from out.iter_rows()
 
 
-def resolve_executor(executor: Executor | ExecutorSpec | None, show_progress: bool = False) -> Executor | None:
-    """The executor a stage function was given: an :class:`ExecutorSpec` (what the stage graph carries) is
-    made into one; ``None`` and the local kind give ``None``, which every stage function reads as "run here, as
-    without an executor"."""
+def resolve_executor(executor: Executor | ExecutorSpec | None = None, show_progress: bool = False) -> Executor:
+    """The executor that runs every stage of a run: an :class:`ExecutorSpec` (what the stage graph's config
+    carries) made into one, once, by the pipeline (:func:`lexdr.pipeline.run.run_stages`); ``None`` or the
+    local kind give a :class:`LocalExecutor`, the ray kind a :class:`RayExecutor` (one Ray connection per
+    process). An executor object is returned as it is. Stage functions are always given an object: none of
+    them checks for ``None``."""
+    if executor is None:
+        return LocalExecutor()
     if isinstance(executor, ExecutorSpec):
         if executor.kind is ExecutorKind.local:
-            return None
+            return LocalExecutor(executor.cluster)
         return RayExecutor(executor.address, executor.cluster, show_progress=show_progress)
-    return executor  # None, or an executor made by the caller
+    return executor

@@ -10,7 +10,9 @@ report, the trained models' cards and ``lexdr serve`` read them back through the
     <label>/dense-base/          FAISS index of the base encoder + runs
     <label>/mine/                mined.jsonl + stats.json
     generator/                   [generation] backend = "trained": one query generator for every language
-    <label>/generate/            generated.jsonl + stats.json + their mining (when generation is enabled)
+    <label>/generate/            generated.jsonl, pairs.jsonl, stats.json, the kept queries (queries.generated.tsv)
+    <label>/generated-bm25/, generated-dense/   the kept generated queries' runs (run.generated.trec)
+    <label>/mine-generated/      their mining: mined.jsonl + stats.json
     train-r1/, train-gen/, train-r2/, train-gold/    a trained model (model/) + train_log.jsonl
     <label>/dense-r1/, dense-gen/, dense-r2/, dense-gold/   its index and runs
     <label>/mine-r2/             round 2's mining (with dense-r1's runs)
@@ -25,12 +27,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DATA", "BM25", "DENSE_BASE", "MINE", "MINE_R2", "GENERATE", "EVALUATE", "TOKENS", "GENERATOR", "REPORT",
-           "TRAIN_STAGES", "RunLayout"]
+__all__ = ["DATA", "BM25", "DENSE_BASE", "MINE", "MINE_R2", "GENERATE", "GENERATED_BM25", "GENERATED_DENSE",
+           "MINE_GENERATED", "EVALUATE", "TOKENS", "GENERATOR", "REPORT", "TRAIN_STAGES", "RunLayout"]
 
 DATA, BM25, DENSE_BASE, MINE, MINE_R2, GENERATE, EVALUATE, TOKENS = (
     "data", "bm25", "dense-base", "mine", "mine-r2", "generate", "evaluate", "tokens")
 GENERATOR, REPORT = "generator", "report"
+# the generated queries' search (one stage per index) and mining, each its own stage after "generate"
+GENERATED_BM25, GENERATED_DENSE, MINE_GENERATED = "generated-bm25", "generated-dense", "mine-generated"
 TRAIN_STAGES = ("train-r1", "train-gen", "train-r2", "train-gold")  # the joint training stages, in run order
 
 
@@ -88,6 +92,25 @@ class RunLayout:
 
     def generated(self, label: str) -> Path:
         return self.f(label, GENERATE, "generated.jsonl")
+
+    def generated_queries(self, label: str) -> Path:
+        """The kept generated queries (topics TSV), which the generated-* stages search and mine."""
+        return self.f(label, GENERATE, "queries.generated.tsv")
+
+    def generated_mining(self, label: str) -> Path:
+        """The folder holding the generated queries' ``mined.jsonl`` and the two runs it was mined from (as
+        ``run.bm25.trec`` / ``run.dense.trec`` in a run folder made before mining had its own stage, where the
+        generate stage mined them itself)."""
+        old = self.stage(label, GENERATE)
+        return old if (old / "mined.jsonl").is_file() and not self.mined(label, MINE_GENERATED).is_file() \
+            else self.stage(label, MINE_GENERATED)
+
+    def generated_runs(self, label: str) -> tuple[Path, Path]:
+        """The BM25 and dense runs the generated queries were mined from (an older run folder: see
+        :meth:`generated_mining`)."""
+        if self.generated_mining(label) == self.stage(label, GENERATE):
+            return self.f(label, GENERATE, "run.bm25.trec"), self.f(label, GENERATE, "run.dense.trec")
+        return self.run(label, GENERATED_BM25, "generated"), self.run(label, GENERATED_DENSE, "generated")
 
     def evaluation(self, label: str, name: str) -> Path:
         """A file of the evaluation stage: ``metrics.json``, ``fusion.json``, ``gain.json``."""

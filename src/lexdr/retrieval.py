@@ -8,16 +8,22 @@ only ever call that, the way every Pyserini searcher has one ``search``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import LexdrError
 from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX
 from lexdr.fusion import FusionConfig, fuse_runs
 from lexdr.records import Query, Run
+from lexdr.settings import at_least, setting
 
-__all__ = ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "search_to_run", "INDEX_KINDS"]
+if TYPE_CHECKING:
+    from lexdr.executors import Executor
+
+__all__ = ["Retriever", "HybridRetriever", "load_retriever", "index_kind", "INDEX_KINDS",
+           "SearchInputs", "SearchConfig", "search_stage", "write_runs", "search_queries"]
 
 
 @runtime_checkable
@@ -94,20 +100,125 @@ def load_retriever(folder: str | Path, **options) -> Retriever:
     return getattr(import_module(module), name).load(folder, **options)
 
 
-def search_to_run(folder: str | Path, queries_path: str | Path, out_run: str | Path, k: int = DEFAULT_DEPTH,
-                  **options) -> Path:
-    """``lexdr search``: open any index folder (:func:`load_retriever`), search every query of ``queries_path``
-    (BEIR JSONL or ``qid<TAB>text`` TSV) ``k`` deep and write a TREC run (tagged with the retriever's
-    ``run_tag``). A query that matches nothing is left out of the run, and counted in a warning."""
+@dataclass(frozen=True)
+class SearchInputs:
+    """What :func:`search_stage` reads: an index folder of any kind and the query files to search, each under
+    the name of the run file it becomes in the stage's folder (``{"run.test.trec": queries.test.tsv}``).
+    ``options`` go to the retriever's ``load`` (:func:`load_retriever`). ``optional``: a query file that does
+    not exist is skipped, no run written (the pipeline's generated queries, when generation kept none)."""
+
+    index: Path
+    queries: Mapping[str, Path]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How :func:`search_stage` searches: ``depth`` hits per query; ``tag``, the TREC run tag (None: the
+    retriever's ``run_tag``)."""
+
+    depth: int = setting(DEFAULT_DEPTH, "Hits per query.")
+    tag: str | None = setting(None, "The runs' TREC tag (their last column; None: the retriever's own, e.g. "
+                                    "lexdr-dense).", fingerprint=False)
+
+    def __post_init__(self) -> None:
+        at_least(self, ("depth",), 1)
+
+
+def search_stage(inputs: SearchInputs, config: SearchConfig, out_dir: str | Path, executor: "Executor") -> dict:
+    """Search an index with query files; the stage of ``lexdr search``, of the pipeline's generated queries,
+    and the search half of the BM25 and dense stages.
+
+    =====================  ======  ================================================================
+    file                   r / w   format
+    =====================  ======  ================================================================
+    ``inputs.index``       read    an index folder (``config.json`` records its ``kind``)
+    each query file        read    topics TSV (``qid<TAB>text``) or BEIR ``queries.jsonl``
+    ``out_dir/<name>``     write   one TREC run per query file (``qid Q0 doc rank score tag``), best
+                                   first, ties by doc id; a query that matched nothing is left out
+    =====================  ======  ================================================================
+
+    Returns ``{name: queries searched}``. On a distributed ``executor`` a query file of more than
+    :data:`lexdr.executors.QUERIES_PER_SHARD` queries is searched in shards on its workers
+    (:func:`search_queries`)."""
+    queries = {name: Path(p) for name, p in inputs.queries.items() if not inputs.optional or Path(p).is_file()}
+    if not queries:
+        return {}
+    retriever = load_retriever(inputs.index, **inputs.options)
+    return write_runs(retriever, inputs.index, queries, config, out_dir, executor, dict(inputs.options))
+
+
+def write_runs(retriever: Retriever, index: Path, queries: Mapping[str, Path], config: SearchConfig,
+               out_dir: str | Path, executor: "Executor", options: Mapping[str, Any] | None = None) -> dict:
+    """Search ``retriever`` (opened from the folder ``index`` with ``options``) with each query file and write
+    ``out_dir/<name>``: the body of :func:`search_stage`, for a stage that already holds its retriever (the
+    BM25 and dense stages search the index they just built)."""
     import logging
 
     from lexdr.formats import read_queries, write_run
 
-    retriever = load_retriever(folder, **options)
-    queries = read_queries(queries_path)
-    run = retriever.search(queries, k=k)
-    write_run(run, out_run, tag=getattr(retriever, "run_tag", "lexdr"))
-    empty = sum(1 for hits in run.values() if not hits)
-    if empty:
-        logging.getLogger(__name__).warning("%d of %d queries matched no document", empty, len(run))
-    return Path(out_run)
+    out, counts = Path(out_dir), {}
+    tag = config.tag or getattr(retriever, "run_tag", "lexdr")
+    for name, path in queries.items():
+        qs = read_queries(path)
+        run = search_queries(retriever, index, qs, config.depth, executor, options or {})
+        write_run(run, out / name, tag=tag)
+        empty = sum(1 for hits in run.values() if not hits)
+        if empty:
+            logging.getLogger(__name__).warning("%d of %d queries matched no document", empty, len(run))
+        counts[name] = len(qs)
+    return counts
+
+
+class ShardSearcher:
+    """The stateful per-shard search worker an executor runs (a Ray Data actor): opens the index folder once
+    (:func:`load_retriever`: any kind) and returns each query shard's run as JSON text (hits best first,
+    scores as Python floats, which JSON keeps exactly)."""
+
+    def __init__(self, index: str, options: Mapping[str, Any], k: int):
+        self.retriever, self.k = load_retriever(index, **options), k
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict:
+        import json
+
+        import numpy as np
+
+        runs = []
+        for qids, texts in zip(batch["query_ids"], batch["texts"]):
+            run = self.retriever.search([Query(str(q), str(t)) for q, t in zip(qids, texts)], self.k)
+            runs.append(json.dumps([[q, [[h.doc_id, h.score] for h in hits]] for q, hits in run.items()]))
+        return {"shard": np.asarray([int(n) for n in batch["shard"]], dtype=np.int64), "run": np.asarray(runs)}
+
+
+# Index kind -> the [cluster] settings a search worker of that kind gets: (workers, CPUs, GPUs each).
+_SEARCH_RESOURCES = {SPARSE_INDEX: ("analysis_tasks", "analysis_num_cpus", None),
+                     DENSE_INDEX: ("encode_actors", "encode_num_cpus", "encode_num_gpus")}
+
+
+def search_queries(retriever: Retriever, index: Path, queries: Sequence[Query], k: int, executor: "Executor",
+                   options: Mapping[str, Any] | None = None) -> Run:
+    """``retriever.search(queries, k)``; on a distributed executor with more than
+    :data:`lexdr.executors.QUERIES_PER_SHARD` queries, shards of that many on its workers
+    (:class:`ShardSearcher`, each opening ``index`` once, with the ``[cluster]`` resources of the index's
+    kind), concatenated in query order: the same run for every retriever kind, the one sharded search of
+    lexdr."""
+    import json
+
+    from lexdr import executors
+    from lexdr.records import Hit
+
+    per = executors.QUERIES_PER_SHARD
+    if not executor.distributed or len(queries) <= per:
+        return retriever.search(queries, k)
+    workers, cpus, gpus = _SEARCH_RESOURCES[index_kind(index)]
+    c = executor.cluster
+    rows = ({"shard": no, "query_ids": [q.query_id for q in queries[i:i + per]],
+             "texts": [q.text for q in queries[i:i + per]]} for no, i in enumerate(range(0, len(queries), per)))
+    parts = {int(r["shard"]): str(r["run"]) for r in executor.map_actors(
+        ShardSearcher, rows, ctor_args=(str(index), dict(options or {}), k), actors=getattr(c, workers),
+        num_cpus=getattr(c, cpus), num_gpus=getattr(c, gpus) if gpus else 0.0)}
+    run: Run = {}
+    for no in sorted(parts):  # workers may finish out of order
+        run.update((q, [Hit(d, float(sc)) for d, sc in hits]) for q, hits in json.loads(parts[no]))
+    return run

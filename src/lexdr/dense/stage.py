@@ -1,4 +1,6 @@
-"""Stage functions (files in, files out) for dense retrieval: ``build_dense_index`` and ``dense_search``.
+"""Dense retrieval's stages (files in, files out): :func:`dense_index_stage` (``lexdr index dense``) and
+:func:`dense_stage` (the pipeline's: the index, then each query file's run), on the library calls
+:func:`build_dense_index` and :func:`dense_search`.
 
 Encoding is done in shards of ``shard_size`` passages, each saved under ``<out>/shards/`` as soon as it is
 done: ``000000.npy`` (float16 vectors: half the disk of float32, and precise enough for ranking) and
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -28,14 +30,14 @@ from lexdr.dense.retriever import DenseRetriever
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.dense.token_ids import corpus_shards, ensure_token_ids
 from lexdr.errors import LexdrError
-from lexdr.executors import Executor, ExecutorSpec, resolve_executor
+from lexdr.executors import Executor
 from lexdr.formats import read_queries, write_run
 from lexdr.formats.files import (DENSE_INDEX, atomic_path, atomic_write, claim_output_folder, file_digest,
                                  file_sha256, open_text)
 from lexdr.records import Run
 
 __all__ = ["EncodedShard", "ShardEncoder", "encode_corpus", "encode_missing_shards", "build_dense_index",
-           "dense_search", "dense_stage"]
+           "dense_search", "DenseConfig", "DenseIndexInputs", "dense_index_stage", "DenseInputs", "dense_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -333,81 +335,99 @@ def _record_provenance(folder: Path, provenance: dict) -> None:
         json.dump(meta, fh, ensure_ascii=False, indent=2)
 
 
-def dense_stage(corpus: str | Path, queries: Mapping[str, str | Path], encoder_config: EncoderConfig, depth: int,
-                out_dir: str | Path, provenance: Mapping | None = None, tag: str = "dense",
-                index_config: DenseIndexConfig | None = None, executor: Executor | ExecutorSpec | None = None,
-                token_dir: str | Path | None = None) -> dict:
-    """The pipeline's dense stage: index ``corpus`` into ``out_dir/index`` (reusing an index built from the
-    same corpus content by the same encoder and model) and write ``out_dir/run.<part>.trec`` for each query
-    file in ``queries`` (part name -> path), ``depth`` hits deep. ``executor`` encodes the corpus shards
-    and searches query files of more than ``SEARCH_SHARD_QUERIES`` queries in shards (``[run] executor``;
-    None: here)."""
-    out = Path(out_dir)
-    encoder = Encoder(encoder_config)
-    # A trained model's folder path stays the same when it is retrained, and a copied run folder holds the same
-    # model at another path: the index and its shards are tied to the training stage's fingerprint (in
-    # ``provenance``), not to the path.
-    prov = {"corpus_sha256": file_digest(corpus), **dict(provenance or {})}
-    encoder.model_identity = prov.get("model_fingerprint")
-    index_config = index_config or DenseIndexConfig()
-    executor = resolve_executor(executor, show_progress=encoder_config.show_progress)
-    index = _reusable_dense_index(out / "index", encoder.describe(), prov, index_config)
+@dataclass(frozen=True)
+class DenseConfig:
+    """How the dense stages encode, index and search: the ``[dense]`` encoder, ``[dense.index]``, the run's
+    depth (hits per query) and the runs' TREC tag."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
+    depth: int = DEFAULT_DEPTH
+    tag: str = "dense"
+
+
+@dataclass(frozen=True)
+class DenseIndexInputs:
+    """What :func:`dense_index_stage` reads: the corpus; ``token_dir``, where its token ids are kept for every
+    encoder with the same tokenizer (None: inside the index folder, removed once it is built);
+    ``model_fingerprint``, the training stage's fingerprint of a trained model (its folder path stays the same
+    when it is retrained, and a copied run folder holds it at another path: the index is tied to this)."""
+
+    corpus: Path
+    token_dir: Path | None = None
+    model_fingerprint: str | None = None
+
+
+def _index(inputs: DenseIndexInputs, config: DenseConfig, out: Path, executor: Executor) -> DenseRetriever:
+    """The body of :func:`dense_index_stage`; returns the retriever (encoder and index) it built or reused."""
+    encoder = Encoder(config.encoder)
+    prov = {"corpus_sha256": file_digest(inputs.corpus), "model_fingerprint": inputs.model_fingerprint}
+    encoder.model_identity = inputs.model_fingerprint
+    index = _reusable_dense_index(out, encoder.describe(), prov, config.index)
     if index is None:
-        build_dense_index(corpus, out / "index", encoder=encoder, index_config=index_config,
-                          keep_shards=index_config.keep_shards, executor=executor, token_dir=token_dir,
+        build_dense_index(inputs.corpus, out, encoder=encoder, index_config=config.index,
+                          keep_shards=config.index.keep_shards, executor=executor, token_dir=inputs.token_dir,
                           corpus_sha256=prov["corpus_sha256"])
-        _record_provenance(out / "index", prov)
-        index = DenseIndex.load(out / "index")
+        _record_provenance(out, prov)
+        index = DenseIndex.load(out)
     else:  # the folder records the search-time settings its runs were made with, and where its model is now
-        _record_provenance(out / "index", {"nprobe": index.meta.get("nprobe"), "ef_search": index_config.ef_search,
-                                           "encoder": encoder.describe()})
-    retriever = DenseRetriever(encoder, index)
-    for part, path in queries.items():
-        qs = read_queries(path)
-        run = (retriever.search(qs, depth) if executor is None or len(qs) <= SEARCH_SHARD_QUERIES
-               else search_on(executor, encoder_config, out / "index", index_config, qs, depth))
-        write_run(run, out / f"run.{part}.trec", tag=tag)
-    return {"model": encoder_config.model}
+        _record_provenance(out, {"nprobe": index.meta.get("nprobe"), "ef_search": config.index.ef_search,
+                                 "encoder": encoder.describe()})
+    return DenseRetriever(encoder, index)
 
 
-# Queries per search shard on a distributed executor. Fewer queries are searched here, in one batch: a shard
-# boundary changes how queries are batched, which moves scores in the last float digits.
-SEARCH_SHARD_QUERIES = 10_000
+def dense_index_stage(inputs: DenseIndexInputs, config: DenseConfig, out_dir: str | Path,
+                      executor: Executor) -> dict:
+    """Encode a corpus and index it with FAISS: the stage of ``lexdr index dense`` and the index half of
+    :func:`dense_stage`.
+
+    =======================  ======  ================================================================
+    file                     r / w   format
+    =======================  ======  ================================================================
+    ``inputs.corpus``        read    corpus JSONL (BEIR, Mr. TyDi / Pyserini; ``.gz`` too)
+    ``inputs.token_dir/``    r / w   the corpus's token ids (``.npy`` shards + manifests), written once
+    ``out_dir/``             write   a dense index folder: ``config.json`` (``kind = "dense"``, the
+                                     encoder, index settings, ``corpus_sha256``, ``model_fingerprint``),
+                                     the FAISS index, doc ids; ``shards/`` (float vectors ``.npy`` +
+                                     JSON manifests) when ``config.index.keep_shards``
+    =======================  ======  ================================================================
+
+    An index already in ``out_dir`` built from the same corpus content by the same encoder and index settings
+    is reused (search-time settings are applied to it); a killed build resumes from its shards. On a
+    distributed ``executor`` the missing shards are encoded on its actors."""
+    _index(inputs, config, Path(out_dir), executor)
+    return {"model": config.encoder.model}
 
 
-class ShardSearcher:
-    """The stateful per-shard search worker (a Ray Data actor): holds the encoder and the index, and returns
-    each query shard's run (JSON text: hits best first, scores as Python floats, which JSON keeps exactly)."""
+@dataclass(frozen=True)
+class DenseInputs:
+    """What :func:`dense_stage` reads: :class:`DenseIndexInputs`' files plus the query files to search (part
+    name -> path)."""
 
-    def __init__(self, config: EncoderConfig, index_dir: str, nprobe: int | None, ef_search: int | None, depth: int):
-        self.retriever = DenseRetriever(Encoder(config), DenseIndex.load(index_dir, nprobe=nprobe, ef_search=ef_search))
-        self.depth = depth
-
-    def __call__(self, batch: Mapping[str, Any]) -> dict:
-        from lexdr.records import Query
-
-        runs = []
-        for qids, texts in zip(batch["query_ids"], batch["texts"]):
-            run = self.retriever.search([Query(str(q), str(t)) for q, t in zip(qids, texts)], self.depth)
-            runs.append(json.dumps([[q, [[h.doc_id, h.score] for h in hits]] for q, hits in run.items()]))
-        return {"shard": np.asarray([int(n) for n in batch["shard"]], dtype=np.int64), "run": np.asarray(runs)}
+    corpus: Path
+    queries: Mapping[str, Path] = field(default_factory=dict)
+    token_dir: Path | None = None
+    model_fingerprint: str | None = None
 
 
-def search_on(executor: Executor, encoder_config: EncoderConfig, index_dir: Path, index_config: DenseIndexConfig,
-              queries: list, depth: int) -> Run:
-    """Search shards of ``SEARCH_SHARD_QUERIES`` queries on ``executor``'s actors (:class:`ShardSearcher`, the
-    ``[cluster] encode_*`` resources), concatenated in query order."""
-    from lexdr.records import Hit
+def dense_stage(inputs: DenseInputs, config: DenseConfig, out_dir: str | Path, executor: Executor) -> dict:
+    """The pipeline's dense stage: :func:`dense_index_stage` into ``out_dir/index``, then
+    :func:`lexdr.retrieval.search_stage`'s search of each query file with that encoder, ``config.depth`` deep.
 
-    rows = ({"shard": no, "query_ids": [q.query_id for q in queries[i:i + SEARCH_SHARD_QUERIES]],
-             "texts": [q.text for q in queries[i:i + SEARCH_SHARD_QUERIES]]}
-            for no, i in enumerate(range(0, len(queries), SEARCH_SHARD_QUERIES)))
-    c = executor.cluster
-    parts = {int(r["shard"]): str(r["run"]) for r in executor.map_actors(
-        ShardSearcher, rows, ctor_args=(encoder_config, str(index_dir), index_config.nprobe, index_config.ef_search,
-                                        depth), actors=c.encode_actors, num_cpus=c.encode_num_cpus,
-        num_gpus=c.encode_num_gpus)}
-    run: Run = {}
-    for no in sorted(parts):  # actors may finish out of order
-        run.update((q, [Hit(d, float(sc)) for d, sc in hits]) for q, hits in json.loads(parts[no]))
-    return run
+    ==========================  ======  =========================================================
+    file                        r / w   format
+    ==========================  ======  =========================================================
+    ``inputs.corpus``           read    corpus JSONL
+    each of ``inputs.queries``  read    topics TSV or BEIR ``queries.jsonl``
+    ``out_dir/index/``          write   the dense index folder (:func:`dense_index_stage`)
+    ``out_dir/run.<part>.trec`` write   a TREC run per query file, tagged ``config.tag``
+    ==========================  ======  =========================================================
+    """
+    from lexdr.retrieval import SearchConfig, write_runs
+
+    out = Path(out_dir)
+    retriever = _index(DenseIndexInputs(inputs.corpus, inputs.token_dir, inputs.model_fingerprint), config,
+                       out / "index", executor)
+    write_runs(retriever, out / "index", {f"run.{part}.trec": Path(p) for part, p in inputs.queries.items()},
+               SearchConfig(depth=config.depth, tag=config.tag), out, executor)
+    return {"model": config.encoder.model}

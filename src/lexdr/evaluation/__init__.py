@@ -2,7 +2,8 @@
 
 from lexdr.evaluation.metrics import DEFAULT_METRICS, evaluate, evaluate_per_query, trec_order
 from lexdr.evaluation.gain import gain_verdict, training_gain
-from lexdr.evaluation.stage import evaluate_stage
+from lexdr.evaluation.stage import EvaluateConfig, EvaluateInputs, evaluate_stage
 
-__all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "evaluate_stage", "training_gain",
+__all__ = ["DEFAULT_METRICS", "evaluate", "evaluate_per_query", "trec_order", "EvaluateInputs", "EvaluateConfig", "evaluate_stage",
+           "training_gain",
            "gain_verdict"]

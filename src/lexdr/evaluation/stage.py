@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from lexdr.evaluation.gain import training_gain
 from lexdr.evaluation.metrics import evaluate
-from lexdr.defaults import DEFAULT_DEPTH
+from lexdr.defaults import DEFAULT_DEPTH, DEFAULT_METRICS
 from lexdr.formats import read_qrels, read_run, write_run
 from lexdr.formats.files import atomic_write
 from lexdr.fusion import FusionConfig, FusionMethod, fit_fusion, fuse_runs
 from lexdr.records import Run
 
-__all__ = ["evaluate_stage", "fit_adaptive"]
+if TYPE_CHECKING:
+    from lexdr.executors import Executor
+
+__all__ = ["EvaluateInputs", "EvaluateConfig", "evaluate_stage", "fit_adaptive"]
 
 
 def fit_adaptive(sparse: Run, dense: Run, fusion: FusionConfig | None = None, depth: int = DEFAULT_DEPTH) -> FusionConfig:
@@ -32,20 +36,52 @@ def fit_adaptive(sparse: Run, dense: Run, fusion: FusionConfig | None = None, de
     return fit_fusion(sparse, dense, cfg, depth=depth)
 
 
-def evaluate_stage(qrels: str | Path, runs: Mapping[str, str | Path], out_dir: str | Path, metrics: Sequence[str],
-                   hybrids: Mapping[str, Sequence[str]] | None = None, fusion: FusionConfig | None = None,
-                   depth: int = DEFAULT_DEPTH, adaptive_hybrids: Mapping[str, Sequence[str]] | None = None,
-                   unlabeled_runs: Mapping[str, str | Path] | None = None) -> dict[str, dict[str, float]]:
-    """Score each run file in ``runs`` (system name -> TREC run of the test queries) against ``qrels``.
+@dataclass(frozen=True)
+class EvaluateInputs:
+    """What :func:`evaluate_stage` reads: the test qrels, each system's TREC run of the test queries (system
+    name -> path) and, to fit the adaptive hybrids on, the systems' runs of the unlabeled queries."""
 
-    ``hybrids``: hybrid name -> the systems it fuses (e.g. ``{"hybrid": ["bm25", "dense-base"]}``), fused with
-    ``fusion`` to ``depth`` hits. ``adaptive_hybrids``: name -> (sparse system, dense system), fused with the
-    adaptive fusion fitted on those systems' runs of the unlabeled queries (``unlabeled_runs``: system -> TREC
-    run); a system without one is fitted on its test run itself (still no labels) and ``fusion.json`` says so.
-    Each fused run is written to ``out_dir/run.<name>.trec`` and scored too. ``gain.json``: what each trained
-    model added over the base encoder (``dense-base``), dense alone and as an adaptive hybrid, in the first
-    metric (:func:`lexdr.evaluation.gain.training_gain`).
-    """
+    qrels: Path
+    runs: Mapping[str, Path]
+    unlabeled_runs: Mapping[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What :func:`evaluate_stage` computes: ``metrics``; ``hybrids``, hybrid name -> the systems it fuses with
+    ``fusion`` (e.g. ``{"hybrid": ["bm25", "dense-base"]}``); ``adaptive_hybrids``, name -> (sparse system,
+    dense system) fused adaptively; every fused run ``depth`` hits deep."""
+
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    hybrids: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    adaptive_hybrids: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    depth: int = DEFAULT_DEPTH
+
+
+def evaluate_stage(inputs: EvaluateInputs, config: EvaluateConfig, out_dir: str | Path,
+                   executor: "Executor") -> dict[str, dict[str, float]]:
+    """Fuse the hybrids and score every system on the test queries: the pipeline's ``evaluate`` stage.
+
+    ==========================  ======  ==========================================================
+    file                        r / w   format
+    ==========================  ======  ==========================================================
+    ``inputs.runs``             read    TREC runs of the test queries, one per system
+    ``inputs.unlabeled_runs``   read    TREC runs of the unlabeled queries (the adaptive fit; runs only)
+    ``inputs.qrels``            read    TREC qrels, read after every fusion is done
+    ``out_dir/run.<name>.trec`` write   each fused run
+    ``out_dir/metrics.json``    write   system -> metric -> mean
+    ``out_dir/fusion.json``     write   how each hybrid was fused (method, fitted weights, fitted on what)
+    ``out_dir/gain.json``       write   what each trained model added over the base encoder, dense alone
+                                        and as an adaptive hybrid, in the first metric
+    ==========================  ======  ==========================================================
+
+    An adaptive hybrid without unlabeled runs of both its systems is fitted on their test runs themselves
+    (still no labels) and ``fusion.json`` says so. Returns ``metrics.json``'s content. Nothing here is sharded:
+    ``executor`` is unused."""
+    qrels, runs, unlabeled_runs = inputs.qrels, inputs.runs, inputs.unlabeled_runs
+    metrics, hybrids, fusion, depth = config.metrics, config.hybrids, config.fusion, config.depth
+    adaptive_hybrids = config.adaptive_hybrids
     out = Path(out_dir)
     loaded = {name: read_run(path) for name, path in runs.items()}
     record: dict[str, dict] = {}

@@ -23,7 +23,7 @@ from lexdr.generation.filters import (DROP_REASONS, NearDuplicateFilter, basic_c
                                       normalize_text, round_trip_keep, round_trip_ranks, script_check)
 from lexdr.generation.pairs import Example, MinedPair, examples_from_pairs, read_pairs
 from lexdr.generation.script import char_script, dominant_script, passage_script, script_matches
-from lexdr.generation.stage import generate_queries
+from lexdr.generation.stage import GenerateConfig, GenerateInputs, generate_queries, generate_stage
 
 
 def train_generator(pairs, config, out_dir):
@@ -63,4 +63,7 @@ __all__ = [
     "script_check",
     "script_matches",
     "train_generator",
+    "GenerateInputs",
+    "GenerateConfig",
+    "generate_stage",
 ]

@@ -39,14 +39,15 @@ import logging
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError, LexdrError
-from lexdr.formats import iter_corpus, read_queries, write_run
+from lexdr.formats import iter_corpus, read_queries
 from lexdr.formats.files import atomic_write, open_text, write_jsonl
 from lexdr.generation.base import QueryGenerator, build_generator
 from lexdr.generation.bootstrap import ROUND_TRIP_TOP_K, pick_bootstrap_source
@@ -61,11 +62,10 @@ from lexdr.records import Query
 from lexdr.retrieval import Retriever
 
 if TYPE_CHECKING:
-    from lexdr.executors import Executor, ExecutorSpec
-    from lexdr.mining import MineConfig
+    from lexdr.executors import Executor
 
-__all__ = ["generate_queries", "generate_stage", "select_passages", "shard_path", "apply_filters", "GeneratorSource",
-           "train_generator_stage", "stage_generation_config"]
+__all__ = ["generate_queries", "GenerateInputs", "GenerateConfig", "generate_stage", "select_passages", "shard_path",
+           "apply_filters", "GeneratorSource", "GeneratorInputs", "train_generator_stage", "stage_generation_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -327,17 +327,35 @@ class GeneratorSource:
     corpus: Path
 
 
-def train_generator_stage(sources: tuple[GeneratorSource, ...], out_dir: str | Path,
-                          config: TrainedGeneratorConfig) -> dict:
-    """The pipeline's generator stage: ONE ``trained`` query generator (LoRA on the base causal LM) for the
-    mined (passage -> query) pairs of every language in ``sources``, the language named in the prompt.
+@dataclass(frozen=True)
+class GeneratorInputs:
+    """What :func:`train_generator_stage` reads: each language's mined pairs and corpus."""
 
-    Writes ``out_dir/model/`` (peft adapters + tokenizer + ``lexdr_generator.json``; loadable without lexdr),
-    ``out_dir/train_log.jsonl`` and, while training, ``out_dir/checkpoint/`` (resumed after a kill). A finished
-    model of the same training (config + pairs) is reused. Returns what the manifest records.
-    """
+    sources: tuple[GeneratorSource, ...]
+
+
+def train_generator_stage(inputs: GeneratorInputs, config: TrainedGeneratorConfig, out_dir: str | Path,
+                          executor: "Executor") -> dict:
+    """ONE ``trained`` query generator (LoRA on the base causal LM) for the mined (passage -> query) pairs of
+    every language in ``inputs.sources``, the language named in the prompt: the stage of ``lexdr generator
+    train`` and of the pipeline's ``generator``.
+
+    ==========================  ======  ===========================================================
+    file                        r / w   format
+    ==========================  ======  ===========================================================
+    each source's ``pairs``     read    mined pairs (``mined.jsonl``: ``query``, ``positive_ids``)
+    each source's ``corpus``    read    corpus JSONL (the passages the pairs point to)
+    ``out_dir/model/``          write   peft adapters + tokenizer + ``lexdr_generator.json`` (loadable
+                                        without lexdr)
+    ``out_dir/train_log.jsonl`` write   one line per step
+    ``out_dir/checkpoint/``     r / w   while training: resumed after a kill
+    ==========================  ======  ===========================================================
+
+    A finished model of the same training (config + pairs) is reused. Returns what the manifest records.
+    Training is not sharded: ``executor`` is unused."""
     from lexdr.generation.trained import examples_of_sources, train_on_examples
 
+    sources = inputs.sources
     if not sources:
         raise ConfigError("the generator stage needs at least one language with mined pairs (unlabeled queries)")
     examples = examples_of_sources([(s.lang, s.pairs, s.corpus) for s in sources], config)
@@ -370,57 +388,83 @@ def stage_generation_config(config: GenerationConfig, lang: str, trained_generat
     return config, None
 
 
-def generate_stage(corpus: str | Path, mined: str | Path, bm25_index: str | Path, dense_index: str | Path,
-                   out_dir: str | Path, lang: str, config: GenerationConfig, mining: "MineConfig", depth: int,
-                   unlabeled_queries: str | Path | None = None, trained_generator: str | Path | None = None,
-                   bootstrap: bool = False, executor: "Executor | ExecutorSpec | None" = None) -> dict:
-    """The pipeline's generation stage: generate for the passages ``mined`` did not reach, keep what passes
-    the round trip against the BM25 + dense hybrid (RRF of the two indexes, each ``depth`` deep), then mine
-    the kept queries like any unlabeled query into ``out_dir/mined.jsonl``.
+@dataclass(frozen=True)
+class GenerateInputs:
+    """What :func:`generate_stage` reads: the corpus and its language, the mined pairs (which passages are
+    reached; the demonstrations and training pairs), the unlabeled queries (to drop near-duplicates of them),
+    the round trip's index folders (both: their RRF hybrid; one: it alone; none: no round trip, unverified
+    queries), the run's joint generator folder (backend ``trained`` without its own ``model``), and
+    ``bootstrap`` (the language has no unlabeled queries: :func:`stage_generation_config`)."""
 
-    Mining the generated queries (rather than trusting "the passage it was generated for" as a hard label)
-    keeps one training signal for every query: the BM25+dense teacher over its candidates. The round trip
-    has already ensured the source passage is in the hybrid top-k, so it is normally among the candidates.
+    corpus: Path
+    mined: Path
+    lang: str | None = None
+    unlabeled_queries: Path | None = None
+    bm25_index: Path | None = None
+    dense_index: Path | None = None
+    trained_generator: Path | None = None
+    bootstrap: bool = False
 
-    ``trained_generator`` / ``bootstrap``: see :func:`stage_generation_config` (the run's joint generator; a
-    language without unlabeled queries).
-    """
-    from lexdr.formats import write_queries_tsv
-    from lexdr.mining import mine
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How :func:`generate_stage` generates: ``[generation]``; ``depth``, how deep each index is searched before
+    the round trip's fusion; ``replace_stale``: shards of another configuration in the folder are removed and
+    generated again (the pipeline's own stage folder) instead of refused (a user's folder)."""
+
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    depth: int = DEFAULT_DEPTH
+    replace_stale: bool = False
+
+
+def _round_trip(inputs: GenerateInputs, depth: int) -> Retriever | None:
+    """The round trip's retriever: the RRF hybrid of both indexes, ``depth`` deep; one index alone; or None."""
     from lexdr.retrieval import HybridRetriever, load_retriever
 
-    out = Path(out_dir)
-    config, source = stage_generation_config(config, lang, trained_generator, bootstrap)
-    bm25 = load_retriever(bm25_index)
-    dense = load_retriever(dense_index, show_progress=False)
-    from lexdr.executors import resolve_executor
+    sides = [load_retriever(inputs.bm25_index)] if inputs.bm25_index is not None else []
+    if inputs.dense_index is not None:
+        sides.append(load_retriever(inputs.dense_index, show_progress=False))
+    if len(sides) < 2:
+        return sides[0] if sides else None
+    return HybridRetriever(sides, depth=depth)
 
-    generate_queries(corpus, mined, out, lang=lang, config=config, retriever=HybridRetriever([bm25, dense], depth=depth),
-                     unlabeled_queries_path=unlabeled_queries,
-                     executor=resolve_executor(executor, show_progress=config.show_progress), replace_stale=True)
+
+def generate_stage(inputs: GenerateInputs, config: GenerateConfig, out_dir: str | Path, executor: "Executor") -> dict:
+    """Generate queries for the passages ``inputs.mined`` did not reach and keep those that pass the filters
+    and the round trip: the stage of ``lexdr generate`` and of the pipeline's ``generate``. It writes queries
+    only: the pipeline searches the kept ones with both indexes and mines them with the search and mining
+    stages (``generated-bm25``, ``generated-dense``, ``mine-generated``), like any unlabeled query, so every
+    query has one training signal: the BM25+dense teacher over its candidates.
+
+    ===================================  ======  ================================================
+    file                                 r / w   format
+    ===================================  ======  ================================================
+    ``inputs.corpus``                    read    corpus JSONL
+    ``inputs.mined``                     read    mined pairs (``mined.jsonl``)
+    ``inputs.unlabeled_queries``         read    topics TSV or BEIR ``queries.jsonl`` (optional)
+    ``inputs.bm25_index`` / ``dense_``   read    index folders (the round trip; optional)
+    ``out_dir/shards/NNNNN.jsonl``       write   raw generations (resumed; see the module doc)
+    ``out_dir/generated.jsonl``          write   every generated query, kept or not, with why
+    ``out_dir/pairs.jsonl``              write   the kept queries in the mined-pairs format
+    ``out_dir/queries.generated.tsv``    write   the kept queries as topics TSV (none kept: absent)
+    ``out_dir/stats.json``               write   counts, drops per filter, round-trip rates, config
+    ===================================  ======  ================================================
+
+    On a distributed ``executor`` the missing shards are generated on its actors (:class:`ShardGenerator`)."""
+    from lexdr.formats import write_queries_tsv
+
+    out = Path(out_dir)
+    gen, source = stage_generation_config(config.generation, inputs.lang, inputs.trained_generator, inputs.bootstrap)
+    generate_queries(inputs.corpus, inputs.mined, out, lang=inputs.lang, config=gen,
+                     retriever=_round_trip(inputs, config.depth), unlabeled_queries_path=inputs.unlabeled_queries,
+                     executor=executor, replace_stale=config.replace_stale)
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     if source is not None:  # the corpus-only bootstrap: say which generator and why, next to the numbers
         stats["bootstrap"] = source
         with atomic_write(out / "stats.json") as fh:
             json.dump(stats, fh, indent=2, ensure_ascii=False)
     queries = [Query(p.query_id, p.query) for p in read_pairs(out / "pairs.jsonl")]  # ids read "gen-<doc>-<i>"
-    if not queries:
-        with atomic_write(out / "mined.jsonl") as fh:
-            fh.write("")
-        return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": 0}
-    write_queries_tsv(queries, out / "queries.generated.tsv")
-    qs = read_queries(out / "queries.generated.tsv")
-    bm25_run, dense_run = bm25.search(qs, k=depth), dense.search(qs, k=depth)
-    if not any(bm25_run.values()) or not any(dense_run.values()):
-        # e.g. kept queries whose words are all unknown to BM25 (the round trip let them through on the dense
-        # side): with one side empty no query can be mined, and an empty run file is not a valid run.
-        logger.warning("generation: %s found nothing for the %d kept queries; none is mined",
-                       "BM25" if not any(bm25_run.values()) else "the dense index", len(qs))
-        with atomic_write(out / "mined.jsonl") as fh:
-            fh.write("")
-        return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": 0}
-    write_run(bm25_run, out / "run.bm25.trec", tag="bm25")
-    write_run(dense_run, out / "run.dense.trec", tag="dense")
-    mine(out / "queries.generated.tsv", out / "run.bm25.trec", out / "run.dense.trec", out / "mining", mining)
-    (out / "mining" / "mined.jsonl").replace(out / "mined.jsonl")
-    return {"generation": {k: v for k, v in stats.items() if k != "config"}, "mined": len(qs)}
+    (out / "queries.generated.tsv").unlink(missing_ok=True)
+    if queries:
+        write_queries_tsv(queries, out / "queries.generated.tsv")
+    return {"generation": {k: v for k, v in stats.items() if k != "config"}, "kept": len(queries)}

@@ -6,8 +6,8 @@ unit-tested on hand-made runs and the stage (``mine``) only adds file I/O and re
 
 from lexdr.mining.candidates import Candidate, candidate_table
 from lexdr.mining.rules import RULES, MineConfig, MinedExample, mine_from_runs
-from lexdr.mining.stage import mine, mined_teacher_temperature, read_mined, write_mined
+from lexdr.mining.stage import MineInputs, mine, mine_stage, mined_teacher_temperature, read_mined, write_mined
 from lexdr.mining.stats import rule_quality
 
 __all__ = ["Candidate", "candidate_table", "RULES", "MineConfig", "MinedExample", "mine_from_runs", "mine",
-           "read_mined", "write_mined", "rule_quality", "mined_teacher_temperature"]
+           "MineInputs", "mine_stage", "read_mined", "write_mined", "rule_quality", "mined_teacher_temperature"]

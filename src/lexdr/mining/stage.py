@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
@@ -20,10 +21,9 @@ from lexdr.mining.rules import MineConfig, MinedExample, mine_from_runs, mine_qu
 from lexdr.mining.stats import rule_quality, soft_target_quality
 
 if TYPE_CHECKING:
-    from lexdr.executors import Executor, ExecutorSpec
+    from lexdr.executors import Executor
 
-__all__ = ["mine", "mine_stage", "write_mined", "read_mined", "iter_mined", "write_no_queries",
-           "mined_teacher_temperature"]
+__all__ = ["mine", "MineInputs", "mine_stage", "write_mined", "read_mined", "iter_mined", "mined_teacher_temperature"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +64,13 @@ def mined_teacher_temperature(path: str | Path) -> float | None:
     return None
 
 
-# Queries per mining task on a distributed executor.
-MINE_SHARD_QUERIES = 10_000
-
-
 def _mine_on(executor: "Executor", queries: list, bm25_run: dict, dense_run: dict, cfg: MineConfig) -> list:
     """:func:`mine_from_runs` over query shards as the executor's tasks, concatenated in query order (the
     function is pure and per query, so the result is the same list)."""
-    shards = [queries[i:i + MINE_SHARD_QUERIES] for i in range(0, len(queries), MINE_SHARD_QUERIES)]
+    from lexdr import executors
+
+    per = executors.QUERIES_PER_SHARD
+    shards = [queries[i:i + per] for i in range(0, len(queries), per)]
     args = ((shard, {q.query_id: bm25_run.get(q.query_id, []) for q in shard},
              {q.query_id: dense_run.get(q.query_id, []) for q in shard}, cfg) for shard in shards)
     parts = executor.map_ordered(mine_from_runs, args, in_flight=executor.cluster.analysis_tasks,
@@ -133,8 +132,8 @@ def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: st
     """Mine pseudo positives and hard negatives for every query; write ``mined.jsonl`` and ``stats.json``.
 
     ``report_qrels_path`` (optional) is used *only* to report the mined labels' precision and coverage.
-    ``executor``: a distributed one (:mod:`lexdr.executors`) mines shards of ``MINE_SHARD_QUERIES`` queries as
-    its tasks (the same ``mined.jsonl``).
+    ``executor``: a distributed one (:mod:`lexdr.executors`) mines shards of
+    :data:`lexdr.executors.QUERIES_PER_SHARD` queries as its tasks (the same ``mined.jsonl``).
     """
     cfg = config or MineConfig()
     out = Path(out_dir)
@@ -164,21 +163,61 @@ def mine(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: st
     return out
 
 
-def write_no_queries(out_dir: str | Path) -> dict:
-    """The mining stage of a language without unlabeled queries: an empty ``mined.jsonl`` (every passage is
-    then unreached, so generation covers the corpus)."""
-    with atomic_write(Path(out_dir) / "mined.jsonl") as fh:
-        fh.write("")
-    return {"queries": 0}
+@dataclass(frozen=True)
+class MineInputs:
+    """What :func:`mine_stage` reads: the queries and the two runs of them (None: a language without unlabeled
+    queries, whose mining writes an empty ``mined.jsonl``); ``report_qrels``, labels used only to report the
+    mined labels' precision and coverage. ``optional``: an absent query file, or a run that found nothing for
+    any query, gives an empty ``mined.jsonl`` (with a warning for the run) instead of an error (the pipeline's
+    generated queries: generation may keep none, and BM25 may know none of the words of the kept ones)."""
+
+    queries: Path | None
+    bm25_run: Path | None = None
+    dense_run: Path | None = None
+    report_qrels: Path | None = None
+    optional: bool = False
 
 
-def mine_stage(queries_path: str | Path, bm25_run_path: str | Path, dense_run_path: str | Path, out_dir: str | Path,
-               config: MineConfig | None = None, report_qrels_path: str | Path | None = None,
-               executor: "Executor | ExecutorSpec | None" = None) -> dict:
-    """:func:`mine` as a pipeline stage: returns ``stats.json`` (recorded in the manifest). ``executor``: where
-    the query shards are mined (``[run] executor``; None: here)."""
-    from lexdr.executors import resolve_executor
+def _nothing_to_mine(inputs: MineInputs) -> bool:
+    """Whether ``inputs`` leave nothing to mine: no query file, or (``optional``) none on disk or a run with
+    no hit at all (with one side empty no query can be mined)."""
+    if inputs.queries is None:
+        return True
+    if not inputs.optional:
+        return False
+    if not Path(inputs.queries).is_file():
+        return True
+    empty = [name for name, run in (("BM25", inputs.bm25_run), ("the dense index", inputs.dense_run))
+             if run is None or not Path(run).is_file() or Path(run).stat().st_size == 0]
+    if empty:
+        logger.warning("mining: %s found nothing for the queries of %s; none is mined", empty[0], inputs.queries)
+    return bool(empty)
 
-    out = mine(queries_path, bm25_run_path, dense_run_path, out_dir, config, report_qrels_path=report_qrels_path,
-               executor=resolve_executor(executor))
+
+def mine_stage(inputs: MineInputs, config: MineConfig, out_dir: str | Path, executor: "Executor") -> dict:
+    """Mine pseudo positives and hard negatives from two runs: the stage of ``lexdr mine`` and of the pipeline's
+    ``mine`` / ``mine-r2``.
+
+    ==========================  ======  ===========================================================
+    file                        r / w   format
+    ==========================  ======  ===========================================================
+    ``inputs.queries``          read    topics TSV or BEIR ``queries.jsonl``
+    ``inputs.bm25_run``         read    TREC run of BM25 for those queries
+    ``inputs.dense_run``        read    TREC run of the dense encoder for those queries
+    ``inputs.report_qrels``     read    TREC qrels (optional; only for the quality report)
+    ``out_dir/mined.jsonl``     write   one line per query: ``query_id``, ``query``, ``positive_ids``,
+                                        ``negative_ids`` + ``negative_sources``, ``candidate_ids`` +
+                                        ``teacher_scores`` (:class:`lexdr.mining.MinedExample`)
+    ``out_dir/stats.json``      write   counts, the config (its ``teacher_temperature`` is what training
+                                        distils at), the quality report when labels were given
+    ==========================  ======  ===========================================================
+
+    Returns ``stats.json`` (recorded in the manifest). On a distributed ``executor`` the queries are mined in
+    shards of :data:`lexdr.executors.QUERIES_PER_SHARD` as its tasks (the same ``mined.jsonl``)."""
+    if _nothing_to_mine(inputs):  # every passage is then unreached, so generation covers the corpus
+        with atomic_write(Path(out_dir) / "mined.jsonl") as fh:
+            fh.write("")
+        return {"queries": 0}
+    out = mine(inputs.queries, inputs.bm25_run, inputs.dense_run, out_dir, config,
+               report_qrels_path=inputs.report_qrels, executor=executor)
     return json.loads((out / "stats.json").read_text(encoding="utf-8"))

@@ -1,9 +1,13 @@
 """The method as a stage graph: a list of :class:`StageSpec`, each naming a package's stage function, its
-arguments (paths in the run directory and frozen configs), what it depends on, and what is fingerprinted.
+inputs (paths in the run directory) and frozen config, what it depends on, and what is fingerprinted.
+
+Every stage function has one shape, ``fn(inputs, config, out_dir, executor) -> result``: ``inputs`` a frozen
+dataclass of the files it reads, ``config`` its frozen settings, ``out_dir`` its folder, ``executor`` where its
+shards run (resolved once per run). The CLI's per-stage commands call the same functions.
 
 Nothing here runs anything: :func:`method_graph` only declares. :mod:`lexdr.pipeline.run` hands the specs to
-the stage engine (fingerprints, skip, resume, manifest); another executor can call the same functions with the
-same arguments. The run directory's layout is :class:`lexdr.layout.RunLayout` (its docstring draws it).
+the stage engine (fingerprints, skip, resume, manifest). The run directory's layout is
+:class:`lexdr.layout.RunLayout` (its docstring draws it).
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from lexdr.dense import DenseIndexConfig, EncoderConfig, dense_stage
-from lexdr.evaluation import evaluate_stage
+from lexdr.dense import DenseConfig, DenseIndexConfig, DenseInputs, EncoderConfig, dense_stage
+from lexdr.evaluation import EvaluateConfig, EvaluateInputs, evaluate_stage
 from lexdr.generation.config import GenerationConfig
-from lexdr.generation.stage import GeneratorSource, generate_stage, train_generator_stage
-from lexdr.layout import BM25, DENSE_BASE, GENERATE, GENERATOR, MINE, TOKENS, RunLayout
-from lexdr.mining.stage import mine_stage, write_no_queries
+from lexdr.generation.stage import (GenerateConfig, GenerateInputs, GeneratorInputs, GeneratorSource, generate_stage,
+                                    train_generator_stage)
+from lexdr.layout import (BM25, DENSE_BASE, GENERATED_BM25, GENERATED_DENSE, GENERATOR, MINE, MINE_GENERATED, TOKENS,
+                          RunLayout)
+from lexdr.mining.stage import MineInputs, mine_stage
 from lexdr.pipeline.config import RunConfig
+from lexdr.retrieval import SearchConfig, SearchInputs, search_stage
 from lexdr.settings import fingerprint_fields, to_plain
-from lexdr.sparse import bm25_stage
-from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput, prepare_language
-from lexdr.training import TrainSource, train_stage
+from lexdr.sparse import BM25Inputs, bm25_stage
+from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput, data_stage
+from lexdr.training import TrainInputs, TrainSource, train_stage
 
 __all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "TrainedModel", "TRAINED_MODELS", "TRAINED_SYSTEMS",
            "hybrid_name",
@@ -41,10 +48,11 @@ class FingerprintOf:
 @dataclass(frozen=True)
 class StageSpec:
     name: str  # its folder under the run directory, e.g. "xquad-r-de/bm25"
-    fn: Callable[..., Any]  # a package's stage function, called as fn(**args, out_dir=<folder>)
-    args: Mapping[str, Any]  # paths and frozen configs (FingerprintOf values resolved at run time)
-    config: Mapping[str, Any] = field(default_factory=dict)  # what changes results: fingerprinted
-    inputs: tuple[str, ...] = ()  # user files it reads (content-hashed into the fingerprint)
+    fn: Callable[..., Any]  # a package's stage function, called as fn(inputs, config, <folder>, executor)
+    inputs: Any  # the stage's inputs: a frozen dataclass of paths (FingerprintOf values resolved at run time)
+    config: Any  # the stage's frozen settings
+    fingerprint: Mapping[str, Any] = field(default_factory=dict)  # what changes results
+    files: tuple[str, ...] = ()  # user files it reads (content-hashed into the fingerprint)
     deps: tuple[str, ...] = ()  # stages whose outputs it reads
     not_outputs: tuple[str, ...] = ()  # files in its folder that are not its result (lexdr.pipeline.engine.Stage)
 
@@ -151,7 +159,7 @@ def _data(li: LanguageInput) -> StageSpec:
         from lexdr.tasks.devtasks import dev_task_files
 
         inputs += tuple(str(p) for p in dev_task_files(li.dev_task))
-    return StageSpec(f"{li.label()}/data", prepare_language, {"spec": li}, config=config, inputs=inputs)
+    return StageSpec(f"{li.label()}/data", data_stage, li, None, fingerprint=config, files=inputs)
 
 
 def _encoder(cfg: RunConfig, model: str) -> EncoderConfig:
@@ -162,8 +170,8 @@ def _encoder(cfg: RunConfig, model: str) -> EncoderConfig:
 
 
 def _generation_specs(cfg: RunConfig, L: _Layout, has_mined: bool, quiet: bool) -> list[StageSpec]:
-    """The generation stages: the joint query generator (``backend = "trained"`` without a model folder) and
-    each language's generate stage."""
+    """The generation stages: the joint query generator (``backend = "trained"`` without a model folder), then
+    per language the generate stage and the search and mining of the queries it kept (:func:`_generated_specs`)."""
     specs: list[StageSpec] = []
     langs, depth = cfg.languages, cfg.bm25.depth
     gen = dataclasses.replace(cfg.generation.config, show_progress=not quiet)
@@ -175,26 +183,46 @@ def _generation_specs(cfg: RunConfig, L: _Layout, has_mined: bool, quiet: bool) 
                                    device=gen.trained.device or gen.device)
         sources = tuple(GeneratorSource(li.label(), li.lang, L.mined(li.label()), L.corpus(li))
                         for li in langs if li.has_unlabeled)
-        specs.append(StageSpec("generator", train_generator_stage, {"sources": sources, "config": tgen},
-                               config={"trained": tgen.identity_fields()},
+        specs.append(StageSpec("generator", train_generator_stage, GeneratorInputs(sources), tgen,
+                               fingerprint={"trained": tgen.identity_fields()},
                                deps=tuple(f"{s.label}/mine" for s in sources)))
     for li in langs:
         label = li.label()
-        args = {"corpus": L.corpus(li), "mined": L.mined(label),
-                "bm25_index": L.f(label, BM25, "index"), "dense_index": L.f(label, DENSE_BASE, "index"),
-                "lang": li.lang, "config": gen, "mining": cfg.mining, "depth": depth,
-                "unlabeled_queries": L.queries(li, "unlabeled") if li.has_unlabeled else None,
-                "executor": cfg.executor}
-        config = {"generation": _gen_fp(gen), "mining": _fp(cfg.mining), "base_model": cfg.base_model}
-        if joint:
-            args["trained_generator"] = L.model(GENERATOR)
-        if not li.has_unlabeled:  # corpus only: its queries come from the bootstrap generator, round trip on
-            args["bootstrap"] = True
-            if gen.top_k is None or gen.backend == "trained":
-                config["bootstrap"] = True
-        specs.append(StageSpec(f"{label}/generate", generate_stage, args, config=config,
+        inputs = GenerateInputs(L.corpus(li), L.mined(label), li.lang,
+                                unlabeled_queries=L.queries(li, "unlabeled") if li.has_unlabeled else None,
+                                bm25_index=L.f(label, BM25, "index"), dense_index=L.f(label, DENSE_BASE, "index"),
+                                trained_generator=L.model(GENERATOR) if joint else None,
+                                bootstrap=not li.has_unlabeled)  # corpus only: the bootstrap generator
+        fingerprint = {"generation": _gen_fp(gen), "base_model": cfg.base_model}
+        if not li.has_unlabeled and (gen.top_k is None or gen.backend == "trained"):
+            fingerprint["bootstrap"] = True
+        specs.append(StageSpec(f"{label}/generate", generate_stage, inputs,
+                               GenerateConfig(gen, depth=depth, replace_stale=True), fingerprint=fingerprint,
                                deps=(f"{label}/data", f"{label}/bm25", f"{label}/dense-base", f"{label}/mine")
                                + (("generator",) if joint else ())))
+        specs += _generated_specs(cfg, L, label)
+    return specs
+
+
+def _generated_specs(cfg: RunConfig, L: _Layout, label: str) -> list[StageSpec]:
+    """The kept generated queries searched with BM25 and the base encoder (the search stage, once per index)
+    and mined like any unlabeled query (the mining stage): one training signal for every query, the BM25+dense
+    teacher over its candidates. The round trip has already put each query's source passage in the hybrid
+    top-k, so it is normally among the candidates. Generation may keep no query: then nothing is searched
+    and ``mined.jsonl`` is empty (``optional``)."""
+    depth, queries = cfg.bm25.depth, L.generated_queries(label)
+    gen = f"{label}/generate"
+    specs = [StageSpec(f"{label}/{name}", search_stage,
+                       SearchInputs(L.f(label, index, "index"), {"run.generated.trec": queries}, options,
+                                    optional=True),
+                       SearchConfig(depth=depth, tag=tag), fingerprint={"depth": depth},
+                       deps=(gen, f"{label}/{index}"))
+             for name, index, tag, options in ((GENERATED_BM25, BM25, "bm25", {}),
+                                              (GENERATED_DENSE, DENSE_BASE, "dense", {"show_progress": False}))]
+    mine = MineInputs(queries, L.run(label, GENERATED_BM25, "generated"), L.run(label, GENERATED_DENSE, "generated"),
+                      optional=True)
+    specs.append(StageSpec(f"{label}/{MINE_GENERATED}", mine_stage, mine, cfg.mining, fingerprint=_fp(cfg.mining),
+                           deps=(gen, f"{label}/{GENERATED_BM25}", f"{label}/{GENERATED_DENSE}")))
     return specs
 
 
@@ -209,12 +237,11 @@ def _evaluate_spec(cfg: RunConfig, L: _Layout, li: LanguageInput, systems: Mappi
         if li.has_unlabeled else {}  # what the adaptive hybrids are fitted on (runs only)
     return StageSpec(
         f"{label}/evaluate", evaluate_stage,
-        {"qrels": L.qrels(label, "test"),
-         "runs": {s: L.run(label, stage, "test") for s, stage in systems.items()},
-         "metrics": cfg.metrics, "hybrids": hybrids, "fusion": cfg.fusion, "depth": depth,
-         "adaptive_hybrids": adaptive, "unlabeled_runs": unlabeled},
-        config={"metrics": cfg.metrics, "systems": systems, "fusion": _fp(cfg.fusion),
-                "adaptive_hybrids": sorted(adaptive), "fit_on_unlabeled": bool(unlabeled)},
+        EvaluateInputs(L.qrels(label, "test"), {s: L.run(label, stage, "test") for s, stage in systems.items()},
+                       unlabeled),
+        EvaluateConfig(tuple(cfg.metrics), hybrids, adaptive, cfg.fusion, depth),
+        fingerprint={"metrics": cfg.metrics, "systems": systems, "fusion": _fp(cfg.fusion),
+                     "adaptive_hybrids": sorted(adaptive), "fit_on_unlabeled": bool(unlabeled)},
         deps=(f"{label}/data",) + tuple(f"{label}/{s}" for s in systems.values()))
 
 
@@ -233,26 +260,24 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         enc = _encoder(cfg_q, model)
         label = li.label()
         queries = {p: L.queries(li, p) for p in parts if p in L.parts(li)}
-        provenance = {"model_fingerprint": FingerprintOf(train) if train else None}
         return StageSpec(f"{label}/{name}", dense_stage,
-                         {"corpus": L.corpus(li), "queries": queries, "encoder_config": enc, "depth": depth,
-                          "provenance": provenance, "tag": name, "index_config": cfg.dense_index,
-                          "executor": cfg.executor,  # where shards are encoded: not fingerprinted
-                          # the corpus's token ids, tokenized once and read by every dense stage of the language
-                          "token_dir": L.stage(label, TOKENS)},
+                         # the corpus's token ids, tokenized once and read by every dense stage of the language;
+                         # a trained model's index is tied to its training's fingerprint, not its folder's path
+                         DenseInputs(L.corpus(li), queries, token_dir=L.stage(label, TOKENS),
+                                     model_fingerprint=FingerprintOf(train) if train else None),
+                         DenseConfig(enc, cfg.dense_index, depth=depth, tag=name),
                          # which runs it writes: a run first made with rounds = 1 must redo it for round 2's mining
-                         config={"dense": _fp(enc), "model": train or cfg.base_model, "parts": sorted(queries),
-                                 "depth": depth, **_index_fp(cfg.dense_index)},
+                         fingerprint={"dense": _fp(enc), "model": train or cfg.base_model, "parts": sorted(queries),
+                                      "depth": depth, **_index_fp(cfg.dense_index)},
                          deps=(f"{label}/data",) + ((train,) if train else ()))
 
     def mine_spec(li: LanguageInput, name: str, dense_stage_name: str) -> StageSpec:
         label = li.label()
         report = L.unlabeled_qrels(li)
         return StageSpec(f"{label}/{name}", mine_stage,
-                         {"queries_path": L.queries(li, "unlabeled"), "bm25_run_path": L.run(label, BM25, "unlabeled"),
-                          "dense_run_path": L.run(label, dense_stage_name, "unlabeled"), "config": cfg.mining,
-                          "report_qrels_path": report, "executor": cfg.executor},
-                         config=_fp(cfg.mining), deps=(f"{label}/data", f"{label}/bm25", f"{label}/{dense_stage_name}"))
+                         MineInputs(L.queries(li, "unlabeled"), L.run(label, BM25, "unlabeled"),
+                                    L.run(label, dense_stage_name, "unlabeled"), report_qrels=report),
+                         cfg.mining, fingerprint=_fp(cfg.mining), deps=(f"{label}/data", f"{label}/bm25", f"{label}/{dense_stage_name}"))
 
     def train(name: str, mined_stage: str, start: str | None = None, gold: bool = False,
               generated: bool = False) -> StageSpec:
@@ -263,18 +288,18 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
             tcfg = dataclasses.replace(tcfg, model=str(L.model(start)))
         sources = tuple(TrainSource(li.label(), L.corpus(li),
                                     (L.mined(li.label(), mined_stage),)
-                                    + ((L.mined(li.label(), GENERATE),) if generated else ()),
+                                    + ((L.mined(li.label(), MINE_GENERATED),) if generated else ()),
                                     gold_qrels=L.unlabeled_qrels(li) if gold else None) for li in langs)
         deps = tuple(f"{li.label()}/{mined_stage}" for li in langs)
-        deps += tuple(f"{li.label()}/generate" for li in langs) if generated else ()
+        deps += tuple(f"{li.label()}/{MINE_GENERATED}" for li in langs) if generated else ()
         deps += (start,) if start else ()
         # with [dense] window_stride, each example trains on the window of a long passage that the dense side
         # of its mining teacher favoured (the base encoder; round 2: the round-1 model)
         teacher = _encoder(cfg, cfg.base_model if mined_stage == MINE else str(L.model("train-r1"))) \
             if cfg.dense.window_stride is not None else None
-        return StageSpec(name, train_stage, {"sources": sources, "config": tcfg, "gold": gold, "windows": teacher},
-                         config={"training": tcfg.to_dict(), "gold": gold, "generated": generated,
-                                 **({"windows": _fp(teacher)} if teacher else {})}, deps=deps,
+        return StageSpec(name, train_stage, TrainInputs(sources, gold=gold, windows=teacher), tcfg,
+                         fingerprint={"training": tcfg.to_dict(), "gold": gold, "generated": generated,
+                                      **({"windows": _fp(teacher)} if teacher else {})}, deps=deps,
                          # the card is rewritten with the run's metrics after the evaluation (run.write_model_cards)
                          not_outputs=("model/README.md",))
 
@@ -284,15 +309,13 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         label = li.label()
         queries = {p: L.queries(li, p) for p in L.parts(li)}
         bm25 = dataclasses.replace(cfg.bm25, analyzer=li.analyzer or cfg.bm25.analyzer)
-        specs.append(StageSpec(f"{label}/bm25", bm25_stage,
-                               {"corpus": L.corpus(li), "lang": li.lang, "queries": queries, "config": bm25,
-                                "executor": cfg.executor},
-                               config=_fp(bm25), deps=(f"{label}/data",)))
+        specs.append(StageSpec(f"{label}/bm25", bm25_stage, BM25Inputs(L.corpus(li), li.lang, queries), bm25,
+                               fingerprint=_fp(bm25), deps=(f"{label}/data",)))
         specs.append(dense(li, "dense-base", None, ("unlabeled", "test")))
         if li.has_unlabeled:
             specs.append(mine_spec(li, "mine", "dense-base"))
         else:
-            specs.append(StageSpec(f"{label}/mine", write_no_queries, {}, deps=(f"{label}/data",)))
+            specs.append(StageSpec(f"{label}/mine", mine_stage, MineInputs(None), cfg.mining, deps=(f"{label}/data",)))
     has_mined = any(li.has_unlabeled for li in langs)
     if cfg.generation.enabled:
         specs += _generation_specs(cfg, L, has_mined, quiet)
@@ -309,14 +332,10 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
     return specs
 
 
-def resolve_args(spec: StageSpec, fingerprints: Mapping[str, str]) -> dict[str, Any]:
-    """``spec.args`` with every :class:`FingerprintOf` (also inside dicts) replaced by that stage's fingerprint."""
-
-    def fill(v: Any) -> Any:
-        if isinstance(v, FingerprintOf):
-            return fingerprints[v.stage]
-        if isinstance(v, dict):
-            return {k: fill(x) for k, x in v.items()}
-        return v
-
-    return {k: fill(v) for k, v in spec.args.items()}
+def resolve_inputs(spec: StageSpec, fingerprints: Mapping[str, str]) -> Any:
+    """``spec.inputs`` with every :class:`FingerprintOf` field replaced by that stage's fingerprint."""
+    if not dataclasses.is_dataclass(spec.inputs):
+        return spec.inputs
+    filled = {f.name: fingerprints[v.stage] for f in dataclasses.fields(spec.inputs)
+              if isinstance(v := getattr(spec.inputs, f.name), FingerprintOf)}
+    return dataclasses.replace(spec.inputs, **filled) if filled else spec.inputs

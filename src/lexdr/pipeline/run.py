@@ -7,12 +7,13 @@ import json
 import logging
 
 from lexdr.errors import ConfigError, LexdrError
+from lexdr.executors import Executor, ExecutorSpec, resolve_executor
 from lexdr.formats import read_qrels, read_queries
 from lexdr.formats.files import atomic_write, folder_kind, folder_lock
-from lexdr.layout import GENERATE, RunLayout
+from lexdr.layout import RunLayout
 from lexdr.pipeline.config import RunConfig
 from lexdr.pipeline.engine import Stage, StageRunner
-from lexdr.pipeline.graph import StageSpec, method_graph, resolve_args
+from lexdr.pipeline.graph import StageSpec, method_graph, resolve_inputs
 
 __all__ = ["run_pipeline", "validate_inputs", "run_stages"]
 
@@ -45,15 +46,26 @@ def validate_inputs(cfg: RunConfig) -> None:
         raise ConfigError("input problems found before any work started:\n  - " + "\n  - ".join(problems))
 
 
-def run_stages(runner: StageRunner, specs: list[StageSpec]) -> dict[str, dict]:
-    """Run ``specs`` in order through ``runner`` (each skipped when its fingerprint is unchanged); returns each
-    stage's result record."""
-    results = {}
+def run_stages(runner: StageRunner, specs: list[StageSpec], executor: Executor | ExecutorSpec | None = None,
+               show_progress: bool = False) -> dict[str, dict]:
+    """Run ``specs`` in order through ``runner`` (each skipped when its fingerprint is unchanged), each as
+    ``spec.fn(inputs, config, folder, executor)``; returns each stage's result record. ``executor`` (``[run]
+    executor``) is resolved here, once, when the first stage runs: every stage gets the same executor object
+    (a :class:`lexdr.executors.LocalExecutor` by default), and a run whose stages are all skipped connects to
+    nothing."""
+    results: dict[str, dict] = {}
+    made: list[Executor] = []
+
+    def the_executor() -> Executor:
+        if not made:
+            made.append(resolve_executor(executor, show_progress=show_progress))
+        return made[0]
+
     for spec in specs:
         def fn(folder, spec=spec):
-            return spec.fn(**resolve_args(spec, runner.fingerprints), out_dir=folder)
+            return spec.fn(resolve_inputs(spec, runner.fingerprints), spec.config, folder, the_executor())
 
-        results[spec.name] = runner.run(Stage(spec.name, fn, config=dict(spec.config), inputs=list(spec.inputs),
+        results[spec.name] = runner.run(Stage(spec.name, fn, config=dict(spec.fingerprint), inputs=list(spec.files),
                                               deps=list(spec.deps), not_outputs=list(spec.not_outputs)))
     return results
 
@@ -79,7 +91,8 @@ def write_model_cards(cfg: RunConfig, results: dict) -> None:
         if not model_dir.is_dir():
             continue
         counts = {li.label(): {"mined": _count_lines(L.mined(li.label(), m.mined)),
-                               "generated": _count_lines(L.mined(li.label(), GENERATE)) if m.generated else 0}
+                               "generated": _count_lines(L.generated_mining(li.label()) / "mined.jsonl")
+                               if m.generated else 0}
                   for li in cfg.languages}
         training = json.loads((model_dir / "lexdr_training.json").read_text(encoding="utf-8")) \
             if (model_dir / "lexdr_training.json").exists() else cfg.training.to_dict()
@@ -104,7 +117,7 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False, report: bool = True) -> di
 
 def _run_locked(cfg: RunConfig, quiet: bool, report: bool) -> dict:
     runner = StageRunner(cfg.out_dir, cfg.to_dict())
-    done = run_stages(runner, method_graph(cfg, quiet=quiet))
+    done = run_stages(runner, method_graph(cfg, quiet=quiet), cfg.executor, show_progress=not quiet)
     results = {li.label(): done[f"{li.label()}/evaluate"] for li in cfg.languages if f"{li.label()}/evaluate" in done}
     with atomic_write(RunLayout(cfg.out_dir).metrics) as fh:
         json.dump(results, fh, indent=2)

@@ -153,15 +153,21 @@ class RunViews:
         return {s: _ranks(runs.get(s, {}), qid) for s in columns}
 
     # ------------------------------------------------------------------------------------------ mining
+    def _mining_folder(self, label: str, stage: str) -> Path:
+        """Where a mining's files are: its stage's folder; the generated queries' (page ``generate``) in
+        ``mine-generated/`` (:meth:`lexdr.layout.RunLayout.generated_mining`)."""
+        return self.layout.generated_mining(label) if stage == GENERATE else self.layout.stage(label, stage)
+
     def mining_stages(self, label: str) -> list[str]:
         return [s for s in (MINE, MINE_R2, GENERATE)
-                if (p := self.layout.mined(label, s)).is_file() and p.stat().st_size > 0]
+                if (p := self._mining_folder(label, s) / "mined.jsonl").is_file() and p.stat().st_size > 0]
 
     def _teacher_temperature(self, label: str, stage: str) -> float:
         from lexdr.mining.rules import MineConfig
         from lexdr.settings import default_of
 
-        for path in (self.layout.stats(label, stage), self.layout.stage(label, stage) / "mining" / "stats.json"):
+        folder = self._mining_folder(label, stage)
+        for path in (folder / "stats.json", folder / "mining" / "stats.json"):
             if path.is_file():
                 t = (json.loads(path.read_text(encoding="utf-8")).get("config") or {}).get("teacher_temperature")
                 if t:
@@ -175,13 +181,13 @@ class RunViews:
         for), plus a summary: coverage, precision, false negatives among the hard negatives."""
         if stage not in self.mining_stages(label):
             return [], {}
-        base = self.layout.stage(label, stage)
+        base = self._mining_folder(label, stage)
         records = [json.loads(x) for x in (base / "mined.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
-        if stage == "generate":
-            sides = (base / "run.bm25.trec", base / "run.dense.trec")
+        if stage == GENERATE:
+            sides = self.layout.generated_runs(label)
             gold = {}
-            if (base / "generated.jsonl").is_file():
-                for x in (base / "generated.jsonl").read_text(encoding="utf-8").splitlines():
+            if self.layout.generated(label).is_file():
+                for x in self.layout.generated(label).read_text(encoding="utf-8").splitlines():
                     if x.strip():
                         g = json.loads(x)
                         gold[g["query_id"]] = {d: 1 for d in g.get("positive_ids") or []}

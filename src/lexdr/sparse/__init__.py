@@ -10,6 +10,7 @@
 from lexdr.sparse.config import BM25Config
 from lexdr.sparse.index import BM25_METHODS, BM25Index
 from lexdr.sparse.outofcore import build_out_of_core
-from lexdr.sparse.stage import bm25_stage, build_index, search_index
+from lexdr.sparse.stage import BM25Inputs, SparseIndexInputs, bm25_stage, build_index, search_index, sparse_index_stage
 
-__all__ = ["BM25Index", "BM25Config", "BM25_METHODS", "build_index", "search_index", "bm25_stage", "build_out_of_core"]
+__all__ = ["BM25Index", "BM25Config", "BM25_METHODS", "build_index", "search_index", "SparseIndexInputs",
+           "sparse_index_stage", "BM25Inputs", "bm25_stage", "build_out_of_core"]

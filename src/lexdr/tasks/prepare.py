@@ -6,14 +6,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lexdr.errors import ConfigError
 from lexdr.formats import (iter_corpus, read_qrels, read_queries, write_corpus_jsonl, write_qrels_trec,
                            write_queries_tsv)
 from lexdr.settings import at_least, setting
 
-__all__ = ["LanguageInput", "prepare_language", "take_evenly", "LABEL_PATTERN"]
+if TYPE_CHECKING:
+    from lexdr.executors import Executor
+
+__all__ = ["LanguageInput", "prepare_language", "data_stage", "take_evenly", "LABEL_PATTERN"]
 
 # A language's label names its folders in a run directory: letters, digits, '.', '_', '-' only (no path
 # separators, no '..'), so nothing is ever written outside the run directory.
@@ -110,3 +113,20 @@ def prepare_language(spec: LanguageInput, out_dir: str | Path) -> dict[str, Any]
     for name in ("queries.unlabeled.tsv", "queries.test.tsv"):
         out[name] = len(read_queries(folder / name)) if (folder / name).exists() else 0
     return out
+
+
+def data_stage(inputs: LanguageInput, config: None, out_dir: str | Path, executor: "Executor") -> dict[str, Any]:
+    """The pipeline's ``data`` stage: :func:`prepare_language`. A ``[[languages]]`` entry names the files and
+    how many queries to take, so it is the stage's inputs and there is no other config (``None``).
+
+    ===============================  ======  ====================================================
+    file                             r / w   format
+    ===============================  ======  ====================================================
+    a dev task, a public dataset,    read    the shared QA sets / a Hugging Face dataset / corpus
+    or the entry's own files                 JSONL, topics TSV or ``queries.jsonl``, TREC qrels
+    ``out_dir/corpus.jsonl``         write   BEIR corpus JSONL (dev tasks, public datasets)
+    ``out_dir/queries.<part>.tsv``   write   topics TSV (``unlabeled``, ``test``)
+    ``out_dir/qrels.<part>.txt``     write   TREC qrels (``test``; ``unlabeled`` for dev tasks)
+    ===============================  ======  ====================================================
+    """
+    return prepare_language(inputs, out_dir)

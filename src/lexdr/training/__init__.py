@@ -10,12 +10,12 @@ from lexdr.training.config import LossKind, TrainConfig
 
 __all__ = ["LossKind", "TrainConfig", "listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss", "ContrastiveLoss",
            "FusionAwareKLLoss", "BM25HardKLLoss", "WeightedSum", "LOSSES", "build_loss", "train", "TrainingExample", "examples_from_mined", "TrainSource",
-           "joint_examples", "train_stage"]
+           "TrainInputs", "joint_examples", "train_stage"]
 
 _LAZY = {"listwise_kl_loss": "losses", "contrastive_loss": "losses", "ListwiseKLLoss": "losses",
          "ContrastiveLoss": "losses", "FusionAwareKLLoss": "losses", "BM25HardKLLoss": "losses", "WeightedSum": "losses", "LOSSES": "losses", "build_loss": "losses",
          "train": "trainer", "TrainingExample": "trainer",
-         "examples_from_mined": "trainer", "TrainSource": "stage", "joint_examples": "stage", "train_stage": "stage"}
+         "examples_from_mined": "trainer", "TrainSource": "stage", "TrainInputs": "stage", "joint_examples": "stage", "train_stage": "stage"}
 
 
 def __getattr__(name: str):

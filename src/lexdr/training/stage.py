@@ -16,8 +16,9 @@ from lexdr.training.trainer import TrainingExample, examples_from_mined
 
 if TYPE_CHECKING:
     from lexdr.dense.encoder import EncoderConfig
+    from lexdr.executors import Executor
 
-__all__ = ["SEP", "TrainSource", "joint_examples", "mined_temperature", "train_stage"]
+__all__ = ["SEP", "TrainSource", "TrainInputs", "joint_examples", "mined_temperature", "train_stage"]
 
 SEP = "/"  # namespaces passage ids across languages in joint training: "<label>/<doc_id>"
 
@@ -98,22 +99,43 @@ def joint_examples(sources: Sequence[TrainSource], config: TrainConfig,
     return examples, passages
 
 
-def train_stage(sources: Sequence[TrainSource], out_dir: str | Path, config: TrainConfig, gold: bool = False,
-                windows: "EncoderConfig | None" = None) -> dict:
-    """Train one encoder on every source's examples into ``out_dir/model`` (resumable; see :func:`train`), on
-    ``config.nproc_per_node`` processes (:func:`lexdr.training.distributed.fit`).
+@dataclass(frozen=True)
+class TrainInputs:
+    """What :func:`train_stage` reads: each language's :class:`TrainSource`; ``gold``: read each source's
+    ``gold_qrels`` as the labels (the supervised upper bound); ``windows``, the mining teacher's dense encoder
+    when it scored long passages by windows (``window_stride`` set): each example then trains on the window of
+    a long passage that this encoder favoured for its query (:func:`lexdr.training.windows.teacher_windows`)."""
 
-    ``gold``: the gold-supervised upper bound — the same trainer and schedule on the true labels (with
-    ``config.loss`` contrastive: labels as hard positives; kl+contrastive: plus the method's soft targets).
-    ``windows``: the mining teacher's dense encoder when it scored long passages by windows (``window_stride``
-    set): each example then trains on the window of a long passage that this encoder favoured for its query
-    (:func:`lexdr.training.windows.teacher_windows`).
-    """
+    sources: tuple[TrainSource, ...]
+    gold: bool = False
+    windows: "EncoderConfig | None" = None
+
+
+def train_stage(inputs: TrainInputs, config: TrainConfig, out_dir: str | Path, executor: "Executor") -> dict:
+    """Train one encoder on every source's examples (ids namespaced ``<label>/<doc>``): the stage of
+    ``lexdr train`` and of the pipeline's ``train-*``. Resumable (see :func:`lexdr.training.train`), on
+    ``config.nproc_per_node`` processes (:func:`lexdr.training.distributed.fit`; torchrun, not the executor).
+
+    ============================  ======  =======================================================
+    file                          r / w   format
+    ============================  ======  =======================================================
+    each source's ``corpus``      read    corpus JSONL (only the cited passages are kept)
+    each source's ``mined``       read    ``mined.jsonl`` (:func:`lexdr.mining.mine_stage`); the
+                                          ``stats.json`` beside it gives the teacher temperature
+    each source's ``gold_qrels``  read    TREC qrels (the gold upper bound only)
+    ``out_dir/model/``            write   a sentence-transformers model folder (+ ``lexdr_training.json``)
+    ``out_dir/train_log.jsonl``   write   one line per step: loss, its parts, learning rate
+    ``out_dir/checkpoint/``       r / w   while training: resumed after a kill
+    ============================  ======  =======================================================
+
+    ``inputs.gold`` trains the same trainer and schedule on the true labels (``config.loss`` contrastive:
+    labels as hard positives; kl+contrastive: plus the method's soft targets)."""
     out = Path(out_dir)
     from lexdr.training.distributed import fit
 
+    sources, windows = inputs.sources, inputs.windows
     mined_temperature([p for src in sources for p in src.mined], config.teacher_temperature)
-    examples, passages = joint_examples(sources, config, gold=gold)
+    examples, passages = joint_examples(sources, config, gold=inputs.gold)
     if windows is not None and windows.window_stride is not None:
         from lexdr.training.windows import teacher_windows
 
