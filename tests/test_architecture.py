@@ -60,7 +60,7 @@ PUBLIC_API = {
                      "build_out_of_core"],
     "lexdr.synthetic": ["BATCH", "BigramModel", "TailProcess", "fit_bigram_model", "iter_passages", "sample_queries",
                         "write_corpus", "write_queries"],
-    "lexdr.tasks": ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "LanguageInput",
+    "lexdr.tasks": ["DEV_TASKS", "DevTask", "find_data_dir", "load_dev_task", "write_dev_task", "LanguageInput", "check_inputs",
                     "data_stage", "prepare_language", "take_evenly"],
     "lexdr.training": ["LossKind", "TrainConfig", "listwise_kl_loss", "contrastive_loss", "ListwiseKLLoss",
                        "ContrastiveLoss", "FusionAwareKLLoss", "BM25HardKLLoss", "WeightedSum", "LOSSES", "build_loss", "train",

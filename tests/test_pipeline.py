@@ -49,6 +49,10 @@ def test_end_to_end_then_rerun_skips_everything(tmp_path, tiny_encoder_dir):
     assert len(tokens) == 1 and json.loads((tokens[0] / "manifest.json").read_text())["complete"]
     card = (run / "train-r1" / "model" / "README.md").read_text()  # the model's own card, not its base's
     assert "lexdr-r1" in card and "tiny-en" in card and "MRR@10" in card
+    # ... written by its own stage of the graph, after the evaluation, with the metrics the evaluation wrote
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    assert "train-r1-card" in stages and (run / "train-r1-card" / "README.md").read_text() == card
+    assert f"{metrics['lexdr-r1']['MRR@10']:.4f}"[:5] in card
     # Same config, same inputs: nothing runs again.
     run_pipeline(load_config(cfg_path), quiet=True)
     manifest = json.loads((run / "manifest.json").read_text())

@@ -13,6 +13,7 @@ the stage engine (fingerprints, skip, resume, manifest). The run directory's lay
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -31,6 +32,7 @@ from lexdr.settings import fingerprint_fields, to_plain
 from lexdr.sparse import BM25Inputs, bm25_stage
 from lexdr.tasks.prepare import PATH_FIELDS, LanguageInput, data_stage
 from lexdr.training import TrainInputs, TrainSource, train_stage
+from lexdr.training.card import ModelCardConfig, ModelCardInputs, model_card_stage
 
 __all__ = ["StageSpec", "FingerprintOf", "method_graph", "SYSTEMS", "TrainedModel", "TRAINED_MODELS", "TRAINED_SYSTEMS",
            "hybrid_name",
@@ -300,7 +302,7 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         return StageSpec(name, train_stage, TrainInputs(sources, gold=gold, windows=teacher), tcfg,
                          fingerprint={"training": tcfg.to_dict(), "gold": gold, "generated": generated,
                                       **({"windows": _fp(teacher)} if teacher else {})}, deps=deps,
-                         # the card is rewritten with the run's metrics after the evaluation (run.write_model_cards)
+                         # the card is written into the model folder by its own stage, after the evaluation
                          not_outputs=("model/README.md",))
 
     for li in langs:
@@ -329,7 +331,25 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         specs += [dense(li, m.dense, m.stage, ("unlabeled", "test")) for li in langs]
         systems[m.system] = m.dense
     specs += [_evaluate_spec(cfg, L, li, systems) for li in langs if li.has_test]
+    specs += [_card_spec(cfg, L, m) for m in TRAINED_MODELS if m.system in systems]
     return specs
+
+
+def _card_spec(cfg: RunConfig, L: _Layout, m: TrainedModel) -> StageSpec:
+    """A trained model's card (``README.md`` in its folder), with every language's metrics: after evaluation."""
+    import hashlib
+
+    tested = [li for li in cfg.languages if li.has_test]
+    config_hash = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    inputs = ModelCardInputs(L.model(m.stage), {li.label(): L.evaluation(li.label(), "metrics.json") for li in tested},
+                             {li.label(): L.mined(li.label(), m.mined) for li in cfg.languages if li.has_unlabeled},
+                             {li.label(): L.generated_mining(li.label()) / "mined.jsonl" for li in cfg.languages}
+                             if m.generated else {})
+    config = ModelCardConfig(cfg.base_model, m.system, config_hash, tuple(cfg.metrics),
+                             {li.label(): li.lang for li in cfg.languages})
+    return StageSpec(f"{m.stage}-card", model_card_stage, inputs, config,
+                     fingerprint={"system": m.system, "config_hash": config_hash, "metrics": list(cfg.metrics)},
+                     deps=(m.stage,) + tuple(f"{li.label()}/evaluate" for li in tested))
 
 
 def resolve_inputs(spec: StageSpec, fingerprints: Mapping[str, str]) -> Any:

@@ -8,12 +8,12 @@ import logging
 
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.executors import Executor, ExecutorSpec, resolve_executor
-from lexdr.formats import read_qrels, read_queries
 from lexdr.formats.files import atomic_write, folder_kind, folder_lock
 from lexdr.layout import RunLayout
 from lexdr.pipeline.config import RunConfig
 from lexdr.pipeline.engine import Stage, StageRunner
 from lexdr.pipeline.graph import StageSpec, method_graph, resolve_inputs
+from lexdr.tasks import check_inputs
 
 __all__ = ["run_pipeline", "validate_inputs", "run_stages"]
 
@@ -21,27 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def validate_inputs(cfg: RunConfig) -> None:
-    """Checks that need reading the (small) query and qrels files; raises one ConfigError listing all problems."""
-    problems = []
-    for li in cfg.languages:
-        if li.test_queries and li.test_qrels:
-            try:
-                qids = {q.query_id for q in read_queries(li.test_queries)}
-                qrels = read_qrels(li.test_qrels)
-            except LexdrError as e:
-                problems.append(f"{li.label()}: {e}")
-                continue
-            orphan = sorted(set(qrels) - qids)
-            if orphan:
-                problems.append(f"{li.label()}: {len(orphan)} query ids in {li.test_qrels} are not in {li.test_queries} "
-                                f"(e.g. {orphan[:3]}); the files do not belong together")
-            if not set(qrels) & qids:
-                problems.append(f"{li.label()}: no test query has a judgment in {li.test_qrels}")
-        if li.unlabeled_queries:
-            try:
-                read_queries(li.unlabeled_queries)
-            except LexdrError as e:
-                problems.append(f"{li.label()}: {e}")
+    """Checks that need reading the (small) query and qrels files (:func:`lexdr.tasks.check_inputs`); raises one
+    ConfigError listing every problem of every language."""
+    problems = check_inputs(cfg.languages)
     if problems:
         raise ConfigError("input problems found before any work started:\n  - " + "\n  - ".join(problems))
 
@@ -70,37 +52,6 @@ def run_stages(runner: StageRunner, specs: list[StageSpec], executor: Executor |
     return results
 
 
-def _count_lines(path) -> int:
-    return sum(1 for line in open(path, encoding="utf-8") if line.strip()) if path.exists() else 0
-
-
-def write_model_cards(cfg: RunConfig, results: dict) -> None:
-    """Each trained model folder gets its own README.md: base model and its provenance, method and loss,
-    languages, mined and generated queries per language, this run's metrics against BM25 and the base encoder,
-    lexdr version and the config's hash (not the base model's card, which sentence-transformers would copy)."""
-    import hashlib
-
-    from lexdr.pipeline.graph import TRAINED_MODELS
-    from lexdr.training.card import write_model_card
-
-    L = RunLayout(cfg.out_dir)
-    config_hash = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-    for m in TRAINED_MODELS:
-        stage, system = m.stage, m.system
-        model_dir = L.model(stage)
-        if not model_dir.is_dir():
-            continue
-        counts = {li.label(): {"mined": _count_lines(L.mined(li.label(), m.mined)),
-                               "generated": _count_lines(L.generated_mining(li.label()) / "mined.jsonl")
-                               if m.generated else 0}
-                  for li in cfg.languages}
-        training = json.loads((model_dir / "lexdr_training.json").read_text(encoding="utf-8")) \
-            if (model_dir / "lexdr_training.json").exists() else cfg.training.to_dict()
-        write_model_card(model_dir, base_model=cfg.base_model, training_config=training,
-                         examples_per_language=counts, metrics=results or None, config_hash=config_hash,
-                         system=system, metric_names=cfg.metrics, languages={li.label(): li.lang for li in cfg.languages})
-
-
 def run_pipeline(cfg: RunConfig, quiet: bool = False, report: bool = True) -> dict:
     """Run (or resume) the whole method for ``cfg``; returns per-language metrics of every system.
 
@@ -121,7 +72,6 @@ def _run_locked(cfg: RunConfig, quiet: bool, report: bool) -> dict:
     results = {li.label(): done[f"{li.label()}/evaluate"] for li in cfg.languages if f"{li.label()}/evaluate" in done}
     with atomic_write(RunLayout(cfg.out_dir).metrics) as fh:
         json.dump(results, fh, indent=2)
-    write_model_cards(cfg, results)
     if report:
         from lexdr.report import write_report
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from lexdr.errors import ConfigError
+from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats import (iter_corpus, read_qrels, read_queries, write_corpus_jsonl, write_qrels_trec,
                            write_queries_tsv)
 from lexdr.settings import at_least, setting
@@ -16,7 +16,7 @@ from lexdr.settings import at_least, setting
 if TYPE_CHECKING:
     from lexdr.executors import Executor
 
-__all__ = ["LanguageInput", "prepare_language", "data_stage", "take_evenly", "LABEL_PATTERN"]
+__all__ = ["LanguageInput", "prepare_language", "data_stage", "take_evenly", "check_inputs", "LABEL_PATTERN"]
 
 # A language's label names its folders in a run directory: letters, digits, '.', '_', '-' only (no path
 # separators, no '..'), so nothing is ever written outside the run directory.
@@ -60,6 +60,33 @@ class LanguageInput:
     @property
     def has_test(self) -> bool:
         return bool(self.dev_task or self.source or self.test_queries)
+
+
+def check_inputs(languages: "Sequence[LanguageInput]") -> list[str]:
+    """What is wrong with the languages' query and qrels files, read before any work starts (one line each,
+    naming the language and the file): unreadable files, judged query ids with no query, qrels that judge no
+    test query. An empty list: nothing found."""
+    problems = []
+    for li in languages:
+        if li.test_queries and li.test_qrels:
+            try:
+                qids = {q.query_id for q in read_queries(li.test_queries)}
+                qrels = read_qrels(li.test_qrels)
+            except LexdrError as e:
+                problems.append(f"{li.label()}: {e}")
+                continue
+            orphan = sorted(set(qrels) - qids)
+            if orphan:
+                problems.append(f"{li.label()}: {len(orphan)} query ids in {li.test_qrels} are not in {li.test_queries} "
+                                f"(e.g. {orphan[:3]}); the files do not belong together")
+            if not set(qrels) & qids:
+                problems.append(f"{li.label()}: no test query has a judgment in {li.test_qrels}")
+        if li.unlabeled_queries:
+            try:
+                read_queries(li.unlabeled_queries)
+            except LexdrError as e:
+                problems.append(f"{li.label()}: {e}")
+    return problems
 
 
 def take_evenly(items: list, n: int | None) -> list:

@@ -11,12 +11,17 @@ another model.
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lexdr.formats.files import atomic_write
 
-__all__ = ["write_model_card", "model_card_text"]
+if TYPE_CHECKING:
+    from lexdr.executors import Executor
+
+__all__ = ["write_model_card", "model_card_text", "ModelCardInputs", "ModelCardConfig", "model_card_stage"]
 
 _LOSSES = {
     "kl": "listwise KL distillation: the student's softmax over each query's candidate passages is pulled towards "
@@ -159,3 +164,66 @@ def write_model_card(model_dir: str | Path, *, base_model: str, training_config:
     with atomic_write(path) as fh:
         fh.write(text)
     return path
+
+
+@dataclass(frozen=True)
+class ModelCardInputs:
+    """What a trained model's card is written from (a run's files; see :func:`model_card_stage`)."""
+
+    model_dir: Path  # the trained model folder (its lexdr_training.json is read; its README.md written)
+    metrics: Mapping[str, Path] = field(default_factory=dict)  # label -> that language's evaluate/metrics.json
+    mined: Mapping[str, Path] = field(default_factory=dict)  # label -> the mined.jsonl it learnt from
+    generated: Mapping[str, Path] = field(default_factory=dict)  # label -> the generated queries' mined.jsonl
+
+
+@dataclass(frozen=True)
+class ModelCardConfig:
+    """What the card says that no file holds: the run's base model, the model's system name, the run config's
+    hash, the metrics shown and each language's code."""
+
+    base_model: str
+    system: str
+    config_hash: str
+    metric_names: tuple[str, ...] = ()
+    languages: Mapping[str, str] = field(default_factory=dict)  # label -> ISO 639-1 code
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for line in open(path, encoding="utf-8") if line.strip()) if path.is_file() else 0
+
+
+def model_card_stage(inputs: ModelCardInputs, config: ModelCardConfig, out_dir: str | Path,
+                     executor: "Executor") -> dict[str, Any]:
+    """The model card stage: the trained model's ``README.md``, with the run's metrics, written after every
+    language's evaluation.
+
+    ====================================  ======  ====================================================
+    file                                  r / w   format
+    ====================================  ======  ====================================================
+    ``inputs.model_dir/lexdr_training.json``  read    the settings the model was trained with (JSON)
+    ``inputs.metrics[label]``             read    the evaluation stage's ``metrics.json``
+    ``inputs.mined[label]``               read    ``mined.jsonl``: one training query a line (counted)
+    ``inputs.generated[label]``           read    the generated queries' ``mined.jsonl`` (counted)
+    ``out_dir/README.md``                 write   the card (Markdown with YAML front matter)
+    ``inputs.model_dir/README.md``        write   the same card, in the folder a user ships
+    ====================================  ======  ====================================================
+
+    The copy in the model folder is what travels with the model (the training stage does not count it as its
+    output, so rewriting it never invalidates the training). ``executor`` is unused: nothing here is sharded.
+    Returns ``{"card": path, "languages": [...]}``.
+    """
+    model_dir, out_dir = Path(inputs.model_dir), Path(out_dir)
+    settings = model_dir / "lexdr_training.json"
+    training = json.loads(settings.read_text(encoding="utf-8")) if settings.is_file() else {}
+    metrics = {label: json.loads(Path(p).read_text(encoding="utf-8"))
+               for label, p in inputs.metrics.items() if Path(p).is_file()}
+    counts = {label: {"mined": _count_lines(Path(inputs.mined[label])) if label in inputs.mined else 0,
+                      "generated": _count_lines(Path(inputs.generated[label])) if label in inputs.generated else 0}
+              for label in config.languages}
+    card = write_model_card(out_dir, base_model=config.base_model, training_config=training,
+                            examples_per_language=counts, metrics=metrics or None, config_hash=config.config_hash,
+                            system=config.system, metric_names=list(config.metric_names) or None,
+                            languages=dict(config.languages))
+    with atomic_write(model_dir / "README.md") as fh, open(card, encoding="utf-8") as src:
+        shutil.copyfileobj(src, fh)
+    return {"card": str(card), "languages": sorted(metrics)}
