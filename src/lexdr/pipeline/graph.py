@@ -13,6 +13,7 @@ the stage engine (fingerprints, skip, resume, manifest). The run directory's lay
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,16 +332,17 @@ def method_graph(cfg: RunConfig, quiet: bool = False) -> list[StageSpec]:
         specs += [dense(li, m.dense, m.stage, ("unlabeled", "test")) for li in langs]
         systems[m.system] = m.dense
     specs += [_evaluate_spec(cfg, L, li, systems) for li in langs if li.has_test]
-    specs += [_card_spec(cfg, L, m) for m in TRAINED_MODELS if m.system in systems]
+    # the cards name the run by a hash of what decides its results: every stage's fingerprint (an execution
+    # option such as a batch size or a progress bar changes no fingerprint, so no card either)
+    config_hash = hashlib.sha256(json.dumps({s.name: to_plain(s.fingerprint) for s in specs}, sort_keys=True,
+                                            default=str).encode()).hexdigest()[:16]
+    specs += [_card_spec(cfg, L, m, config_hash) for m in TRAINED_MODELS if m.system in systems]
     return specs
 
 
-def _card_spec(cfg: RunConfig, L: _Layout, m: TrainedModel) -> StageSpec:
+def _card_spec(cfg: RunConfig, L: _Layout, m: TrainedModel, config_hash: str) -> StageSpec:
     """A trained model's card (``README.md`` in its folder), with every language's metrics: after evaluation."""
-    import hashlib
-
     tested = [li for li in cfg.languages if li.has_test]
-    config_hash = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
     inputs = ModelCardInputs(L.model(m.stage), {li.label(): L.evaluation(li.label(), "metrics.json") for li in tested},
                              {li.label(): L.mined(li.label(), m.mined) for li in cfg.languages if li.has_unlabeled},
                              {li.label(): L.generated_mining(li.label()) / "mined.jsonl" for li in cfg.languages}

@@ -154,7 +154,8 @@ def write_model_card(model_dir: str | Path, *, base_model: str, training_config:
     system: this model's key in ``metrics`` (e.g. ``"lexdr-gen"``); the table shows BM25, the base encoder
         and it. None: every system.
     languages: ``{label: ISO 639-1 code}`` for the card's metadata (labels are used when absent).
-    config_hash: the run config's hash (the manifest's), so the card names the exact run.
+    config_hash: a hash of the run's settings (``lexdr run``: of every stage's fingerprint, so execution options
+        such as batch sizes do not change it), so the card names the exact run.
     """
     text = model_card_text(base_model=base_model, training_config=training_config,
                            examples_per_language=examples_per_language, metrics=metrics, config_hash=config_hash,
@@ -178,8 +179,8 @@ class ModelCardInputs:
 
 @dataclass(frozen=True)
 class ModelCardConfig:
-    """What the card says that no file holds: the run's base model, the model's system name, the run config's
-    hash, the metrics shown and each language's code."""
+    """What the card says that no file holds: the run's base model, the model's system name, the hash of the
+    run's results-determining settings, the metrics shown and each language's code."""
 
     base_model: str
     system: str
