@@ -183,28 +183,32 @@ def test_bm25_stage_out_of_core_writes_the_same_runs_as_in_memory(tmp_path):
     assert (tmp_path / "ooc" / "run.test.trec").read_text().count("\n") > 10
 
 
-def test_the_cli_builds_out_of_core_with_the_same_scores(tmp_path, monkeypatch):
-    """`lexdr index sparse --max-docs-in-memory N` takes the out-of-core builder (the setting the pipeline's
-    [bm25] section has) and writes an index that searches exactly like the in-memory one."""
+def test_the_cli_builds_out_of_core_by_default_with_the_same_scores(tmp_path, monkeypatch):
+    """`lexdr index sparse` takes the out-of-core builder by default (the faster path: benchmarks/bm25_build.py),
+    `--max-docs-in-memory N` sets its shard budget (the setting the pipeline's [bm25] section has), and both
+    indexes search exactly like the in-memory one."""
     from lexdr.cli import main
     from lexdr.formats import read_run, write_corpus_jsonl, write_queries_tsv
     from lexdr.records import Doc, Query
+    from lexdr.sparse.config import DEFAULT_MAX_DOCS_IN_MEMORY
 
     docs = [Doc(f"d{i}", f"passage {i} about topic {i % 13} with word{i % 7} and more{i % 5}") for i in range(300)]
     write_corpus_jsonl(docs, tmp_path / "c.jsonl")
     write_queries_tsv([Query("q1", "topic 3 word2"), Query("q2", "more4 passage")], tmp_path / "q.tsv")
+    BM25Index.build(docs, lang="en").save(tmp_path / "mem")
     import lexdr.sparse.outofcore as outofcore
 
     calls = []
     real = outofcore.build_out_of_core
     monkeypatch.setattr(outofcore, "build_out_of_core",
                         lambda *a, **k: calls.append(k["max_docs_in_memory"]) or real(*a, **k))
-    for name, extra in (("mem", []), ("ooc", ["--max-docs-in-memory", "64"])):
+    for name, extra in (("default", []), ("ooc", ["--max-docs-in-memory", "64"])):
         assert main(["-q", "index", "sparse", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / name),
                      "--lang", "en", *extra]) == 0
+    assert calls == [DEFAULT_MAX_DOCS_IN_MEMORY, 64]  # both out of core; the second 64 passages at a time
+    runs = {}
+    for name in ("mem", "default", "ooc"):
         assert main(["-q", "search", str(tmp_path / name), str(tmp_path / "q.tsv"), "--out",
                      str(tmp_path / f"{name}.trec")]) == 0
-    assert calls == [64]  # only the second build went out of core, 64 passages at a time
-    mem, ooc = read_run(tmp_path / "mem.trec"), read_run(tmp_path / "ooc.trec")
-    assert {q: [(h.doc_id, round(h.score, 5)) for h in hits] for q, hits in mem.items()} == \
-        {q: [(h.doc_id, round(h.score, 5)) for h in hits] for q, hits in ooc.items()}
+        runs[name] = {q: [(h.doc_id, h.score) for h in hits] for q, hits in read_run(tmp_path / f"{name}.trec").items()}
+    assert runs["mem"] == runs["default"] == runs["ooc"]
