@@ -113,26 +113,28 @@ def measure(row: str, corpus: Path, out: Path, lang: str, lexdr_args: list[str])
     import numpy as np
 
     shutil.rmtree(out, ignore_errors=True)
+    when, load = now_utc(), load_average()
     if row == "lexdr-cli":
         cmd = [sys.executable, "-m", "lexdr", "index", "sparse", str(corpus), "--lang", lang, "--out", str(out),
                *lexdr_args]
-        seconds, rss, _ = _timed_rusage(cmd)
+        seconds, rss, cpu, _ = _timed_rusage(cmd)
         cfg = json.loads((out / "config.json").read_text())
         result = {"command": " ".join(["lexdr", *cmd[3:]]), "vocab": cfg["vocab_size"],
                   "postings": int(np.load(out / "indptr.csc.index.npy", mmap_mode="r")[-1]),
                   "build": cfg.get("build", {"mode": "in-memory"})}
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", row, str(corpus), str(out), lang]
-        seconds, rss, stdout = _timed_rusage(cmd)
+        seconds, rss, cpu, stdout = _timed_rusage(cmd)
         result = json.loads(stdout.strip().splitlines()[-1])
-    result.update({"seconds": seconds, "peak_rss_mib": rss, "disk_bytes": _du(out)})
+    result.update({"date": when, "load": f"{load} before, {load_average()} after", "seconds": seconds,
+                   "cpu_seconds": cpu, "peak_rss_mib": rss, "disk_bytes": _du(out)})
     shutil.rmtree(out, ignore_errors=True)
     return result
 
 
-def _timed_rusage(cmd: list[str]) -> tuple[float, float, str]:
+def _timed_rusage(cmd: list[str]) -> tuple[float, float, float, str]:
     """Run ``cmd``; its wall seconds, the peak RSS (MiB) of its largest process (itself or a waited-for
-    descendant: ``wait4``'s ``ru_maxrss``) and its stdout."""
+    descendant: ``wait4``'s ``ru_maxrss``), the CPU seconds of the tree (user + system) and its stdout."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bm25_build.{os.getpid()}.out"
     with open(out_path, "w+", encoding="utf-8") as out_fh, open(f"{out_path}.err", "w+", encoding="utf-8") as err_fh:
@@ -148,7 +150,7 @@ def _timed_rusage(cmd: list[str]) -> tuple[float, float, str]:
     code = os.waitstatus_to_exitcode(status)
     if code:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {code}): {stderr.strip()[-1500:]}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stdout
 
 
 def ensure_corpus(work: Path, n: int, task: str) -> Path:
@@ -164,7 +166,8 @@ def write_markdown(report: dict, path: Path) -> None:
         "",
         f"Rebuild: `{report['command']}`",
         "",
-        f"Measured {report['date']} on {report['machine']}; {report['load']}. Corpus: `lexdr.synthetic` "
+        f"Last run {report['date']} on {report['machine']}; {report['load']} (each row's own time and load "
+        "below). Corpus: `lexdr.synthetic` "
         f"passages (about 80 words) from a word-bigram model fitted on `{report['task']}` "
         f"(`benchmarks/scale.py`'s generator), language `{report['lang']}` (Snowball stemmer and lexdr's stop "
         "list on every row). Each build ran alone in its own subprocess under `nice -n 10`, the rows one after "
@@ -172,8 +175,8 @@ def write_markdown(report: dict, path: Path) -> None:
         "the largest process of the build's tree (`os.wait4`'s `ru_maxrss`: the CLI's main process or an "
         "analysis worker, whichever is larger).",
         "",
-        "| passages | build | seconds | vs bm25s README | peak RSS MiB | vocabulary | postings | index MiB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| passages | build | wall s | vs bm25s README | CPU s | peak RSS MiB | vocabulary | postings | index MiB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, rows in sorted(report["sizes"].items(), key=lambda kv: int(kv[0])):
         ref = rows.get("bm25s-readme", {}).get("seconds")
@@ -183,9 +186,12 @@ def write_markdown(report: dict, path: Path) -> None:
                 continue
             ratio = f"{r['seconds'] / ref:.2f}" if ref else "–"
             postings = f"{r['postings']:,}" if r.get("postings") else "–"
-            lines.append(f"| {int(n):,} | {LABELS[row]} | {r['seconds']:.1f} | {ratio} | {r['peak_rss_mib']:.0f} | "
+            cpu = f"{r['cpu_seconds']:.0f}" if "cpu_seconds" in r else "–"
+            lines.append(f"| {int(n):,} | {LABELS[row]} | {r['seconds']:.1f} | {ratio} | {cpu} | "
+                         f"{r['peak_rss_mib']:.0f} | "
                          f"{r['vocab']:,} | {postings} | {r['disk_bytes'] / 2**20:.0f} |")
-    lines += ["", "Phases (seconds):", ""]
+    lines += ["", "When each row ran (load average 1 / 5 / 15 minutes, before and after) and its phases (seconds):",
+              ""]
     for n, rows in sorted(report["sizes"].items(), key=lambda kv: int(kv[0])):
         for row in ROWS:
             r = rows.get(row)
@@ -198,7 +204,7 @@ def write_markdown(report: dict, path: Path) -> None:
                        f"{b.get('n_jobs', 1)} analysis workers; {phases}")
             else:
                 how = ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items())
-            lines.append(f"- {int(n):,}, {LABELS[row]}: {how}")
+            lines.append(f"- {int(n):,}, {LABELS[row]}: {r.get('date', '')}, load {r.get('load', '–')}; {how}")
     lines += ["", *report.get("notes", [])]
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     report.update({"date": now_utc(), "machine": machine_line(machine()), "task": args.task, "lang": args.lang,
                    "command": command_line("benchmarks/bm25_build.py", argv if argv is not None else sys.argv[1:]),
-                   "load": f"1-minute load average {load_before} at start, {load_average()} at end"})
+                   "load": f"load average (1 / 5 / 15 minutes) {load_before} at the start, {load_average()} at the end"})
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     write_markdown(report, Path(args.out).with_suffix(".md"))
     return 0

@@ -212,3 +212,13 @@ def test_the_cli_builds_out_of_core_by_default_with_the_same_scores(tmp_path, mo
                      str(tmp_path / f"{name}.trec")]) == 0
         runs[name] = {q: [(h.doc_id, h.score) for h in hits] for q, hits in read_run(tmp_path / f"{name}.trec").items()}
     assert runs["mem"] == runs["default"] == runs["ooc"]
+
+
+def test_sorted_term_frequency_path_equals_in_memory(tmp_path, monkeypatch):
+    """Where (length, tf) pairs are too many for a lookup table, they are found by sorting: the same scores."""
+    import lexdr.sparse.outofcore as ooc
+
+    monkeypatch.setattr(ooc, "_DENSE_KEYS", 0)
+    BM25Index.build(DOCS, lang="en").save(tmp_path / "mem")
+    ooc.build_out_of_core(DOCS, tmp_path / "ooc", lang="en", max_docs_in_memory=2, n_jobs=1)
+    _same_index(tmp_path / "mem", tmp_path / "ooc")

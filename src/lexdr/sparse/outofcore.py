@@ -55,6 +55,8 @@ __all__ = ["DEFAULT_MAX_DOCS_IN_MEMORY", "ShardStats", "build_out_of_core", "sha
 logger = logging.getLogger(__name__)
 
 _WORK = "_shards"
+# Up to this many (length, tf) pairs, term-frequency components are looked up in a table, not found by sorting.
+_DENSE_KEYS = 1 << 24
 
 
 def _block_postings(shard_docs: int) -> int:
@@ -97,12 +99,12 @@ def _analyze_in_worker(texts: list[str], prefix: str) -> ShardStats:
 
 def _analyze_shard(analyzer: Analyzer, texts: list[str], prefix: Path) -> ShardStats:
     """Analyze one shard and write its postings: ``prefix.doc.npy`` (shard-local doc, int32), ``prefix.tid.npy``
-    (shard-local term id, int32), ``prefix.tf.npy`` (term frequency, int32), sorted by doc then term id."""
+    (shard-local term id, int32), ``prefix.tf.npy`` (term frequency, int32), sorted by term id then doc."""
     flat, lens, terms = _term_ids(analyzer, texts)
     doc_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
-    n_terms = max(1, len(terms))
-    keys, tf = np.unique(doc_of * n_terms + flat, return_counts=True)
-    doc, tid = np.divmod(keys, n_terms)
+    n_docs = max(1, len(texts))
+    keys, tf = np.unique(flat * n_docs + doc_of, return_counts=True)
+    tid, doc = np.divmod(keys, n_docs)
     np.save(f"{prefix}.doc.npy", doc.astype(np.int32))
     np.save(f"{prefix}.tid.npy", tid.astype(np.int32))
     np.save(f"{prefix}.tf.npy", tf.astype(np.int32))
@@ -159,7 +161,13 @@ def _tfc_table(tfc_fn: Any, lens: np.ndarray, tf: np.ndarray, avg_len: np.float6
     """
     max_tf = int(tf.max()) + 1
     key = lens.astype(np.int64) * max_tf + tf
-    uniq, inverse = np.unique(key, return_inverse=True)
+    space = (int(lens.max()) + 1) * max_tf
+    if space <= _DENSE_KEYS:  # the distinct pairs without sorting every posting: a table over all pairs
+        present = np.zeros(space, dtype=bool)
+        present[key] = True
+        uniq = np.flatnonzero(present)
+    else:
+        uniq, inverse = np.unique(key, return_inverse=True)
     u_len, u_tf = np.divmod(uniq, max_tf)
     cuts = np.flatnonzero(np.diff(u_len)) + 1
     parts = []
@@ -167,7 +175,12 @@ def _tfc_table(tfc_fn: Any, lens: np.ndarray, tf: np.ndarray, avg_len: np.float6
         tf_arr = u_tf[lo:hi].astype(np.float32)
         parts.append(np.asarray(tfc_fn(tf_array=tf_arr, l_d=int(u_len[lo]), l_avg=avg_len, k1=k1, b=b,
                                        delta=delta)))
-    return np.concatenate(parts)[inverse]
+    values = np.concatenate(parts)
+    if space > _DENSE_KEYS:
+        return values[inverse]
+    table = np.empty(space, dtype=values.dtype)
+    table[uniq] = values
+    return table[key]
 
 
 def _score_shard(prefix: Path, gid_map: np.ndarray, doc_lens: np.ndarray, doc_offset: int, idf: np.ndarray,
@@ -178,14 +191,24 @@ def _score_shard(prefix: Path, gid_map: np.ndarray, doc_lens: np.ndarray, doc_of
     doc = np.load(f"{prefix}.doc.npy")
     tid = np.load(f"{prefix}.tid.npy")
     tf = np.load(f"{prefix}.tf.npy")
-    term = gid_map[tid]
     tfc = _tfc_table(tfc_fn, doc_lens[doc], tf, avg_len, k1, b, delta)
-    scores = (idf[term] * tfc).astype(np.float32)  # bm25s: scores_doc = idf * tfc, stored as float32
-    order = np.argsort(term, kind="stable")  # documents stay in corpus order within a term
-    term = term[order]
-    np.save(f"{prefix}.sterm.npy", term.astype(np.int32))
-    np.save(f"{prefix}.sdoc.npy", (doc[order] + doc_offset).astype(np.int32))
-    np.save(f"{prefix}.sscore.npy", scores[order])
+    scores = (idf[gid_map[tid]] * tfc).astype(np.float32)  # bm25s: scores_doc = idf * tfc, stored as float32
+    # The postings come in runs of one local term (documents in corpus order within a run): move each run to
+    # its place in global term order, without sorting the postings.
+    counts = np.bincount(tid, minlength=len(gid_map))
+    by_global = np.argsort(gid_map)
+    start = np.zeros(len(gid_map), dtype=np.int64)
+    start[by_global] = np.cumsum(counts[by_global]) - counts[by_global]
+    local_start = np.cumsum(counts) - counts
+    dest = start[tid] + (np.arange(len(tid), dtype=np.int64) - local_start[tid])
+    sdoc = np.empty(len(tid), dtype=np.int32)
+    sdoc[dest] = doc + doc_offset
+    sscore = np.empty(len(tid), dtype=np.float32)
+    sscore[dest] = scores
+    term = np.repeat(gid_map[by_global], counts[by_global]).astype(np.int32)
+    np.save(f"{prefix}.sterm.npy", term)
+    np.save(f"{prefix}.sdoc.npy", sdoc)
+    np.save(f"{prefix}.sscore.npy", sscore)
     for name in ("doc", "tid", "tf"):
         Path(f"{prefix}.{name}.npy").unlink()
     return np.searchsorted(term, bounds)
