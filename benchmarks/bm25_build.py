@@ -209,6 +209,16 @@ def write_markdown(report: dict, path: Path) -> None:
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
 
+def _non_default(args: argparse.Namespace) -> list[str]:
+    """The options of this run that change what is measured (not which rows or sizes)."""
+    out = []
+    if args.task != "facqa-id" or args.lang != "id":
+        out += ["--task", args.task, "--lang", args.lang]
+    if args.lexdr_args:
+        out += [f"--lexdr-args={args.lexdr_args}"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -238,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[N={n}] {row}: {rows[row]['seconds']:.1f} s, {rows[row]['peak_rss_mib']:.0f} MiB", flush=True)
             json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     report.update({"date": now_utc(), "machine": machine_line(machine()), "task": args.task, "lang": args.lang,
-                   "command": command_line("benchmarks/bm25_build.py", argv if argv is not None else sys.argv[1:]),
+                   # rows measured in several runs merge: the command that rebuilds them all is the default one
+                   "command": command_line("benchmarks/bm25_build.py",
+                                           ["--sizes", *sorted(report["sizes"], key=int), *_non_default(args)]),
                    "load": f"load average (1 / 5 / 15 minutes) {load_before} at the start, {load_average()} at the end"})
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     write_markdown(report, Path(args.out).with_suffix(".md"))

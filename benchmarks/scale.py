@@ -260,7 +260,7 @@ def machine_info() -> dict:
     import bm25s
     import numpy as np
 
-    from _machine import cpu_name
+    from _common import cpu_name
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cpu": cpu_name(platform.processor() or "unknown CPU"), "cores": os.cpu_count(),

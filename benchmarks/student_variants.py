@@ -1,5 +1,5 @@
 """Student variants toward "dense lexdr >= BM25" on FacQA (issue 13): each variant trained and scored, not only
-its teacher (``teacher_variants.py`` measures teachers).
+its teacher (teachers were measured once: ``benchmarks/results/method.md``).
 
     LEXDR_DATA=../shared/data PYTHONPATH=src .venv/bin/python benchmarks/student_variants.py \
         [--work runs/student-variants] [--tasks facqa-id xquad-r-de] [--variants v0 v1-t01 ...] [--report-only]
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_name  # noqa: E402
+from _common import cpu_name  # noqa: E402
 
 from lexdr.formats.files import atomic_folder  # noqa: E402
 from lexdr.tasks import DEV_TASKS  # noqa: E402
