@@ -222,3 +222,20 @@ def test_sorted_term_frequency_path_equals_in_memory(tmp_path, monkeypatch):
     BM25Index.build(DOCS, lang="en").save(tmp_path / "mem")
     ooc.build_out_of_core(DOCS, tmp_path / "ooc", lang="en", max_docs_in_memory=2, n_jobs=1)
     _same_index(tmp_path / "mem", tmp_path / "ooc")
+
+
+def test_shard_term_ids_follow_first_appearance_across_chunks():
+    """A shard's terms get ids in order of first appearance (as build_vocab numbers them), over several chunks
+    of analysis, each mapping every text to exactly the analyzer's terms."""
+    from lexdr.analysis import get_analyzer
+    from lexdr.sparse.outofcore import _term_ids
+    from lexdr.sparse.vocab import build_vocab
+
+    analyzer = get_analyzer("en")
+    texts = [f"the word{i % 997} and term{i % 31} or running{i % 7} w{i}" for i in range(2600)] + [""]
+    flat, lens, terms = _term_ids(analyzer, texts)
+    expected = [analyzer(t) for t in texts]
+    ids, vocab = build_vocab(expected)
+    assert terms == list(vocab)
+    assert lens.tolist() == [len(t) for t in expected]
+    assert flat.tolist() == [i for doc in ids for i in doc]

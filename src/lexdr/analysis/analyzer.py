@@ -194,15 +194,15 @@ class Analyzer:
             else:
                 yield [self._tokenize(self._normalize_text(t)) for t in chunk]
 
-    def learn_terms(self, token_lists: list[list[str]], memo: dict[str, str]) -> None:
+    def learn_terms(self, token_lists: list[list[str]], memo: dict[str, str]) -> list[str]:
         """Add to ``memo`` the term of every token of ``token_lists`` it lacks ("" where :meth:`__call__`
-        drops the token: a stop word), in order of first appearance.
+        drops the token: a stop word); returns the tokens added, in no particular order.
 
         Token filters, the stop list and the stemmer act on each token alone, so each distinct token goes
         through them once (as bm25s stems its vocabulary, not every occurrence)."""
-        unique = [t for t in dict.fromkeys(chain.from_iterable(token_lists)) if t not in memo]
+        unique = list(set(chain.from_iterable(token_lists)).difference(memo))
         if not unique:
-            return
+            return unique
         words = unique
         for fn in self._token_fns:
             words = [fn(w) for w in words]
@@ -212,6 +212,7 @@ class Analyzer:
         stems = self._stem(kept) if self._stem is not None and kept else kept
         memo.update(dict.fromkeys(unique, ""))
         memo.update((unique[i], stem) for i, stem in zip(keep, stems))
+        return unique
 
     # ------------------------------------------------------------------------------------------- config
     def to_config(self) -> dict[str, Any]:

@@ -119,23 +119,49 @@ def _term_ids(analyzer: Analyzer, texts: list[str]) -> tuple[np.ndarray, np.ndar
 
     Each distinct token is analyzed once (:meth:`Analyzer.learn_terms`) and every occurrence is mapped by C-level
     dict lookups, not a Python loop per token: ``terms[ids]`` of text ``i`` is ``analyzer(texts[i])``."""
-    memo: dict[str, str] = {}  # token -> term ("": dropped), in order of first appearance
+    memo: dict[str, str] = {}  # token -> term ("": dropped)
     token_id: dict[str, int] = {}  # token -> term id (-1: dropped)
-    term_id: dict[str, int] = {}  # term -> id, in order of first appearance (its first token's)
+    term_id: dict[str, int] = {}  # term -> id
+    terms: list[str] = []  # id -> term
     parts, raw_lens = [], []
     for chunk in analyzer.token_chunks(texts):
-        before = len(memo)
-        analyzer.learn_terms(chunk, memo)
-        for token in islice(memo, before, None):  # the tokens just learned
+        base = len(terms)
+        new_terms: dict[str, None] = {}
+        learned = analyzer.learn_terms(chunk, memo)
+        for token in learned:
             term = memo[token]
-            token_id[token] = term_id.setdefault(term, len(term_id)) if term else -1
+            if term and term not in term_id:
+                term_id[term] = base + len(new_terms)
+                new_terms[term] = None
+            token_id[token] = term_id[term] if term else -1
+        ids = np.fromiter(map(token_id.__getitem__, chain.from_iterable(chunk)), dtype=np.int64)
+        if new_terms:  # the chunk's new terms, numbered again in order of first appearance
+            ids = _renumber_new(ids, base, list(new_terms), term_id, terms)
+            for token in learned:
+                if memo[token]:
+                    token_id[token] = term_id[memo[token]]
         raw_lens.append(np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk)))
-        parts.append(np.fromiter(map(token_id.__getitem__, chain.from_iterable(chunk)), dtype=np.int64))
+        parts.append(ids)
     flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     raw = np.concatenate(raw_lens) if raw_lens else np.zeros(0, dtype=np.int64)
     kept = flat >= 0
     lens = np.bincount(np.repeat(np.arange(len(raw)), raw)[kept], minlength=len(raw)).astype(np.int32)
-    return flat[kept], lens, list(term_id)
+    return flat[kept], lens, terms
+
+
+def _renumber_new(ids: np.ndarray, base: int, new_terms: list[str], term_id: dict[str, int],
+                  terms: list[str]) -> np.ndarray:
+    """Give the terms first met in this chunk (ids ``base``, ``base + 1``, ... in ``new_terms`` order) ids in
+    order of their first occurrence in ``ids``; updates ``term_id`` and appends them to ``terms``."""
+    fresh = ids[ids >= base]
+    seen, first = np.unique(fresh, return_index=True)
+    order = seen[np.argsort(first)] - base  # old offsets, by first occurrence (every new term occurs)
+    remap = np.empty(len(new_terms), dtype=np.int64)
+    remap[order] = np.arange(base, base + len(new_terms), dtype=np.int64)
+    for term in new_terms:
+        term_id[term] = int(remap[term_id[term] - base])
+    terms.extend(new_terms[j] for j in order)
+    return np.where(ids >= base, remap[np.maximum(ids - base, 0)], ids)
 
 
 def _batches(docs: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
