@@ -239,3 +239,13 @@ def test_shard_term_ids_follow_first_appearance_across_chunks():
     assert terms == list(vocab)
     assert lens.tolist() == [len(t) for t in expected]
     assert flat.tolist() == [i for doc in ids for i in doc]
+
+
+def test_the_shard_budget_is_an_execution_option():
+    """max_docs_in_memory changes how the index is built, never its contents (the tests above): a stage
+    fingerprint leaves it out, so changing it (or its default) does not rebuild anything downstream."""
+    from lexdr.settings import fingerprint_fields
+    from lexdr.sparse.config import BM25Config
+
+    assert "max_docs_in_memory" not in fingerprint_fields(BM25Config)
+    assert {"analyzer", "k1", "b", "depth"} <= set(fingerprint_fields(BM25Config))
