@@ -132,9 +132,20 @@ def measure(row: str, corpus: Path, out: Path, lang: str, lexdr_args: list[str])
     return result
 
 
+def _become_subreaper() -> None:
+    """Adopt orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``): the CLI's analysis workers are children of
+    multiprocessing's forkserver, which outlives the CLI; reaping it here counts their CPU and memory too."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:
+        raise SystemExit(f"prctl(PR_SET_CHILD_SUBREAPER) failed (errno {ctypes.get_errno()}): Linux only")
+
+
 def _timed_rusage(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Run ``cmd``; its wall seconds, the peak RSS (MiB) of its largest process (itself or a waited-for
-    descendant: ``wait4``'s ``ru_maxrss``), the CPU seconds of the tree (user + system) and its stdout."""
+    """Run ``cmd``; its wall seconds (until it exits), the peak RSS (MiB) of the largest process of its tree
+    (itself, the forkserver, an analysis worker), the CPU seconds of the whole tree (user + system, every
+    descendant reaped) and its stdout."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bm25_build.{os.getpid()}.out"
     with open(out_path, "w+", encoding="utf-8") as out_fh, open(f"{out_path}.err", "w+", encoding="utf-8") as err_fh:
@@ -142,6 +153,13 @@ def _timed_rusage(cmd: list[str]) -> tuple[float, float, float, str]:
         pid = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, env=env).pid
         _, status, usage = os.wait4(pid, 0)
         seconds = time.perf_counter() - t0
+        peak, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+        while True:  # orphans of the tree, adopted by this subreaper (the forkserver with its workers' usage)
+            try:
+                _, _, more = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            peak, cpu = max(peak, more.ru_maxrss), cpu + more.ru_utime + more.ru_stime
         out_fh.seek(0)
         err_fh.seek(0)
         stdout, stderr = out_fh.read(), err_fh.read()
@@ -150,7 +168,7 @@ def _timed_rusage(cmd: list[str]) -> tuple[float, float, float, str]:
     code = os.waitstatus_to_exitcode(status)
     if code:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {code}): {stderr.strip()[-1500:]}")
-    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stdout
+    return seconds, peak / 1024, cpu, stdout
 
 
 def ensure_corpus(work: Path, n: int, task: str) -> Path:
@@ -171,9 +189,10 @@ def write_markdown(report: dict, path: Path) -> None:
         f"passages (about 80 words) from a word-bigram model fitted on `{report['task']}` "
         f"(`benchmarks/scale.py`'s generator), language `{report['lang']}` (Snowball stemmer and lexdr's stop "
         "list on every row). Each build ran alone in its own subprocess under `nice -n 10`, the rows one after "
-        "the other on the same cores; wall seconds include reading the corpus and writing the index. Peak RSS: "
-        "the largest process of the build's tree (`os.wait4`'s `ru_maxrss`: the CLI's main process or an "
-        "analysis worker, whichever is larger).",
+        "the other on the same cores; wall seconds include reading the corpus and writing the index. CPU seconds "
+        "and peak RSS cover the build's whole process tree (the benchmark is a child subreaper, so it also reaps "
+        "multiprocessing's forkserver and with it the analysis workers' usage): CPU = user + system of every "
+        "process, peak RSS = `ru_maxrss` of the largest one (the CLI's main process or an analysis worker).",
         "",
         "| passages | build | wall s | vs bm25s README | CPU s | peak RSS MiB | vocabulary | postings | index MiB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -230,11 +249,16 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: none, every setting at its default)")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "out" / "bm25_build"))
     ap.add_argument("--out", default=str(RESULTS / "bm25_build"))
+    ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json, measure nothing")
     args = ap.parse_args(argv)
+    if args.report_only:
+        write_markdown(json.loads(Path(args.out).with_suffix(".json").read_text()), Path(args.out).with_suffix(".md"))
+        return 0
     if args.child:
         row, corpus, out, lang = args.child
         print(json.dumps(CHILDREN[row](Path(corpus), Path(out), lang)))
         return 0
+    _become_subreaper()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     json_path = Path(args.out).with_suffix(".json")
