@@ -195,6 +195,8 @@ def test_subword_analyzer_from_a_tokenizer_folder(tiny_tokenizer_dir):
     analyzer = get_analyzer("yo", "subword", tokenizer=tiny_tokenizer_dir)
     assert analyzer("Hello world!") == ["hel", "##lo", "world"]  # lowercased; '!' dropped
     assert analyzer.analyze_batch(["Hello world!", "x"]) == [["hel", "##lo", "world"], ["x"]]
+    texts = [f"Hello world {i}! x" if i % 3 else "" for i in range(2100)]  # more than one chunk of the batch path
+    assert analyzer._analyze_many(texts) == [analyzer(t) for t in texts]
     rebuilt = analyzer_from_config(json.loads(json.dumps(analyzer.to_config())))
     assert rebuilt.tokenizer_path == tiny_tokenizer_dir and rebuilt("hello") == ["hel", "##lo"]
 
