@@ -203,7 +203,8 @@ def write_markdown(report: dict, path: Path) -> None:
             r = rows.get(row)
             if r is None:
                 continue
-            ratio = f"{r['seconds'] / ref:.2f}" if ref else "–"
+            # a ratio only between rows of the same sitting (a row without its own date came from an older one)
+            ratio = f"{r['seconds'] / ref:.2f}" if ref and "date" in r else "–"
             postings = f"{r['postings']:,}" if r.get("postings") else "–"
             cpu = f"{r['cpu_seconds']:.0f}" if "cpu_seconds" in r else "–"
             lines.append(f"| {int(n):,} | {LABELS[row]} | {r['seconds']:.1f} | {ratio} | {cpu} | "
@@ -223,7 +224,8 @@ def write_markdown(report: dict, path: Path) -> None:
                        f"{b.get('n_jobs', 1)} analysis workers; {phases}")
             else:
                 how = ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items())
-            lines.append(f"- {int(n):,}, {LABELS[row]}: {r.get('date', '')}, load {r.get('load', '–')}; {how}")
+            when = f"{r['date']}, load {r['load']}" if "date" in r else "an earlier run (no per-row date, load, CPU)"
+            lines.append(f"- {int(n):,}, {LABELS[row]}: {when}; {how}")
     lines += ["", *report.get("notes", [])]
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
