@@ -1,8 +1,8 @@
 """What every benchmark suite shares: the machine it ran on, the load beside it, the command that rebuilds a
-results file, and reading a pipeline run folder.
+results file, and reading a pipeline run folder's metrics and manifest.
 
-A results file starts with the one command that rebuilds it (:func:`results_header`), then when, where and
-beside what load it was measured, so a reader can rerun any number in it.
+A results file names the one command that rebuilds it (:func:`command_line`), then when, where and beside what
+load it was measured (:func:`now_utc`, :func:`machine_line`, :func:`load_average`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 __all__ = ["REPO", "RESULTS", "command_line", "cpu_name", "load_average", "machine", "machine_line", "now_utc",
-           "read_metrics", "results_header", "run_config"]
+           "read_manifest", "read_metrics"]
 
 
 def cpu_name(default: str = "unknown CPU") -> str:
@@ -71,21 +71,17 @@ def command_line(script: str, argv: Iterable[str]) -> str:
     return " ".join(["PYTHONPATH=src nice -n 10 .venv/bin/python", script, *map(shlex.quote, argv)])
 
 
-def results_header(title: str, command: str, load: str, date: str | None = None,
-                   info: dict[str, Any] | None = None) -> list[str]:
-    """The first lines of a results file: title, the command that rebuilds it, then date, machine and load."""
-    return [f"# {title}", "", f"Rebuild: `{command}`", "",
-            f"Measured {date or now_utc()} on {machine_line(info)}; load average {load}.", ""]
-
-
-def run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The resolved configuration a pipeline run folder recorded (``config.json``, written by ``lexdr run``)."""
-    return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """A pipeline run folder's ``manifest.json`` (its config, environment and every stage's record)."""
+    return _read_run_file(Path(run_dir) / "manifest.json")
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
-    """A pipeline run folder's ``metrics.json`` (system -> task -> part -> metric -> value)."""
-    path = Path(run_dir) / "metrics.json"
+    """A pipeline run folder's ``metrics.json`` (task -> system -> metric -> value)."""
+    return _read_run_file(Path(run_dir) / "metrics.json")
+
+
+def _read_run_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise SystemExit(f"{path}: no metrics.json (fix: finish the run with `lexdr run CONFIG` first)")
+        raise SystemExit(f"{path} does not exist (fix: finish the run with `lexdr run CONFIG` first)")
     return json.loads(path.read_text(encoding="utf-8"))
