@@ -39,7 +39,7 @@ from lexdr.evaluation import evaluate
 from lexdr.sparse import BM25Index
 from lexdr.sparse.vocab import build_vocab, terms_to_ids
 from lexdr.tasks import DEV_TASKS, load_dev_task
-from _machine import cpu_name  # benchmarks/_machine.py
+from _common import cpu_name  # benchmarks/_common.py
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_MD = REPO / "benchmarks" / "results" / "bm25.md"
@@ -251,6 +251,9 @@ def write_markdown(report: dict, path: Path) -> None:
     m = report["machine"]
     lines = [
         "# BM25 analyzers and parameters on the dev tasks",
+        "",
+        "Rebuild: `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/bm25_analyzers.py` (all dev tasks, quality "
+        "and speed; Lucene rows need `lucene_reference.json`, from `benchmarks/lucene_reference.py`)",
         "",
         f"Measured {report['quality_date']} (quality) and {report['date']} (speed) by "
         f"`benchmarks/bm25_analyzers.py` on {m['cpu']} ({m['cores']} cores, "

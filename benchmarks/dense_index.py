@@ -45,7 +45,7 @@ from lexdr.formats.files import atomic_write
 from lexdr.tasks import DEV_TASKS, find_data_dir, load_dev_task
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import cpu_name  # noqa: E402  benchmarks/_machine.py
+from _common import cpu_name  # noqa: E402  benchmarks/_common.py
 
 CACHE = Path(os.environ.get("LEXDR_BENCH_CACHE", "/tmp/lexdr-dense-index-bench"))
 SIB_LANGS = ("arb_Arab", "ben_Beng", "eng_Latn", "fin_Latn", "ind_Latn", "jpn_Jpan", "kor_Hang", "rus_Cyrl",

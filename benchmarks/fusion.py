@@ -37,7 +37,7 @@ from lexdr.formats import read_run, write_run
 from lexdr.fusion import (Adaptive, FusionConfig, PseudoLabels, fit_fusion, fuse_runs, interpolate,
                           rrf)
 from lexdr.tasks import DEV_TASKS, load_dev_task
-from _machine import cpu_name  # benchmarks/_machine.py
+from _common import cpu_name  # benchmarks/_common.py
 
 CACHE = Path(__file__).parent / "out" / "fusion"
 DEFAULT = "separation"  # = FusionConfig(method="adaptive"), the library's adaptive default

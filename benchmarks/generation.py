@@ -42,7 +42,7 @@ from lexdr.generation.pairs import examples_from_pairs, read_pairs
 from lexdr.mining import MineConfig, mine_from_runs, write_mined
 from lexdr.sparse import BM25Index
 from lexdr.tasks import load_dev_task
-from _machine import cpu_name  # benchmarks/_machine.py
+from _common import cpu_name  # benchmarks/_common.py
 
 logger = logging.getLogger("bench.generation")
 

@@ -43,7 +43,7 @@ from lexdr.records import Doc
 from lexdr.tasks import find_data_dir, load_dev_task
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import cpu_name  # noqa: E402  benchmarks/_machine.py
+from _common import cpu_name  # noqa: E402  benchmarks/_common.py
 
 OUT = Path(os.environ.get("LEXDR_HAYSTACK_DIR", Path(__file__).parent / "out" / "haystack"))
 RESULTS = Path(__file__).parent / "results"

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import read_manifest, read_metrics  # noqa: E402
 
 ORDER = ["bm25", "dense-base", "hybrid", "adaptive-hybrid", "lexdr-r1", "lexdr-gen", "lexdr-r2", "gold-supervised",
          "hybrid-lexdr-r1", "hybrid-lexdr-gen", "hybrid-lexdr-r2", "hybrid-gold-supervised",
@@ -106,8 +110,8 @@ def main() -> None:
     ap.add_argument("--stages-of", default=None, help="task whose stages to time (default: most test queries)")
     args = ap.parse_args()
     for run in args.runs:
-        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-        manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        metrics = read_metrics(run)
+        manifest = read_manifest(run)
         env = manifest.get("environment", {})
         print(f"## {run}\n")
         print(f"Machine: {env.get('gpu') or 'CPU only'}, {env.get('cpus')} CPUs, Python {env.get('python')}, "

@@ -28,7 +28,7 @@ from lexdr.fusion import rrf
 from lexdr.models import DEFAULT_ENCODER, resolve_model
 from lexdr.sparse import BM25Index
 from lexdr.tasks import DEV_TASKS, load_dev_task
-from _machine import cpu_name  # benchmarks/_machine.py
+from _common import cpu_name  # benchmarks/_common.py
 
 METRICS = ["MRR@10", "MRR@100", "Recall@100"]
 OUT = Path(__file__).parent / "out" / "retrieval"

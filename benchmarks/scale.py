@@ -12,9 +12,10 @@ peak RSS (``ru_maxrss`` of itself; analysis workers separately), so no measureme
 * **lexdr** = ``lexdr.sparse.outofcore.build_out_of_core`` over ``lexdr.formats.iter_corpus`` (reading and
   analysis included; analysis in 2 worker processes), then ``BM25Index.load(mmap=True).search`` (analysis of
   the queries included, top 100, 2 threads);
-* **bm25s** = what a user of plain bm25s writes: read the corpus into a list, analyze it with the same
-  analyzer (in process, as ``Analyzer.analyze_batch`` does for a rule-based analyzer), ``bm25s.BM25.index`` on
-  the term lists, ``save``; search = ``BM25.load(mmap=True)``, analyze the queries, map terms to ids, then
+* **bm25s** = bm25s indexing lexdr's terms: read the corpus into a list, analyze it with the same analyzer
+  (in process, as ``Analyzer.analyze_batch`` does for a rule-based analyzer), ``bm25s.BM25.index`` on the term
+  lists, ``save`` (the same index contents; bm25s's own README path, ``bm25s.tokenize`` with PyStemmer, is
+  timed beside ``lexdr index sparse`` by ``bm25_build.py``); search = ``BM25.load(mmap=True)``, analyze the queries, map terms to ids, then
   ``retrieve(k=100)`` (the faster of ``n_threads`` 0 and 2; lexdr: the faster of two passes).
 
 Run from the repository root (each size N takes about N / 1,500 s per side on 2 cores):
@@ -260,7 +261,7 @@ def machine_info() -> dict:
     import bm25s
     import numpy as np
 
-    from _machine import cpu_name
+    from _common import cpu_name
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cpu": cpu_name(platform.processor() or "unknown CPU"), "cores": os.cpu_count(),

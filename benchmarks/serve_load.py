@@ -38,7 +38,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import cpu_name  # noqa: E402
+from _common import cpu_name  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -1,5 +1,5 @@
 """Student variants toward "dense lexdr >= BM25" on FacQA (issue 13): each variant trained and scored, not only
-its teacher (``teacher_variants.py`` measures teachers).
+its teacher (teachers were measured once: ``benchmarks/results/method.md``).
 
     LEXDR_DATA=../shared/data PYTHONPATH=src .venv/bin/python benchmarks/student_variants.py \
         [--work runs/student-variants] [--tasks facqa-id xquad-r-de] [--variants v0 v1-t01 ...] [--report-only]
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_name  # noqa: E402
+from _common import cpu_name, read_metrics  # noqa: E402
 
 from lexdr.formats.files import atomic_folder  # noqa: E402
 from lexdr.tasks import DEV_TASKS  # noqa: E402
@@ -139,8 +139,7 @@ def report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) -> list
     the baseline paired by seed (the mean of variant − baseline over the seeds both have), the adaptive hybrid's
     average, and the mean wall time of a run."""
     seeds = {n: seeds_of(work, n) for n in names}
-    m = {(n, s): json.loads((work / folder_name(n, s) / "metrics.json").read_text(encoding="utf-8"))
-         for n in names for s in seeds[n]}
+    m = {(n, s): read_metrics(work / folder_name(n, s)) for n in names for s in seeds[n]}
     mrr = lambda n, t, system: [m[n, s][t][system]["MRR@10"] for s in seeds[n]]  # noqa: E731
     trained = lambda n: SYSTEM.get(n, "lexdr-r1")  # noqa: E731  (the model a variant is read as)
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
@@ -188,7 +187,7 @@ def gain_report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) ->
     def gain(n: str, s: int, t: str) -> dict:
         system = SYSTEM.get(n, "lexdr-r1")
         parts = {"adaptive-hybrid": ("bm25", "dense-base"), f"adaptive-hybrid-{system}": ("bm25", system)}
-        metrics = json.loads((work / folder_name(n, s) / "metrics.json").read_text())[t]
+        metrics = read_metrics(work / folder_name(n, s))[t]
         return training_gain(metrics, parts, "MRR@10")[system]
 
     gains = {(n, s, t): gain(n, s, t) for n in names for s in seeds[n] for t in tasks}

@@ -37,13 +37,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _machine
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common
 sys.path.insert(0, str(Path(__file__).resolve().parent / "gpu"))  # _text
 sys.path.insert(0, str(ROOT / "tests"))  # fixtures.dev_corpora
 
 import numpy as np  # noqa: E402
 
-from _machine import cpu_name  # noqa: E402
+from _common import cpu_name  # noqa: E402
 from _text import pack_to_tokens  # noqa: E402
 
 DEFAULT_MODEL = Path.home() / ".cache" / "lexdr" / "models" / "intfloat--multilingual-e5-small"

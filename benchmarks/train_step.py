@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_name  # noqa: E402
+from _common import cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -195,6 +195,8 @@ def test_subword_analyzer_from_a_tokenizer_folder(tiny_tokenizer_dir):
     analyzer = get_analyzer("yo", "subword", tokenizer=tiny_tokenizer_dir)
     assert analyzer("Hello world!") == ["hel", "##lo", "world"]  # lowercased; '!' dropped
     assert analyzer.analyze_batch(["Hello world!", "x"]) == [["hel", "##lo", "world"], ["x"]]
+    texts = [f"Hello world {i}! x" if i % 3 else "" for i in range(2100)]  # more than one chunk of the batch path
+    assert analyzer._analyze_many(texts) == [analyzer(t) for t in texts]
     rebuilt = analyzer_from_config(json.loads(json.dumps(analyzer.to_config())))
     assert rebuilt.tokenizer_path == tiny_tokenizer_dir and rebuilt("hello") == ["hel", "##lo"]
 
@@ -211,3 +213,44 @@ def test_analyze_batch_in_worker_processes_keeps_order(monkeypatch):
     analyzer = get_analyzer("ja", "fugashi")
     texts = [f"{i}番目の文書は東京について書かれています。" if i % 2 else "猫が好きです。" for i in range(40)]
     assert analyzer.analyze_batch(texts, n_jobs=2, chunk_size=7) == [analyzer(t) for t in texts]
+
+
+@pytest.mark.parametrize("lang", sorted(SENTENCES))
+def test_batch_analysis_equals_one_text_at_a_time(lang):
+    """The batch path (each distinct token analyzed once, in chunks) gives every analyzer's terms exactly as a
+    call on one text does, stop words and empty texts included."""
+    texts = [SENTENCES[lang], SENTENCES[lang].upper(), "", SENTENCES["en"], "U.S. 1,000 don't 3.14",
+             *(" ".join(SENTENCES[lang].split()[: i % 5 + 1]) for i in range(7))]
+    for name in list_analyzers(lang):
+        if name == "subword":
+            continue
+        analyzer = get_analyzer(lang, name)
+        expected = [analyzer(t) for t in texts]
+        assert analyzer._analyze_many(texts) == expected, name
+        memo: dict = {}
+        chunks = list(analyzer.token_chunks(texts, size=3))
+        for chunk in chunks:
+            analyzer.learn_terms(chunk, memo)
+        assert [[memo[t] for t in tokens if memo[t]] for chunk in chunks for tokens in chunk] == expected, name
+
+
+def test_batch_analysis_stems_each_distinct_token_once(monkeypatch):
+    from lexdr.analysis.stemmers import Stemmer
+
+    stemmed: list[str] = []
+    real = Stemmer.__call__
+    monkeypatch.setattr(Stemmer, "__call__", lambda self, tokens: stemmed.extend(tokens) or real(self, tokens))
+    analyzer = get_analyzer("en")
+    texts = ["running cats and running dogs", "the dogs were running", "cats"] * 50
+    terms = analyzer._analyze_many(texts)
+    assert terms[0] == ["run", "cat", "run", "dog"]
+    assert sorted(stemmed) == ["cats", "dogs", "running", "were"]  # once each; stop words never reach it
+
+
+@pytest.mark.parametrize("text", ["The cats' owners don't run; U.S. 3.14 and 1,000 or 1,a a.b.c 'x' _y_ z99",
+                                  SENTENCES["en"], SENTENCES["id"], "a''b a..b ,1,2, 12,34,56 .5 x."])
+def test_ascii_fast_path_matches_the_unicode_word_pattern(text):
+    from lexdr.analysis.tokenizers import _word_re
+
+    assert text.isascii()
+    assert word_tokens(text) == _word_re().findall(text)

@@ -178,7 +178,6 @@ BENCHMARKS = SRC.parents[1] / "benchmarks"
 VECTOR_BENCHMARKS = {
     "dense_index.py": "times each FAISS index type on the same cached query vectors",
     "fusion.py": "caches the query vectors of every half and system once",
-    "windows.py": "reuses retrieval.py's cached query vectors",
     "haystack.py": "hands the same query vectors to haystack's document store",
 }
 

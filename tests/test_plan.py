@@ -45,14 +45,16 @@ def test_out_of_core_bm25_uses_less_memory_than_in_memory():
     n = {"ru": (9_600_000, 5_366, 1_375)}
     ooc = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB,
                                    bm25=BM25Config(max_docs_in_memory=200_000)))
-    mem = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config()))
+    mem = plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB,
+                                   bm25=BM25Config(max_docs_in_memory=None)))
     assert ooc.peak_bytes() < mem.peak_bytes()
 
 
 def test_check_fits_names_the_knob():
     n = {"en": MRTYDI_SIZES["en"]}
     with pytest.raises(ConfigError, match=r"\[bm25\] max_docs_in_memory"):
-        check_fits(plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=BM25Config())))
+        in_memory = BM25Config(max_docs_in_memory=None)
+        check_fits(plan_run(n, PlanSettings(stages=("bm25",), memory_bytes=24 * GIB, bm25=in_memory)))
     flat = DenseIndexConfig(index_type="flat")
     with pytest.raises(ConfigError, match=r"\[dense.index\] index_type"):
         check_fits(plan_run(n, PlanSettings(stages=("dense",), memory_bytes=24 * GIB, index=flat)))

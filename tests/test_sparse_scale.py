@@ -185,28 +185,69 @@ def test_bm25_stage_out_of_core_writes_the_same_runs_as_in_memory(tmp_path):
     assert (tmp_path / "ooc" / "run.test.trec").read_text().count("\n") > 10
 
 
-def test_the_cli_builds_out_of_core_with_the_same_scores(tmp_path, monkeypatch):
-    """`lexdr index sparse --max-docs-in-memory N` takes the out-of-core builder (the setting the pipeline's
-    [bm25] section has) and writes an index that searches exactly like the in-memory one."""
+def test_the_cli_builds_out_of_core_by_default_with_the_same_scores(tmp_path, monkeypatch):
+    """`lexdr index sparse` takes the out-of-core builder by default (the faster path: benchmarks/bm25_build.py),
+    `--max-docs-in-memory N` sets its shard budget (the setting the pipeline's [bm25] section has), and both
+    indexes search exactly like the in-memory one."""
     from lexdr.cli import main
     from lexdr.formats import read_run, write_corpus_jsonl, write_queries_tsv
     from lexdr.records import Doc, Query
+    from lexdr.sparse.config import DEFAULT_MAX_DOCS_IN_MEMORY
 
     docs = [Doc(f"d{i}", f"passage {i} about topic {i % 13} with word{i % 7} and more{i % 5}") for i in range(300)]
     write_corpus_jsonl(docs, tmp_path / "c.jsonl")
     write_queries_tsv([Query("q1", "topic 3 word2"), Query("q2", "more4 passage")], tmp_path / "q.tsv")
+    BM25Index.build(docs, lang="en").save(tmp_path / "mem")
     import lexdr.sparse.outofcore as outofcore
 
     calls = []
     real = outofcore.build_out_of_core
     monkeypatch.setattr(outofcore, "build_out_of_core",
                         lambda *a, **k: calls.append(k["max_docs_in_memory"]) or real(*a, **k))
-    for name, extra in (("mem", []), ("ooc", ["--max-docs-in-memory", "64"])):
+    for name, extra in (("default", []), ("ooc", ["--max-docs-in-memory", "64"])):
         assert main(["-q", "index", "sparse", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / name),
                      "--lang", "en", *extra]) == 0
+    assert calls == [DEFAULT_MAX_DOCS_IN_MEMORY, 64]  # both out of core; the second 64 passages at a time
+    runs = {}
+    for name in ("mem", "default", "ooc"):
         assert main(["-q", "search", str(tmp_path / name), str(tmp_path / "q.tsv"), "--out",
                      str(tmp_path / f"{name}.trec")]) == 0
-    assert calls == [64]  # only the second build went out of core, 64 passages at a time
-    mem, ooc = read_run(tmp_path / "mem.trec"), read_run(tmp_path / "ooc.trec")
-    assert {q: [(h.doc_id, round(h.score, 5)) for h in hits] for q, hits in mem.items()} == \
-        {q: [(h.doc_id, round(h.score, 5)) for h in hits] for q, hits in ooc.items()}
+        runs[name] = {q: [(h.doc_id, h.score) for h in hits] for q, hits in read_run(tmp_path / f"{name}.trec").items()}
+    assert runs["mem"] == runs["default"] == runs["ooc"]
+
+
+def test_sorted_term_frequency_path_equals_in_memory(tmp_path, monkeypatch):
+    """Where (length, tf) pairs are too many for a lookup table, they are found by sorting: the same scores."""
+    import lexdr.sparse.outofcore as ooc
+
+    monkeypatch.setattr(ooc, "_DENSE_KEYS", 0)
+    BM25Index.build(DOCS, lang="en").save(tmp_path / "mem")
+    ooc.build_out_of_core(DOCS, tmp_path / "ooc", lang="en", max_docs_in_memory=2, n_jobs=1)
+    _same_index(tmp_path / "mem", tmp_path / "ooc")
+
+
+def test_shard_term_ids_follow_first_appearance_across_chunks():
+    """A shard's terms get ids in order of first appearance (as build_vocab numbers them), over several chunks
+    of analysis, each mapping every text to exactly the analyzer's terms."""
+    from lexdr.analysis import get_analyzer
+    from lexdr.sparse.outofcore import _term_ids
+    from lexdr.sparse.vocab import build_vocab
+
+    analyzer = get_analyzer("en")
+    texts = [f"the word{i % 997} and term{i % 31} or running{i % 7} w{i}" for i in range(2600)] + [""]
+    flat, lens, terms = _term_ids(analyzer, texts)
+    expected = [analyzer(t) for t in texts]
+    ids, vocab = build_vocab(expected)
+    assert terms == list(vocab)
+    assert lens.tolist() == [len(t) for t in expected]
+    assert flat.tolist() == [i for doc in ids for i in doc]
+
+
+def test_the_shard_budget_is_an_execution_option():
+    """max_docs_in_memory changes how the index is built, never its contents (the tests above): a stage
+    fingerprint leaves it out, so changing it (or its default) does not rebuild anything downstream."""
+    from lexdr.settings import fingerprint_fields
+    from lexdr.sparse.config import BM25Config
+
+    assert "max_docs_in_memory" not in fingerprint_fields(BM25Config)
+    assert {"analyzer", "k1", "b", "depth"} <= set(fingerprint_fields(BM25Config))

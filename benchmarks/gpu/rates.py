@@ -35,12 +35,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ (for _machine)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ (for _common)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from _machine import cpu_name  # noqa: E402
+from _common import cpu_name  # noqa: E402
 from _text import pack_to_tokens, read_texts  # noqa: E402
 
 

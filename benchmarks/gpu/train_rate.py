@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from _machine import cpu_name  # noqa: E402
+from _common import cpu_name  # noqa: E402
 from _text import pack_to_tokens, read_texts  # noqa: E402
 
 Q_LEN, P_LEN = 64, 192

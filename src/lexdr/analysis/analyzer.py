@@ -14,7 +14,8 @@ import functools
 import logging
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from itertools import chain, islice
+from typing import Any, Callable, Iterable, Iterator
 
 from lexdr.analysis import normalize, tokenizers
 from lexdr.analysis.segmenters import SEGMENTERS
@@ -174,11 +175,44 @@ class Analyzer:
         return analyze_batch(self, texts, n_jobs=n_jobs, chunk_size=chunk_size)
 
     def _analyze_many(self, texts: list[str]) -> list[list[str]]:
-        """Sequential batch analysis in this process (the subword tokenizer batches in Rust)."""
-        if isinstance(self._tokenize, SubwordTokenizer):
-            pieces = self._tokenize.batch([self._normalize_text(t) for t in texts])
-            return [self._finish(p) for p in pieces]
-        return [self(t) for t in texts]
+        """Sequential batch analysis in this process (the subword tokenizer batches in Rust): the terms of
+        each text, as :meth:`__call__` gives them."""
+        memo: dict[str, str] = {}
+        out: list[list[str]] = []
+        for chunk in self.token_chunks(texts):
+            self.learn_terms(chunk, memo)
+            out.extend([term for term in map(memo.__getitem__, tokens) if term] for tokens in chunk)
+        return out
+
+    def token_chunks(self, texts: Iterable[str], size: int = 1024) -> Iterator[list[list[str]]]:
+        """The tokens of each text (normalized, before token filters, stop list and stemmer), ``size`` texts
+        at a time; map them to terms with :meth:`learn_terms`."""
+        texts = iter(texts)
+        while chunk := list(islice(texts, size)):
+            if isinstance(self._tokenize, SubwordTokenizer):
+                yield self._tokenize.batch([self._normalize_text(t) for t in chunk])
+            else:
+                yield [self._tokenize(self._normalize_text(t)) for t in chunk]
+
+    def learn_terms(self, token_lists: list[list[str]], memo: dict[str, str]) -> list[str]:
+        """Add to ``memo`` the term of every token of ``token_lists`` it lacks ("" where :meth:`__call__`
+        drops the token: a stop word); returns the tokens added, in no particular order.
+
+        Token filters, the stop list and the stemmer act on each token alone, so each distinct token goes
+        through them once (as bm25s stems its vocabulary, not every occurrence)."""
+        unique = list(set(chain.from_iterable(token_lists)).difference(memo))
+        if not unique:
+            return unique
+        words = unique
+        for fn in self._token_fns:
+            words = [fn(w) for w in words]
+        stop = self.stopset
+        keep = [i for i, w in enumerate(words) if w and w not in stop]
+        kept = [words[i] for i in keep]
+        stems = self._stem(kept) if self._stem is not None and kept else kept
+        memo.update(dict.fromkeys(unique, ""))
+        memo.update((unique[i], stem) for i, stem in zip(keep, stems))
+        return unique
 
     # ------------------------------------------------------------------------------------------- config
     def to_config(self) -> dict[str, Any]:

@@ -51,9 +51,16 @@ def _word_re() -> re.Pattern[str]:
     return re.compile(rf"[{_SINGLE_CHARS}]|{word}")
 
 
+@functools.lru_cache(maxsize=1)
+def _ascii_word_re() -> re.Pattern[str]:
+    # _word_re() restricted to ASCII text, where neither its single characters nor its marks can occur: the
+    # same matches, about 5 times faster (the full pattern tries a large alternation at every character).
+    return re.compile(r"\w+(?:(?:['.]|(?<=\d),(?=\d))\w+)*", re.ASCII)
+
+
 def word_tokens(text: str) -> list[str]:
     """Split ``text`` into Unicode words; each Han/hiragana character is its own token (as in UAX #29)."""
-    return _word_re().findall(text)
+    return (_ascii_word_re() if text.isascii() else _word_re()).findall(text)
 
 
 @functools.lru_cache(maxsize=1)

@@ -206,16 +206,8 @@ def train_on_examples(examples: Sequence[LangExample], out_dir: str | Path, conf
     """Fine-tune ``config.base_model`` with LoRA on ``examples``; returns ``out_dir/model`` (see the module
     docstring). ``stop_after_steps`` ends the run after that many steps of this call (tests simulate a kill)
     and returns the checkpoint folder."""
-    import torch
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-    from safetensors.torch import load_file
-
     cfg = config
-    examples = [e for e in examples if e.query.strip() and e.passage.strip()]
-    if len(examples) < cfg.min_pairs:
-        raise LexdrError(f"{len(examples)} usable mined pairs to train the query generator on, fewer than "
-                         f"trained.min_pairs={cfg.min_pairs}: mine more (more unlabeled queries, a looser mining "
-                         "rule) or use the passage-cut or causal-fewshot backend")
+    examples = _usable_examples(examples, cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / "model"
@@ -228,99 +220,170 @@ def train_on_examples(examples: Sequence[LangExample], out_dir: str | Path, conf
     if marker is not None:
         logger.warning("%s holds a generator of another config or pairs; training again", final)
 
-    device = pick_device(cfg.device)
-    model, tokenizer, base_folder = _load_base(cfg.base_model, device)
-    bf16 = device.type == "cuda"
-    if bf16:
-        model = model.to(torch.bfloat16)  # the adapters peft adds below stay float32
-    encoded = [_example_ids(tokenizer, e, cfg) for e in examples]
-
-    torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn at random
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM", bias="none")
-    model = get_peft_model(model, lora)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-
-    ckpt = out / "checkpoint"
-    step = 0
-    saved, stale = read_checkpoint_state(ckpt, identity)  # also undoes a swap killed between its renames
-    if stale:
-        shutil.rmtree(ckpt)
-    if saved:
-        set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors"), device=str(device)))
-        load_optimizer_state(optimizer, ckpt, device)
-        step = int(saved["step"])
-        logger.info("generator training: resuming from step %d", step)
-
-    steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
-    total = cfg.max_steps or cfg.epochs * steps_per_epoch
-    log = StepLog(out / "train_log.jsonl", step)
-    n_params = sum(p.numel() for p in trainable)
+    run = _GeneratorTraining.prepare(cfg, examples, out / "checkpoint", identity)
+    total = cfg.max_steps or cfg.epochs * run.steps_per_epoch
+    log = StepLog(out / "train_log.jsonl", run.step)
     logger.info("generator training: %d pairs, %d steps of %d, %d trainable parameters (LoRA r=%d), %s%s",
-                len(encoded), total, cfg.batch_size, n_params, cfg.lora_r, device, " bf16" if bf16 else "")
+                len(run.encoded), total, cfg.batch_size, sum(p.numel() for p in run.trainable), cfg.lora_r,
+                run.device, " bf16" if run.bf16 else "")
 
     from tqdm.auto import tqdm
 
-    model.train()
-    progress = tqdm(total=total, initial=step, desc="train generator", unit="step", disable=not cfg.show_progress)
+    run.model.train()
+    progress = tqdm(total=total, initial=run.step, desc="train generator", unit="step",
+                    disable=not cfg.show_progress)
     done_now = 0
     started = time.perf_counter()
-    while step < total:
-        epoch, in_epoch = divmod(step, steps_per_epoch)
-        perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(encoded))
-        rows = [encoded[i] for i in perm[in_epoch * cfg.batch_size:(in_epoch + 1) * cfg.batch_size]]
+    while run.step < total:
         t0 = time.perf_counter()
-        ids, mask, positions = _left_pad([r[0] for r in rows], tokenizer.pad_token_id)
-        k = max(r[1] for r in rows)  # the last k positions hold every row's targets
+        loss, lr, tokens = run.train_step(total)
+        done_now += 1
+        log.append({"step": run.step, "epoch": round(run.step / run.steps_per_epoch, 4), "loss": loss, "lr": lr,
+                    "seconds": round(time.perf_counter() - t0, 3), "tokens": tokens})
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss:.3f}")
+        if run.step % cfg.checkpoint_every == 0 or run.step == total:
+            log.flush()
+            save_checkpoint(run.ckpt, run.optimizer, {"step": run.step, "identity": identity},
+                            _write_adapters(run.model))
+        if stop_after_steps is not None and done_now >= stop_after_steps and run.step < total:
+            progress.close()
+            return run.ckpt
+    progress.close()
+    info = _generator_info(cfg, examples, identity, run.base_folder, total, time.perf_counter() - started)
+    _save_generator(run, final, info)
+    logger.info("generator training: wrote %s", final)
+    return final
+
+
+def _usable_examples(examples: Sequence[LangExample], cfg: TrainedGeneratorConfig) -> list[LangExample]:
+    """The examples with a query and a passage; at least ``trained.min_pairs`` of them, or an error."""
+    usable = [e for e in examples if e.query.strip() and e.passage.strip()]
+    if len(usable) < cfg.min_pairs:
+        raise LexdrError(f"{len(usable)} usable mined pairs to train the query generator on, fewer than "
+                         f"trained.min_pairs={cfg.min_pairs}: mine more (more unlabeled queries, a looser mining "
+                         "rule) or use the passage-cut or causal-fewshot backend")
+    return usable
+
+
+@dataclass
+class _GeneratorTraining:
+    """The state of one generator training: the LoRA model, its optimizer, the encoded examples and the step."""
+
+    cfg: TrainedGeneratorConfig
+    model: Any
+    tokenizer: Any
+    base_folder: str
+    device: Any
+    bf16: bool
+    optimizer: Any
+    trainable: list
+    encoded: list
+    ckpt: Path
+    step: int = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.encoded) / self.cfg.batch_size)
+
+    @classmethod
+    def prepare(cls, cfg: TrainedGeneratorConfig, examples: list[LangExample], ckpt: Path,
+                identity: str) -> "_GeneratorTraining":
+        """Load the base model, add LoRA adapters (seeded), build the optimizer and resume from ``ckpt`` when it
+        holds a checkpoint of this training (one of another training is removed)."""
+        import torch
+        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        device = pick_device(cfg.device)
+        model, tokenizer, base_folder = _load_base(cfg.base_model, device)
+        bf16 = device.type == "cuda"
+        if bf16:
+            model = model.to(torch.bfloat16)  # the adapters peft adds below stay float32
+        encoded = [_example_ids(tokenizer, e, cfg) for e in examples]
+
+        torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn at random
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=list(cfg.target_modules), task_type="CAUSAL_LM", bias="none")
+        model = get_peft_model(model, lora)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        run = cls(cfg, model, tokenizer, base_folder, device, bf16, optimizer, trainable, encoded, ckpt)
+        saved, stale = read_checkpoint_state(ckpt, identity)  # also undoes a swap killed between its renames
+        if stale:
+            shutil.rmtree(ckpt)
+        if saved:
+            set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors"), device=str(device)))
+            load_optimizer_state(optimizer, ckpt, device)
+            run.step = int(saved["step"])
+            logger.info("generator training: resuming from step %d", run.step)
+        return run
+
+    def batch(self) -> tuple[Any, Any, Any, Any, int]:
+        """This step's rows (drawn from ``(seed, epoch)``), left-padded: ids, mask, positions, the query labels
+        (-100 elsewhere) on the device, and ``k``: the last k positions hold every row's targets."""
+        import torch
+
+        cfg = self.cfg
+        epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(self.encoded))
+        rows = [self.encoded[i] for i in perm[in_epoch * cfg.batch_size:(in_epoch + 1) * cfg.batch_size]]
+        ids, mask, positions = _left_pad([r[0] for r in rows], self.tokenizer.pad_token_id)
+        k = max(r[1] for r in rows)
         labels = torch.full((len(rows), k), -100, dtype=torch.long)
         for i, (seq, n_target) in enumerate(rows):
             labels[i, k - n_target:] = torch.tensor(seq[-n_target:], dtype=torch.long)
-        ids, mask, positions, labels = ids.to(device), mask.to(device), positions.to(device), labels.to(device)
-        torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout masks depend on (seed, step): resume-exact
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=k + 1).logits
+        device = self.device
+        return ids.to(device), mask.to(device), positions.to(device), labels.to(device), k
+
+    def train_step(self, total: int) -> tuple[float, float, int]:
+        """One optimizer step; returns the loss, the learning rate and the batch's tokens."""
+        import torch
+
+        cfg = self.cfg
+        ids, mask, positions, labels, k = self.batch()
+        torch.manual_seed(cfg.seed * 1_000_003 + self.step)  # dropout masks depend on (seed, step): resume-exact
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                logits_to_keep=k + 1).logits
         # logits[:, j] predicts the token after position j: the k+1 kept positions predict the last k tokens.
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
                                                  labels.reshape(-1), ignore_index=-100)
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        lr = linear_warmup_decay(step, total, cfg.learning_rate, cfg.warmup_ratio)
-        optimizer_step(optimizer, trainable, lr)
-        step += 1
-        done_now += 1
-        log.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": loss.item(), "lr": lr,
-                    "seconds": round(time.perf_counter() - t0, 3), "tokens": int(mask.sum())})
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss.item():.3f}")
-        if step % cfg.checkpoint_every == 0 or step == total:
-            log.flush()
-            save_checkpoint(ckpt, optimizer, {"step": step, "identity": identity}, _write_adapters(model))
-        if stop_after_steps is not None and done_now >= stop_after_steps and step < total:
-            progress.close()
-            return ckpt
-    progress.close()
+        lr = linear_warmup_decay(self.step, total, cfg.learning_rate, cfg.warmup_ratio)
+        optimizer_step(self.optimizer, self.trainable, lr)
+        self.step += 1
+        return loss.item(), lr, int(mask.sum())
 
+
+def _generator_info(cfg: TrainedGeneratorConfig, examples: list[LangExample], identity: str, base_folder: str,
+                    total: int, seconds: float) -> dict[str, Any]:
+    """What ``lexdr_generator.json`` records about a finished training."""
     langs: dict[str, int] = {}
     for e in examples:
         langs[e.lang or "unknown"] = langs.get(e.lang or "unknown", 0) + 1
-    info = {"identity": identity, "base_model": cfg.base_model, "base_folder": base_folder,
+    return {"identity": identity, "base_model": cfg.base_model, "base_folder": base_folder,
             "prompt": PROMPT_HEAD + "<passage>" + PROMPT_TAIL + " <query>", "languages": langs,
-            "pairs": len(examples), "steps": total, "seconds_this_run": round(time.perf_counter() - started, 1),
+            "pairs": len(examples), "steps": total, "seconds_this_run": round(seconds, 1),
             "config": cfg.identity_fields(),
             "licence": "derived from the base model; for Gemma, Google's Gemma Terms of Use apply"}
-    model.peft_config["default"].base_model_name_or_path = base_folder
+
+
+def _save_generator(run: _GeneratorTraining, final: Path, info: dict[str, Any]) -> None:
+    """Swap the adapters, tokenizer, marker (and with ``save_merged`` the merged model) into ``final``; the
+    checkpoint goes."""
+    model, tokenizer = run.model, run.tokenizer
+    model.peft_config["default"].base_model_name_or_path = run.base_folder
     with atomic_folder(final) as tmp:
         model.save_pretrained(str(tmp))  # adapter_config.json + adapter_model.safetensors
         tokenizer.save_pretrained(str(tmp))
-        if cfg.save_merged:
+        if run.cfg.save_merged:
             merged = model.merge_and_unload()
             merged.save_pretrained(str(tmp / "merged"))
             tokenizer.save_pretrained(str(tmp / "merged"))
         (tmp / MARKER).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=list), encoding="utf-8")
-    shutil.rmtree(ckpt, ignore_errors=True)
-    logger.info("generator training: wrote %s", final)
-    return final
+    shutil.rmtree(run.ckpt, ignore_errors=True)
 
 
 def train_query_generator(pairs_files: Mapping[str, str | Path], corpus_files: Mapping[str, str | Path],

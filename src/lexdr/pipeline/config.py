@@ -143,11 +143,38 @@ _SECTIONS = ("run", "languages", "bm25", "dense", "mining", "generation", "train
 
 def load_config(path: str | Path, overrides: dict | None = None, allow_missing: bool = False) -> RunConfig:
     """Read and validate a run config. Relative paths are relative to the config file. ``allow_missing``
-    (``lexdr plan``): an input file that does not exist is listed in ``missing_inputs`` instead of an error."""
-    from lexdr.analysis import check_language
-    from lexdr.tasks import DEV_TASKS
-
+    (``lexdr plan``): an input file that does not exist is listed in ``missing_inputs`` instead of an error.
+    Every problem found is reported at once (one :class:`ConfigError` listing them all)."""
     path = Path(path)
+    raw = _read_toml(path, overrides)
+    base = path.parent.resolve()
+    errors: list[str] = []
+    tables = _section_tables(raw, errors)
+    run, out_dir = _run_section(tables["run"], base, errors)
+    mining = build(MineConfig, tables["mining"], "mining", errors) or MineConfig()
+    bm25 = build(BM25Config, tables["bm25"], "bm25", errors) or BM25Config()
+    fusion = build(FusionConfig, tables["fusion"], "fusion", errors) or FusionConfig()
+    cluster = build(ClusterSettings, tables["cluster"], "cluster", errors) or ClusterSettings()
+    if run.executor is ExecutorKind.ray:
+        try:
+            require_ray()
+        except ConfigError as e:
+            errors.append(f"[run] {e}")
+    dense_index = _dense_index_section(tables["dense"], errors)
+    sections = _model_sections(tables, run, mining, errors)
+    _check_lengths(run.base_model, sections, errors)
+    languages, missing = _language_blocks(tables["languages"], base, bm25, sections["generation"].enabled,
+                                          allow_missing, errors)
+    if errors:
+        raise ConfigError(f"{path}: the config has {len(errors)} problem(s):\n  - " + "\n  - ".join(errors))
+    return RunConfig(out_dir=out_dir, languages=tuple(languages), run=run, bm25=bm25, dense=sections["dense"],
+                     dense_index=dense_index, mining=mining, generation=sections["generation"],
+                     training=sections["training"], fusion=fusion, cluster=cluster, config_path=path.resolve(),
+                     missing_inputs=tuple(missing))
+
+
+def _read_toml(path: Path, overrides: dict | None) -> dict[str, Any]:
+    """The config file's tables with ``overrides`` applied (a table's keys merged, a plain value replaced)."""
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist" if not path.exists() else
                           f"{path} is not a file; give the run config's TOML file")
@@ -159,8 +186,11 @@ def load_config(path: str | Path, overrides: dict | None = None, allow_missing: 
         raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     for k, v in (overrides or {}).items():
         raw.setdefault(k, {}).update(v) if isinstance(v, dict) else raw.__setitem__(k, v)
-    base = path.parent.resolve()
-    errors: list[str] = []
+    return raw
+
+
+def _section_tables(raw: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    """One entry per known section (empty where absent); unknown sections and non-tables are errors."""
     for k in sorted(set(raw) - set(_SECTIONS)):
         errors.append(f"unknown section [{k}]; known: {', '.join(_SECTIONS)}")
     tables = {name: raw.get(name, {}) for name in _SECTIONS}
@@ -168,44 +198,46 @@ def load_config(path: str | Path, overrides: dict | None = None, allow_missing: 
         if name != "languages" and not isinstance(table, dict):
             errors.append(f"[{name}] must be a table")
             tables[name] = {}
+    return tables
 
-    run_table = dict(tables["run"])
+
+def _run_section(table: dict[str, Any], base: Path, errors: list[str]) -> tuple[RunSettings, Path]:
+    """[run], with a local base model folder and out_dir resolved against the config's folder."""
+    run_table = dict(table)
     if "out_dir" not in run_table:
         errors.append("[run] out_dir is required (the run directory)")
         run_table["out_dir"] = "."
     run = build(RunSettings, run_table, "run", errors) or RunSettings(out_dir=".")
-    base_model = run.base_model
-    local_model = _resolve(base, base_model)
+    local_model = _resolve(base, run.base_model)
     if local_model and Path(local_model).exists():  # a local folder given relative to the config
-        base_model = local_model
-        run = dataclasses.replace(run, base_model=base_model)
+        run = dataclasses.replace(run, base_model=local_model)
     out_dir = Path(_resolve(base, run.out_dir))
     if out_dir.exists() and not out_dir.is_dir():
         errors.append(f"[run] out_dir {out_dir} is a file; name a folder (it is created if missing)")
+    return run, out_dir
 
-    mining = build(MineConfig, tables["mining"], "mining", errors) or MineConfig()
-    bm25 = build(BM25Config, tables["bm25"], "bm25", errors) or BM25Config()
-    fusion = build(FusionConfig, tables["fusion"], "fusion", errors) or FusionConfig()
-    cluster = build(ClusterSettings, tables["cluster"], "cluster", errors) or ClusterSettings()
-    if run.executor is ExecutorKind.ray:
-        try:
-            require_ray()
-        except ConfigError as e:
-            errors.append(f"[run] {e}")
-    fixed = {"dense": {"model": base_model}, "training": {"model": base_model, "seed": run.seed,
-                                                          "teacher_temperature": mining.teacher_temperature},
-             "generation": {"seed": run.seed}}
-    sections: dict[str, Any] = {}
-    index_table = dict(tables["dense"]).get("index", {})
+
+def _dense_index_section(dense_table: dict[str, Any], errors: list[str]) -> DenseIndexConfig:
+    index_table = dict(dense_table).get("index", {})
     if not isinstance(index_table, dict):
         errors.append(f"[dense] index must be a table: write [dense.index] and its keys under it "
                       f"(e.g. index_type = \"ivf-sq8\"), got index = {index_table!r}")
         index_table = {}
-    dense_index = build(DenseIndexConfig, index_table, "dense.index", errors) or DenseIndexConfig()
+    return build(DenseIndexConfig, index_table, "dense.index", errors) or DenseIndexConfig()
+
+
+def _model_sections(tables: dict[str, Any], run: RunSettings, mining: MineConfig,
+                    errors: list[str]) -> dict[str, Any]:
+    """[dense], [training] and [generation], each with the keys [run] and [mining] set once for them."""
+    fixed = {"dense": {"model": run.base_model},
+             "training": {"model": run.base_model, "seed": run.seed,
+                          "teacher_temperature": mining.teacher_temperature},
+             "generation": {"seed": run.seed}}
+    sections: dict[str, Any] = {}
     for name, cls in (("dense", EncoderConfig), ("training", TrainConfig), ("generation", GenerationConfig)):
         table = dict(tables[name])
         if name == "dense":
-            table.pop("index", None)  # [dense.index]: read above
+            table.pop("index", None)  # [dense.index]: read apart
         for key, where in _SHARED[name].items():
             if key in table:
                 errors.append(f"[{name}] {key!r} is set once for the whole pipeline ({where}), not here")
@@ -221,7 +253,10 @@ def load_config(path: str | Path, overrides: dict | None = None, allow_missing: 
                 table = {**legacy, **table}
         built = build(cls, table, name, errors, **fixed[name])
         sections[name] = GenerationSettings(enabled, built or GenerationConfig()) if name == "generation" else built
+    return sections
 
+
+def _check_lengths(base_model: str, sections: dict[str, Any], errors: list[str]) -> None:
     from lexdr.models.resolve import check_max_seq_length
 
     for setting_name, value in (("[dense] max_seq_length", sections["dense"].max_seq_length if sections["dense"] else 0),
@@ -231,54 +266,60 @@ def load_config(path: str | Path, overrides: dict | None = None, allow_missing: 
             check_max_seq_length(base_model, value, setting_name)
         except LexdrError as e:
             errors.append(str(e))
+
+
+def _language_blocks(blocks: Any, base: Path, bm25: BM25Config, generation_enabled: bool, allow_missing: bool,
+                     errors: list[str]) -> tuple[list[LanguageInput], list[str]]:
+    """The [[languages]] blocks, validated; and the input files missing where ``allow_missing`` lets them be."""
     languages: list[LanguageInput] = []
     missing: list[str] = []
-    blocks = tables["languages"]
     if not isinstance(blocks, list) or not blocks:
         errors.append("no [[languages]] given: add at least one language block")
         blocks = []
     for i, table in enumerate(blocks):
-        where = f"languages.{i}"
         if not isinstance(table, dict):
-            errors.append(f"[{where}] must be a table")
+            errors.append(f"[languages.{i}] must be a table")
             continue
         table = {k: (_resolve(base, v) if k in PATH_FIELDS and isinstance(v, str) else v) for k, v in table.items()}
-        spec = build(LanguageInput, table, where, errors)
-        if spec is None:
-            continue
-        where = f"[{where}] ({spec.label()})"
-        try:
-            lang = check_language(spec.lang, spec.analyzer or bm25.analyzer)
-            spec = dataclasses.replace(spec, lang=lang)
-        except LexdrError as e:
-            errors.append(f"{where} unsupported language {spec.lang!r}: {e}")
-        if spec.dev_task is not None:
-            if spec.dev_task not in DEV_TASKS:
-                errors.append(f"{where} unknown dev_task {spec.dev_task!r}; known: {', '.join(DEV_TASKS)}")
-            elif DEV_TASKS[spec.dev_task] != spec.lang:
-                errors.append(f"{where} dev_task {spec.dev_task} is in {DEV_TASKS[spec.dev_task]!r}, not {spec.lang!r}")
-        elif spec.source is None and spec.corpus is None:
-            errors.append(f"{where} give corpus= (local files), dev_task=, or source= (mrtydi | miracl)")
-        for attr in PATH_FIELDS:
-            p = getattr(spec, attr)
-            if p is not None and not Path(p).is_file():
-                if allow_missing and not Path(p).exists():
-                    missing.append(f"{spec.label()} {attr} {p}")
-                    continue
-                errors.append(f"{where} {attr} file {p} " + ("is not a file" if Path(p).exists() else "does not exist"))
-        if (spec.test_queries is None) != (spec.test_qrels is None):
-            errors.append(f"{where} test_queries and test_qrels go together (give both or neither)")
-        if not spec.has_unlabeled and not sections["generation"].enabled:
-            errors.append(f"{where} no unlabeled queries and [generation] is disabled: there is nothing to train on; "
-                          "give unlabeled_queries= or set [generation] enabled = true")
-        languages.append(spec)
+        spec = build(LanguageInput, table, f"languages.{i}", errors)
+        if spec is not None:
+            languages.append(_check_language_block(spec, f"[languages.{i}] ({spec.label()})", bm25,
+                                                   generation_enabled, allow_missing, missing, errors))
     labels = [spec.label() for spec in languages]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
         errors.append(f"two language blocks share the label(s) {dupes}; set name= to tell them apart")
-    if errors:
-        raise ConfigError(f"{path}: the config has {len(errors)} problem(s):\n  - " + "\n  - ".join(errors))
-    return RunConfig(out_dir=out_dir, languages=tuple(languages), run=run, bm25=bm25, dense=sections["dense"],
-                     dense_index=dense_index, mining=mining, generation=sections["generation"],
-                     training=sections["training"], fusion=fusion, cluster=cluster, config_path=path.resolve(),
-                     missing_inputs=tuple(missing))
+    return languages, missing
+
+
+def _check_language_block(spec: LanguageInput, where: str, bm25: BM25Config, generation_enabled: bool,
+                          allow_missing: bool, missing: list[str], errors: list[str]) -> LanguageInput:
+    """One language block: a supported language, a known dev task, existing input files, something to train on.
+    Returns it with its language code normalized."""
+    from lexdr.analysis import check_language
+    from lexdr.tasks import DEV_TASKS
+
+    try:
+        spec = dataclasses.replace(spec, lang=check_language(spec.lang, spec.analyzer or bm25.analyzer))
+    except LexdrError as e:
+        errors.append(f"{where} unsupported language {spec.lang!r}: {e}")
+    if spec.dev_task is not None:
+        if spec.dev_task not in DEV_TASKS:
+            errors.append(f"{where} unknown dev_task {spec.dev_task!r}; known: {', '.join(DEV_TASKS)}")
+        elif DEV_TASKS[spec.dev_task] != spec.lang:
+            errors.append(f"{where} dev_task {spec.dev_task} is in {DEV_TASKS[spec.dev_task]!r}, not {spec.lang!r}")
+    elif spec.source is None and spec.corpus is None:
+        errors.append(f"{where} give corpus= (local files), dev_task=, or source= (mrtydi | miracl)")
+    for attr in PATH_FIELDS:
+        p = getattr(spec, attr)
+        if p is not None and not Path(p).is_file():
+            if allow_missing and not Path(p).exists():
+                missing.append(f"{spec.label()} {attr} {p}")
+                continue
+            errors.append(f"{where} {attr} file {p} " + ("is not a file" if Path(p).exists() else "does not exist"))
+    if (spec.test_queries is None) != (spec.test_qrels is None):
+        errors.append(f"{where} test_queries and test_qrels go together (give both or neither)")
+    if not spec.has_unlabeled and not generation_enabled:
+        errors.append(f"{where} no unlabeled queries and [generation] is disabled: there is nothing to train on; "
+                      "give unlabeled_queries= or set [generation] enabled = true")
+    return spec

@@ -105,10 +105,6 @@ class _Guard:
 
 def create_app(systems: Systems, views: RunViews | None = None) -> FastAPI:
     """The app serving ``systems`` (and, for a run folder, its inspection pages from ``views``)."""
-    cfg = systems.config
-    env = environment()
-    links = LiveLinks()
-    started = time.time()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -121,7 +117,15 @@ def create_app(systems: Systems, views: RunViews | None = None) -> FastAPI:
     app = FastAPI(title="lexdr serve", version="1", lifespan=lifespan,
                   description=f"Search the retrievers of `{systems.name}` (BM25, dense, trained, hybrids) and look "
                               "inside the run. Read-only.")
-    app.add_middleware(_Guard, max_body=cfg.max_body_bytes)
+    app.add_middleware(_Guard, max_body=systems.config.max_body_bytes)
+    _add_error_handlers(app)
+    _add_api(app, systems)
+    _add_pages(app, systems, views)
+    return app
+
+
+def _request_models(cfg) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The bodies of POST /api/search and /api/search/batch, with this service's limits."""
 
     class SearchRequest(BaseModel):
         query: str = Field(min_length=1, max_length=cfg.query_char_limit, description="The query text.")
@@ -135,6 +139,10 @@ def create_app(systems: Systems, views: RunViews | None = None) -> FastAPI:
         system: str = Field(max_length=100)
         k: int = Field(10, ge=1, le=cfg.max_k)
 
+    return SearchRequest, BatchRequest
+
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         # the errors without the offending input: a 1 MB query is not sent back
@@ -145,6 +153,13 @@ def create_app(systems: Systems, views: RunViews | None = None) -> FastAPI:
     async def _internal(request: Request, exc: Exception):
         logger.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal error; the service logged it"}, status_code=500)
+
+
+def _add_api(app: FastAPI, systems: Systems) -> None:
+    """The JSON API: health, systems, search (GET and POST) and batch search."""
+    cfg = systems.config
+    started = time.time()
+    SearchRequest, BatchRequest = _request_models(cfg)
 
     def _hits(language, hits) -> list[dict[str, Any]]:
         out = []
@@ -209,7 +224,13 @@ def create_app(systems: Systems, views: RunViews | None = None) -> FastAPI:
                       "results": [{"query": q, "hits": _hits(language, hits)} for q, hits in zip(req.queries, result)],
                       "took_ms": round((time.perf_counter() - t0) * 1000, 2)})
 
-    # ------------------------------------------------------------------------------------------ pages
+
+def _add_pages(app: FastAPI, systems: Systems, views: RunViews | None) -> None:
+    """The HTML pages: search for every app; tests, mining and generated queries for a run folder."""
+    cfg = systems.config
+    env = environment()
+    links = LiveLinks()
+
     def _base(lang: str | None) -> tuple[dict[str, Any], Any]:
         label = lang or next(iter(systems.languages))
         language = systems.language(label)  # KeyError: unknown
@@ -281,8 +302,6 @@ def create_app(systems: Systems, views: RunViews | None = None) -> FastAPI:
         @app.get("/generated", response_class=HTMLResponse, include_in_schema=False)
         def page_generated(lang: str | None = None):
             return _language_page("generated.html", lang, lambda label: generated_context(views, label))
-
-    return app
 
 
 def _esc(text: str) -> str:

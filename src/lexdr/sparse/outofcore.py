@@ -35,7 +35,8 @@ import logging
 import math
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -46,15 +47,16 @@ from lexdr.errors import ConfigError, LexdrError
 from lexdr.executors import Executor, LocalExecutor
 from lexdr.formats.files import SPARSE_INDEX, atomic_folder, claim_output_folder
 from lexdr.records import Doc
+from lexdr.sparse.config import DEFAULT_MAX_DOCS_IN_MEMORY
 from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s
 
 __all__ = ["DEFAULT_MAX_DOCS_IN_MEMORY", "ShardStats", "build_out_of_core", "shard_docs_for"]
 
 logger = logging.getLogger(__name__)
 
-# 200k documents of ~80 words: ~100 MB of text and ~16M postings (~200 MB of arrays) at a time.
-DEFAULT_MAX_DOCS_IN_MEMORY = 200_000
 _WORK = "_shards"
+# Up to this many (length, tf) pairs, term-frequency components are looked up in a table, not found by sorting.
+_DENSE_KEYS = 1 << 24
 
 
 def _block_postings(shard_docs: int) -> int:
@@ -97,22 +99,69 @@ def _analyze_in_worker(texts: list[str], prefix: str) -> ShardStats:
 
 def _analyze_shard(analyzer: Analyzer, texts: list[str], prefix: Path) -> ShardStats:
     """Analyze one shard and write its postings: ``prefix.doc.npy`` (shard-local doc, int32), ``prefix.tid.npy``
-    (shard-local term id, int32), ``prefix.tf.npy`` (term frequency, int32), sorted by doc then term id."""
-    docs_terms = analyzer._analyze_many(texts)
-    local: dict[str, int] = {}
-    setdefault = local.setdefault
-    flat = np.fromiter((setdefault(t, len(local)) for terms in docs_terms for t in terms), dtype=np.int64)
-    lens = np.fromiter(map(len, docs_terms), dtype=np.int32, count=len(docs_terms))
-    doc_of = np.repeat(np.arange(len(docs_terms), dtype=np.int64), lens)
-    n_terms = max(1, len(local))
-    keys, tf = np.unique(doc_of * n_terms + flat, return_counts=True)
-    doc, tid = np.divmod(keys, n_terms)
+    (shard-local term id, int32), ``prefix.tf.npy`` (term frequency, int32), sorted by term id then doc."""
+    flat, lens, terms = _term_ids(analyzer, texts)
+    doc_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+    n_docs = max(1, len(texts))
+    keys, tf = np.unique(flat * n_docs + doc_of, return_counts=True)
+    tid, doc = np.divmod(keys, n_docs)
     np.save(f"{prefix}.doc.npy", doc.astype(np.int32))
     np.save(f"{prefix}.tid.npy", tid.astype(np.int32))
     np.save(f"{prefix}.tf.npy", tf.astype(np.int32))
-    doc_freqs = np.bincount(tid, minlength=len(local)).astype(np.int64)
+    doc_freqs = np.bincount(tid, minlength=len(terms)).astype(np.int64)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return ShardStats(terms=list(local), doc_lens=lens, doc_freqs=doc_freqs, peak_rss_mib=peak)
+    return ShardStats(terms=terms, doc_lens=lens, doc_freqs=doc_freqs, peak_rss_mib=peak)
+
+
+def _term_ids(analyzer: Analyzer, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every text's terms as ids: the flat id array (text after text), the number of terms of each text (int32)
+    and the terms, numbered in order of first appearance (as :func:`lexdr.sparse.vocab.build_vocab` numbers them).
+
+    Each distinct token is analyzed once (:meth:`Analyzer.learn_terms`) and every occurrence is mapped by C-level
+    dict lookups, not a Python loop per token: ``terms[ids]`` of text ``i`` is ``analyzer(texts[i])``."""
+    memo: dict[str, str] = {}  # token -> term ("": dropped)
+    token_id: dict[str, int] = {}  # token -> term id (-1: dropped)
+    term_id: dict[str, int] = {}  # term -> id
+    terms: list[str] = []  # id -> term
+    parts, raw_lens = [], []
+    for chunk in analyzer.token_chunks(texts):
+        base = len(terms)
+        new_terms: dict[str, None] = {}
+        learned = analyzer.learn_terms(chunk, memo)
+        for token in learned:
+            term = memo[token]
+            if term and term not in term_id:
+                term_id[term] = base + len(new_terms)
+                new_terms[term] = None
+            token_id[token] = term_id[term] if term else -1
+        ids = np.fromiter(map(token_id.__getitem__, chain.from_iterable(chunk)), dtype=np.int64)
+        if new_terms:  # the chunk's new terms, numbered again in order of first appearance
+            ids = _renumber_new(ids, base, list(new_terms), term_id, terms)
+            for token in learned:
+                if memo[token]:
+                    token_id[token] = term_id[memo[token]]
+        raw_lens.append(np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk)))
+        parts.append(ids)
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    raw = np.concatenate(raw_lens) if raw_lens else np.zeros(0, dtype=np.int64)
+    kept = flat >= 0
+    lens = np.bincount(np.repeat(np.arange(len(raw)), raw)[kept], minlength=len(raw)).astype(np.int32)
+    return flat[kept], lens, terms
+
+
+def _renumber_new(ids: np.ndarray, base: int, new_terms: list[str], term_id: dict[str, int],
+                  terms: list[str]) -> np.ndarray:
+    """Give the terms first met in this chunk (ids ``base``, ``base + 1``, ... in ``new_terms`` order) ids in
+    order of their first occurrence in ``ids``; updates ``term_id`` and appends them to ``terms``."""
+    fresh = ids[ids >= base]
+    seen, first = np.unique(fresh, return_index=True)
+    order = seen[np.argsort(first)] - base  # old offsets, by first occurrence (every new term occurs)
+    remap = np.empty(len(new_terms), dtype=np.int64)
+    remap[order] = np.arange(base, base + len(new_terms), dtype=np.int64)
+    for term in new_terms:
+        term_id[term] = int(remap[term_id[term] - base])
+    terms.extend(new_terms[j] for j in order)
+    return np.where(ids >= base, remap[np.maximum(ids - base, 0)], ids)
 
 
 def _batches(docs: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
@@ -138,7 +187,13 @@ def _tfc_table(tfc_fn: Any, lens: np.ndarray, tf: np.ndarray, avg_len: np.float6
     """
     max_tf = int(tf.max()) + 1
     key = lens.astype(np.int64) * max_tf + tf
-    uniq, inverse = np.unique(key, return_inverse=True)
+    space = (int(lens.max()) + 1) * max_tf
+    if space <= _DENSE_KEYS:  # the distinct pairs without sorting every posting: a table over all pairs
+        present = np.zeros(space, dtype=bool)
+        present[key] = True
+        uniq = np.flatnonzero(present)
+    else:
+        uniq, inverse = np.unique(key, return_inverse=True)
     u_len, u_tf = np.divmod(uniq, max_tf)
     cuts = np.flatnonzero(np.diff(u_len)) + 1
     parts = []
@@ -146,7 +201,12 @@ def _tfc_table(tfc_fn: Any, lens: np.ndarray, tf: np.ndarray, avg_len: np.float6
         tf_arr = u_tf[lo:hi].astype(np.float32)
         parts.append(np.asarray(tfc_fn(tf_array=tf_arr, l_d=int(u_len[lo]), l_avg=avg_len, k1=k1, b=b,
                                        delta=delta)))
-    return np.concatenate(parts)[inverse]
+    values = np.concatenate(parts)
+    if space > _DENSE_KEYS:
+        return values[inverse]
+    table = np.empty(space, dtype=values.dtype)
+    table[uniq] = values
+    return table[key]
 
 
 def _score_shard(prefix: Path, gid_map: np.ndarray, doc_lens: np.ndarray, doc_offset: int, idf: np.ndarray,
@@ -157,14 +217,24 @@ def _score_shard(prefix: Path, gid_map: np.ndarray, doc_lens: np.ndarray, doc_of
     doc = np.load(f"{prefix}.doc.npy")
     tid = np.load(f"{prefix}.tid.npy")
     tf = np.load(f"{prefix}.tf.npy")
-    term = gid_map[tid]
     tfc = _tfc_table(tfc_fn, doc_lens[doc], tf, avg_len, k1, b, delta)
-    scores = (idf[term] * tfc).astype(np.float32)  # bm25s: scores_doc = idf * tfc, stored as float32
-    order = np.argsort(term, kind="stable")  # documents stay in corpus order within a term
-    term = term[order]
-    np.save(f"{prefix}.sterm.npy", term.astype(np.int32))
-    np.save(f"{prefix}.sdoc.npy", (doc[order] + doc_offset).astype(np.int32))
-    np.save(f"{prefix}.sscore.npy", scores[order])
+    scores = (idf[gid_map[tid]] * tfc).astype(np.float32)  # bm25s: scores_doc = idf * tfc, stored as float32
+    # The postings come in runs of one local term (documents in corpus order within a run): move each run to
+    # its place in global term order, without sorting the postings.
+    counts = np.bincount(tid, minlength=len(gid_map))
+    by_global = np.argsort(gid_map)
+    start = np.zeros(len(gid_map), dtype=np.int64)
+    start[by_global] = np.cumsum(counts[by_global]) - counts[by_global]
+    local_start = np.cumsum(counts) - counts
+    dest = start[tid] + (np.arange(len(tid), dtype=np.int64) - local_start[tid])
+    sdoc = np.empty(len(tid), dtype=np.int32)
+    sdoc[dest] = doc + doc_offset
+    sscore = np.empty(len(tid), dtype=np.float32)
+    sscore[dest] = scores
+    term = np.repeat(gid_map[by_global], counts[by_global]).astype(np.int32)
+    np.save(f"{prefix}.sterm.npy", term)
+    np.save(f"{prefix}.sdoc.npy", sdoc)
+    np.save(f"{prefix}.sscore.npy", sscore)
     for name in ("doc", "tid", "tf"):
         Path(f"{prefix}.{name}.npy").unlink()
     return np.searchsorted(term, bounds)
@@ -258,108 +328,133 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
     with atomic_folder(out_dir) as tmp:
         work = tmp / _WORK
         work.mkdir()
-        vocab: dict[str, int] = {}
-        doc_ids: list[str] = []
-        doc_freqs = np.zeros(0, dtype=np.int64)
-        lens_parts: list[np.ndarray] = []
-        prefixes: list[Path] = []
-        worker_rss = [0.0]
-
-        def collect(stats: ShardStats, prefix: Path) -> None:
-            nonlocal doc_freqs
-            setdefault = vocab.setdefault
-            gid = np.fromiter((setdefault(t, len(vocab)) for t in stats.terms), dtype=np.int64,
-                              count=len(stats.terms))
-            if len(vocab) > len(doc_freqs):
-                doc_freqs = np.concatenate([doc_freqs, np.zeros(len(vocab) - len(doc_freqs), dtype=np.int64)])
-            np.add.at(doc_freqs, gid, stats.doc_freqs)
-            np.save(f"{prefix}.map.npy", gid)
-            lens_parts.append(stats.doc_lens)
-            worker_rss[0] = max(worker_rss[0], stats.peak_rss_mib)
-            prefixes.append(prefix)
-
-        def take(batch: list[Doc]) -> list[str]:
-            doc_ids.extend(d.doc_id for d in batch)
-            return [d.full_text() for d in batch]
-
-        batches = _batches(docs, shard_docs)
-        first = next(batches, None)
-        if first is None:
-            raise LexdrError("cannot index an empty corpus (no documents)")
-        second = next(batches, None)
-        shards = _chain(first, second, batches)
-        if executor is None and (second is None or n_jobs <= 1):  # one shard, or no workers: analyze here
-            for i, batch in enumerate(shards):
-                prefix = work / f"{i:05d}"
-                collect(_analyze_shard(analyzer, take(batch), prefix), prefix)
-        else:  # a process pool here, or Ray tasks ([run] executor = "ray"); at most n_jobs shards in flight
-            from lexdr.analysis.batch import _context
-
-            pool = executor or LocalExecutor(mp_context=_context())
-            args = ((take(batch), str(work / f"{i:05d}")) for i, batch in enumerate(shards))
-            results = pool.map_ordered(_analyze_in_worker, args, in_flight=n_jobs, initializer=_init_worker,
-                                       initargs=(analyzer.to_config(),),
-                                       num_cpus=pool.cluster.analysis_num_cpus)
-            for i, stats in enumerate(results):
-                prefix = work / f"{i:05d}"
-                collect(stats, prefix)
-        rank = _doc_rank(doc_ids)  # also finds duplicate ids (adjacent once sorted), without a set of them
-        if not vocab:
-            raise LexdrError(f"analyzer {analyzer.name!r} ({analyzer.lang}) produced no terms for any document: "
-                             "wrong language or analyzer?")
+        shards = _analyze_all(docs, analyzer, work, shard_docs, n_jobs, executor)
         t_analyzed = time.perf_counter()
-
-        # pass 2: corpus-wide statistics, then every shard scored with them
-        lens = np.concatenate(lens_parts)
-        n_docs = len(lens)
-        avg_len = np.float64(int(lens.sum(dtype=np.int64))) / n_docs  # == np.array(lens).mean(), exactly
-        bm25s = _bm25s()
-        from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
-
-        reference = bm25s.BM25(k1=spec.k1, b=spec.b, method=spec.method)
-        idf_fn, tfc_fn = _select_idf_scorer(reference.idf_method), _select_tfc_scorer(reference.method)
-        uniq_df, df_inverse = np.unique(doc_freqs, return_inverse=True)
-        idf_values = np.array([idf_fn(int(df), N=n_docs) if df else 0.0 for df in uniq_df], dtype=np.float64)
-        idf = idf_values.astype(reference.dtype)[df_inverse]  # bm25s: float32 array filled from Python floats
-        bounds = _blocks(doc_freqs, _block_postings(shard_docs))
-        offset, cuts = 0, []
-        for prefix, shard_lens in zip(prefixes, lens_parts):
-            gid_map = np.load(f"{prefix}.map.npy")
-            cuts.append(_score_shard(prefix, gid_map, shard_lens, offset, idf, tfc_fn, avg_len, reference.k1,
-                                     reference.b, reference.delta, bounds))
-            offset += len(shard_lens)
-        nnz = int(doc_freqs.sum())
+        reference, cuts = _score_all(shards, spec, _block_postings(shard_docs))
         t_scored = time.perf_counter()
-
-        # merge into bm25s' layout
-        _merge(prefixes, cuts, nnz, tmp / "data.csc.index.npy", tmp / "indices.csc.index.npy")
-        indptr = np.zeros(len(doc_freqs) + 1, dtype=np.int64)
-        np.cumsum(doc_freqs, out=indptr[1:])
+        nnz = int(shards.doc_freqs.sum())
+        _merge(shards.prefixes, cuts, nnz, tmp / "data.csc.index.npy", tmp / "indices.csc.index.npy")
+        indptr = np.zeros(len(shards.doc_freqs) + 1, dtype=np.int64)
+        np.cumsum(shards.doc_freqs, out=indptr[1:])
         np.save(tmp / "indptr.csc.index.npy", indptr)
         for f in sorted(work.iterdir()):
             f.unlink()
         work.rmdir()
-
-        (tmp / "vocab.index.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        params = {"k1": reference.k1, "b": reference.b, "delta": reference.delta, "method": reference.method,
-                  "idf_method": reference.idf_method, "dtype": reference.dtype, "int_dtype": reference.int_dtype,
-                  "num_docs": n_docs, "version": getattr(bm25s, "__version__", "unknown"),
-                  "backend": reference.backend}
-        (tmp / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
-        (tmp / _DOC_IDS).write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
-        np.save(tmp / _DOC_RANK, rank)
-        spec.doc_ids = doc_ids
-        spec._vocab = vocab
-        config = spec.config()
-        config["build"] = {"mode": "out-of-core", "max_docs_in_memory": max_docs_in_memory,
-                           "shard_docs": shard_docs, "shards": len(prefixes), "n_jobs": n_jobs, "postings": nnz,
-                           "analysis_peak_rss_mib": round(worker_rss[0], 1),
-                           "seconds": {"analyze": round(t_analyzed - t0, 3), "score": round(t_scored - t_analyzed, 3),
-                                       "merge": round(time.perf_counter() - t_scored, 3)}}
-        (tmp / _CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    logger.info("out-of-core BM25: %d docs, %d terms, %d postings in %d shards of %d, %.1fs -> %s", n_docs,
-                len(vocab), nnz, len(prefixes), shard_docs, time.perf_counter() - t0, out_dir)
+        build = {"mode": "out-of-core", "max_docs_in_memory": max_docs_in_memory, "shard_docs": shard_docs,
+                 "shards": len(shards.prefixes), "n_jobs": n_jobs, "postings": nnz,
+                 "analysis_peak_rss_mib": round(shards.worker_rss, 1),
+                 "seconds": {"analyze": round(t_analyzed - t0, 3), "score": round(t_scored - t_analyzed, 3),
+                             "merge": round(time.perf_counter() - t_scored, 3)}}
+        _write_metadata(tmp, spec, reference, shards, build)
+    logger.info("out-of-core BM25: %d docs, %d terms, %d postings in %d shards of %d, %.1fs -> %s",
+                len(shards.doc_ids), len(shards.vocab), nnz, len(shards.prefixes), shard_docs,
+                time.perf_counter() - t0, out_dir)
     return out_dir
+
+
+@dataclass
+class _Analyzed:
+    """What pass 1 leaves in the main process: the global vocabulary (term -> id in order of first appearance),
+    document frequencies, ids and lengths, and each shard's file prefix (its postings are on disk)."""
+
+    vocab: dict[str, int] = field(default_factory=dict)
+    doc_ids: list[str] = field(default_factory=list)
+    doc_freqs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lens_parts: list[np.ndarray] = field(default_factory=list)
+    prefixes: list[Path] = field(default_factory=list)
+    worker_rss: float = 0.0
+    rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # of each id, sorted: the tie-break
+
+    def collect(self, stats: ShardStats, prefix: Path) -> None:
+        """Fold one analyzed shard in: its terms get global ids (written to ``prefix.map.npy``)."""
+        vocab = self.vocab
+        setdefault = vocab.setdefault
+        gid = np.fromiter((setdefault(t, len(vocab)) for t in stats.terms), dtype=np.int64, count=len(stats.terms))
+        if len(vocab) > len(self.doc_freqs):
+            self.doc_freqs = np.concatenate([self.doc_freqs,
+                                             np.zeros(len(vocab) - len(self.doc_freqs), dtype=np.int64)])
+        np.add.at(self.doc_freqs, gid, stats.doc_freqs)
+        np.save(f"{prefix}.map.npy", gid)
+        self.lens_parts.append(stats.doc_lens)
+        self.worker_rss = max(self.worker_rss, stats.peak_rss_mib)
+        self.prefixes.append(prefix)
+
+    def take(self, batch: list[Doc]) -> list[str]:
+        """The texts of a batch of documents, recording their ids."""
+        self.doc_ids.extend(d.doc_id for d in batch)
+        return [d.full_text() for d in batch]
+
+
+def _analyze_all(docs: Iterable[Doc], analyzer: Analyzer, work: Path, shard_docs: int, n_jobs: int,
+                 executor: Executor | None) -> _Analyzed:
+    """Pass 1: analyze the corpus shard by shard into ``work`` (here, in a process pool or as ``executor``'s
+    tasks, at most ``n_jobs`` shards in flight); checks that ids are unique and that some term came out."""
+    out = _Analyzed()
+    batches = _batches(docs, shard_docs)
+    first = next(batches, None)
+    if first is None:
+        raise LexdrError("cannot index an empty corpus (no documents)")
+    second = next(batches, None)
+    shards = _chain(first, second, batches)
+    if executor is None and (second is None or n_jobs <= 1):  # one shard, or no workers: analyze here
+        for i, batch in enumerate(shards):
+            prefix = work / f"{i:05d}"
+            out.collect(_analyze_shard(analyzer, out.take(batch), prefix), prefix)
+    else:  # a process pool here, or Ray tasks ([run] executor = "ray"); at most n_jobs shards in flight
+        from lexdr.analysis.batch import _context
+
+        pool = executor or LocalExecutor(mp_context=_context())
+        args = ((out.take(batch), str(work / f"{i:05d}")) for i, batch in enumerate(shards))
+        results = pool.map_ordered(_analyze_in_worker, args, in_flight=n_jobs, initializer=_init_worker,
+                                   initargs=(analyzer.to_config(),), num_cpus=pool.cluster.analysis_num_cpus)
+        for i, stats in enumerate(results):
+            out.collect(stats, work / f"{i:05d}")
+    out.rank = _doc_rank(out.doc_ids)  # also finds duplicate ids (adjacent once sorted), without a set of them
+    if not out.vocab:
+        raise LexdrError(f"analyzer {analyzer.name!r} ({analyzer.lang}) produced no terms for any document: "
+                         "wrong language or analyzer?")
+    return out
+
+
+def _score_all(shards: _Analyzed, spec: BM25Index, block_postings: int) -> tuple[Any, list[np.ndarray]]:
+    """Pass 2: the corpus-wide statistics, then every shard scored with them (bm25s' own idf and tf functions).
+    Returns the reference ``bm25s.BM25`` (its parameters are the index's) and where each merge block starts in
+    each shard."""
+    lens = np.concatenate(shards.lens_parts)
+    n_docs = len(lens)
+    avg_len = np.float64(int(lens.sum(dtype=np.int64))) / n_docs  # == np.array(lens).mean(), exactly
+    from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+    reference = _bm25s().BM25(k1=spec.k1, b=spec.b, method=spec.method)
+    idf_fn, tfc_fn = _select_idf_scorer(reference.idf_method), _select_tfc_scorer(reference.method)
+    uniq_df, df_inverse = np.unique(shards.doc_freqs, return_inverse=True)
+    idf_values = np.array([idf_fn(int(df), N=n_docs) if df else 0.0 for df in uniq_df], dtype=np.float64)
+    idf = idf_values.astype(reference.dtype)[df_inverse]  # bm25s: float32 array filled from Python floats
+    bounds = _blocks(shards.doc_freqs, block_postings)
+    offset, cuts = 0, []
+    for prefix, shard_lens in zip(shards.prefixes, shards.lens_parts):
+        gid_map = np.load(f"{prefix}.map.npy")
+        cuts.append(_score_shard(prefix, gid_map, shard_lens, offset, idf, tfc_fn, avg_len, reference.k1,
+                                 reference.b, reference.delta, bounds))
+        offset += len(shard_lens)
+    return reference, cuts
+
+
+def _write_metadata(tmp: Path, spec: BM25Index, reference: Any, shards: _Analyzed, build: dict) -> None:
+    """bm25s' vocabulary and parameter files and lexdr's doc ids, id ranks and config (with ``build``)."""
+    (tmp / "vocab.index.json").write_text(json.dumps(shards.vocab, ensure_ascii=False), encoding="utf-8")
+    params = {"k1": reference.k1, "b": reference.b, "delta": reference.delta, "method": reference.method,
+              "idf_method": reference.idf_method, "dtype": reference.dtype, "int_dtype": reference.int_dtype,
+              "num_docs": len(shards.doc_ids), "version": getattr(_bm25s(), "__version__", "unknown"),
+              "backend": reference.backend}
+    (tmp / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
+    (tmp / _DOC_IDS).write_text(json.dumps(shards.doc_ids, ensure_ascii=False), encoding="utf-8")
+    np.save(tmp / _DOC_RANK, shards.rank)
+    spec.doc_ids = shards.doc_ids
+    spec._vocab = shards.vocab
+    config = spec.config()
+    config["build"] = build
+    (tmp / _CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _chain(first: list[Doc], second: list[Doc] | None, rest: Iterator[list[Doc]]) -> Iterator[list[Doc]]:
