@@ -157,14 +157,14 @@ def lexdr_pairs(run_dir: Path, work: Path | None = None):
 def _evaluate_rows(name: str, runs: dict, unlabeled: dict, qrels: Path, out: Path) -> tuple[dict, dict]:
     """The pipeline's evaluation stage on one task: every system, its RRF hybrid and its adaptive hybrid (fitted
     on the unlabeled runs) with BM25. Returns (metrics, fusion record)."""
-    from lexdr.evaluation import evaluate_stage
+    from lexdr.evaluation import EvaluateConfig, EvaluateInputs, evaluate_stage
+    from lexdr.executors import LocalExecutor
     from lexdr.pipeline.graph import adaptive_hybrid_name, hybrid_name
 
     dense = [s for s in runs if s != "bm25"]
-    metrics = evaluate_stage(qrels, runs, out, ["MRR@10", "MRR@100", "Recall@100"],
-                             hybrids={hybrid_name(s): ["bm25", s] for s in dense},
-                             adaptive_hybrids={adaptive_hybrid_name(s): ["bm25", s] for s in dense},
-                             unlabeled_runs=unlabeled)
+    config = EvaluateConfig(("MRR@10", "MRR@100", "Recall@100"), {hybrid_name(s): ["bm25", s] for s in dense},
+                            {adaptive_hybrid_name(s): ["bm25", s] for s in dense})
+    metrics = evaluate_stage(EvaluateInputs(qrels, runs, unlabeled), config, out, LocalExecutor())
     return metrics, json.loads((out / "fusion.json").read_text(encoding="utf-8"))
 
 
