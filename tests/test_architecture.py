@@ -227,6 +227,42 @@ def test_cli_option_defaults_come_from_the_settings():
     assert train["lr"].help == help_of(TrainConfig, "lr")
 
 
+# Each per-stage command and the settings sections it takes (every setting one flag can say, with its help).
+COMMAND_SECTIONS = {
+    "lexdr index sparse": ("lexdr.sparse.config:BM25Config",),
+    "lexdr index dense": ("lexdr.dense.encoder:EncoderConfig", "lexdr.dense.index:DenseIndexConfig"),
+    "lexdr mine": ("lexdr.mining.rules:MineConfig",),
+    "lexdr generate": ("lexdr.generation.config:GenerationConfig",),
+    "lexdr train": ("lexdr.training.config:TrainConfig",),
+    "lexdr search": ("lexdr.retrieval:SearchConfig",),
+    "lexdr serve": ("lexdr.serve.config:ServeConfig",),
+}
+# (command, setting) pairs that mean nothing to that command, with why.
+NOT_AN_OPTION = {("lexdr index sparse", "depth"): "how deep a search goes: `lexdr search -k`"}
+
+
+def test_every_stage_command_takes_its_sections_settings():
+    import dataclasses
+    import typing
+
+    from lexdr.cli import _NOT_OPTIONS, _option_type
+
+    commands = _cli_commands()
+    missing = []
+    for name, classes in COMMAND_SECTIONS.items():
+        params = {p.name for p in commands[name].params}
+        for path in classes:
+            module, cls_name = path.split(":")
+            cls = getattr(importlib.import_module(module), cls_name)
+            hints = typing.get_type_hints(cls)
+            for f in dataclasses.fields(cls):
+                if f.name in _NOT_OPTIONS or (name, f.name) in NOT_AN_OPTION or _option_type(hints[f.name]) is None:
+                    continue
+                if f.name not in params and not (name == "lexdr search" and f.name == "depth" and "k" in params):
+                    missing.append(f"{name} --{f.name.replace('_', '-')} ({cls_name})")
+    assert not missing, f"settings a command does not take: {missing}"
+
+
 def _cli_commands():
     """Every leaf command of the ``lexdr`` CLI, by its full name."""
     from typer.main import get_command

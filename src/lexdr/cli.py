@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -76,6 +76,72 @@ def _opt(cls: type, name: str, *flags: str):
     return typer.Option(*flags, help=help_of(cls, name))
 
 
+# Settings no command takes as an option: the global -q/--quiet decides progress bars.
+_NOT_OPTIONS = frozenset({"show_progress"})
+
+
+def _option_type(hint: Any) -> Any:
+    """The CLI type of a setting's type hint (an enum is given by its value), or None where one flag cannot say
+    it (tuples, mappings, nested settings: those stay in the run config's sections)."""
+    import enum
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = type(None) in typing.get_args(hint)
+    base = args[0] if optional and len(args) == 1 else hint
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        base = str
+    if base not in (int, float, str, bool):
+        return None
+    return Optional[base] if optional else base
+
+
+def _settings(skip: tuple[str, ...] = (), **sections: type):
+    """Give a command one option per setting of each ``sections`` class that it does not declare itself, with the
+    setting's own help text and default, so a command takes the same settings as its ``[section]`` in a run
+    config. The command receives each section's options as a dict keyword (``name=cls`` -> ``name: dict``)
+    to pass on to the config it builds. ``skip``: settings that mean nothing to this command."""
+    import dataclasses
+    import enum
+    import functools
+    import inspect
+    import typing
+
+    def deco(fn):
+        sig = inspect.signature(fn, eval_str=True)  # this module's annotations are strings until evaluated
+        params = [p for n, p in sig.parameters.items() if n not in sections]
+        taken = {p.name for p in params}
+        added: dict[str, dict[str, Any]] = {}
+        for key, cls in sections.items():
+            hints = typing.get_type_hints(cls)
+            added[key] = {}
+            for f in dataclasses.fields(cls):
+                kind = _option_type(hints[f.name])
+                if f.name in taken or f.name in _NOT_OPTIONS or f.name in skip or not f.init or kind is None:
+                    continue
+                params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default_of(cls, f.name),
+                                                annotation=Annotated[kind, _opt(cls, f.name)]))
+                base = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+                added[key][f.name] = base[0] if isinstance(base[0], type) and issubclass(base[0], enum.Enum) else None
+                taken.add(f.name)
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            for key, names in added.items():
+                kwargs[key] = {n: (e(kwargs[n]) if e is not None and kwargs[n] is not None else kwargs[n])
+                               for n, e in names.items()}
+                for n in names:
+                    del kwargs[n]
+            return fn(**kwargs)
+
+        command.__signature__ = sig.replace(parameters=params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.settings_options = {k: sorted(v) for k, v in added.items()}  # for the architecture test
+        return command
+
+    return deco
+
+
 @app.callback()
 def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines instead of progress bars.")] = False,
           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
@@ -108,6 +174,7 @@ def _console(stderr: bool = False):
 
 # ----------------------------------------------------------------------------------------------- index
 @index_app.command("sparse")
+@_settings(bm25=BM25Config, skip=("depth",))  # depth: how deep a search goes, not the index
 def index_sparse(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
@@ -119,18 +186,20 @@ def index_sparse(
         BM25Config, "max_docs_in_memory"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
                                                                 "(a folder holding anything else is still refused).")] = False,
+    bm25: Optional[dict] = None,
 ) -> None:
     """Build a BM25 index with the language's analyzer (normalization, stopwords, stemming/segmentation)."""
     from lexdr.formats.files import SPARSE_INDEX, claim_output_folder
     from lexdr.sparse import SparseIndexInputs, sparse_index_stage
 
-    cfg = BM25Config(analyzer=analyzer, k1=k1, b=b, max_docs_in_memory=max_docs_in_memory)
+    cfg = BM25Config(analyzer=analyzer, k1=k1, b=b, max_docs_in_memory=max_docs_in_memory, **bm25)
     claim_output_folder(out, SPARSE_INDEX, overwrite=overwrite, in_place=overwrite)  # before any work
     sparse_index_stage(SparseIndexInputs(corpus, lang), cfg, out, _executor())
     _console().print(f"[green]sparse index written to {out}")
 
 
 @index_app.command("dense")
+@_settings(encoder=EncoderConfig, index=DenseIndexConfig)
 def index_dense(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write (resumes from its shards).")],
@@ -145,6 +214,8 @@ def index_dense(
         DenseIndexConfig, "keep_shards"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
                                                                 "(a folder holding anything else is still refused).")] = False,
+    encoder: Optional[dict] = None,
+    index: Optional[dict] = None,
 ) -> None:
     """Encode a corpus with a dense encoder and build a FAISS index."""
     from lexdr.dense import DenseConfig, DenseIndexInputs, dense_index_stage
@@ -153,10 +224,11 @@ def index_dense(
 
     check_max_seq_length(model, max_seq_length, "--max-seq-length")  # before any work (as the config check does)
     cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
-                        query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"])
+                        query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"],
+                        **encoder)
     claim_output_folder(out, DENSE_INDEX, overwrite=overwrite, in_place=True)
     dense_index_stage(DenseIndexInputs(corpus), DenseConfig(cfg, DenseIndexConfig(index_type=index_type,
-                                                                                  keep_shards=keep_shards)),
+                                                                                  keep_shards=keep_shards, **index)),
                       out, _executor())
     _console().print(f"[green]dense index written to {out}")
 
@@ -281,6 +353,7 @@ def evaluate(
 
 # ----------------------------------------------------------------------------------------------- method
 @app.command()
+@_settings(mining=MineConfig)
 def mine(
     queries: Annotated[Path, typer.Argument(help="Unlabeled queries (topics TSV or BEIR queries.jsonl).")],
     bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search on a BM25 index).")],
@@ -290,6 +363,7 @@ def mine(
     n_candidates_each: Annotated[int, _opt(MineConfig, "n_candidates_each")] = default_of(MineConfig, "n_candidates_each"),
     n_negatives: Annotated[int, _opt(MineConfig, "n_negatives")] = default_of(MineConfig, "n_negatives"),
     report_qrels: Annotated[Optional[Path], typer.Option(help="Qrels used ONLY to report precision/coverage.")] = None,
+    mining: Optional[dict] = None,
 ) -> None:
     """Mine pseudo positives (BM25 and dense agree) and hard negatives (they disagree) into mined.jsonl."""
     from lexdr.formats.files import refuse_index_folder, refuse_output_over_input
@@ -298,13 +372,14 @@ def mine(
     refuse_index_folder(out, "mined examples")
     for written in ("mined.jsonl", "stats.json"):
         refuse_output_over_input(out / written, [queries, bm25_run, dense_run, report_qrels])
-    cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives)
+    cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives, **mining)
     mine_stage(MineInputs(queries, bm25_run, dense_run, report_qrels), cfg, out, _executor())
     _console().print(f"[green]mined examples written to {out / 'mined.jsonl'}[/]")
     _console().print((out / "stats.json").read_text())
 
 
 @app.command()
+@_settings(generation=GenerationConfig)
 def generate(
     corpus: Annotated[Path, typer.Argument(help="The corpus (BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz)).")],
     mined: Annotated[Path, typer.Argument(help="mined.jsonl (lexdr mine): which passages queries already reach, "
@@ -323,6 +398,7 @@ def generate(
     unlabeled_queries: Annotated[Optional[Path], typer.Option(help="The unlabeled queries, to drop generated "
                                                                    "near-duplicates of them.")] = None,
     seed: Annotated[int, _opt(GenerationConfig, "seed")] = default_of(GenerationConfig, "seed"),
+    generation: Optional[dict] = None,
 ) -> None:
     """Generate queries in the passage's language for passages no mined query reached; keep those that pass
     the filters and retrieve their own passage (BM25 + dense hybrid when both indexes are given)."""
@@ -343,7 +419,7 @@ def generate(
         raise LexdrError("the round trip needs --bm25-index and/or --dense-index (both: the hybrid, as `lexdr run` "
                          "uses); pass --no-round-trip to keep unverified queries")
     cfg = GenerationConfig(backend=backend, model=model, max_passages=max_passages, top_k=top_k, seed=seed,
-                           show_progress=not _state["quiet"])
+                           show_progress=not _state["quiet"], **generation)
     indexes = {} if no_round_trip else {"bm25_index": bm25_index, "dense_index": dense_index}
     generate_stage(GenerateInputs(corpus, mined, lang, unlabeled_queries, **indexes), GenerateConfig(cfg), out,
                    _executor())
@@ -400,6 +476,7 @@ def generator_train(
 
 
 @app.command()
+@_settings(training=TrainConfig)
 def train(
     mined: Annotated[list[Path], typer.Argument(help="One or more mined.jsonl files (lexdr mine).")],
     corpus: Annotated[Path, typer.Option(help="The corpus the mined passage ids refer to.")],
@@ -416,6 +493,7 @@ def train(
     teacher_temperature: Annotated[Optional[float], typer.Option(
         help="Leave it out: the temperature the mined files were mined at (their stats.json); given, it must "
              "match them.")] = None,
+    training: Optional[dict] = None,
 ) -> None:
     """Train a dual encoder on mined examples (gradient-cached, checkpointed, resumable).
 
@@ -434,7 +512,7 @@ def train(
     cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
                       mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,
                       teacher_temperature=mined_temperature(mined, teacher_temperature),
-                      nproc_per_node=nproc_per_node, show_progress=os.environ.get("RANK", "0") == "0")
+                      nproc_per_node=nproc_per_node, show_progress=os.environ.get("RANK", "0") == "0", **training)
     # one source: the mined files' passage ids are namespaced by one label, as the pipeline's are by language
     train_stage(TrainInputs((TrainSource(TRAIN_LABEL, corpus, tuple(mined)),)), cfg, out, _executor())
     if os.environ.get("RANK", "0") == "0":
@@ -522,6 +600,7 @@ from lexdr.serve.config import ServeConfig  # noqa: E402  (light: the server sta
 
 
 @app.command()
+@_settings(serving=ServeConfig)
 def serve(
     paths: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="A run folder written by `lexdr run` (or "
                                                                        "index folders written by `lexdr index`).")],
@@ -532,13 +611,14 @@ def serve(
     max_batch: Annotated[int, _opt(ServeConfig, "max_batch")] = default_of(ServeConfig, "max_batch"),
     encode_batch: Annotated[int, _opt(ServeConfig, "encode_batch")] = default_of(ServeConfig, "encode_batch"),
     torch_threads: Annotated[Optional[int], _opt(ServeConfig, "torch_threads")] = default_of(ServeConfig, "torch_threads"),
+    serving: Optional[dict] = None,
 ) -> None:
     """Serve every retriever of a run (BM25, base, trained, hybrids with the run's fitted weights) behind a
     JSON search API, with pages to look inside the run; read-only. API docs at /docs. Ctrl-C stops it."""
     from lexdr.serve import serve as run_server
 
     run_server(paths, ServeConfig(host=host, port=port, max_k=max_k, max_wait_ms=max_wait_ms, max_batch=max_batch,
-                                  encode_batch=encode_batch, torch_threads=torch_threads))
+                                  encode_batch=encode_batch, torch_threads=torch_threads, **serving))
 
 
 # ----------------------------------------------------------------------------------------------- models
