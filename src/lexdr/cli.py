@@ -179,11 +179,6 @@ def index_sparse(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
     lang: Annotated[str, typer.Option("--lang", "-l", help="ISO 639-1 code with a tuned analyzer: " + " ".join(sorted(SUPPORTED_LANGUAGES)) + "; any other code with --analyzer unicode | subword.")],
-    analyzer: Annotated[Optional[str], _opt(BM25Config, "analyzer")] = default_of(BM25Config, "analyzer"),
-    k1: Annotated[Optional[float], _opt(BM25Config, "k1")] = default_of(BM25Config, "k1"),
-    b: Annotated[Optional[float], _opt(BM25Config, "b")] = default_of(BM25Config, "b"),
-    max_docs_in_memory: Annotated[Optional[int], _opt(BM25Config, "max_docs_in_memory")] = default_of(
-        BM25Config, "max_docs_in_memory"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
                                                                 "(a folder holding anything else is still refused).")] = False,
     bm25: Optional[dict] = None,
@@ -192,7 +187,7 @@ def index_sparse(
     from lexdr.formats.files import SPARSE_INDEX, claim_output_folder
     from lexdr.sparse import SparseIndexInputs, sparse_index_stage
 
-    cfg = BM25Config(analyzer=analyzer, k1=k1, b=b, max_docs_in_memory=max_docs_in_memory, **bm25)
+    cfg = BM25Config(**bm25)
     claim_output_folder(out, SPARSE_INDEX, overwrite=overwrite, in_place=overwrite)  # before any work
     sparse_index_stage(SparseIndexInputs(corpus, lang), cfg, out, _executor())
     _console().print(f"[green]sparse index written to {out}")
@@ -203,15 +198,6 @@ def index_sparse(
 def index_dense(
     corpus: Annotated[Path, typer.Argument(help="Corpus: BEIR corpus.jsonl or Mr. TyDi/Pyserini .jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write (resumes from its shards).")],
-    model: Annotated[str, _opt(EncoderConfig, "model")] = default_of(EncoderConfig, "model"),
-    index_type: Annotated[str, _opt(DenseIndexConfig, "index_type")] = default_of(DenseIndexConfig, "index_type"),
-    max_seq_length: Annotated[int, _opt(EncoderConfig, "max_seq_length")] = default_of(EncoderConfig, "max_seq_length"),
-    batch_size: Annotated[int, _opt(EncoderConfig, "batch_size")] = default_of(EncoderConfig, "batch_size"),
-    query_prompt: Annotated[Optional[str], _opt(EncoderConfig, "query_prompt")] = default_of(EncoderConfig, "query_prompt"),
-    passage_prompt: Annotated[Optional[str], _opt(EncoderConfig, "passage_prompt")] = default_of(EncoderConfig, "passage_prompt"),
-    device: Annotated[Optional[str], _opt(EncoderConfig, "device")] = default_of(EncoderConfig, "device"),
-    keep_shards: Annotated[bool, _opt(DenseIndexConfig, "keep_shards", "--keep-shards/--no-keep-shards")] = default_of(
-        DenseIndexConfig, "keep_shards"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an index of the other kind in --out "
                                                                 "(a folder holding anything else is still refused).")] = False,
     encoder: Optional[dict] = None,
@@ -222,13 +208,10 @@ def index_dense(
     from lexdr.formats.files import DENSE_INDEX, claim_output_folder
     from lexdr.models.resolve import check_max_seq_length
 
-    check_max_seq_length(model, max_seq_length, "--max-seq-length")  # before any work (as the config check does)
-    cfg = EncoderConfig(model=model, max_seq_length=max_seq_length, batch_size=batch_size, device=device,
-                        query_prompt=query_prompt, passage_prompt=passage_prompt, show_progress=not _state["quiet"],
-                        **encoder)
+    cfg = EncoderConfig(show_progress=not _state["quiet"], **encoder)
+    check_max_seq_length(cfg.model, cfg.max_seq_length, "--max-seq-length")  # before any work (as the config check does)
     claim_output_folder(out, DENSE_INDEX, overwrite=overwrite, in_place=True)
-    dense_index_stage(DenseIndexInputs(corpus), DenseConfig(cfg, DenseIndexConfig(index_type=index_type,
-                                                                                  keep_shards=keep_shards, **index)),
+    dense_index_stage(DenseIndexInputs(corpus), DenseConfig(cfg, DenseIndexConfig(**index)),
                       out, _executor())
     _console().print(f"[green]dense index written to {out}")
 
@@ -359,9 +342,6 @@ def mine(
     bm25_run: Annotated[Path, typer.Argument(help="TREC run of BM25 for these queries (lexdr search on a BM25 index).")],
     dense_run: Annotated[Path, typer.Argument(help="TREC run of the dense encoder for these queries (lexdr search on a dense index).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for mined.jsonl and stats.json.")],
-    rule: Annotated[str, _opt(MineConfig, "rule")] = default_of(MineConfig, "rule"),
-    n_candidates_each: Annotated[int, _opt(MineConfig, "n_candidates_each")] = default_of(MineConfig, "n_candidates_each"),
-    n_negatives: Annotated[int, _opt(MineConfig, "n_negatives")] = default_of(MineConfig, "n_negatives"),
     report_qrels: Annotated[Optional[Path], typer.Option(help="Qrels used ONLY to report precision/coverage.")] = None,
     mining: Optional[dict] = None,
 ) -> None:
@@ -372,7 +352,7 @@ def mine(
     refuse_index_folder(out, "mined examples")
     for written in ("mined.jsonl", "stats.json"):
         refuse_output_over_input(out / written, [queries, bm25_run, dense_run, report_qrels])
-    cfg = MineConfig(rule=rule, n_candidates_each=n_candidates_each, n_negatives=n_negatives, **mining)
+    cfg = MineConfig(**mining)
     mine_stage(MineInputs(queries, bm25_run, dense_run, report_qrels), cfg, out, _executor())
     _console().print(f"[green]mined examples written to {out / 'mined.jsonl'}[/]")
     _console().print((out / "stats.json").read_text())
@@ -481,15 +461,6 @@ def train(
     mined: Annotated[list[Path], typer.Argument(help="One or more mined.jsonl files (lexdr mine).")],
     corpus: Annotated[Path, typer.Option(help="The corpus the mined passage ids refer to.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model/, train_log.jsonl; resumes).")],
-    model: Annotated[str, _opt(TrainConfig, "model")] = default_of(TrainConfig, "model"),
-    loss: Annotated[str, _opt(TrainConfig, "loss")] = default_of(TrainConfig, "loss"),
-    epochs: Annotated[float, _opt(TrainConfig, "epochs")] = default_of(TrainConfig, "epochs"),
-    lr: Annotated[float, _opt(TrainConfig, "lr")] = default_of(TrainConfig, "lr"),
-    batch_size: Annotated[int, _opt(TrainConfig, "batch_size")] = default_of(TrainConfig, "batch_size"),
-    mini_batch_size: Annotated[int, _opt(TrainConfig, "mini_batch_size")] = default_of(TrainConfig, "mini_batch_size"),
-    max_passage_length: Annotated[int, _opt(TrainConfig, "max_passage_length")] = default_of(TrainConfig, "max_passage_length"),
-    seed: Annotated[int, _opt(TrainConfig, "seed")] = default_of(TrainConfig, "seed"),
-    nproc_per_node: Annotated[int, _opt(TrainConfig, "nproc_per_node")] = default_of(TrainConfig, "nproc_per_node"),
     teacher_temperature: Annotated[Optional[float], typer.Option(
         help="Leave it out: the temperature the mined files were mined at (their stats.json); given, it must "
              "match them.")] = None,
@@ -509,10 +480,8 @@ def train(
     for path in mined:
         if not path.is_file():
             raise LexdrError(f"{path}: no such mined file (fix: give the mined.jsonl that `lexdr mine` wrote)")
-    cfg = TrainConfig(model=model, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size,
-                      mini_batch_size=mini_batch_size, max_passage_length=max_passage_length, seed=seed,
-                      teacher_temperature=mined_temperature(mined, teacher_temperature),
-                      nproc_per_node=nproc_per_node, show_progress=os.environ.get("RANK", "0") == "0", **training)
+    cfg = TrainConfig(teacher_temperature=mined_temperature(mined, teacher_temperature),
+                      show_progress=os.environ.get("RANK", "0") == "0", **training)
     # one source: the mined files' passage ids are namespaced by one label, as the pipeline's are by language
     train_stage(TrainInputs((TrainSource(TRAIN_LABEL, corpus, tuple(mined)),)), cfg, out, _executor())
     if os.environ.get("RANK", "0") == "0":
@@ -604,21 +573,13 @@ from lexdr.serve.config import ServeConfig  # noqa: E402  (light: the server sta
 def serve(
     paths: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="A run folder written by `lexdr run` (or "
                                                                        "index folders written by `lexdr index`).")],
-    host: Annotated[str, _opt(ServeConfig, "host")] = default_of(ServeConfig, "host"),
-    port: Annotated[int, _opt(ServeConfig, "port")] = default_of(ServeConfig, "port"),
-    max_k: Annotated[int, _opt(ServeConfig, "max_k")] = default_of(ServeConfig, "max_k"),
-    max_wait_ms: Annotated[float, _opt(ServeConfig, "max_wait_ms")] = default_of(ServeConfig, "max_wait_ms"),
-    max_batch: Annotated[int, _opt(ServeConfig, "max_batch")] = default_of(ServeConfig, "max_batch"),
-    encode_batch: Annotated[int, _opt(ServeConfig, "encode_batch")] = default_of(ServeConfig, "encode_batch"),
-    torch_threads: Annotated[Optional[int], _opt(ServeConfig, "torch_threads")] = default_of(ServeConfig, "torch_threads"),
     serving: Optional[dict] = None,
 ) -> None:
     """Serve every retriever of a run (BM25, base, trained, hybrids with the run's fitted weights) behind a
     JSON search API, with pages to look inside the run; read-only. API docs at /docs. Ctrl-C stops it."""
     from lexdr.serve import serve as run_server
 
-    run_server(paths, ServeConfig(host=host, port=port, max_k=max_k, max_wait_ms=max_wait_ms, max_batch=max_batch,
-                                  encode_batch=encode_batch, torch_threads=torch_threads, **serving))
+    run_server(paths, ServeConfig(**serving))
 
 
 # ----------------------------------------------------------------------------------------------- models
