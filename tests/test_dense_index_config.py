@@ -50,7 +50,9 @@ def test_index_settings_reach_every_dense_stage_and_only_their_fingerprint(tmp_p
     # Defaults add nothing to a fingerprint: run folders made before [dense.index] existed stay valid.
     assert all("index" not in s.fingerprint for s in plain if "/dense-" in s.name)
     for s in plain:  # every other stage is declared exactly as without the section
-        if "/dense-" not in s.name:
+        if s.name.endswith("-card"):  # a model card names the whole run's settings, the index's among them
+            assert s.fingerprint["config_hash"] != by_name[s.name].fingerprint["config_hash"], s.name
+        elif "/dense-" not in s.name:
             assert s.fingerprint == by_name[s.name].fingerprint, s.name
     # Execution options (shard size, keeping shards) change no vector: not fingerprinted.
     keep = method_graph(load_config(_config(tmp_path / "c", tiny_encoder_dir, "shard_size = 5\nkeep_shards = false")))
