@@ -189,13 +189,18 @@ def child(config: str, k: int) -> None:
     run_stages(runner, specs[:k])
     start = _rss_mib()
     t0 = time.perf_counter()
-    cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    cpu0 = _cpu_s()
     run_stages(runner, [specs[k]])
     rec = runner.manifest["stages"][specs[k].name]
     print(json.dumps({"stage": specs[k].name, "start_mb": round(start, 1), "peak_rss_mb": rec["peak_rss_mb"],
                       "seconds": rec["seconds"], "skipped": rec.get("skipped", False),
                       "wall_s": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1),
-                      "cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0, 1)}))
+                      "cpu_s": round(_cpu_s() - cpu0, 1), "cpu_with_children": True}))
+
+
+def _cpu_s() -> float:
+    """CPU-seconds of this process and its finished children (BM25's analysis workers)."""
+    return sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
 def _rss_mib() -> float:
@@ -278,12 +283,13 @@ PLAN_OF = {"bm25": "bm25", "dense-base": "dense", "dense-r1": "dense", "dense-ge
            "evaluate": "evaluate"}
 
 
-def measured_by_plan_stage(rows: list[dict]) -> dict[str, float]:
+def measured_by_plan_stage(rows: list[dict], free: bool = False) -> dict[str, float]:
+    """Measured seconds per plan stage: wall, or (``free``) the free-core estimate of :func:`free_core_seconds`."""
     out: dict[str, float] = {}
     for r in rows:
         key = PLAN_OF.get(kind(r["stage"]))
         if key:
-            out[key] = out.get(key, 0.0) + r["seconds"]
+            out[key] = out.get(key, 0.0) + (free_core_seconds(r) if free else r["seconds"])
     return out
 
 
@@ -292,7 +298,7 @@ def kind(stage: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ 10k checks
-_NOT_RESULTS = {"done.json", "train_log.jsonl", "stats.json"}  # timings, or per-run bookkeeping
+_NOT_RESULTS = {"done.json", "train_log.jsonl"}  # timings
 
 
 def _digest(path: Path) -> str:
@@ -389,14 +395,16 @@ def render_plan(results: dict) -> str:
         for k in results["sizes"][str(n)].get("plan", {}):
             if k not in keys:
                 keys.append(k)
-    lines = ["| plan stage | " + " | ".join(f"N={n:,}: plan s / measured s (ratio)" for n in sizes) + " |",
-             "|---|" + "---:|" * len(sizes)]
+    lines = ["| plan stage | " + " | ".join(f"N={n:,}: plan / wall / free-core est. s (plan ÷ free)" for n in sizes)
+             + " |", "|---|" + "---:|" * len(sizes)]
     for k in keys:
         cells = []
         for n in sizes:
             d = results["sizes"][str(n)]
             p, m = d.get("plan", {}).get(k), measured_by_plan_stage(d["stages"]).get(k)
-            cells.append("–" if p is None or m is None else f"{fmt_s(p)} / {fmt_s(m)} ({p / m:.2f})")
+            f = measured_by_plan_stage(d["stages"], free=True).get(k)
+            cells.append("–" if p is None or m is None else
+                         f"{fmt_s(p)} / {fmt_s(m)} / {fmt_s(f)} (**{p / f:.2f}**)")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -413,20 +421,24 @@ def exponent(ns: list[int], ys: list[float]) -> float | None:
 
 # ------------------------------------------------------------------------------------------------ refitting the plan
 # On 2 free cores the README job used 758 CPU-seconds in 7 min 8 s (README, 2026-12-07): 1.77 cores busy on
-# average. A stage measured on loaded cores is counted as its own CPU-seconds over that (torch's stages: dense,
-# training), or its CPU-seconds (the single-threaded ones), to price 2 free cores.
+# average. A stage measured on loaded cores is counted as its own CPU-seconds over that (the stages that use both
+# cores: torch's encode and training), or its CPU-seconds (the single-threaded ones: mining, evaluation), to
+# price 2 free cores; BM25 by its wall time (its analysis workers' CPU is not counted).
 FREE_CORES_PARALLELISM = 758 / 428
-_TORCH_STAGES = ("dense", "train")
+_PARALLEL_STAGES = ("dense", "train", "generate")
 
 
 def free_core_seconds(r: dict) -> float:
     """What a stage measured under load would take on 2 free cores (see FREE_CORES_PARALLELISM); the wall time
     when that is shorter."""
-    par = FREE_CORES_PARALLELISM if kind(r["stage"]).startswith(_TORCH_STAGES) else 1.0
-    return min(r["seconds"], r["cpu_s"] / par) if r.get("cpu_s") else r["seconds"]
+    st = kind(r["stage"])
+    if not r.get("cpu_s") or st == "bm25":
+        return r["seconds"]  # BM25's analysis workers are the forkserver's children: their CPU is not counted
+    par = FREE_CORES_PARALLELISM if st.startswith(_PARALLEL_STAGES) else 1.0
+    return min(r["seconds"], r["cpu_s"] / par)
 
 
-def fit_points(results: dict, dev_quick: Path | None) -> list[dict]:
+def fit_points(results: dict, dev_quick: Path | None, extra: list[Path] = ()) -> list[dict]:
     """Every measured stage with what the plan's cost model needs to price it: (plan settings, passages,
     queries, examples, seconds)."""
     from lexdr.pipeline import load_config
@@ -445,7 +457,11 @@ def fit_points(results: dict, dev_quick: Path | None) -> list[dict]:
                         "result": r.get("result") or {},
                         "seconds": free_core_seconds(r) if free else r["seconds"], "source": str(cfg_path)})
 
-    for size, d in results.get("sizes", {}).items():
+    sizes = [d for d in results.get("sizes", {}).values()]
+    for path in extra:  # other rehearsal work folders' results (e.g. a smaller trial)
+        sizes += [{**d, "config": d.get("config") or str(path.parent / f"n{n}" / "run.toml")}
+                  for n, d in json.loads(path.read_text()).get("sizes", {}).items()]
+    for d in sizes:
         cfg = Path(d.get("config") or ROOT / "missing")
         man = json.loads((cfg.parent / "run" / "manifest.json").read_text())["stages"]
         add(cfg, [{**r, "result": (man.get(r["stage"]) or {}).get("result")} for r in d["stages"]
@@ -457,19 +473,21 @@ def fit_points(results: dict, dev_quick: Path | None) -> list[dict]:
     return pts
 
 
-def refit(results: dict, dev_quick: Path | None) -> dict[str, float]:
+def refit(results: dict, dev_quick: Path | None, extra: list[Path] = ()) -> dict[str, float]:
     """Least squares (relative errors, non-negative) of the plan's CPU rates on every measured stage."""
     import numpy as np
     from scipy.optimize import nnls
 
     from lexdr import plan as P
 
-    pts = fit_points(results, dev_quick)
+    pts = fit_points(results, dev_quick, extra)
 
     def solve(rows):
+        """Non-negative least squares of relative errors, each source (a run) weighing the same in all."""
         X = np.array([r[0] for r in rows], float)
         y = np.array([r[1] for r in rows], float)
-        w = 1 / np.maximum(y, 0.5)
+        groups = Counter(r[2] for r in rows)
+        w = np.array([1 / (max(r[1], 0.5) * math.sqrt(groups[r[2]])) for r in rows])
         coef, _ = nnls(X * w[:, None], y * w)
         return coef
 
@@ -483,7 +501,7 @@ def refit(results: dict, dev_quick: Path | None) -> dict[str, float]:
         tokens = p["n"] * tp + queries * tq
         hidden, layers, _ = s.model_shape
         dense.append(([1.0, tokens, tokens * layers * (hidden / 384) ** 2],
-                      max(0.1, p["seconds"] - P._scan_seconds(queries, p["n"], s))))
+                      max(0.1, p["seconds"] - P._scan_seconds(queries, p["n"], s)), p["source"]))
     d0, e0, e1 = solve(dense)
     fitted = {"dense_stage_s": d0, "cpu_encode_s_per_token": e0, "cpu_encode_s_per_token_layer": e1}
     old = {k: P.RATES[k] for k in fitted}
@@ -495,23 +513,27 @@ def refit(results: dict, dev_quick: Path | None) -> dict[str, float]:
             ex = p["result"].get("examples")
             if ex is None:
                 continue
-            # the trainer reports the examples it trained on (a fractional epoch: that share)
-            train.append(([1.0, ex * P.train_tokens(s) * P.cpu_seconds_per_token(s.model_shape)], p["seconds"]))
+            # the trainer reports all its examples; a fractional epoch trains on that share
+            ex = math.ceil(ex * s.training.epochs)
+            steps = p["result"].get("steps") or math.ceil(ex / s.training.batch_size)
+            train.append(([1.0, ex * P.train_tokens(s) * P.cpu_seconds_per_token(s.model_shape), steps],
+                          p["seconds"], p["source"]))
         elif st == "generate":
             k = min(p["n"], s.generate_passages)
             search = P._bm25_search_seconds(k, p["n"]) + P._scan_seconds(k, p["n"], s)
-            gen.append(([1.0, k], max(0.1, p["seconds"] - search)))
+            gen.append(([1.0, k], max(0.1, p["seconds"] - search), p["source"]))
         elif st == "evaluate":
-            ev.append(([1.0, p["test"]], p["seconds"]))
+            ev.append(([1.0, p["test"], p["unl"]], p["seconds"], p["source"]))
         elif st == "mine":
-            mine.append(([p["unl"]], p["seconds"]))
+            mine.append(([p["unl"]], p["seconds"], p["source"]))
     P.RATES.update(old)
-    t0, f = solve(train)
+    t0, f, step = solve(train)
     g0, g1 = solve(gen)
-    v0, v1 = solve(ev)
+    v0, v1, v2 = solve(ev)
     (m1,) = solve(mine)
-    fitted.update({"train_stage_s": t0, "cpu_train_forwards": f, "generate_stage_s": g0,
+    fitted.update({"train_stage_s": t0, "cpu_train_forwards": f, "cpu_train_s_per_step": step, "generate_stage_s": g0,
                    "generate_s_per_passage": g1, "evaluate_stage_s": v0, "evaluate_s_per_query": v1,
+                   "evaluate_s_per_unlabeled_query": v2,
                    "mine_s_per_query": m1})
     return fitted
 
@@ -611,9 +633,12 @@ and evaluation search no index: their peak must not grow (a 16 MiB allowance for
 
 ### `lexdr plan` against these runs
 
-Plan CPU seconds (2 free cores) against measured wall seconds (loaded cores; "dense" is the language's three
-dense stages together, as the plan prices them). The plan's CPU rates were refitted from these runs and the
-README job (`benchmarks/rehearsal.py --refit`).
+Plan CPU seconds (2 free cores) against the measured wall seconds (loaded cores) and the free-core estimate
+(the stage's own CPU-seconds over 1.77 for the stages that keep both cores busy, the README job's measured
+ratio on free cores; over 1 for mining and evaluation; BM25: its wall time, as its analysis workers' CPU is not
+counted; `free_core_seconds()`). "dense" is the language's three
+dense stages together, as the plan prices them. The plan's CPU rates were refitted from these runs and the
+README job (`benchmarks/rehearsal.py --refit`), so the 10k ratios are in-sample.
 
 {render_plan(results)}
 {notes}
@@ -657,6 +682,7 @@ def main(argv: list[str] | None = None) -> None:
                          "manifest.json (a finished run of examples/dev-quick.toml); runs nothing")
     ap.add_argument("--doc", type=Path, default=None, help="rewrite the rehearsal section of this markdown file "
                     "(benchmarks/results/stage_memory.md) after each size")
+    ap.add_argument("--also", type=Path, nargs="*", default=[], help="--refit: also these results.json files")
     ap.add_argument("--doc-only", action="store_true", help="only rewrite --doc from the results so far")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -668,7 +694,7 @@ def main(argv: list[str] | None = None) -> None:
             d["plan"] = plan_rows(Path(d["config"]))
             d.setdefault("index_bytes", index_bytes(Path(d["config"]).parent / "run"))
     if args.refit:
-        for k, v in refit(results, args.refit).items():
+        for k, v in refit(results, args.refit, args.also).items():
             print(f"    \"{k}\": {v:.4g},")
         return
     if args.doc_only:
