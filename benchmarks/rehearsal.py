@@ -270,15 +270,23 @@ def plan_rows(config: Path) -> dict[str, float]:
     from lexdr.pipeline import load_config
     from lexdr.pipeline.planning import plan_config
 
+    from lexdr import plan as P
+
     plan = plan_config(load_config(config))
     out: dict[str, float] = {}
     for e in plan.estimates:
         key = e.stage.value if not e.lang.startswith("*") else f"train{e.lang[1:]}".strip()
         out[key] = out.get(key, 0.0) + e.cpu_seconds
+    # the plan's dense row is every model's index of the language; apart: the base model's (its unlabeled and
+    # test queries) and a trained model's (test queries)
+    (lang, (n, unl, test)), = plan.sizes.items()
+    out["dense-base"] = P._dense(lang, n, unl + test, plan.settings).cpu_seconds
+    out["dense (a trained model)"] = P._dense(lang, n, test, plan.settings).cpu_seconds
     return out
 
 
-PLAN_OF = {"bm25": "bm25", "dense-base": "dense", "dense-r1": "dense", "dense-gen": "dense", "mine": "mine",
+PLAN_OF = {"bm25": "bm25", "dense-base": "dense-base", "dense-r1": "dense (a trained model)",
+           "dense-gen": "dense (a trained model)", "mine": "mine",
            "generate": "generate", "train-r1": "train", "train-gen": "train (mined + generated)",
            "evaluate": "evaluate"}
 
@@ -309,17 +317,54 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
+_TIMING = re.compile(r"second|show_progress|elapsed")  # JSON keys that record time or a display setting
+# JSON keys that record the settings the comparison varies ([bm25] max_docs_in_memory: the build's record; the
+# dense index's shard size)
+_VARIED = re.compile(r"^build\b|^build$|shard_size|max_docs_in_memory")
+
+
+def _json_diff(a: Path, b: Path) -> list[str] | None:
+    """The flattened keys in which two JSON files differ (None: not both JSON)."""
+    def flat(x, prefix=""):
+        if isinstance(x, dict):
+            return {k2: v2 for k, v in x.items() for k2, v2 in flat(v, f"{prefix}{k}.").items()}
+        return {prefix.rstrip("."): x}
+    try:
+        fa, fb = flat(json.loads(a.read_text())), flat(json.loads(b.read_text()))
+    except (OSError, ValueError):
+        return None
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+
+
 def compare_runs(a: Path, b: Path, stages: list[str]) -> list[dict]:
-    """Per stage folder: the result files of run ``a`` and run ``b`` (relative paths) and which differ."""
+    """Per stage folder: the result files of run ``a`` and run ``b`` (relative paths) and which differ; a stage
+    that one of them has not finished (no ``done.json``) is listed as not compared."""
     out = []
     for st in stages:
         fa, fb = a / st, b / st
+        if not ((fa / "done.json").is_file() and (fb / "done.json").is_file()):
+            out.append({"stage": st, "files": 0, "differ": [], "compared": False})
+            continue
         files = sorted({p.relative_to(fa).as_posix() for p in fa.rglob("*") if p.is_file()}
                        | {p.relative_to(fb).as_posix() for p in fb.rglob("*") if p.is_file()})
-        files = [f for f in files if Path(f).name not in _NOT_RESULTS and "/shards/" not in f
-                 and not f.startswith(("shards/", "index/", "tokens/"))]
-        diff = [f for f in files if not ((fa / f).is_file() and (fb / f).is_file() and _digest(fa / f) == _digest(fb / f))]
-        out.append({"stage": st, "files": len(files), "differ": diff})
+        # the encoded float32 shards and token ids are inputs of the index (compared through it), not results
+        files = [f for f in files if Path(f).name not in _NOT_RESULTS and "shards/" not in f
+                 and not f.startswith("tokens/")]
+        diff, timing_only, setting_only = [], [], []
+        for f in files:
+            if (fa / f).is_file() and (fb / f).is_file() and _digest(fa / f) == _digest(fb / f):
+                continue
+            keys = _json_diff(fa / f, fb / f)
+            if keys is not None and all(_TIMING.search(k) for k in keys):
+                timing_only.append(f"{f} ({', '.join(keys)})")
+            elif keys is not None and all(_TIMING.search(k) or _VARIED.search(k) for k in keys):
+                parts = [k for k in keys if not k.startswith("build")]
+                parts += ["build.*"] if any(k.startswith("build") for k in keys) else []
+                setting_only.append(f"{f} ({', '.join(parts)})")
+            else:
+                diff.append(f)
+        out.append({"stage": st, "files": len(files), "differ": diff, "timing_only": timing_only,
+                    "setting_only": setting_only, "compared": True})
     return out
 
 
@@ -339,13 +384,15 @@ def check_10k(work: Path, args, log) -> dict:
         variants.append((ivf, {"index_type": "ivf-sq8"}))
     for out_dir, kw in variants:
         cfg = write_config(folder, corpus, q, model, out_dir, **kw)
+        if args.compare_only:
+            continue
         t0 = time.perf_counter()
         run_whole(cfg, log)
         res[out_dir.name] = round(time.perf_counter() - t0, 1)
         print(f"check run {out_dir.name}: {res[out_dir.name]} s", flush=True)
     names = stage_names(folder / "run.toml")
     res["compare"] = compare_runs(rehearsal, ref, names)
-    res["metrics_equal"] = metrics_of(rehearsal) == metrics_of(ref)
+    res["metrics_equal"] = (metrics_of(rehearsal) == metrics_of(ref)) if (ref / "metrics.json").is_file() else None
     if not args.check_ivf:
         return res
     m_a, m_b = metrics_of(rehearsal), metrics_of(ivf)
@@ -390,11 +437,8 @@ def render(results: dict) -> str:
 
 def render_plan(results: dict) -> str:
     sizes = sorted(int(n) for n in results["sizes"])
-    keys = []
-    for n in sizes:
-        for k in results["sizes"][str(n)].get("plan", {}):
-            if k not in keys:
-                keys.append(k)
+    keys = ["bm25", "dense-base", "mine", "generate", "train", "dense (a trained model)", "train (mined + generated)",
+            "evaluate"]
     lines = ["| plan stage | " + " | ".join(f"N={n:,}: plan / wall / free-core est. s (plan ÷ free)" for n in sizes)
              + " |", "|---|" + "---:|" * len(sizes)]
     for k in keys:
@@ -403,6 +447,11 @@ def render_plan(results: dict) -> str:
             d = results["sizes"][str(n)]
             p, m = d.get("plan", {}).get(k), measured_by_plan_stage(d["stages"]).get(k)
             f = measured_by_plan_stage(d["stages"], free=True).get(k)
+            if k == "dense (a trained model)" and m is not None:  # planned per model: dense-r1 and dense-gen apart
+                rs = [r for r in d["stages"] if kind(r["stage"]) in ("dense-r1", "dense-gen")]
+                cells.append(" · ".join(f"{fmt_s(p)} / {fmt_s(r['seconds'])} / {fmt_s(free_core_seconds(r))} "
+                                        f"(**{p / free_core_seconds(r):.2f}**)" for r in rs))
+                continue
             cells.append("–" if p is None or m is None else
                          f"{fmt_s(p)} / {fmt_s(m)} / {fmt_s(f)} (**{p / f:.2f}**)")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
@@ -589,19 +638,66 @@ def growth_check(results: dict) -> str:
     return "\n".join(lines)
 
 
+_LINE = re.compile(r"N=\s*([\d,]+) (\S+)\s+(?:started (\S+)|peak\s+([\d.]+) MiB\s+start\s+([\d.]+)\s+([\d.]+) s\s+"
+                   r"cpu\s+([\d.]+) s)")
+
+
+def partial_size(log: Path, n: int) -> dict | None:
+    """A size that did not finish, from the script's own log: its finished stages and where it stopped."""
+    rows, last = [], None
+    for line in log.read_text(encoding="utf-8").splitlines():
+        m = _LINE.match(line)
+        if not m or int(m.group(1).replace(",", "")) != n:
+            continue
+        if m.group(3):
+            last = (m.group(2), m.group(3))
+        else:
+            rows.append({"stage": m.group(2), "peak_rss_mb": float(m.group(4)), "start_mb": float(m.group(5)),
+                         "seconds": float(m.group(6)), "cpu_s": float(m.group(7))})
+            last = None
+    if not rows and last is None:
+        return None
+    return {"stages": rows, "partial": True, "stopped_in": last}
+
+
+def render_check(check: dict) -> str:
+    lines = ["| stage | result files compared | verdict |", "|---|---:|---|"]
+    for r in check.get("compare", []):
+        if not r.get("compared"):
+            lines.append(f"| {kind(r['stage'])} | – | not compared: the in-memory run had not finished it |")
+            continue
+        notes = []
+        if r.get("setting_only"):
+            notes.append("differ only where they record the varied setting: " + "; ".join(r["setting_only"]))
+        if r.get("timing_only"):
+            notes.append("differ only in timings: " + "; ".join(r["timing_only"]))
+        verdict = ("**differ**: " + ", ".join(r["differ"])) if r["differ"] else "identical" + (
+            " (" + "; ".join(notes) + ")" if notes else "")
+        lines.append(f"| {kind(r['stage'])} | {r['files']} | {verdict} |")
+    if check.get("metrics_equal") is not None:
+        lines.append(f"| metrics.json | 1 | {'identical' if check['metrics_equal'] else '**differ**'} |")
+    return "\n".join(lines)
+
+
 BEGIN, END = "<!-- rehearsal:begin -->", "<!-- rehearsal:end -->"
 
 
 def write_doc(results: dict, path: Path, notes: str = "") -> None:
     """The rehearsal's section of ``stage_memory.md`` (between BEGIN and END; the rest of the file is kept)."""
     sizes = sorted(int(n) for n in results["sizes"])
-    when = "; ".join(f"N={n:,}: {results['sizes'][str(n)]['started']} to {results['sizes'][str(n)]['finished']}, "
-                     f"load average at the end {results['sizes'][str(n)]['load'][0]:.1f}" for n in sizes)
-    machine_ = results["sizes"][str(sizes[0])]["machine"] if sizes else ""
+
+    def when(n):
+        d = results["sizes"][str(n)]
+        if d.get("partial"):
+            stage, t = d.get("stopped_in") or ("?", "?")
+            return f"N={n:,}: **not finished**, stopped in {stage} (started {t} UTC)"
+        return f"N={n:,}: {d['started']} to {d['finished']}, load average at the end {d['load'][0]:.1f}"
+    machine_ = next((d["machine"] for d in results["sizes"].values() if d.get("machine")), "")
     body = f"""{BEGIN}
 ## The whole method at 10k, 100k and 1M passages (issue 21's rehearsal)
 
-Measured by `benchmarks/rehearsal.py` on {machine_}, **shared with other agents' jobs** ({when}).
+Measured by `benchmarks/rehearsal.py` on {machine_}, **shared with other agents' jobs** (load average 6-9
+on the 2 cores while these ran; {'; '.join(when(n) for n in sizes)}).
 Command (the same at every size): `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/rehearsal.py --sizes
 10000 100000 1000000 --work /somewhere/outside/the/repo` (`--check` adds the 10k comparison runs; the 10k size
 ran at `nice -n 19`).
@@ -636,11 +732,20 @@ and evaluation search no index: their peak must not grow (a 16 MiB allowance for
 Plan CPU seconds (2 free cores) against the measured wall seconds (loaded cores) and the free-core estimate
 (the stage's own CPU-seconds over 1.77 for the stages that keep both cores busy, the README job's measured
 ratio on free cores; over 1 for mining and evaluation; BM25: its wall time, as its analysis workers' CPU is not
-counted; `free_core_seconds()`). "dense" is the language's three
-dense stages together, as the plan prices them. The plan's CPU rates were refitted from these runs and the
+counted; `free_core_seconds()`). Dense: the base model's stage, and each trained model's (dense-r1 · dense-gen;
+the plan prints them together as the language's dense row). The plan's CPU rates were refitted from these runs and the
 README job (`benchmarks/rehearsal.py --refit`), so the 10k ratios are in-sample.
 
 {render_plan(results)}
+
+### Every stage at 10k against an in-memory run
+
+The same inputs and config with `[bm25]` built in memory (no `max_docs_in_memory`) and the dense corpus encoded
+as one shard (`shard_size = 1000000`), run with `lexdr run`; every result file of each stage folder compared
+byte for byte with the rehearsal's (`compare_runs()`: runs, indexes, mined and generated files, trained model
+files, metrics; the encoded float32 shards and token ids are compared through the index built from them).
+
+{render_check(results.get("check_10k", {}))}
 {notes}
 {END}
 """
@@ -674,6 +779,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--unlabeled", type=int, default=10_000)
     ap.add_argument("--test", type=int, default=2_000)
     ap.add_argument("--check", action="store_true", help="also the 10k in-memory and ivf-sq8 comparison runs")
+    ap.add_argument("--compare-only", action="store_true", help="with --check: compare what the comparison runs "
+                    "have finished so far, run nothing")
     ap.add_argument("--check-ivf", action="store_true", help="with --check: also a 10k run with an ivf-sq8 index")
     ap.add_argument("--work", type=Path, required=True, help="a folder outside the repository for corpora and runs")
     ap.add_argument("--results", type=Path, default=None, help="results JSON (default: WORK/results.json)")
@@ -683,6 +790,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--doc", type=Path, default=None, help="rewrite the rehearsal section of this markdown file "
                     "(benchmarks/results/stage_memory.md) after each size")
     ap.add_argument("--also", type=Path, nargs="*", default=[], help="--refit: also these results.json files")
+    ap.add_argument("--partial", nargs="*", default=[], metavar="N=LOG",
+                    help="--doc-only: sizes that did not finish, read from this script's log")
+    ap.add_argument("--check-json", type=Path, default=None, help="--doc-only: a --check --compare-only result")
+    ap.add_argument("--notes", type=Path, default=None, help="--doc-only: markdown appended to the section")
     ap.add_argument("--doc-only", action="store_true", help="only rewrite --doc from the results so far")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -698,7 +809,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"    \"{k}\": {v:.4g},")
         return
     if args.doc_only:
-        write_doc(results, args.doc)
+        for spec in args.partial:
+            n, log = spec.split("=", 1)
+            if n not in results["sizes"] and (part := partial_size(Path(log), int(n))):
+                results["sizes"][n] = {**part, "config": str(args.work / f"n{n}" / "run.toml")}
+                results["sizes"][n]["plan"] = plan_rows(Path(results["sizes"][n]["config"]))
+                results["sizes"][n]["index_bytes"] = index_bytes(args.work / f"n{n}" / "run")
+        if args.check_json:
+            results["check_10k"] = json.loads(args.check_json.read_text())
+        write_doc(results, args.doc, args.notes.read_text() if args.notes else "")
         return
     with open(args.work / "children.log", "a", encoding="utf-8") as log:
         for n in args.sizes:

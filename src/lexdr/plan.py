@@ -157,11 +157,12 @@ RATES: dict[str, float] = {
 
 # Where each rate was measured: RATES key -> MACHINES key. ``lexdr plan`` prints the machines of the rates it used.
 MACHINES: dict[str, str] = {
-    "cpu-2core-rehearsal": "2-core AMD EPYC VM, 23.5 GiB (the project's; shared), 2026-12-07: "
-                           "benchmarks/rehearsal.py (e5-small cut to 2 layers) and the README job (dev-quick, "
-                           "12 layers)",
-    "cpu-2core-scale": "the same 2-core VM, 2026-12-01: benchmarks/scale.py (10k-10M passages, idle cores)",
-    "cpu-2core-older": "the same 2-core VM, 2026-11-25 .. 12-01: earlier dev-quick manifests and README runs",
+    "cpu-2core-rehearsal": "a 2-core Intel Xeon VM, 23.5 GiB (the project's, shared with other jobs), 2026-12-07: "
+                           "benchmarks/rehearsal.py (e5-small cut to 2 layers, 2k and 10k passages) and the README "
+                           "job (dev-quick, 12 layers, nearly free cores)",
+    "cpu-2core-scale": "a 2-core AMD EPYC VM, 23.5 GiB, 2026-12-01: benchmarks/scale.py (10k-10M passages, idle cores)",
+    "cpu-2core-older": "the 2-core AMD EPYC VM, 2026-11-25 .. 12-01: earlier dev-quick manifests, README runs and a "
+                       "FAISS flat search measurement",
     "gpu-h200": "one NVIDIA H200 with a 16-core host, 2026-11-30: benchmarks/results/gpu/rates-h200",
     "gpu-h100": "one NVIDIA H100, a pipeline run (train-r1 of 8,114 examples)",
 }
