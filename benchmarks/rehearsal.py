@@ -306,7 +306,8 @@ def kind(stage: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ 10k checks
-_NOT_RESULTS = {"done.json", "train_log.jsonl"}  # timings
+# timings; the model card (written by `lexdr run` after every stage, naming the whole config's hash)
+_NOT_RESULTS = {"done.json", "train_log.jsonl", "README.md"}
 
 
 def _digest(path: Path) -> str:
@@ -319,8 +320,8 @@ def _digest(path: Path) -> str:
 
 _TIMING = re.compile(r"second|show_progress|elapsed")  # JSON keys that record time or a display setting
 # JSON keys that record the settings the comparison varies ([bm25] max_docs_in_memory: the build's record; the
-# dense index's shard size)
-_VARIED = re.compile(r"^build\b|^build$|shard_size|max_docs_in_memory")
+# dense index's shard size) or the run itself (a trained model's folder in the run, the fingerprint of its stage)
+_VARIED = re.compile(r"^build\b|^build$|shard_size|max_docs_in_memory|(^|\.)model$|model_fingerprint")
 
 
 def _json_diff(a: Path, b: Path) -> list[str] | None:
@@ -668,7 +669,8 @@ def render_check(check: dict) -> str:
             continue
         notes = []
         if r.get("setting_only"):
-            notes.append("differ only where they record the varied setting: " + "; ".join(r["setting_only"]))
+            notes.append("differ only where they record the varied setting or the run's own folder and "
+                         "fingerprint: " + "; ".join(r["setting_only"]))
         if r.get("timing_only"):
             notes.append("differ only in timings: " + "; ".join(r["timing_only"]))
         verdict = ("**differ**: " + ", ".join(r["differ"])) if r["differ"] else "identical" + (
