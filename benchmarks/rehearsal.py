@@ -701,8 +701,8 @@ def write_doc(results: dict, path: Path, notes: str = "") -> None:
 Measured by `benchmarks/rehearsal.py` on {machine_}, **shared with other agents' jobs** (load average 6-9
 on the 2 cores while these ran; {'; '.join(when(n) for n in sizes)}).
 Command (the same at every size): `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/rehearsal.py --sizes
-10000 100000 1000000 --work /somewhere/outside/the/repo` (`--check` adds the 10k comparison runs; the 10k size
-ran at `nice -n 19`).
+10000 100000 1000000 --work /somewhere/outside/the/repo --doc benchmarks/results/stage_memory.md` (`--check`
+adds the 10k comparison run; the notes below say how each size was started and where it stopped).
 
 The script's docstring says what runs: synthetic Indonesian passages (about 520 characters, 118 XLM-R tokens),
 the same 10,000 unlabeled and 2,000 test questions at every size (a question word and 3-5 of a passage's rarer
@@ -735,8 +735,8 @@ Plan CPU seconds (2 free cores) against the measured wall seconds (loaded cores)
 (the stage's own CPU-seconds over 1.77 for the stages that keep both cores busy, the README job's measured
 ratio on free cores; over 1 for mining and evaluation; BM25: its wall time, as its analysis workers' CPU is not
 counted; `free_core_seconds()`). Dense: the base model's stage, and each trained model's (dense-r1 · dense-gen;
-the plan prints them together as the language's dense row). The plan's CPU rates were refitted from these runs and the
-README job (`benchmarks/rehearsal.py --refit`), so the 10k ratios are in-sample.
+the plan prints them together as the language's dense row). The plan's CPU rates were refitted on the 10k size, a 2k trial and
+the README job (`benchmarks/rehearsal.py --refit`): the 10k ratios are in-sample, 100k and 1M out of sample.
 
 {render_plan(results)}
 
