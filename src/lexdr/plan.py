@@ -15,6 +15,8 @@ constant                      value               source
 BM25_OOC_BUILD_S_PER_DOC      see ``RATES``       ``benchmarks/results/scale.md``: lexdr out-of-core build
                                                   (read + analyze in 2 workers + score + merge), fitted
                                                   power law over 10k-1M synthetic Indonesian passages
+                                                  (118 e5-small tokens a passage with the prompt; a corpus
+                                                  is priced in proportion to its own tokens per passage)
 BM25_OOC_RSS                  base + per doc      same runs: peak RSS of the build process (main; analysis
                               + per shard doc     workers ~440 MiB each beside it), solved from 3 sizes
 BM25_MEM_RSS                  base + per doc      same runs: plain bm25s in-memory build (what
@@ -22,34 +24,40 @@ BM25_MEM_RSS                  base + per doc      same runs: plain bm25s in-memo
 BM25_DISK_PER_DOC             bytes               same runs: index folder size, linear fit
 BM25_SEARCH_S_PER_QUERY       power law in N      same runs: ``BM25Index.search`` top 100, 2 threads
 BM25_SEARCH_RSS               base + per doc      same runs: search process peak RSS (vocabulary + doc ids)
-CPU_ENCODE_TOKENS_PER_S       330                 e5-small tokens encoded per second on 2 cores:
-                                                  ``benchmarks/results/retrieval.md`` (2026-11-25: 9.4
-                                                  XQuAD-R sentences/s at ~35 tokens = 329) and the least
-                                                  loaded dev-quick manifest (2026-12-01 00:06, xquad-r-es
-                                                  dense-base: 1,215 passages of 44.5 tokens + 802 queries in
-                                                  170 s = 374 incl. model load); time = tokens / rate, with
-                                                  the corpus's own tokens per passage (counted by
-                                                  ``lexdr.pipeline.planning`` from a sample)
+CPU_ENCODE_S_PER_TOKEN        see ``RATES``       CPU seconds of a token through the encoder on 2 free cores:
+CPU_ENCODE_S_PER_TOKEN_LAYER                      a part every token costs plus one per layer (x (hidden /
+DENSE_STAGE_S                                     384)^2), and a dense stage's own start; least squares
+                                                  (relative errors) over the dense stages of the rehearsal
+                                                  (``benchmarks/rehearsal.py``: e5-small cut to 2 layers,
+                                                  10k-1M synthetic passages at 32 tokens) and of the README
+                                                  job (dev-quick, 12 layers, 2 x 3 stages), with the
+                                                  corpus's own tokens per passage (counted by
+                                                  ``lexdr.pipeline.planning`` with the base model's
+                                                  tokenizer); ``benchmarks/rehearsal.py --refit`` prints them
 GPU_ENCODE_PASSAGES_PER_S     2,298 at 256 tokens ``benchmarks/results/gpu/rates-h200/rates.md`` (2026-11-30):
                                                   the Encoder's GPU path (fast_encode, 8 tokenizer threads)
                                                   on an H200 with a 16-core host, real dev text cut at 256
                                                   tokens; tokenizer-bound, so time scales less than linearly
                                                   with tokens (2,895/s at 128): linear scaling is pessimistic
-GPU_TRAIN_S_PER_EXAMPLE       56.4 / 8,114        same manifest, ``train-r1``: 8,114 examples, 1 epoch,
+GPU_TRAIN_S_PER_EXAMPLE       56.4 / 8,114        an H100 pipeline run's manifest, ``train-r1``: 8,114
+                                                  examples, 1 epoch,
                                                   batch 32, 8 candidates, 192 tokens, TF32
-CPU_TRAIN_S_PER_EXAMPLE       derived             3 x the tokens of the query and its candidates (forward +
-                                                  backward ~ 3 forwards) at the CPU encode rate; candidates
-                                                  = min(max_candidates, 2 x [mining] n_candidates_each - 1)
-                                                  (dev-quick mined 2.8 a query). 2026-11-30 dev-quick
-                                                  train-r1 (400 examples): 3,336 s on cores shared ~7 ways;
-                                                  the model says 490 s for free cores
-MINE_S_PER_QUERY              4.22 / 2,623        same manifest, ``jsquad-ja/mine`` (CPU work)
-GENERATE_S_PER_PASSAGE        14.2 / 100          least loaded dev-quick manifest (2026-12-01 00:09,
-                                                  xquad-r-es generate: passage-cut + hybrid round trip of
-                                                  100 passages incl. loading both indexes and the encoder;
-                                                  18.0 s for de, 49-64 s under heavier load)
+CPU_TRAIN_FORWARDS            see ``RATES``       a training example costs CPU_TRAIN_FORWARDS x its tokens
+TRAIN_STAGE_S                                     (query + candidates, at ``[training]``'s lengths) at the
+CPU_TRAIN_S_PER_STEP                              encode rate, plus a cost per optimizer step and the stage's
+                                                  start; candidates =
+                                                  min(max_candidates, 2 x [mining] n_candidates_each - 1);
+                                                  a fractional epoch trains that share of the examples;
+                                                  fitted on the same runs' train-r1 and train-gen
+MINE_S_PER_QUERY              see ``RATES``       the same runs' mine stages
+GENERATE_STAGE_S              see ``RATES``       the same runs' passage-cut generate stages: a start, a cost
+GENERATE_S_PER_PASSAGE                            per passage, and each kept query's round trip (BM25 and
+                                                  dense search of the whole corpus, priced as those searches)
+EVALUATE_STAGE_S              see ``RATES``       the same runs' evaluate stages: a start, a cost per test
+EVALUATE_S_PER_QUERY                              query and one per unlabeled query (their runs are read to
+EVALUATE_S_PER_UNLABELED_QUERY                    fit the adaptive hybrids)
 TRAIN_PEAK_RSS                7.3 GiB             README (2026-11-25): the main job's peak on 2 CPU cores
-ENCODER_RSS                   4.3 GiB             same manifest, ``jsquad-ja/dense-base`` peak RSS
+ENCODER_RSS                   4.3 GiB             the H100 run's manifest, ``jsquad-ja/dense-base`` peak RSS
 FLAT_SEARCH_S_PER_VEC_QUERY   5.5e-10 per dim     measured here (2026-11-30): FAISS IndexFlatIP, 384 dims,
                                                   100k vectors, 1,000 queries, top 100, 2 shared cores
                                                   (load ~17): 20.9 s
@@ -61,7 +69,10 @@ DENSE_RSS_PER_DOC             bytes               ``benchmarks/results/stage_mem
                                                   passage
 ============================  ==================  ==========================================================
 
-The BM25 constants are refitted by ``benchmarks/scale.py``; update ``RATES`` when it is re-run.
+The BM25 constants are refitted by ``benchmarks/scale.py``, the CPU encode, training, generation, mining and
+evaluation constants by ``benchmarks/rehearsal.py --refit``; update ``RATES`` when either is re-run.
+``RATE_SOURCES`` names the machine each rate was measured on (``MACHINES``), and every plan ends with one line
+per machine whose rates priced it.
 
 >>> plan = plan_run({"sw": (136_000, 2_072, 526)}, PlanSettings(memory_bytes=24 * 2**30))
 >>> print(plan.render())  # doctest: +SKIP
@@ -100,6 +111,7 @@ RATES: dict[str, float] = {
     # 1M and 10M synthetic Indonesian passages on 2 otherwise idle cores)
     "bm25_ooc_build_a": 1.24e-3,  # seconds = a * N ** p (fit of 4.4 s / 36 s / 249 s / 2,144 s)
     "bm25_ooc_build_p": 0.889,
+    "bm25_ref_tokens": 118.0,  # the fit's passages: e5-small tokens per passage, prompt included (counted here)
     # peak RSS 124 / 450 / 729 MiB at 10k (one 10k shard) / 100k / 1M (shards of 66,666): solved for
     # base + per_doc * N + per_shard_doc * shard_docs
     "bm25_ooc_rss_base": 66 * MIB,
@@ -114,15 +126,25 @@ RATES: dict[str, float] = {
     "bm25_search_p": 0.775,  # 3,155 / 1,671 / 255 / 15 queries/s at 10k / 100k / 1M / 10M)
     "bm25_search_rss_base": 93 * MIB,
     "bm25_search_rss_per_doc": 720.0,
-    # dense
-    "cpu_encode_tokens_per_s": 330.0,
+    # dense, CPU (refitted from the rehearsal and dev-quick: see RATE_SOURCES): seconds per token of a forward
+    # = cpu_encode_s_per_token + layers * (hidden / 384) ** 2 * cpu_encode_s_per_token_layer
+    "cpu_encode_s_per_token": 3.566e-05,
+    "cpu_encode_s_per_token_layer": 1.408e-05,
+    "dense_stage_s": 6.599,  # a dense stage's own start: model and token ids loaded, index written
     "gpu_encode_passages_per_s": 2298.0,  # H200, fast_encode, passages cut at 256 tokens
     "gpu_encode_tokens_ref": 256.0,
     "dense_rss_per_doc": 260.0,  # bytes beyond the index vectors: ids, mapped shard pages (stage_memory.md)
     "gpu_train_s_per_example": 56.4 / 8114,
     "gpu_train_candidates_ref": 8.0,
-    "mine_s_per_query": 4.22 / 2623,
-    "generate_s_per_passage": 14.2 / 100,
+    "mine_s_per_query": 0.00101,
+    "generate_stage_s": 1.53,  # passage-cut: loading both indexes and the encoder
+    "generate_s_per_passage": 0.00967,  # cutting, round trip and mining a passage's queries
+    "cpu_train_forwards": 8.71,  # a training token costs this many encoding tokens (forward + backward + step)
+    "cpu_train_s_per_step": 0.189,  # an optimizer step's own cost (gradient cache bookkeeping, AdamW, Python)
+    "train_stage_s": 0,  # a training stage's start: model, corpus ids of the cited passages, the final save
+    "evaluate_stage_s": 0.6789,  # reading every system's runs, fusing, writing
+    "evaluate_s_per_query": 0.003244,
+    "evaluate_s_per_unlabeled_query": 0.002553,
     # the trained generator (backend "trained"): LoRA steps of 8 pairs on Gemma-3-270M, CPU float32 (the pipeline's
     # generator stage, 2026-12-01: 49 steps in 781 s on 2 cores shared with one other benchmark), and generation
     # at batch 4 on 2 free cores (benchmarks/results/generation_speed.md). No GPU rate is measured yet.
@@ -132,6 +154,53 @@ RATES: dict[str, float] = {
     "encoder_rss": 4.3 * GIB,
     "flat_search_s_per_vec_query": 5.5e-10,  # per vector x query x dimension
 }
+
+# Where each rate was measured: RATES key -> MACHINES key. ``lexdr plan`` prints the machines of the rates it used.
+MACHINES: dict[str, str] = {
+    "cpu-2core-rehearsal": "a 2-core Intel Xeon VM, 23.5 GiB (the project's, shared with other jobs), 2026-12-07: "
+                           "benchmarks/rehearsal.py (e5-small cut to 2 layers, 2k and 10k passages) and the README "
+                           "job (dev-quick, 12 layers, nearly free cores)",
+    "cpu-2core-scale": "a 2-core AMD EPYC VM, 23.5 GiB, 2026-12-01: benchmarks/scale.py (10k-10M passages, idle cores)",
+    "cpu-2core-older": "the 2-core AMD EPYC VM, 2026-11-25 .. 12-01: earlier dev-quick manifests, README runs and a "
+                       "FAISS flat search measurement",
+    "gpu-h200": "one NVIDIA H200 with a 16-core host, 2026-11-30: benchmarks/results/gpu/rates-h200",
+    "gpu-h100": "one NVIDIA H100, a pipeline run (train-r1 of 8,114 examples)",
+}
+RATE_SOURCES: dict[str, str] = {
+    **{k: "cpu-2core-scale" for k in ("bm25_ooc_build_a", "bm25_ooc_build_p", "bm25_ref_tokens", "bm25_ooc_rss_base",
+                                      "bm25_ooc_rss_per_doc", "bm25_ooc_rss_per_shard_doc", "bm25_ooc_worker_rss_base",
+                                      "bm25_ooc_worker_rss_per_shard_doc", "bm25_mem_rss_base", "bm25_mem_rss_per_doc",
+                                      "bm25_disk_per_doc", "bm25_search_a", "bm25_search_p", "bm25_search_rss_base",
+                                      "bm25_search_rss_per_doc")},
+    **{k: "cpu-2core-rehearsal" for k in ("cpu_encode_s_per_token", "cpu_encode_s_per_token_layer", "dense_stage_s",
+                                          "cpu_train_forwards", "cpu_train_s_per_step",
+                                          "generate_stage_s", "generate_s_per_passage", "train_stage_s",
+                                          "evaluate_stage_s", "evaluate_s_per_query", "evaluate_s_per_unlabeled_query",
+                                          "mine_s_per_query")},
+    **{k: "cpu-2core-older" for k in ("dense_rss_per_doc", "generator_s_per_step_cpu",
+                                      "trained_generate_s_per_passage_cpu", "train_peak_rss", "encoder_rss",
+                                      "flat_search_s_per_vec_query")},
+    "gpu_encode_passages_per_s": "gpu-h200", "gpu_encode_tokens_ref": "gpu-h200",
+    "gpu_train_s_per_example": "gpu-h100", "gpu_train_candidates_ref": "gpu-h100",
+}
+# The rates each stage's time is priced with (the machines ``lexdr plan`` names).
+_STAGE_RATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "cpu": {"bm25": ("bm25_ooc_build_a", "bm25_search_a"),
+            "dense": ("cpu_encode_s_per_token", "dense_stage_s", "flat_search_s_per_vec_query"),
+            "mine": ("mine_s_per_query",), "generate": ("generate_s_per_passage", "trained_generate_s_per_passage_cpu"),
+            "generator": ("generator_s_per_step_cpu",), "train": ("cpu_encode_s_per_token", "train_stage_s"),
+            "evaluate": ("evaluate_s_per_query",)},
+    "gpu": {"dense": ("gpu_encode_passages_per_s",), "train": ("gpu_train_s_per_example",)},
+}
+
+
+def cpu_seconds_per_token(model_shape: tuple[int, int, int]) -> float:
+    """CPU seconds of one token through a forward pass of a BERT-like encoder of ``(hidden, layers, heads)``:
+    a part every token costs whatever the depth (embedding, pooling, the data path) plus a part per layer,
+    scaled by the square of the hidden size (the matmuls)."""
+    hidden, layers, _ = model_shape
+    return RATES["cpu_encode_s_per_token"] + layers * (hidden / 384) ** 2 * RATES["cpu_encode_s_per_token_layer"]
+
 
 # Mr. TyDi v1.1: passages (as issue 9 rounds them) and train / dev topic counts (the Anserini topic files in
 # ../shared/data/mrtydi/topics, counted).
@@ -361,8 +430,9 @@ def machine_memory_bytes(meminfo: str | Path = "/proc/meminfo") -> int:
 # ------------------------------------------------------------------------------------------------ the model
 def _bm25(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     r = RATES
-    build = r["bm25_ooc_build_a"] * n ** r["bm25_ooc_build_p"]
-    search = queries * r["bm25_search_a"] * n ** r["bm25_search_p"]
+    # analysis dominates the build: scaled by the language's passage length against the fit's corpus
+    build = r["bm25_ooc_build_a"] * n ** r["bm25_ooc_build_p"] * s.tokens_of(lang) / r["bm25_ref_tokens"]
+    search = _bm25_search_seconds(queries, n)
     if s.max_docs_in_memory is None:
         build_peak = r["bm25_mem_rss_base"] + r["bm25_mem_rss_per_doc"] * n
         knob, how = "[bm25] max_docs_in_memory", "in memory"
@@ -379,9 +449,25 @@ def _bm25(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
 def _encode_seconds(n: int, tokens: int, s: PlanSettings) -> tuple[float, float]:
     """CPU and GPU seconds to encode ``n`` texts of ``tokens`` tokens (cut at ``max_seq_length``)."""
     tokens = min(tokens, s.max_seq_length)
-    cpu = n * tokens / RATES["cpu_encode_tokens_per_s"]
+    cpu = n * tokens * cpu_seconds_per_token(s.model_shape)
     gpu = n / RATES["gpu_encode_passages_per_s"] * tokens / RATES["gpu_encode_tokens_ref"]
     return cpu, gpu
+
+
+def _scan_seconds(queries: int, n: int, s: PlanSettings) -> float:
+    """Seconds to search ``queries`` vectors in the ``n``-passage index ``[dense.index]`` resolves to."""
+    kind, ix = s.resolved_index(n), s.index
+    rate = RATES["flat_search_s_per_vec_query"]
+    if kind in (IndexType.flat, IndexType.hnsw, IndexType.hnsw_sq8):  # HNSW: charged as flat (an upper bound)
+        return queries * n * s.dim * rate
+    # IVF scans nprobe of its nlist lists (codes of their bytes per vector; float32 dims cost 4 bytes each)
+    nlist = ix.lists_for(n)
+    scanned = min(n, n * ix.probes_for(nlist) / nlist)
+    return queries * scanned * index_bytes_per_vector(kind, s.dim, ix) / 4 * rate
+
+
+def _bm25_search_seconds(queries: int, n: int) -> float:
+    return queries * RATES["bm25_search_a"] * n ** RATES["bm25_search_p"]
 
 
 def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
@@ -390,20 +476,15 @@ def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     per_vec = index_bytes_per_vector(kind, s.dim, ix) + 8
     cpu, gpu = _encode_seconds(n, s.tokens_of(lang), s)
     qcpu, qgpu = _encode_seconds(queries, s.query_tokens, s)
-    rate = RATES["flat_search_s_per_vec_query"]
-    if kind in (IndexType.flat, IndexType.hnsw, IndexType.hnsw_sq8):  # HNSW: charged as flat (an upper bound)
-        scan = queries * n * s.dim * rate
-    else:  # IVF scans nprobe of its nlist lists (codes of per_vec bytes; float32 dims cost 4 bytes each)
-        nlist = ix.lists_for(n)
-        scanned = min(n, n * ix.probes_for(nlist) / nlist)
-        scan = queries * scanned * (per_vec - 8) / 4 * rate
+    scan = _scan_seconds(queries, n, s)
     index_bytes = per_vec * n
     trained = kind not in (IndexType.flat, IndexType.hnsw)
     sample = 4 * s.dim * min(n, ix.train_sample) if trained else 0  # float32 training sample
     shard = 4 * s.dim * min(n, ix.shard_size)  # the shard being added (float32)
     shard_disk = (4 if kind is IndexType.flat else 2) * s.dim * n if ix.keep_shards else 0
     peak = RATES["encoder_rss"] + index_bytes + sample + shard + RATES["dense_rss_per_doc"] * n
-    return StageEstimate(lang, Stage.dense, cpu + qcpu + scan, gpu + qgpu + scan, peak, index_bytes + shard_disk,
+    start = RATES["dense_stage_s"]
+    return StageEstimate(lang, Stage.dense, start + cpu + qcpu + scan, start + gpu + qgpu + scan, peak, index_bytes + shard_disk,
                          "[dense.index] index_type (ivf-sq8 or ivfpq for large corpora)",
                          f"{kind.value}, {per_vec} B/passage" + ("; shards kept" if ix.keep_shards else ""))
 
@@ -415,13 +496,15 @@ def _mine(lang: str, queries: int, s: PlanSettings) -> StageEstimate:
 
 def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
     k = min(n, s.generate_passages)
+    # each passage's kept query goes round trip: searched in both indexes of the whole corpus
+    t = RATES["generate_stage_s"] + k * RATES["generate_s_per_passage"] + _bm25_search_seconds(k, n) \
+        + _scan_seconds(k, n, s)
     if s.generation_backend == TRAINED:
         # writing the query, then the same filters, round trip and mining as a passage-cut query
-        t = k * (RATES["trained_generate_s_per_passage_cpu"] + RATES["generate_s_per_passage"])
+        t += k * RATES["trained_generate_s_per_passage_cpu"]
         return StageEstimate(lang, Stage.generate, t, None, RATES["encoder_rss"] + 2 * GIB, k * 2_000,
                              "[generation] max_passages", f"{k} passages (trained generator; no GPU rate measured: "
                              "CPU time)")
-    t = k * RATES["generate_s_per_passage"]
     return StageEstimate(lang, Stage.generate, t, t, RATES["encoder_rss"], k * 2_000, "[generation] max_passages",
                          f"{k} passages (passage-cut)" if s.generation_backend == PASSAGE_CUT else
                          f"{k} passages ({s.generation_backend}, priced at passage-cut's rate: not measured)")
@@ -449,13 +532,19 @@ def estimate_chunk_memory_bytes(hidden: int, layers: int, heads: int, seqs: int,
 _TRAIN_REF = {"mini_batch_size": 32, "max_passage_length": 256, "model_shape": (384, 12, 12)}
 
 
+def train_tokens(s: PlanSettings) -> int:
+    """Tokens one training example puts through the encoder: its query and its candidates, each cut at
+    ``[training]``'s own lengths."""
+    cand = min(s.max_candidates, s.candidates)
+    return min(s.query_tokens, s.training.max_query_length) + cand * min(s.passage_tokens, s.max_passage_length)
+
+
 def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
     cand = min(s.max_candidates, s.candidates)
-    tokens = 3 * (min(s.query_tokens, s.max_seq_length) + cand * min(s.passage_tokens, s.max_seq_length))
-    cpu_per = tokens / RATES["cpu_encode_tokens_per_s"]
+    cpu_per = RATES["cpu_train_forwards"] * train_tokens(s) * cpu_seconds_per_token(s.model_shape)
     gpu_per = RATES["gpu_train_s_per_example"] * (1 + cand) / (1 + RATES["gpu_train_candidates_ref"]) \
         * min(s.passage_tokens, s.max_seq_length) / 192
-    n = examples * s.epochs
+    n = math.ceil(examples * s.training.epochs)  # a fractional epoch trains on that share of the examples
     peak, detail = RATES["train_peak_rss"], f"{n:,} examples x epochs, {cand} candidates each"
     if s.train_on_cpu:  # a chunk's activations live in host memory: above the measured shape, they add up
         chunk = estimate_chunk_memory_bytes(*s.model_shape, s.mini_batch_size, s.max_passage_length)
@@ -464,13 +553,16 @@ def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
         peak += max(0, chunk - ref)
         detail += (f"; a forward chunk of {s.mini_batch_size} x {s.max_passage_length} tokens holds about "
                    f"{_size(chunk)} of activations")
-    return StageEstimate(label, Stage.train, n * cpu_per, n * gpu_per, peak, 500 * MIB,
+    start = RATES["train_stage_s"] + math.ceil(n / s.training.batch_size) * RATES["cpu_train_s_per_step"]
+    return StageEstimate(label, Stage.train, start + n * cpu_per, start + n * gpu_per, peak, 500 * MIB,
                          "[training] mini_batch_size (memory; batch_size can stay) or max_passage_length", detail)
 
 
-def _evaluate(lang: str, n: int, test_queries: int, s: PlanSettings) -> StageEstimate:
-    # runs are read and fused, nothing is encoded: seconds per query
-    t = test_queries * RATES["mine_s_per_query"]
+def _evaluate(lang: str, n: int, test_queries: int, s: PlanSettings, unlabeled: int = 0) -> StageEstimate:
+    # runs are read and fused, nothing is encoded: a start, seconds per test query, and the unlabeled queries'
+    # runs read to fit the adaptive hybrids
+    t = (RATES["evaluate_stage_s"] + test_queries * RATES["evaluate_s_per_query"]
+         + unlabeled * RATES["evaluate_s_per_unlabeled_query"])
     return StageEstimate(lang, Stage.evaluate, t, t, 1 * GIB, test_queries * 20_000, "[run] metrics")
 
 
@@ -510,7 +602,7 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
             generated += min(n, s.generate_passages)
         mined += unl
         if Stage.evaluate in s.stages:
-            est.append(_evaluate(lang, n, test, s))
+            est.append(_evaluate(lang, n, test, s, unl))
     if generating and s.generation_backend == TRAINED and mined:
         est.append(_generator(mined, s))
     if Stage.train in s.stages:
@@ -518,10 +610,25 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
             est.append(_train(mined, s, "*" if r == 0 else "* (round 2)"))
         if generating:
             est.append(_train(mined + generated, s, "* (mined + generated)"))
-    notes = ("GPU times use rates measured on one H200 (encoding: the Encoder's GPU path, tokenizer-bound; training: "
-             "an H100 pipeline run); "
-             "CPU times are for 2 free cores (on cores shared with other jobs, measured stages took 2-7x longer).",)
+    notes = ("CPU times are for 2 free cores of the machine named below (on cores shared with other jobs, measured "
+             "stages took 2-7x longer).",) + rate_notes(s, {e.stage for e in est})
     return Plan(settings=s, sizes=dict(sizes), estimates=tuple(est), memory_bytes=memory, notes=notes)
+
+
+def rate_notes(s: PlanSettings, stages: set[Stage]) -> tuple[str, ...]:
+    """One line per machine whose measured rates priced this plan's times: the machine and the stages."""
+    by_machine: dict[str, list[str]] = {}
+    devices = ("cpu", "gpu") if s.device is Device.gpu else ("cpu",)
+    for device in devices:
+        for stage in stages:
+            for key in _STAGE_RATES[device].get(stage.value, ()):
+                names = by_machine.setdefault(RATE_SOURCES[key], [])
+                label = f"{stage.value} ({device.upper()})" if s.device is Device.gpu else stage.value
+                if label not in names:
+                    names.append(label)
+    order = list(MACHINES)
+    return tuple(f"rates for {', '.join(sorted(names))}: measured on {MACHINES[m]}"
+                 for m, names in sorted(by_machine.items(), key=lambda kv: order.index(kv[0])))
 
 
 def check_fits(plan: Plan, out_dir: str | Path | None = None) -> None:

@@ -19,7 +19,7 @@ from lexdr.formats.files import open_text
 from lexdr.pipeline.config import RunConfig
 from lexdr.plan import MRTYDI_SIZES, Device, Plan, PlanSettings, Stage, plan_run
 
-__all__ = ["count_inputs", "plan_config", "estimate_tokens"]
+__all__ = ["count_inputs", "plan_config", "estimate_tokens", "count_tokens"]
 
 SAMPLE = 2_000  # passages read to estimate tokens per passage
 _WIDE = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "THAI")  # about one token per 1.5 characters, not 4
@@ -43,6 +43,37 @@ def estimate_tokens(texts: list[str]) -> int:
     return max(1, round(total / len(texts) + 3))
 
 
+def count_tokens(model_folder: str | Path | None, texts: list[str], prompt: str = "") -> int | None:
+    """Mean token ids per text with the model's own tokenizer (``tokenizer.json`` in its folder): ``prompt`` and
+    the special tokens included, not truncated (what :func:`estimate_tokens` guesses from characters). None when
+    the folder or its fast tokenizer is not on this machine, or there is nothing to count."""
+    path = Path(model_folder) / "tokenizer.json" if model_folder else None
+    if not texts or path is None or not path.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.no_truncation()
+    tok.no_padding()
+    lengths = [len(e.ids) for e in tok.encode_batch([prompt + t for t in texts], add_special_tokens=True)]
+    return max(1, round(sum(lengths) / len(lengths)))
+
+
+def _prompts(model_folder: Path | None, base_model: str) -> tuple[str, str]:
+    """(query prompt, passage prompt) the encoder will use: the folder's own, else its family's."""
+    from lexdr.dense.encoder import default_prompts
+
+    if model_folder is not None:
+        try:
+            stored = json.loads((model_folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+            prompts = stored.get("prompts") or {}
+            if "query" in prompts or "passage" in prompts:
+                return prompts.get("query", ""), prompts.get("passage", "")
+        except (OSError, ValueError):
+            pass
+    return default_prompts(base_model)
+
+
 def _corpus_sample(path: str) -> list[str]:
     out = []
     with open_text(path) as fh:
@@ -63,10 +94,12 @@ def _mrtydi_passages(li) -> int | None:
 
 
 def count_inputs(cfg: RunConfig, notes: list[str] | None = None,
-                 samples: dict[str, list[str]] | None = None) -> dict[str, tuple[int, int, int]]:
+                 samples: dict[str, list[str]] | None = None,
+                 query_samples: dict[str, list[str]] | None = None) -> dict[str, tuple[int, int, int]]:
     """``{label: (passages, unlabeled queries, test queries)}`` after ``max_unlabeled`` / ``max_test``; a corpus
     file is counted by its non-blank lines (one passage a line), without parsing it. What could not be
-    counted here is said in ``notes``; ``samples`` receives up to 2,000 passages per language (token estimate)."""
+    counted here is said in ``notes``; ``samples`` receives up to 2,000 passages per language and
+    ``query_samples`` up to 2,000 of its unlabeled queries (token counts)."""
     notes = notes if notes is not None else []
     missing = {m.split(" ", 2)[2] for m in cfg.missing_inputs}
     sizes = {}
@@ -79,6 +112,8 @@ def count_inputs(cfg: RunConfig, notes: list[str] | None = None,
             n, unl, test = len(task.corpus), len(task.queries_of("unlabeled")), len(task.queries_of("test"))
             if samples is not None:
                 samples[label] = [d.full_text() for d in task.corpus[:SAMPLE]]
+            if query_samples is not None:
+                query_samples[label] = [q.text for q in task.queries_of("unlabeled")[:SAMPLE]]
         else:
             known = _mrtydi_passages(li)
             if li.corpus and li.corpus not in missing:
@@ -98,7 +133,10 @@ def count_inputs(cfg: RunConfig, notes: list[str] | None = None,
             for attr in ("unlabeled_queries", "test_queries"):
                 p = getattr(li, attr)
                 if p and p not in missing:
-                    count = len(read_queries(p))
+                    queries = read_queries(p)
+                    count = len(queries)
+                    if query_samples is not None and attr == "unlabeled_queries":
+                        query_samples[label] = [q.text for q in queries[:SAMPLE]]
                     unl, test = (count, test) if attr == "unlabeled_queries" else (unl, count)
                 elif p or li.source:
                     notes.append(f"{label}: {attr} ({p or li.source}) not on this machine: 0 counted")
@@ -113,6 +151,11 @@ def base_model_shape(base_model: str) -> tuple[int, int, int]:
     this machine is a :class:`ConfigError` before any work (a folder that does not exist, or a hub id neither
     provisioned nor in the Hugging Face cache while the hub is offline). A hub id that will be downloaded is
     priced as e5-small."""
+    return _base_model(base_model)[0]
+
+
+def _base_model(base_model: str) -> tuple[tuple[int, int, int], Path | None]:
+    """The base model's shape (:func:`base_model_shape`) and its folder on this machine (None: not here yet)."""
     import os
 
     from lexdr.models.resolve import _transformer_config, resolve_model
@@ -130,10 +173,11 @@ def base_model_shape(base_model: str) -> tuple[int, int, int]:
                               "default encoder)")
         folder = cached.parent if cached is not None else folder
     conf = _transformer_config(folder) if folder.is_dir() else {}
+    here = folder if folder.is_dir() else None
     try:
-        return (int(conf["hidden_size"]), int(conf["num_hidden_layers"]), int(conf["num_attention_heads"]))
+        return (int(conf["hidden_size"]), int(conf["num_hidden_layers"]), int(conf["num_attention_heads"])), here
     except (KeyError, TypeError, ValueError):
-        return (384, 12, 12)
+        return (384, 12, 12), here
 
 
 def _hf_cached_config(hub_id: str) -> Path | None:
@@ -147,33 +191,48 @@ def _hf_cached_config(hub_id: str) -> Path | None:
 
 def plan_config(cfg: RunConfig, device: Device | str = Device.cpu, train_on_cpu: bool | None = None) -> Plan:
     """The plan of ``cfg`` on ``device`` (the settings the cost model depends on are read from the config; tokens
-    per passage are estimated from up to 2,000 passages of each corpus that is here). ``train_on_cpu``: whether
+    per passage are counted with the base model's tokenizer, or estimated from characters where it is not here,
+    in up to 2,000 passages of each corpus that is here; tokens per query in up to 2,000 unlabeled queries of
+    each language). ``train_on_cpu``: whether
     training's activations live in host memory (None: ``[training] device``, else ``device``)."""
     try:
         device = Device(device)
     except ValueError:
         raise ConfigError(f"unknown device {device!r}; use one of {', '.join(d.value for d in Device)}") from None
-    model_shape = base_model_shape(cfg.base_model)
+    model_shape, folder = _base_model(cfg.base_model)
     stages = [Stage.bm25, Stage.dense, Stage.mine, Stage.train, Stage.evaluate]
     if cfg.generation.enabled:
         stages.append(Stage.generate)
     notes: list[str] = []
     samples: dict[str, list[str]] = {}
-    sizes = count_inputs(cfg, notes, samples)
+    query_samples: dict[str, list[str]] = {}
+    sizes = count_inputs(cfg, notes, samples, query_samples)
+    # tokens per passage and per query: each language's own sample, counted with the base model's tokenizer
+    # (prompt and special tokens included) when it is here, else estimated from characters
+    query_prompt, passage_prompt = _prompts(folder, cfg.base_model)
+    language_tokens, how = [], set()
+    for label, texts in samples.items():
+        if texts:
+            counted = count_tokens(folder, texts, passage_prompt)
+            how.add("counted with the base model's tokenizer" if counted else "estimated from characters")
+            language_tokens.append((label, counted or estimate_tokens(texts)))
     texts = [t for v in samples.values() for t in v]
-    passage_tokens = estimate_tokens(texts) if texts else PlanSettings.passage_tokens
-    # each language's dense stages from its own sample (sentence corpora and paragraph corpora differ 3-7x)
-    language_tokens = tuple((label, estimate_tokens(v)) for label, v in samples.items() if v)
+    passage_tokens = (round(sum(t * len(samples[label]) for label, t in language_tokens) / len(texts))
+                      if texts else PlanSettings.passage_tokens)
+    queries = [t for v in query_samples.values() for t in v]
+    query_tokens = ((count_tokens(folder, queries, query_prompt) or estimate_tokens(queries)) if queries
+                    else PlanSettings.query_tokens)
     counted = ", ".join(f"{label} {t}" for label, t in language_tokens)
-    notes.append(f"tokens per passage: {counted} (each estimated from its corpus's first {SAMPLE:,} passages); "
-                 f"{passage_tokens} over all (training)" if texts
-                 else f"tokens per passage: {passage_tokens} (no corpus here to count: Mr. TyDi-like)")
+    notes.append(f"tokens per passage: {counted} (each {' / '.join(sorted(how))} from its corpus's first "
+                 f"{SAMPLE:,} passages); {passage_tokens} over all (training); {query_tokens} per query"
+                 if texts else f"tokens per passage: {passage_tokens} (no corpus here to count: Mr. TyDi-like)")
     uncounted = sorted(set(sizes) - {label for label, _ in language_tokens})
     if texts and uncounted:
         notes.append(f"tokens per passage of {', '.join(uncounted)}: not on this machine, planned at {passage_tokens}")
     settings = PlanSettings(stages=tuple(stages), bm25=cfg.bm25, dense=cfg.dense, index=cfg.dense_index,
                             mining=cfg.mining, training=cfg.training, generation=cfg.generation.config,
-                            rounds=cfg.rounds, passage_tokens=passage_tokens, language_tokens=language_tokens,
+                            rounds=cfg.rounds, passage_tokens=passage_tokens, language_tokens=tuple(language_tokens),
+                            query_tokens=query_tokens,
                             device=device, model_shape=model_shape,
                             train_on_cpu=(cfg.training.device or device.value).startswith("cpu")
                             if train_on_cpu is None else train_on_cpu)
