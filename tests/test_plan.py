@@ -11,7 +11,7 @@ from lexdr.dense import DenseIndexConfig, EncoderConfig
 from lexdr.generation import GenerationConfig
 from lexdr.sparse import BM25Config
 from lexdr.errors import ConfigError
-from lexdr.plan import (MRTYDI_SIZES, Device, PlanSettings, Stage, check_fits, machine_memory_bytes, plan_run)
+from lexdr.plan import (MRTYDI_SIZES, Device, PlanSettings, PlannedStage, check_fits, machine_memory_bytes, plan_run)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -32,8 +32,8 @@ def test_every_stage_estimated_and_grows_with_passages():
     s = PlanSettings(memory_bytes=24 * GIB, index=DenseIndexConfig(index_type="ivfpq"))
     small = plan_run({"sw": (100_000, 2_000, 500)}, s)
     big = plan_run({"sw": (10_000_000, 2_000, 500)}, s)
-    assert {e.stage for e in small.estimates} == set(Stage) - {Stage.generator}  # passage-cut trains no generator
-    for stage in (Stage.bm25, Stage.dense):
+    assert {e.stage for e in small.estimates} == set(PlannedStage) - {PlannedStage.generator}  # passage-cut trains no generator
+    for stage in (PlannedStage.bm25, PlannedStage.dense):
         a = next(e for e in small.estimates if e.stage is stage)
         b = next(e for e in big.estimates if e.stage is stage)
         assert b.cpu_seconds > 50 * a.cpu_seconds and b.disk_bytes > 50 * a.disk_bytes
@@ -125,7 +125,7 @@ def test_mrtydi_example_plans_here_and_says_what_is_missing(capsys):
     for label, (_, unl, test) in plan.sizes.items():  # topics: counted where the shared data is here
         if cfg.languages[0].unlabeled_queries and Path(cfg.languages[0].unlabeled_queries).exists():
             assert unl == MRTYDI_SIZES[label][1] and test == MRTYDI_SIZES[label][2]
-    big = [e for e in plan.estimates if e.lang == "en" and e.stage is Stage.dense][0]
+    big = [e for e in plan.estimates if e.lang == "en" and e.stage is PlannedStage.dense][0]
     assert big.detail.startswith("ivfpq")  # 32.9M passages: auto compresses
     assert main(["plan", str(EXAMPLES / "mrtydi.toml")]) in (0, 2)  # prints; 2 = refuses what cannot fit
     assert "planned with Mr. TyDi" in capsys.readouterr().out
@@ -137,12 +137,12 @@ def test_the_trained_generator_is_planned_as_its_own_stage_and_priced_apart():
     sizes = {"de": (1_000, 200, 600), "es": (1_000, 200, 600)}
     cut = plan_run(sizes, PlanSettings(memory_bytes=24 * GIB, generation=GenerationConfig(max_passages=100)))
     trained = plan_run(sizes, replace(cut.settings, generation=replace(cut.settings.generation, backend="trained")))
-    assert Stage.generator not in {e.stage for e in cut.estimates}
-    gen = [e for e in trained.estimates if e.stage is Stage.generator]
+    assert PlannedStage.generator not in {e.stage for e in cut.estimates}
+    gen = [e for e in trained.estimates if e.stage is PlannedStage.generator]
     # one joint generator over every language's mined queries: 400 pairs in steps of 8
     assert len(gen) == 1 and gen[0].lang == "*" and "50 LoRA steps" in gen[0].detail
-    per_lang = {e.lang: e for e in trained.estimates if e.stage is Stage.generate}
-    cut_lang = {e.lang: e for e in cut.estimates if e.stage is Stage.generate}
+    per_lang = {e.lang: e for e in trained.estimates if e.stage is PlannedStage.generate}
+    cut_lang = {e.lang: e for e in cut.estimates if e.stage is PlannedStage.generate}
     assert per_lang["de"].cpu_seconds > 5 * cut_lang["de"].cpu_seconds  # a 270M LM writes it, not a span cutter
     assert per_lang["de"].gpu_seconds is None and "trained generator" in per_lang["de"].detail
     assert trained.total_seconds(Device.cpu) > cut.total_seconds(Device.cpu) + gen[0].cpu_seconds
@@ -172,7 +172,7 @@ def test_each_language_is_planned_with_its_own_tokens_per_passage():
     """A sentence corpus and a paragraph corpus of the same size: the dense stage of each is planned from its
     own tokens per passage (a language without a count gets the mean); training from the mean."""
     sizes = {"zh": (20_000, 100, 100), "id": (20_000, 100, 100), "xx": (20_000, 100, 100)}
-    s = PlanSettings(stages=(Stage.dense,), dense=EncoderConfig(max_seq_length=256), passage_tokens=60,
+    s = PlanSettings(stages=(PlannedStage.dense,), dense=EncoderConfig(max_seq_length=256), passage_tokens=60,
                      language_tokens=(("zh", 20), ("id", 200)))
     dense = {e.lang: e.cpu_seconds for e in plan_run(sizes, s).estimates}
     assert s.tokens_of("zh") == 20 and s.tokens_of("id") == 200 and s.tokens_of("xx") == 60
@@ -192,7 +192,7 @@ def test_plan_config_counts_tokens_per_language(shared_data_dir):
 
 def test_dense_disk_counts_the_token_ids_once():
     sizes = {"xx": (100_000, 10, 10)}
-    short, long = (PlanSettings(stages=(Stage.dense,), passage_tokens=t, dense=EncoderConfig(max_seq_length=256))
+    short, long = (PlanSettings(stages=(PlannedStage.dense,), passage_tokens=t, dense=EncoderConfig(max_seq_length=256))
                    for t in (10, 210))
     disk = {t: plan_run(sizes, s).estimates[0].disk_bytes for t, s in ((10, short), (210, long))}
     assert disk[210] - disk[10] == 100_000 * 4 * 200  # int32 ids of 200 more tokens a passage, stored once
@@ -226,17 +226,17 @@ def test_dev_quick_plan_is_within_2x_of_every_measured_stage(shared_data_dir):
 
 def test_a_shallower_encoder_is_planned_faster_and_a_fractional_epoch_trains_that_share():
     sizes = {"id": (100_000, 10_000, 2_000)}
-    deep = PlanSettings(stages=(Stage.dense, Stage.train), memory_bytes=24 * GIB, model_shape=(384, 12, 12))
+    deep = PlanSettings(stages=(PlannedStage.dense, PlannedStage.train), memory_bytes=24 * GIB, model_shape=(384, 12, 12))
     shallow = replace(deep, model_shape=(384, 2, 12))
     t = {name: {e.stage: e.cpu_seconds for e in plan_run(sizes, s).estimates}
          for name, s in (("deep", deep), ("shallow", shallow))}
-    assert t["shallow"][Stage.dense] < t["deep"][Stage.dense] / 2
-    assert t["shallow"][Stage.train] < t["deep"][Stage.train] / 2
+    assert t["shallow"][PlannedStage.dense] < t["deep"][PlannedStage.dense] / 2
+    assert t["shallow"][PlannedStage.train] < t["deep"][PlannedStage.train] / 2
     from lexdr.training import TrainConfig
 
     fifth = replace(deep, training=TrainConfig(epochs=0.2))
     full = replace(deep, training=TrainConfig(epochs=1))
-    train = {k: [e for e in plan_run(sizes, s).estimates if e.stage is Stage.train][0]
+    train = {k: [e for e in plan_run(sizes, s).estimates if e.stage is PlannedStage.train][0]
              for k, s in (("fifth", fifth), ("full", full))}
     assert "2,000 examples" in train["fifth"].detail and "10,000 examples" in train["full"].detail
     assert train["fifth"].cpu_seconds < train["full"].cpu_seconds / 3

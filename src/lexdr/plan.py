@@ -224,7 +224,7 @@ class Device(str, enum.Enum):
     gpu = "gpu"
 
 
-class Stage(str, enum.Enum):
+class PlannedStage(str, enum.Enum):
     bm25 = "bm25"
     dense = "dense"
     mine = "mine"
@@ -254,7 +254,7 @@ class PlanSettings:
     measured peak was taken at.
     """
 
-    stages: tuple[Stage, ...] = tuple(Stage)
+    stages: tuple[PlannedStage, ...] = tuple(PlannedStage)
     bm25: BM25Config = field(default_factory=BM25Config)
     dense: EncoderConfig = field(default_factory=EncoderConfig)
     index: DenseIndexConfig = field(default_factory=DenseIndexConfig)
@@ -272,7 +272,7 @@ class PlanSettings:
     train_on_cpu: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "stages", tuple(Stage(s) for s in self.stages))
+        object.__setattr__(self, "stages", tuple(PlannedStage(s) for s in self.stages))
         as_enums(self, ("device",))
         at_least(self, ("passage_tokens", "query_tokens", "dim", "rounds"), 1)
 
@@ -332,7 +332,7 @@ class StageEstimate:
     """One stage of one language (``lang`` is ``"*"`` for the joint training)."""
 
     lang: str
-    stage: Stage
+    stage: PlannedStage
     cpu_seconds: float
     gpu_seconds: float | None  # None: the stage does not use a GPU
     peak_bytes: float
@@ -442,7 +442,7 @@ def _bm25(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
                       + 2 * (r["bm25_ooc_worker_rss_base"] + r["bm25_ooc_worker_rss_per_shard_doc"] * shard))
         knob, how = "[bm25] max_docs_in_memory (lower it)", f"out of core, {s.max_docs_in_memory:,} docs at a time"
     search_peak = r["bm25_search_rss_base"] + r["bm25_search_rss_per_doc"] * n
-    return StageEstimate(lang, Stage.bm25, build + search, None, max(build_peak, search_peak),
+    return StageEstimate(lang, PlannedStage.bm25, build + search, None, max(build_peak, search_peak),
                          r["bm25_disk_per_doc"] * n, knob, how)
 
 
@@ -484,14 +484,14 @@ def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     shard_disk = (4 if kind is IndexType.flat else 2) * s.dim * n if ix.keep_shards else 0
     peak = RATES["encoder_rss"] + index_bytes + sample + shard + RATES["dense_rss_per_doc"] * n
     start = RATES["dense_stage_s"]
-    return StageEstimate(lang, Stage.dense, start + cpu + qcpu + scan, start + gpu + qgpu + scan, peak, index_bytes + shard_disk,
+    return StageEstimate(lang, PlannedStage.dense, start + cpu + qcpu + scan, start + gpu + qgpu + scan, peak, index_bytes + shard_disk,
                          "[dense.index] index_type (ivf-sq8 or ivfpq for large corpora)",
                          f"{kind.value}, {per_vec} B/passage" + ("; shards kept" if ix.keep_shards else ""))
 
 
 def _mine(lang: str, queries: int, s: PlanSettings) -> StageEstimate:
     t = queries * RATES["mine_s_per_query"]
-    return StageEstimate(lang, Stage.mine, t, None, 1 * GIB, queries * 20_000, "[mining] depth")
+    return StageEstimate(lang, PlannedStage.mine, t, None, 1 * GIB, queries * 20_000, "[mining] depth")
 
 
 def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
@@ -502,10 +502,10 @@ def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
     if s.generation_backend == TRAINED:
         # writing the query, then the same filters, round trip and mining as a passage-cut query
         t += k * RATES["trained_generate_s_per_passage_cpu"]
-        return StageEstimate(lang, Stage.generate, t, None, RATES["encoder_rss"] + 2 * GIB, k * 2_000,
+        return StageEstimate(lang, PlannedStage.generate, t, None, RATES["encoder_rss"] + 2 * GIB, k * 2_000,
                              "[generation] max_passages", f"{k} passages (trained generator; no GPU rate measured: "
                              "CPU time)")
-    return StageEstimate(lang, Stage.generate, t, t, RATES["encoder_rss"], k * 2_000, "[generation] max_passages",
+    return StageEstimate(lang, PlannedStage.generate, t, t, RATES["encoder_rss"], k * 2_000, "[generation] max_passages",
                          f"{k} passages (passage-cut)" if s.generation_backend == PASSAGE_CUT else
                          f"{k} passages ({s.generation_backend}, priced at passage-cut's rate: not measured)")
 
@@ -514,7 +514,7 @@ def _generator(pairs: int, s: PlanSettings) -> StageEstimate:
     """The joint trained generator (backend "trained"): one LoRA epoch over about one pair per mined query."""
     steps = max(1, math.ceil(pairs / s.generator_batch_size))
     t = steps * RATES["generator_s_per_step_cpu"]
-    return StageEstimate("*", Stage.generator, t, None, 3 * GIB, 50 * MIB, "[generation.trained] max_pairs_per_lang",
+    return StageEstimate("*", PlannedStage.generator, t, None, 3 * GIB, 50 * MIB, "[generation.trained] max_pairs_per_lang",
                          f"{steps:,} LoRA steps of {s.generator_batch_size} pairs (no GPU rate measured: CPU time)")
 
 
@@ -554,7 +554,7 @@ def _train(examples: int, s: PlanSettings, label: str = "*") -> StageEstimate:
         detail += (f"; a forward chunk of {s.mini_batch_size} x {s.max_passage_length} tokens holds about "
                    f"{_size(chunk)} of activations")
     start = RATES["train_stage_s"] + math.ceil(n / s.training.batch_size) * RATES["cpu_train_s_per_step"]
-    return StageEstimate(label, Stage.train, start + n * cpu_per, start + n * gpu_per, peak, 500 * MIB,
+    return StageEstimate(label, PlannedStage.train, start + n * cpu_per, start + n * gpu_per, peak, 500 * MIB,
                          "[training] mini_batch_size (memory; batch_size can stay) or max_passage_length", detail)
 
 
@@ -563,7 +563,7 @@ def _evaluate(lang: str, n: int, test_queries: int, s: PlanSettings, unlabeled: 
     # runs read to fit the adaptive hybrids
     t = (RATES["evaluate_stage_s"] + test_queries * RATES["evaluate_s_per_query"]
          + unlabeled * RATES["evaluate_s_per_unlabeled_query"])
-    return StageEstimate(lang, Stage.evaluate, t, t, 1 * GIB, test_queries * 20_000, "[run] metrics")
+    return StageEstimate(lang, PlannedStage.evaluate, t, t, 1 * GIB, test_queries * 20_000, "[run] metrics")
 
 
 def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings | None = None) -> Plan:
@@ -577,15 +577,15 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
     memory = s.memory_bytes if s.memory_bytes is not None else machine_memory_bytes()
     est: list[StageEstimate] = []
     mined = generated = 0
-    generating = Stage.generate in s.stages
+    generating = PlannedStage.generate in s.stages
     # trained models, each indexed again: round 1 (and round 2), plus mined + generated with generation on
-    models = (s.rounds + (1 if generating else 0)) if Stage.train in s.stages else 0
+    models = (s.rounds + (1 if generating else 0)) if PlannedStage.train in s.stages else 0
     for lang, (n, unl, test) in sizes.items():
         if n < 1:
             raise ConfigError(f"{lang}: a corpus needs at least one passage (got {n})")
-        if Stage.bm25 in s.stages:
+        if PlannedStage.bm25 in s.stages:
             est.append(_bm25(lang, n, unl + test, s))
-        if Stage.dense in s.stages:
+        if PlannedStage.dense in s.stages:
             base = _dense(lang, n, unl + test, s)
             trained = _dense(lang, n, test, s)  # a trained model's index: test queries (round 2: unlabeled too)
             times = 1 + models
@@ -595,17 +595,17 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
             token_disk = n * (4 * min(s.tokens_of(lang), s.max_seq_length) + 12)
             est.append(replace(base, cpu_seconds=cpu, gpu_seconds=gpu, disk_bytes=base.disk_bytes * times + token_disk,
                                detail=f"{base.detail}; indexed {times}x; token ids once"))
-        if Stage.mine in s.stages:
+        if PlannedStage.mine in s.stages:
             est.append(_mine(lang, unl * s.rounds, s))
         if generating:
             est.append(_generate(lang, n, s))
             generated += min(n, s.generate_passages)
         mined += unl
-        if Stage.evaluate in s.stages:
+        if PlannedStage.evaluate in s.stages:
             est.append(_evaluate(lang, n, test, s, unl))
     if generating and s.generation_backend == TRAINED and mined:
         est.append(_generator(mined, s))
-    if Stage.train in s.stages:
+    if PlannedStage.train in s.stages:
         for r in range(s.rounds):
             est.append(_train(mined, s, "*" if r == 0 else "* (round 2)"))
         if generating:
@@ -615,7 +615,7 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
     return Plan(settings=s, sizes=dict(sizes), estimates=tuple(est), memory_bytes=memory, notes=notes)
 
 
-def rate_notes(s: PlanSettings, stages: set[Stage]) -> tuple[str, ...]:
+def rate_notes(s: PlanSettings, stages: set[PlannedStage]) -> tuple[str, ...]:
     """One line per machine whose measured rates priced this plan's times: the machine and the stages."""
     by_machine: dict[str, list[str]] = {}
     devices = ("cpu", "gpu") if s.device is Device.gpu else ("cpu",)

@@ -14,10 +14,10 @@ from itertools import islice
 from pathlib import Path
 
 from lexdr.errors import ConfigError
-from lexdr.formats import read_queries
+from lexdr.formats import iter_corpus, read_queries
 from lexdr.formats.files import open_text
 from lexdr.pipeline.config import RunConfig
-from lexdr.plan import MRTYDI_SIZES, Device, Plan, PlanSettings, Stage, plan_run
+from lexdr.plan import MRTYDI_SIZES, Device, Plan, PlanSettings, PlannedStage, plan_run
 
 __all__ = ["count_inputs", "plan_config", "estimate_tokens", "count_tokens"]
 
@@ -75,15 +75,10 @@ def _prompts(model_folder: Path | None, base_model: str) -> tuple[str, str]:
 
 
 def _corpus_sample(path: str) -> list[str]:
-    out = []
-    with open_text(path) as fh:
-        for line in islice((x for x in fh if x.strip()), SAMPLE):
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            out.append(" ".join(str(rec.get(k) or "") for k in ("title", "text")).strip())
-    return out
+    """The first ``SAMPLE`` passages' text (title and text), read by the corpus reader every stage uses (a
+    malformed line is its error, naming the file and line)."""
+    return [" ".join(p for p in (d.title, d.text) if p).strip()
+            for d in islice(iter_corpus(path, empty_text="skip", check_duplicates=False), SAMPLE)]
 
 
 def _mrtydi_passages(li) -> int | None:
@@ -200,9 +195,9 @@ def plan_config(cfg: RunConfig, device: Device | str = Device.cpu, train_on_cpu:
     except ValueError:
         raise ConfigError(f"unknown device {device!r}; use one of {', '.join(d.value for d in Device)}") from None
     model_shape, folder = _base_model(cfg.base_model)
-    stages = [Stage.bm25, Stage.dense, Stage.mine, Stage.train, Stage.evaluate]
+    stages = [PlannedStage.bm25, PlannedStage.dense, PlannedStage.mine, PlannedStage.train, PlannedStage.evaluate]
     if cfg.generation.enabled:
-        stages.append(Stage.generate)
+        stages.append(PlannedStage.generate)
     notes: list[str] = []
     samples: dict[str, list[str]] = {}
     query_samples: dict[str, list[str]] = {}
