@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -39,39 +37,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 FLAT_BYTES_PER_PASSAGE = 150.0
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-# ------------------------------------------------------------------------------------------------ child
-def child(config: str, k: int) -> None:
-    """Run stage ``k`` of the config's graph in this process (stages before it are skipped by the engine)."""
-    from lexdr.pipeline import load_config, method_graph
-    from lexdr.pipeline.engine import StageRunner
-    from lexdr.pipeline.run import run_stages
-
-    cfg = load_config(config)
-    specs = method_graph(cfg, quiet=True)
-    runner = StageRunner(cfg.out_dir, cfg.to_dict())
-    run_stages(runner, specs[:k])
-    start = _rss_mib()
-    t0 = time.perf_counter()
-    run_stages(runner, [specs[k]])
-    rec = runner.manifest["stages"][specs[k].name]
-    print(json.dumps({"stage": specs[k].name, "start_mb": round(start, 1), "peak_rss_mb": rec["peak_rss_mb"],
-                      "seconds": rec["seconds"], "skipped": rec.get("skipped", False),
-                      "wall_s": round(time.perf_counter() - t0, 1),
-                      "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
-
-
-def n_stages(config: str) -> list[str]:
-    from lexdr.pipeline import load_config, method_graph
-
-    return [s.name for s in method_graph(load_config(config), quiet=True)]
+# One stage in a fresh process, and the growth helpers: the rehearsal's (benchmarks/rehearsal.py), which runs
+# the same per-stage measurement at 10k-1M passages with a real tokenizer.
+from rehearsal import child, exponent, kind, stage_names  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -230,20 +198,6 @@ def fit(ns: list[int], ys: list[float]) -> tuple[float, float]:
     return my - b * mx, b * 100_000
 
 
-def exponent(ns: list[int], ys: list[float]) -> float | None:
-    """The log-log slope of y against N (y must be positive): 0 = flat, 1 = linear in N."""
-    pts = [(math.log(x), math.log(y)) for x, y in zip(ns, ys) if y > 0]
-    if len(pts) < 2:
-        return None
-    mx, my = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
-    var = sum((p[0] - mx) ** 2 for p in pts)
-    return sum((p[0] - mx) * (p[1] - my) for p in pts) / var if var else None
-
-
-def kind(stage: str) -> str:
-    return stage.split("/", 1)[1] if "/" in stage else stage
-
-
 def render(results: dict, meta: dict) -> str:
     sizes = sorted(int(n) for n in results)
     stages = [kind(r["stage"]) for r in results[str(sizes[0])]["stages"]]
@@ -300,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
             folder = args.work / f"n{n}"
             paths = write_inputs(source, folder, n, args.unlabeled, args.test)
             cfg = write_config(folder, paths, model, args)
-            names = n_stages(str(cfg))
+            names = stage_names(cfg)
             rows = []
             for k, name in enumerate(names):
                 r = run_child(cfg, k, log)
