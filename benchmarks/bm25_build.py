@@ -58,51 +58,47 @@ def _read_texts(corpus: Path) -> list[str]:
     return texts
 
 
-def child_bm25s_readme(corpus: Path, out: Path, lang: str) -> dict:
-    """bm25s as its README shows it, with the language's Snowball stemmer and stop list."""
+def _bm25s_build(corpus: Path, out: Path, lang: str, tokenize, phase: str) -> dict:
+    """Read the corpus, ``tokenize`` its texts (the ``phase`` timed), index them with bm25s (Lucene's BM25 with
+    the language's k1 and b) and save: each phase's seconds, the vocabulary and the postings."""
     import bm25s
-    import Stemmer
 
     from lexdr.analysis import default_bm25_params
-    from lexdr.analysis.stemmers import SNOWBALL_LANGUAGES
-    from lexdr.analysis.stoplists import load_stopwords
 
     k1, b = default_bm25_params(lang)
     t0 = time.perf_counter()
     texts = _read_texts(corpus)
     t1 = time.perf_counter()
-    tokens = bm25s.tokenize(texts, stopwords=sorted(load_stopwords(lang)),
-                            stemmer=Stemmer.Stemmer(SNOWBALL_LANGUAGES[lang]), show_progress=False)
+    tokens = tokenize(texts)
     t2 = time.perf_counter()
     retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
     retriever.index(tokens, show_progress=False)
     t3 = time.perf_counter()
     retriever.save(out)
     t4 = time.perf_counter()
-    return {"phases": {"read": t1 - t0, "tokenize": t2 - t1, "index": t3 - t2, "save": t4 - t3},
+    return {"phases": {"read": t1 - t0, phase: t2 - t1, "index": t3 - t2, "save": t4 - t3},
             "vocab": len(retriever.vocab_dict), "postings": int(retriever.scores["data"].shape[0])}
+
+
+def child_bm25s_readme(corpus: Path, out: Path, lang: str) -> dict:
+    """bm25s as its README shows it, with the language's Snowball stemmer and stop list."""
+    import bm25s
+    import Stemmer
+
+    from lexdr.analysis.stemmers import SNOWBALL_LANGUAGES
+    from lexdr.analysis.stoplists import load_stopwords
+
+    return _bm25s_build(corpus, out, lang, lambda texts: bm25s.tokenize(
+        texts, stopwords=sorted(load_stopwords(lang)), stemmer=Stemmer.Stemmer(SNOWBALL_LANGUAGES[lang]),
+        show_progress=False), "tokenize")
 
 
 def child_bm25s_lexdr_terms(corpus: Path, out: Path, lang: str) -> dict:
     """lexdr's analyzer, then bm25s indexing the term lists (the same terms lexdr's index holds)."""
-    import bm25s
-
-    from lexdr.analysis import default_bm25_params, get_analyzer
+    from lexdr.analysis import get_analyzer
 
     analyzer = get_analyzer(lang)
-    k1, b = default_bm25_params(lang)
-    t0 = time.perf_counter()
-    texts = _read_texts(corpus)
-    t1 = time.perf_counter()
-    terms = analyzer.analyze_batch(texts, n_jobs=2)
-    t2 = time.perf_counter()
-    retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
-    retriever.index(terms, show_progress=False)
-    t3 = time.perf_counter()
-    retriever.save(out)
-    t4 = time.perf_counter()
-    return {"phases": {"read": t1 - t0, "analyze": t2 - t1, "index": t3 - t2, "save": t4 - t3},
-            "vocab": len(retriever.vocab_dict), "postings": int(retriever.scores["data"].shape[0])}
+    return _bm25s_build(corpus, out, lang, lambda texts: analyzer.analyze_batch(texts, n_jobs=2), "analyze")
 
 
 CHILDREN = {"bm25s-readme": child_bm25s_readme, "bm25s-lexdr-terms": child_bm25s_lexdr_terms}
