@@ -204,3 +204,12 @@ def test_mine_takes_every_mining_setting_as_an_option(run, tmp_path):
          "--out", str(tmp_path / "mine"))
     stats = json.loads((tmp_path / "mine" / "stats.json").read_text())
     assert stats["config"]["teacher_temperature"] == 0.37
+
+
+def test_a_bad_value_of_an_enum_setting_is_one_line_naming_the_valid_ones(run, tmp_path, capsys):
+    """The settings options pass values to the config class, which names the valid ones (not a traceback)."""
+    assert main(["--quiet", "index", "dense", str(_corpus(run)), "--out", str(tmp_path / "d"),
+                 "--index-type", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "index_type must be one of" in err and "Traceback" not in err
+    assert not (tmp_path / "d").exists()

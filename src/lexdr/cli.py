@@ -81,8 +81,9 @@ _NOT_OPTIONS = frozenset({"show_progress"})
 
 
 def _option_type(hint: Any) -> Any:
-    """The CLI type of a setting's type hint (an enum is given by its value), or None where one flag cannot say
-    it (tuples, mappings, nested settings: those stay in the run config's sections)."""
+    """The CLI type of a setting's type hint (an enum is given by its value: the config class turns it into the
+    enum, or into a one-line error naming the valid ones), or None where one flag cannot say it (tuples,
+    mappings, nested settings: those stay in the run config's sections)."""
     import enum
     import typing
 
@@ -102,7 +103,6 @@ def _settings(skip: tuple[str, ...] = (), **sections: type):
     config. The command receives each section's options as a dict keyword (``name=cls`` -> ``name: dict``)
     to pass on to the config it builds. ``skip``: settings that mean nothing to this command."""
     import dataclasses
-    import enum
     import functools
     import inspect
     import typing
@@ -111,32 +111,27 @@ def _settings(skip: tuple[str, ...] = (), **sections: type):
         sig = inspect.signature(fn, eval_str=True)  # this module's annotations are strings until evaluated
         params = [p for n, p in sig.parameters.items() if n not in sections]
         taken = {p.name for p in params}
-        added: dict[str, dict[str, Any]] = {}
+        added: dict[str, list[str]] = {}
         for key, cls in sections.items():
             hints = typing.get_type_hints(cls)
-            added[key] = {}
+            added[key] = []
             for f in dataclasses.fields(cls):
                 kind = _option_type(hints[f.name])
                 if f.name in taken or f.name in _NOT_OPTIONS or f.name in skip or not f.init or kind is None:
                     continue
                 params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default_of(cls, f.name),
                                                 annotation=Annotated[kind, _opt(cls, f.name)]))
-                base = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
-                added[key][f.name] = base[0] if isinstance(base[0], type) and issubclass(base[0], enum.Enum) else None
+                added[key].append(f.name)
                 taken.add(f.name)
 
         @functools.wraps(fn)
         def command(**kwargs):
             for key, names in added.items():
-                kwargs[key] = {n: (e(kwargs[n]) if e is not None and kwargs[n] is not None else kwargs[n])
-                               for n, e in names.items()}
-                for n in names:
-                    del kwargs[n]
+                kwargs[key] = {n: kwargs.pop(n) for n in names}
             return fn(**kwargs)
 
         command.__signature__ = sig.replace(parameters=params)
         command.__annotations__ = {p.name: p.annotation for p in params}
-        command.settings_options = {k: sorted(v) for k, v in added.items()}  # for the architecture test
         return command
 
     return deco
