@@ -221,14 +221,18 @@ def stage_names(config: Path) -> list[str]:
     return [s.name for s in method_graph(load_config(config), quiet=True)]
 
 
-def run_child(config: Path, k: int, log) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "_child", str(config), str(k)], capture_output=True, text=True,
-                          env=_env())
+def _in_subprocess(args: list[str], log, what: str) -> dict:
+    """This script with ``args`` in a fresh process; its stderr's tail to ``log``, its last stdout line (JSON)."""
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=_env())
     log.write(proc.stderr[-6000:])
     log.flush()
     if proc.returncode != 0:
-        raise SystemExit(f"stage {k} of {config} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{what} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_child(config: Path, k: int, log) -> dict:
+    return _in_subprocess(["_child", str(config), str(k)], log, f"stage {k} of {config}")
 
 
 def whole(config: str) -> None:
@@ -246,13 +250,7 @@ def whole(config: str) -> None:
 def run_whole(config: Path, log) -> dict:
     """``lexdr run CONFIG`` in its own process (every stage done already: it skips them and writes
     ``metrics.json`` and the report; on a fresh folder it is the whole run)."""
-    proc = subprocess.run([sys.executable, __file__, "_whole", str(config)], capture_output=True, text=True,
-                          env=_env())
-    log.write(proc.stderr[-6000:])
-    log.flush()
-    if proc.returncode != 0:
-        raise SystemExit(f"lexdr run {config} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return _in_subprocess(["_whole", str(config)], log, f"lexdr run {config}")
 
 
 def prepare(work: Path, n: int, args) -> tuple[Path, Path, dict[str, Path], Path]:
