@@ -221,6 +221,7 @@ class _Opener:
         if key not in self._encoders:
             encoder = encoder_for_index(index, **({"model": str(model)} if model is not None else {}),
                                         batch_size=self.config.encode_batch, show_progress=False)
+            _page_in(encoder)  # once per encoder, however many languages' indexes share it
             self._encoders[key] = self._batcher(f"encoder:{name}", _DenseBatch(encoder))  # shared by every language
         return System(name, kind, self._encoders[key], index)
 
@@ -293,11 +294,8 @@ def _warm_up(languages: dict[str, Language], executor: concurrent.futures.Execut
     batch = [WARM_UP_TEXT[: config.query_char_limit]] * config.max_batch
     for language in languages.values():
         for system in language.systems.values():
-            if system.batcher is None:
-                continue
-            if isinstance(system.batcher.fn, _DenseBatch):
-                executor.submit(_page_in, system.batcher.fn.encoder).result()
-            executor.submit(system.batcher.fn, [(system.index, text, k) for text in batch]).result()
+            if system.batcher is not None:
+                executor.submit(system.batcher.fn, [(system.index, text, k) for text in batch]).result()
 
 
 def _page_in(encoder) -> None:
