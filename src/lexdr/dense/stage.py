@@ -32,8 +32,8 @@ from lexdr.dense.token_ids import corpus_shards, ensure_token_ids
 from lexdr.errors import LexdrError
 from lexdr.executors import Executor
 from lexdr.formats import read_queries, write_run
-from lexdr.formats.files import (DENSE_INDEX, atomic_path, atomic_write, claim_output_folder, file_digest,
-                                 file_sha256, open_text)
+from lexdr.formats.files import (DENSE_INDEX, atomic_path, atomic_write, claim_output_folder, count_lines,
+                                 file_digest, file_sha256)
 from lexdr.records import Run
 
 __all__ = ["EncodedShard", "ShardEncoder", "encode_corpus", "encode_missing_shards", "build_dense_index",
@@ -242,12 +242,6 @@ def encode_corpus(corpus_path: str | Path, encoder: Encoder, work_dir: str | Pat
     return shards
 
 
-def _count_passages(corpus_path: str | Path) -> int:
-    """Passages in a corpus file, counted by non-blank lines (cheap next to encoding them)."""
-    with open_text(corpus_path) as fh:
-        return sum(1 for line in fh if line.strip())
-
-
 def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_config: EncoderConfig | None = None,
                       index_type: IndexType | str | None = None, shard_size: int | None = None,
                       encoder: Encoder | None = None, index_config: DenseIndexConfig | None = None,
@@ -274,7 +268,7 @@ def build_dense_index(corpus_path: str | Path, out_dir: str | Path, encoder_conf
         cfg = replace(cfg, shard_size=shard_size)
     # An exact (flat) index keeps exact float32 vectors, so its scores do not depend on how it was built;
     # compressed indexes lose more than float16 rounding anyway, and their shards take half the disk.
-    n = _count_passages(corpus_path) if cfg.index_type is IndexType.auto else None
+    n = count_lines(corpus_path) if cfg.index_type is IndexType.auto else None  # passages, without parsing them
     exact = cfg.resolve(n) is IndexType.flat if n is not None else cfg.index_type is IndexType.flat
     shards = encode_corpus(corpus_path, encoder, out, shard_size=cfg.shard_size,
                            dtype=np.float32 if exact else SHARD_DTYPE, executor=executor,

@@ -18,7 +18,7 @@ from typing import IO, Iterable, Iterator, Mapping
 
 from lexdr.errors import InputError, LexdrError
 
-__all__ = ["open_text", "TextLines", "iter_jsonl", "write_jsonl", "file_sha256", "file_digest", "atomic_write", "atomic_path",
+__all__ = ["open_text", "count_lines", "TextLines", "iter_jsonl", "write_jsonl", "file_sha256", "file_digest", "atomic_write", "atomic_path",
            "atomic_folder", "replace_folder", "recover_folder", "check_output_folder", "writable_target",
            "SPARSE_INDEX", "DENSE_INDEX", "INDEX_FILES", "folder_kind", "claim_output_folder",
            "refuse_output_over_input", "refuse_index_folder", "folder_lock"]
@@ -116,6 +116,13 @@ def open_text(path: str | Path) -> TextLines:
         return TextLines(path)
     except PermissionError:
         raise InputError(path, 0, "permission denied", "make the file readable (chmod +r)") from None
+
+
+def count_lines(path: str | Path) -> int:
+    """Non-blank lines of a text file (``.gz`` too): a corpus's passages or a JSONL file's records, counted
+    without parsing them."""
+    with open_text(path) as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def file_sha256(path: str | Path) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lexdr.errors import ConfigError
 from lexdr.formats import iter_corpus, read_queries
-from lexdr.formats.files import open_text
+from lexdr.formats.files import count_lines
 from lexdr.pipeline.config import RunConfig
 from lexdr.plan import MRTYDI_SIZES, Device, Plan, PlanSettings, PlannedStage, plan_run
 
@@ -23,11 +23,6 @@ __all__ = ["count_inputs", "plan_config", "estimate_tokens", "count_tokens"]
 
 SAMPLE = 2_000  # passages read to estimate tokens per passage
 _WIDE = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "THAI")  # about one token per 1.5 characters, not 4
-
-
-def _count_lines(path: str) -> int:
-    with open_text(path) as fh:
-        return sum(1 for line in fh if line.strip())
 
 
 def estimate_tokens(texts: list[str]) -> int:
@@ -112,7 +107,7 @@ def count_inputs(cfg: RunConfig, notes: list[str] | None = None,
         else:
             known = _mrtydi_passages(li)
             if li.corpus and li.corpus not in missing:
-                n = _count_lines(li.corpus)
+                n = count_lines(li.corpus)
                 if samples is not None:
                     samples[label] = _corpus_sample(li.corpus)
             elif known is not None:

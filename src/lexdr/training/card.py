@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from lexdr.formats.files import atomic_write
+from lexdr.formats.files import atomic_write, count_lines
 
 if TYPE_CHECKING:
     from lexdr.executors import Executor
@@ -190,7 +190,7 @@ class ModelCardConfig:
 
 
 def _count_lines(path: Path) -> int:
-    return sum(1 for line in open(path, encoding="utf-8") if line.strip()) if path.is_file() else 0
+    return count_lines(path) if path.is_file() else 0
 
 
 def model_card_stage(inputs: ModelCardInputs, config: ModelCardConfig, out_dir: str | Path,
