@@ -34,11 +34,19 @@ DENSE_STAGE_S                                     384)^2), and a dense stage's o
                                                   corpus's own tokens per passage (counted by
                                                   ``lexdr.pipeline.planning`` with the base model's
                                                   tokenizer); ``benchmarks/rehearsal.py --refit`` prints them
-GPU_ENCODE_PASSAGES_PER_S     2,298 at 256 tokens ``benchmarks/results/gpu/rates-h200/rates.md`` (2026-11-30):
-                                                  the Encoder's GPU path (fast_encode, 8 tokenizer threads)
-                                                  on an H200 with a 16-core host, real dev text cut at 256
-                                                  tokens; tokenizer-bound, so time scales less than linearly
-                                                  with tokens (2,895/s at 128): linear scaling is pessimistic
+GPU_ENCODE_IDS_S_PER_PASSAGE  a + b x tokens     ``benchmarks/results/gpu/rates-h200/rates.md`` (2026-11-30):
+GPU_ENCODE_IDS_S_PER_TOKEN                        the profile row "forward alone, real tokens on the
+                                                  device" on an H200 (19,707 passages/s at 128 tokens,
+                                                  16,371 at 256), the line through both points: what an
+                                                  encode from stored token ids runs at once the ids are
+                                                  tokenized (``lexdr.dense.token_ids``). Composed from a
+                                                  measured part; the whole ids path is not yet measured on
+                                                  a GPU (the old tokenizer-bound path ran 2,298/s at 256)
+TOKENIZE_TOKENS_PER_CPU_S     378,603             this machine, 2026-12-07: ``encode_batch_fast`` (what
+GPU_HOST_CORES                16                  ``ensure_token_ids`` runs) over the 10,981 dev passages,
+                                                  process CPU time, best of 3, beside one training job;
+                                                  a corpus is tokenized once, on the GPU host's cores
+                                                  (the H200's host had 16), whole passages counted
 GPU_TRAIN_S_PER_EXAMPLE       56.4 / 8,114        an H100 pipeline run's manifest, ``train-r1``: 8,114
                                                   examples, 1 epoch,
                                                   batch 32, 8 candidates, 192 tokens, TF32
@@ -131,8 +139,12 @@ RATES: dict[str, float] = {
     "cpu_encode_s_per_token": 3.566e-05,
     "cpu_encode_s_per_token_layer": 1.408e-05,
     "dense_stage_s": 6.599,  # a dense stage's own start: model and token ids loaded, index written
-    "gpu_encode_passages_per_s": 2298.0,  # H200, fast_encode, passages cut at 256 tokens
-    "gpu_encode_tokens_ref": 256.0,
+    # GPU encode from stored ids: seconds a passage = a + b * tokens, through the H200 profile's forward-alone rows
+    # (1 / 19,707 s at 128 tokens, 1 / 16,371 s at 256); the corpus is tokenized once, on the host's cores
+    "gpu_encode_ids_s_per_passage": 2 / 19707 - 1 / 16371,
+    "gpu_encode_ids_s_per_token": (1 / 16371 - 1 / 19707) / 128,
+    "tokenize_tokens_per_cpu_s": 378_603.0,
+    "gpu_host_cores": 16,
     "dense_rss_per_doc": 260.0,  # bytes beyond the index vectors: ids, mapped shard pages (stage_memory.md)
     "gpu_train_s_per_example": 56.4 / 8114,
     "gpu_train_candidates_ref": 8.0,
@@ -159,7 +171,7 @@ RATES: dict[str, float] = {
 MACHINES: dict[str, str] = {
     "cpu-2core-rehearsal": "a 2-core Intel Xeon VM, 23.5 GiB (the project's, shared with other jobs), 2026-12-07: "
                            "benchmarks/rehearsal.py (e5-small cut to 2 layers, 2k and 10k passages) and the README "
-                           "job (dev-quick, 12 layers, nearly free cores)",
+                           "job (dev-quick, 12 layers, nearly free cores); the tokenizer's rate over the dev passages",
     "cpu-2core-scale": "a 2-core AMD EPYC VM, 23.5 GiB, 2026-12-01: benchmarks/scale.py (10k-10M passages, idle cores)",
     "cpu-2core-older": "the 2-core AMD EPYC VM, 2026-11-25 .. 12-01: earlier dev-quick manifests, README runs and a "
                        "FAISS flat search measurement",
@@ -180,7 +192,8 @@ RATE_SOURCES: dict[str, str] = {
     **{k: "cpu-2core-older" for k in ("dense_rss_per_doc", "generator_s_per_step_cpu",
                                       "trained_generate_s_per_passage_cpu", "train_peak_rss", "encoder_rss",
                                       "flat_search_s_per_vec_query")},
-    "gpu_encode_passages_per_s": "gpu-h200", "gpu_encode_tokens_ref": "gpu-h200",
+    "gpu_encode_ids_s_per_passage": "gpu-h200", "gpu_encode_ids_s_per_token": "gpu-h200", "gpu_host_cores": "gpu-h200",
+    "tokenize_tokens_per_cpu_s": "cpu-2core-rehearsal",
     "gpu_train_s_per_example": "gpu-h100", "gpu_train_candidates_ref": "gpu-h100",
 }
 # The rates each stage's time is priced with (the machines ``lexdr plan`` names).
@@ -190,7 +203,7 @@ _STAGE_RATES: dict[str, dict[str, tuple[str, ...]]] = {
             "mine": ("mine_s_per_query",), "generate": ("generate_s_per_passage", "trained_generate_s_per_passage_cpu"),
             "generator": ("generator_s_per_step_cpu",), "train": ("cpu_encode_s_per_token", "train_stage_s"),
             "evaluate": ("evaluate_s_per_query",)},
-    "gpu": {"dense": ("gpu_encode_passages_per_s",), "train": ("gpu_train_s_per_example",)},
+    "gpu": {"dense": ("gpu_encode_ids_s_per_token", "tokenize_tokens_per_cpu_s"), "train": ("gpu_train_s_per_example",)},
 }
 
 
@@ -450,8 +463,13 @@ def _encode_seconds(n: int, tokens: int, s: PlanSettings) -> tuple[float, float]
     """CPU and GPU seconds to encode ``n`` texts of ``tokens`` tokens (cut at ``max_seq_length``)."""
     tokens = min(tokens, s.max_seq_length)
     cpu = n * tokens * cpu_seconds_per_token(s.model_shape)
-    gpu = n / RATES["gpu_encode_passages_per_s"] * tokens / RATES["gpu_encode_tokens_ref"]
+    gpu = n * (RATES["gpu_encode_ids_s_per_passage"] + tokens * RATES["gpu_encode_ids_s_per_token"])
     return cpu, gpu
+
+
+def _tokenize_gpu_host_seconds(n: int, tokens: int) -> float:
+    """Seconds to tokenize ``n`` passages of ``tokens`` tokens once (whole passages) on the GPU host's cores."""
+    return n * tokens / (RATES["tokenize_tokens_per_cpu_s"] * RATES["gpu_host_cores"])
 
 
 def _scan_seconds(queries: int, n: int, s: PlanSettings) -> float:
@@ -590,7 +608,8 @@ def plan_run(sizes: Mapping[str, tuple[int, int, int]], settings: PlanSettings |
             trained = _dense(lang, n, test, s)  # a trained model's index: test queries (round 2: unlabeled too)
             times = 1 + models
             cpu = base.cpu_seconds + models * trained.cpu_seconds
-            gpu = (base.gpu_seconds or 0) + models * (trained.gpu_seconds or 0)
+            gpu = (base.gpu_seconds or 0) + models * (trained.gpu_seconds or 0) \
+                + _tokenize_gpu_host_seconds(n, s.tokens_of(lang))
             # the corpus's token ids, written once and read by every model's encode: int32 ids + 12 B a passage
             token_disk = n * (4 * min(s.tokens_of(lang), s.max_seq_length) + 12)
             est.append(replace(base, cpu_seconds=cpu, gpu_seconds=gpu, disk_bytes=base.disk_bytes * times + token_disk,
