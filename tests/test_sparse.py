@@ -81,6 +81,32 @@ def test_ties_are_ordered_by_doc_id():
     assert _ids(idx.search([Query("q", "same words")], k=2)["q"]) == ["d10", "d2"]
 
 
+def test_a_loaded_index_holds_its_ids_and_vocabulary_compactly(tmp_path):
+    """Issue 21: a search's peak must not grow faster than its index. A loaded index keeps its doc ids as one
+    UTF-8 blob + offsets and its vocabulary as sorted terms + an id array, not one Python object per document
+    and per term; it searches and answers like the index it was saved from (non-ASCII ids and terms too)."""
+    from lexdr.doc_ids import DocIds
+    from lexdr.sparse.vocab import CompactVocab
+
+    docs = DOCS + [Doc("δ-7", "Zürich liegt an der Limmat, nahe den Alpen."), Doc("東京#2", "Rhine Zürich Alpen")]
+    built = BM25Index.build(docs, lang="en")
+    loaded = BM25Index.load(built.save(tmp_path / "idx"))
+    assert isinstance(loaded.doc_ids, DocIds) and isinstance(loaded._vocab, CompactVocab)
+    assert isinstance(loaded.retriever.vocab_dict, CompactVocab)  # bm25s' dict is not kept beside it
+    assert list(loaded.doc_ids) == [d.doc_id for d in docs] and loaded.vocab_size == built.vocab_size
+    assert dict(loaded._vocab.items()) == built._vocab
+    assert loaded._vocab.get("zzz-not-a-term") is None and "zzz-not-a-term" not in loaded._vocab
+    with pytest.raises(KeyError):
+        loaded._vocab["zzz-not-a-term"]
+    queries = [Query("q1", "capital of France"), Query("q2", "Rhine Alpen"), Query("q3", "Zürich"),
+               Query("q4", "nothing matches zzz")]
+    assert loaded.search(queries, k=4) == built.search(queries, k=4)
+    run = loaded.search(queries, k=4)
+    assert {h.doc_id for h in run["q3"]} == {"δ-7", "東京#2"}
+    shared = [h.doc_id for hits in run.values() for h in hits if h.doc_id == "東京#2"]
+    assert len(shared) >= 2 and all(x is shared[0] for x in shared)  # one str per document hit, not per hit
+
+
 def test_save_then_load_mmap_gives_identical_results(index, tmp_path):
     queries = [Query("q1", "capital of France"), Query("q2", "Rhine"), Query("q3", "nothing matches zzz")]
     folder = index.save(tmp_path / "idx")

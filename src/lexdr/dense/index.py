@@ -46,7 +46,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from lexdr.dense.doc_ids import DocIds
+from lexdr.doc_ids import DocIds
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, atomic_path, atomic_write, claim_output_folder,
