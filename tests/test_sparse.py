@@ -107,6 +107,30 @@ def test_a_loaded_index_holds_its_ids_and_vocabulary_compactly(tmp_path):
     assert len(shared) >= 2 and all(x is shared[0] for x in shared)  # one str per document hit, not per hit
 
 
+def test_the_stage_search_streams_its_run_batch_by_batch(index, tmp_path, monkeypatch):
+    """Issue 21: the BM25 stage's search writes each query file's run as it is ranked, a batch of queries at a
+    time (BM25Index.iter_search), never holding every hit: the same bytes as the whole run written at once."""
+    from lexdr.executors import LocalExecutor
+    from lexdr.formats import write_queries_tsv, write_run
+    from lexdr.retrieval import SearchConfig, write_runs
+
+    queries = [Query(f"q{i}", text) for i, text in enumerate(
+        ["capital of France", "Rhine", "nothing matches zzz", "Berlin city", "cats", "France Germany border"])]
+    assert list(index.iter_search(queries, k=3, batch=4)) == list(index.search(queries, k=3).items())
+    write_run(index.search(queries, k=3), tmp_path / "whole.trec", tag="bm25")
+    write_queries_tsv(queries, tmp_path / "q.tsv")
+    batches = []
+    search_terms = BM25Index.search_terms
+    monkeypatch.setattr(BM25Index, "search", lambda *a, **kw: pytest.fail("the whole run was searched at once"))
+    monkeypatch.setattr(BM25Index, "search_terms",
+                        lambda self, ids, terms, **kw: batches.append(len(ids)) or search_terms(self, ids, terms, **kw))
+    monkeypatch.setattr("lexdr.sparse.index.SEARCH_BATCH", 4)
+    write_runs(index, tmp_path, {"run.streamed.trec": tmp_path / "q.tsv"}, SearchConfig(depth=3, tag="bm25"),
+               tmp_path, LocalExecutor())
+    assert batches == [4, 2]
+    assert (tmp_path / "run.streamed.trec").read_bytes() == (tmp_path / "whole.trec").read_bytes()
+
+
 def test_save_then_load_mmap_gives_identical_results(index, tmp_path):
     queries = [Query("q1", "capital of France"), Query("q2", "Rhine"), Query("q3", "nothing matches zzz")]
     folder = index.save(tmp_path / "idx")

@@ -25,7 +25,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -52,6 +52,9 @@ _DOC_IDS = "doc_ids.json"
 # rank of each document's id in sorted order (int64): saves sorting millions of ids on every load
 _DOC_RANK = "doc_rank.npy"
 _VOCAB = "vocab.index.json"  # bm25s' file name
+# Queries ranked at a time by iter_search: their hits are what a streamed search holds (1,000 x depth 100: about
+# 9 MiB of hits)
+SEARCH_BATCH = 1000
 
 
 def _bm25s():
@@ -63,6 +66,23 @@ def _bm25s():
     if bm25s_logger.level == logging.DEBUG:
         bm25s_logger.setLevel(logging.NOTSET)
     return bm25s
+
+
+def release_freed_memory() -> None:
+    """Hand the heap memory just freed back to the OS (``malloc_trim``): after the out-of-core build (its
+    vocabulary dict, doc id list, merge blocks) and after :meth:`BM25Index.load` (the JSON of every id and term).
+
+    glibc keeps freed heap pages resident (its trim and mmap thresholds rise with the large blocks freed), and
+    the search that follows allocates little from that heap: without this, the BM25 stage searched on top of
+    the build's and the load's dead memory (10 MiB at 100k passages, 27 MiB at 1M; issue 21,
+    ``benchmarks/results/stage_memory.md``). A no-op where there is no glibc."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: glibc's, on Linux
+    except (OSError, AttributeError, TypeError):
+        return
+    trim(0)
 
 
 class BM25Index:
@@ -188,6 +208,20 @@ class BM25Index:
         queries = list(queries)
         terms = self.analyzer.analyze_batch([q.text for q in queries], n_jobs=n_jobs)
         return self.search_terms([q.query_id for q in queries], terms, k=k, n_threads=n_threads)
+
+    def iter_search(self, queries: Sequence[Query], k: int = DEFAULT_DEPTH, n_threads: int = 2, n_jobs: int = 2,
+                    batch: int | None = None) -> Iterator[tuple[str, list[Hit]]]:
+        """:meth:`search`, yielded query by query (``(query id, hits)``, in query order) and ranked ``batch``
+        queries at a time, so that only one batch's hits are held: a query file's run written as it comes
+        (:func:`lexdr.formats.runs.write_run_items`) costs one batch's memory, not every hit of every query
+        (each query is ranked alone: the same hits as :meth:`search`). ``batch``: :data:`SEARCH_BATCH` by default."""
+        batch = batch or SEARCH_BATCH
+        queries = list(queries)
+        terms = self.analyzer.analyze_batch([q.text for q in queries], n_jobs=n_jobs)
+        for i in range(0, len(queries), batch):
+            run = self.search_terms([q.query_id for q in queries[i:i + batch]], terms[i:i + batch], k=k,
+                                    n_threads=n_threads)
+            yield from run.items()
 
     def search_terms(self, query_ids: Sequence[str], queries_terms: Sequence[list[str]], k: int = DEFAULT_DEPTH,
                      n_threads: int = 2) -> Run:
@@ -355,6 +389,8 @@ class BM25Index:
                 raise LexdrError(f"{folder}: {_DOC_RANK} has {rank.shape} entries for {len(doc_ids)} doc ids; the "
                                  "folder is damaged, rebuild the index")
         index._attach(retriever, doc_ids, rank)  # keeps the ids compactly; the list read here is dropped
+        del doc_ids, vocab
+        release_freed_memory()  # the JSON read here: a list of every id and a dict of every term, now dead
         return index
 
     def __repr__(self) -> str:

@@ -48,7 +48,7 @@ from lexdr.executors import Executor, LocalExecutor
 from lexdr.formats.files import SPARSE_INDEX, atomic_folder, claim_output_folder
 from lexdr.records import Doc
 from lexdr.sparse.config import DEFAULT_MAX_DOCS_IN_MEMORY
-from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s
+from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s, release_freed_memory
 
 __all__ = ["DEFAULT_MAX_DOCS_IN_MEMORY", "ShardStats", "build_out_of_core", "shard_docs_for"]
 
@@ -349,7 +349,10 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
     logger.info("out-of-core BM25: %d docs, %d terms, %d postings in %d shards of %d, %.1fs -> %s",
                 len(shards.doc_ids), len(shards.vocab), nnz, len(shards.prefixes), shard_docs,
                 time.perf_counter() - t0, out_dir)
+    del shards, spec
+    release_freed_memory()
     return out_dir
+
 
 
 @dataclass
