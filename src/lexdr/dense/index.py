@@ -76,6 +76,16 @@ class IndexType(str, enum.Enum):
     ivfpq = "ivfpq"
 
 
+def count_distinct(ids: Sequence[str]) -> int:
+    """``len(set(ids))`` without a set of every id (about 100 bytes a passage at once): ids whose hashes all
+    differ are all distinct, the usual case of one row per passage; only ids with a repeated hash (a windowed
+    index's repeated ids, or a hash collision) are counted with a set."""
+    hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+    if len(np.unique(hashes)) == len(hashes):
+        return len(hashes)
+    return len(set(ids))
+
+
 @dataclass(frozen=True)
 class DenseIndexConfig:
     """How a dense index is built and searched: the ``[dense.index]`` section of a run config.
@@ -305,7 +315,7 @@ class DenseIndex:
         searched deeper, doubling, until every query has ``k`` distinct passages or the index is exhausted."""
         distinct = getattr(self, "_distinct_docs", None)
         if distinct is None:
-            distinct = self._distinct_docs = len(set(self.doc_ids))
+            distinct = self._distinct_docs = count_distinct(self.doc_ids)
         windowed = distinct < len(self.doc_ids)
         k = min(k, distinct)
         todo = list(range(len(query_ids)))
