@@ -659,9 +659,9 @@ def scale_fits(rows: list[dict]) -> dict:
 
 
 def _ids_memory_per_passage() -> float:
-    """Bytes ``DenseIndex.doc_ids`` (:class:`lexdr.dense.doc_ids.DocIds`) costs per passage, measured on ids
+    """Bytes ``DenseIndex.doc_ids`` (:class:`lexdr.doc_ids.DocIds`) costs per passage, measured on ids
     shaped like Mr. TyDi's (``<wikipedia id>#<passage>``)."""
-    from lexdr.dense.doc_ids import DocIds
+    from lexdr.doc_ids import DocIds
 
     ids = [f"{1_000_000 + 37 * i}#{i % 40}" for i in range(100_000)]
     return DocIds(ids).nbytes / len(ids)

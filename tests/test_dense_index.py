@@ -219,3 +219,15 @@ def test_damaged_or_foreign_shards_are_re_encoded(tmp_path, caplog):
     assert other.model.calls == [4, 4] and "was encoded by another encoder" in caplog.text
     manifest = json.loads((tmp_path / "w" / "shards" / "000000.json").read_text())
     assert manifest["encoder"]["passage_prompt"] == ""
+
+
+def test_count_distinct_counts_like_a_set_without_one_for_distinct_ids():
+    """Issue 21: a dense search counts its index's distinct ids (MaxP over windows) from their hashes, not a set
+    of every id; the same count whether the ids repeat (a windowed index) or not."""
+    from lexdr.dense.index import count_distinct
+    from lexdr.doc_ids import DocIds
+
+    ids = [f"p{i}" for i in range(500)] + ["δ#1", "東京"]
+    windowed = [i for i in ids for _ in range(3)][:-1]
+    for case in (ids, windowed, DocIds(ids), DocIds(windowed), []):
+        assert count_distinct(case) == len(set(case))

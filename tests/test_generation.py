@@ -18,6 +18,7 @@ from lexdr.generation import (DROP_REASONS, Example, GenerationConfig, Generator
                               script_check)
 from lexdr.generation.causal import build_prompt, clean_output, demo_excerpt, pick_demonstrations
 from lexdr.generation.passage_cut import PassageCutGenerator, split_sentences
+from lexdr.generation.stage import select_passages
 from lexdr.dense import DenseRetriever
 from lexdr.records import Doc, Hit, Query
 from lexdr.retrieval import HybridRetriever
@@ -378,6 +379,30 @@ def test_config_validates():
 # --------------------------------------------------------------------------------------------------- stage
 def _stage_inputs(tmp_path):
     return write_corpus(tmp_path / "corpus.jsonl"), write_mined(tmp_path / "mined.jsonl")
+
+
+def test_generation_holds_the_selected_and_reached_passages_not_the_corpus(tmp_path, monkeypatch):
+    """Issue 21: the stage's peak must not grow with the corpus. The corpus is streamed: only the passages it
+    generates for and the mined positives (the demonstrations) become text; the selection is the one
+    select_passages makes over the whole corpus."""
+    docs = [Doc(f"p{i:03d}", f"Passage {i} is about topic {i % 7}. It has a second sentence here.") for i in range(60)]
+    corpus = write_corpus(tmp_path / "corpus.jsonl", docs)
+    mined = write_jsonl(tmp_path / "mined.jsonl", [
+        {"query_id": "q0", "query": "topic three", "positive_ids": ["p003"]},
+        {"query_id": "q1", "query": "topic five", "positive_ids": ["p010", "p011", "elsewhere"]}])
+    reached = {"p003", "p010", "p011", "elsewhere"}
+    made: list[str] = []
+    full_text = Doc.full_text
+    monkeypatch.setattr(Doc, "full_text", lambda self: made.append(self.doc_id) or full_text(self))
+    cfg = GenerationConfig(backend="passage-cut", top_k=None, show_progress=False, max_passages=5, seed=3)
+    out = generate_queries(corpus, mined, tmp_path / "gen", "en", cfg)
+    expected = select_passages([d.doc_id for d in docs], reached, 5, 3)
+    shard = [json.loads(line) for line in (out / "shards" / "00000.jsonl").read_text().splitlines()]
+    assert [r["doc_id"] for r in shard] == expected
+    assert set(made) <= set(expected) | reached and len(made) == len(set(made))  # 8 of 60 passages, once each
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["passages"], stats["passages_reached"], stats["passages_unreached"],
+            stats["passages_selected"]) == (60, 3, 57, 5)
 
 
 def test_stage_resumes_at_first_missing_shard_and_never_writes_partial_output(tmp_path):

@@ -81,6 +81,56 @@ def test_ties_are_ordered_by_doc_id():
     assert _ids(idx.search([Query("q", "same words")], k=2)["q"]) == ["d10", "d2"]
 
 
+def test_a_loaded_index_holds_its_ids_and_vocabulary_compactly(tmp_path):
+    """Issue 21: a search's peak must not grow faster than its index. A loaded index keeps its doc ids as one
+    UTF-8 blob + offsets and its vocabulary as sorted terms + an id array, not one Python object per document
+    and per term; it searches and answers like the index it was saved from (non-ASCII ids and terms too)."""
+    from lexdr.doc_ids import DocIds
+    from lexdr.sparse.vocab import CompactVocab
+
+    docs = DOCS + [Doc("δ-7", "Zürich liegt an der Limmat, nahe den Alpen."), Doc("東京#2", "Rhine Zürich Alpen")]
+    built = BM25Index.build(docs, lang="en")
+    loaded = BM25Index.load(built.save(tmp_path / "idx"))
+    assert isinstance(loaded.doc_ids, DocIds) and isinstance(loaded._vocab, CompactVocab)
+    assert isinstance(loaded.retriever.vocab_dict, CompactVocab)  # bm25s' dict is not kept beside it
+    assert list(loaded.doc_ids) == [d.doc_id for d in docs] and loaded.vocab_size == built.vocab_size
+    assert dict(loaded._vocab.items()) == built._vocab
+    assert loaded._vocab.get("zzz-not-a-term") is None and "zzz-not-a-term" not in loaded._vocab
+    with pytest.raises(KeyError):
+        loaded._vocab["zzz-not-a-term"]
+    queries = [Query("q1", "capital of France"), Query("q2", "Rhine Alpen"), Query("q3", "Zürich"),
+               Query("q4", "nothing matches zzz")]
+    assert loaded.search(queries, k=4) == built.search(queries, k=4)
+    run = loaded.search(queries, k=4)
+    assert {h.doc_id for h in run["q3"]} == {"δ-7", "東京#2"}
+    shared = [h.doc_id for hits in run.values() for h in hits if h.doc_id == "東京#2"]
+    assert len(shared) >= 2 and all(x is shared[0] for x in shared)  # one str per document hit, not per hit
+
+
+def test_the_stage_search_streams_its_run_batch_by_batch(index, tmp_path, monkeypatch):
+    """Issue 21: the BM25 stage's search writes each query file's run as it is ranked, a batch of queries at a
+    time (BM25Index.iter_search), never holding every hit: the same bytes as the whole run written at once."""
+    from lexdr.executors import LocalExecutor
+    from lexdr.formats import write_queries_tsv, write_run
+    from lexdr.retrieval import SearchConfig, write_runs
+
+    queries = [Query(f"q{i}", text) for i, text in enumerate(
+        ["capital of France", "Rhine", "nothing matches zzz", "Berlin city", "cats", "France Germany border"])]
+    assert list(index.iter_search(queries, k=3, batch=4)) == list(index.search(queries, k=3).items())
+    write_run(index.search(queries, k=3), tmp_path / "whole.trec", tag="bm25")
+    write_queries_tsv(queries, tmp_path / "q.tsv")
+    batches = []
+    search_terms = BM25Index.search_terms
+    monkeypatch.setattr(BM25Index, "search", lambda *a, **kw: pytest.fail("the whole run was searched at once"))
+    monkeypatch.setattr(BM25Index, "search_terms",
+                        lambda self, ids, terms, **kw: batches.append(len(ids)) or search_terms(self, ids, terms, **kw))
+    monkeypatch.setattr("lexdr.sparse.index.SEARCH_BATCH", 4)
+    write_runs(index, tmp_path, {"run.streamed.trec": tmp_path / "q.tsv"}, SearchConfig(depth=3, tag="bm25"),
+               tmp_path, LocalExecutor())
+    assert batches == [4, 2]
+    assert (tmp_path / "run.streamed.trec").read_bytes() == (tmp_path / "whole.trec").read_bytes()
+
+
 def test_save_then_load_mmap_gives_identical_results(index, tmp_path):
     queries = [Query("q1", "capital of France"), Query("q2", "Rhine"), Query("q3", "nothing matches zzz")]
     folder = index.save(tmp_path / "idx")

@@ -100,6 +100,30 @@ def test_build_index_stage_out_of_core(tmp_path):
     _same_index(tmp_path / "mem", tmp_path / "ooc")
 
 
+def test_out_of_core_build_holds_ids_compactly_and_still_names_a_duplicate_line(tmp_path, monkeypatch):
+    """Issue 21: the out-of-core build keeps each shard's doc ids as one UTF-8 blob + offsets, and the corpus is
+    streamed without a set of every id (the build finds duplicates by sorting); a duplicate is still reported
+    at its file and line."""
+    from lexdr.doc_ids import DocIds
+    from lexdr.errors import InputError
+    from lexdr.sparse import outofcore
+
+    kept = []
+    analyze_all = outofcore._analyze_all
+    monkeypatch.setattr(outofcore, "_analyze_all", lambda *a, **kw: kept.append(analyze_all(*a, **kw)) or kept[-1])
+    docs = [Doc(f"d{i}", f"word{i} common text") for i in range(7)]
+    build_out_of_core(docs, tmp_path / "ooc", lang="en", max_docs_in_memory=3, n_jobs=1)
+    (shards,) = kept
+    assert shards.id_parts and all(isinstance(p, DocIds) for p in shards.id_parts)
+    assert shards.doc_ids() == [d.doc_id for d in docs] and shards.n_docs == 7
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": i, "text": "some text"}) + "\n" for i in ("a", "b", "c", "b")),
+                      encoding="utf-8")
+    with pytest.raises(InputError, match=r"corpus.jsonl:4.*duplicate document id 'b'"):
+        build_index(corpus, "en", tmp_path / "dup", max_docs_in_memory=2, n_jobs=1)
+    assert not (tmp_path / "dup").exists()
+
+
 def test_out_of_core_errors(tmp_path):
     with pytest.raises(LexdrError, match="empty corpus"):
         build_out_of_core([], tmp_path / "a", lang="en")

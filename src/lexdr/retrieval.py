@@ -156,17 +156,20 @@ def write_runs(retriever: Retriever, index: Path, queries: Mapping[str, Path], c
     BM25 and dense stages search the index they just built)."""
     import logging
 
-    from lexdr.formats import read_queries, write_run
+    from lexdr.formats import read_queries
+    from lexdr.formats.runs import write_run_items
 
     out, counts = Path(out_dir), {}
     tag = config.tag or getattr(retriever, "run_tag", "lexdr")
     for name, path in queries.items():
         qs = read_queries(path)
-        run = search_queries(retriever, index, qs, config.depth, executor, options or {})
-        write_run(run, out / name, tag=tag)
-        empty = sum(1 for hits in run.values() if not hits)
+        if hasattr(retriever, "iter_search") and not executor.distributed:  # BM25: streamed, batch by batch
+            items = retriever.iter_search(qs, config.depth)
+        else:
+            items = search_queries(retriever, index, qs, config.depth, executor, options or {}).items()
+        empty = write_run_items(items, out / name, tag, [q.query_id for q in qs])
         if empty:
-            logging.getLogger(__name__).warning("%d of %d queries matched no document", empty, len(run))
+            logging.getLogger(__name__).warning("%d of %d queries matched no document", empty, len(qs))
         counts[name] = len(qs)
     return counts
 

@@ -46,7 +46,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from lexdr.dense.doc_ids import DocIds
+from lexdr.doc_ids import DocIds
 from lexdr.defaults import DEFAULT_DEPTH
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import (DENSE_INDEX, SPARSE_INDEX, atomic_path, atomic_write, claim_output_folder,
@@ -74,6 +74,16 @@ class IndexType(str, enum.Enum):
     ivf = "ivf"
     ivf_sq8 = "ivf-sq8"
     ivfpq = "ivfpq"
+
+
+def count_distinct(ids: Sequence[str]) -> int:
+    """``len(set(ids))`` without a set of every id (about 100 bytes a passage at once): ids whose hashes all
+    differ are all distinct, the usual case of one row per passage; only ids with a repeated hash (a windowed
+    index's repeated ids, or a hash collision) are counted with a set."""
+    hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+    if len(np.unique(hashes)) == len(hashes):
+        return len(hashes)
+    return len(set(ids))
 
 
 @dataclass(frozen=True)
@@ -305,7 +315,7 @@ class DenseIndex:
         searched deeper, doubling, until every query has ``k`` distinct passages or the index is exhausted."""
         distinct = getattr(self, "_distinct_docs", None)
         if distinct is None:
-            distinct = self._distinct_docs = len(set(self.doc_ids))
+            distinct = self._distinct_docs = count_distinct(self.doc_ids)
         windowed = distinct < len(self.doc_ids)
         k = min(k, distinct)
         todo = list(range(len(query_ids)))

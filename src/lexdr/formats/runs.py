@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Sequence
 
 from lexdr.errors import InputError
 from lexdr.formats.files import atomic_write, open_text
 from lexdr.formats.ids import check_run_id, find_bad_id
 from lexdr.records import Hit, Run
 
-__all__ = ["read_run", "iter_run", "write_run", "sort_hits"]
+__all__ = ["read_run", "iter_run", "write_run", "write_run_items", "sort_hits"]
 
 
 def sort_hits(hits: list[Hit]) -> list[Hit]:
@@ -88,14 +88,26 @@ def write_run(run: Run, path: str | Path, tag: str = "lexdr") -> None:
 
     An empty id or one holding whitespace is refused (:class:`LexdrError`) before anything is written: it
     would split into extra columns and the run could not be read back."""
+    write_run_items(run.items(), path, tag, list(run))
+
+
+def write_run_items(items: Iterable[tuple[str, list[Hit]]], path: str | Path, tag: str = "lexdr",
+                    query_ids: Sequence[str] = ()) -> int:
+    """:func:`write_run` for a run that arrives query by query (``(query id, hits)`` pairs, e.g. a search
+    streamed in batches: :meth:`lexdr.sparse.BM25Index.iter_search`), so it is never held whole; the same
+    bytes. ``query_ids``, the queries to come, are checked before anything is written. Returns how many
+    queries had no hit."""
     tag = "_".join(tag.split()) or "lexdr"
-    bad_q = find_bad_id(list(run))
+    bad_q = find_bad_id(list(query_ids))
     if bad_q is not None:
         check_run_id(bad_q, path, "query")
+    empty = 0
     with atomic_write(path) as fh:
-        for qid, hits in run.items():
+        for qid, hits in items:
             bad = find_bad_id([h.doc_id for h in hits])
             if bad is not None:  # raised inside the atomic write: nothing is left behind
                 check_run_id(bad, path, "document")
+            empty += not hits
             for rank, h in enumerate(hits, start=1):
                 fh.write(f"{qid} Q0 {h.doc_id} {rank} {h.score:.6f} {tag}\n")
+    return empty

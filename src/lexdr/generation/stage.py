@@ -2,6 +2,8 @@
 
 Inputs
     ``corpus_path``: any corpus :func:`lexdr.formats.iter_corpus` reads; a passage is ``Doc.full_text()``.
+    Streamed twice (count, then pick), never held: only the texts of the passages generated for and of the
+    mined positives (the demonstrations) are kept.
     ``pairs_path``: mined pairs (see :mod:`lexdr.generation.pairs`): which passages are already reached, and
     the in-language demonstrations / training pairs.
     ``unlabeled_queries_path`` (optional): more existing queries to deduplicate against.
@@ -77,10 +79,45 @@ def shard_path(out_dir: str | Path, shard_no: int) -> Path:
 def select_passages(passage_ids: Sequence[str], reached: set[str], max_passages: int | None, seed: int) -> list[str]:
     """Passages no mined query reached, in corpus order; a seeded sample of ``max_passages`` when capped."""
     unreached = [pid for pid in passage_ids if pid not in reached]
-    if max_passages is not None and len(unreached) > max_passages:
-        keep = np.sort(np.random.default_rng([seed, 3]).choice(len(unreached), max_passages, replace=False))
-        unreached = [unreached[i] for i in keep]
-    return unreached
+    keep = _sample(len(unreached), max_passages, seed)
+    return unreached if keep is None else [unreached[i] for i in keep]
+
+
+def _sample(n_unreached: int, max_passages: int | None, seed: int) -> np.ndarray | None:
+    """Which of ``n_unreached`` unreached passages (their places among them, sorted) are generated for; None: all."""
+    if max_passages is not None and n_unreached > max_passages:
+        return np.sort(np.random.default_rng([seed, 3]).choice(n_unreached, max_passages, replace=False))
+    return None
+
+
+def _read_passages(corpus_path: str | Path, reached: set[str], max_passages: int | None,
+                   seed: int) -> tuple[list[str], dict[str, str], int, set[str]]:
+    """:func:`select_passages` over the corpus file, streamed twice without holding the corpus: the selected
+    passages' ids (corpus order), the texts of those and of the reached passages (the demonstrations), the
+    corpus's passage count and the reached ids it holds. Held: the reached ids and the selected texts, never
+    one object per corpus passage."""
+    n, found = 0, set()
+    for doc in iter_corpus(corpus_path):  # pass 1: how many passages, which reached ones are in the corpus
+        n += 1
+        if doc.doc_id in reached:
+            found.add(doc.doc_id)
+    keep = _sample(n - len(found), max_passages, seed)
+    wanted = None if keep is None else iter(keep.tolist())
+    nxt = -1 if wanted is None else next(wanted, n)
+    selected: list[str] = []
+    texts: dict[str, str] = {}
+    u = 0  # place of the passage among the unreached ones
+    for doc in iter_corpus(corpus_path):  # pass 2: the selected and the reached passages' texts
+        if doc.doc_id in reached:
+            texts[doc.doc_id] = doc.full_text()
+            continue
+        if wanted is None or u == nxt:
+            selected.append(doc.doc_id)
+            texts[doc.doc_id] = doc.full_text()
+            if wanted is not None:
+                nxt = next(wanted, n)
+        u += 1
+    return selected, texts, n, found
 
 
 def _read_shard(path: Path, expected_ids: list[str]) -> list[dict] | None:
@@ -246,18 +283,18 @@ def generate_queries(corpus_path: str | Path, pairs_path: str | Path, out_dir: s
     out = Path(out_dir)
     shard_dir = out / "shards"
 
-    passages = {doc.doc_id: doc.full_text() for doc in iter_corpus(corpus_path)}
     pairs = read_pairs(pairs_path)
     reached = {pid for p in pairs for pid in p.positive_ids}
-    unknown = reached - passages.keys()
+    # the passages: those selected and the reached ones, not the whole corpus (streamed: _read_passages)
+    selected, passages, n_passages, found = _read_passages(corpus_path, reached, cfg.max_passages, cfg.seed)
+    unknown = reached - found
     if unknown and len(unknown) == len(reached):
         raise LexdrError(f"none of the {len(reached)} positive ids in {pairs_path} is in {corpus_path}: are the pairs "
                          f"from another corpus? (e.g. {sorted(unknown)[:3]})")
-    selected = select_passages(list(passages), reached, cfg.max_passages, cfg.seed)
-    counts = {"lang": lang, "passages": len(passages), "passages_reached": len(reached & passages.keys()),
-              "passages_unreached": len(passages) - len(reached & passages.keys()), "passages_selected": len(selected)}
+    counts = {"lang": lang, "passages": n_passages, "passages_reached": len(found),
+              "passages_unreached": n_passages - len(found), "passages_selected": len(selected)}
     logger.info("generation: %d of %d passages unreached by mining, generating for %d (%s)",
-                counts["passages_unreached"], len(passages), len(selected), cfg.backend)
+                counts["passages_unreached"], n_passages, len(selected), cfg.backend)
 
     _check_manifest(shard_dir, cfg, replace_stale)
     records: list[dict] = []

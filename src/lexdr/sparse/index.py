@@ -4,7 +4,7 @@ What this layer adds to bm25s, and why:
 
 * the analyzer is recorded with the index (``config.json``) and rebuilt at query time, so queries and documents
   always get the same analysis;
-* string doc ids (``doc_ids.json``), and runs (``qid -> [Hit]``) sorted by score then doc id, so equal scores
+* string doc ids (``doc_ids.json``; held compactly once loaded, as is the vocabulary), and runs (``qid -> [Hit]``) sorted by score then doc id, so equal scores
   come out in the same order on every machine (bm25s' ``argpartition`` leaves ties in arbitrary order);
 * only documents that match at least one query term are returned (score > 0), as Lucene does; ``k`` larger
   than the corpus is clipped instead of raising;
@@ -25,16 +25,17 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from lexdr.analysis import Analyzer, analyzer_from_config, default_bm25_params, get_analyzer
 from lexdr.defaults import DEFAULT_DEPTH
+from lexdr.doc_ids import DocIds
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.formats.files import DENSE_INDEX, SPARSE_INDEX, atomic_folder, claim_output_folder, folder_kind
 from lexdr.records import Doc, Hit, Query, Run
-from lexdr.sparse.vocab import build_vocab, terms_to_ids
+from lexdr.sparse.vocab import CompactVocab, build_vocab, terms_to_ids
 
 __all__ = ["BM25Index", "BM25_METHODS", "INDEX_FORMAT"]
 
@@ -50,6 +51,10 @@ _MIN_DOCS_PER_THREAD = 50_000
 _DOC_IDS = "doc_ids.json"
 # rank of each document's id in sorted order (int64): saves sorting millions of ids on every load
 _DOC_RANK = "doc_rank.npy"
+_VOCAB = "vocab.index.json"  # bm25s' file name
+# Queries ranked at a time by iter_search: their hits are what a streamed search holds (1,000 x depth 100: about
+# 9 MiB of hits)
+SEARCH_BATCH = 1000
 
 
 def _bm25s():
@@ -61,6 +66,23 @@ def _bm25s():
     if bm25s_logger.level == logging.DEBUG:
         bm25s_logger.setLevel(logging.NOTSET)
     return bm25s
+
+
+def release_freed_memory() -> None:
+    """Hand the heap memory just freed back to the OS (``malloc_trim``): after the out-of-core build (its
+    vocabulary dict, doc id list, merge blocks) and after :meth:`BM25Index.load` (the JSON of every id and term).
+
+    glibc keeps freed heap pages resident (its trim and mmap thresholds rise with the large blocks freed), and
+    the search that follows allocates little from that heap: without this, the BM25 stage searched on top of
+    the build's and the load's dead memory (10 MiB at 100k passages, 27 MiB at 1M; issue 21,
+    ``benchmarks/results/stage_memory.md``). A no-op where there is no glibc."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: glibc's, on Linux
+    except (OSError, AttributeError, TypeError):
+        return
+    trim(0)
 
 
 class BM25Index:
@@ -93,11 +115,11 @@ class BM25Index:
         if self.k1 < 0 or not 0.0 <= self.b <= 1.0:
             raise ConfigError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b})")
         self.method = method
-        self.doc_ids: list[str] = []
+        # compact: the ids' UTF-8 bytes + 8 bytes a document, not one str object each (lexdr.doc_ids)
+        self.doc_ids: Sequence[str] = DocIds([])
         self._retriever: Any = None
-        self._vocab: dict[str, int] = {}
+        self._vocab: Mapping[str, int] = {}  # a loaded index: a CompactVocab
         self._id_rank: np.ndarray = np.zeros(0, dtype=np.int64)
-        self._doc_id_array: np.ndarray = np.zeros(0, dtype=object)
 
     # ------------------------------------------------------------------------------------------ building
     @classmethod
@@ -141,16 +163,15 @@ class BM25Index:
                     self.analyzer.lang, self.analyzer.name, self.k1, self.b)
         return self
 
-    def _attach(self, retriever: Any, doc_ids: list[str], rank: np.ndarray | None = None) -> None:
+    def _attach(self, retriever: Any, doc_ids: Sequence[str], rank: np.ndarray | None = None) -> None:
         self._retriever = retriever
         self._vocab = retriever.vocab_dict
-        self.doc_ids = doc_ids
-        self._doc_id_array = np.asarray(doc_ids, dtype=object)
         if rank is None:  # rank of each document's id in sorted order: the tie-break key for equal scores
-            order = np.argsort(self._doc_id_array, kind="stable")
+            order = np.argsort(np.asarray(list(doc_ids), dtype=object), kind="stable")
             rank = np.empty(len(doc_ids), dtype=np.int64)
             rank[order] = np.arange(len(doc_ids), dtype=np.int64)
         self._id_rank = rank
+        self.doc_ids = DocIds(doc_ids)
 
     kind = SPARSE_INDEX  # what config.json records (lexdr.retrieval.index_kind)
 
@@ -188,6 +209,20 @@ class BM25Index:
         terms = self.analyzer.analyze_batch([q.text for q in queries], n_jobs=n_jobs)
         return self.search_terms([q.query_id for q in queries], terms, k=k, n_threads=n_threads)
 
+    def iter_search(self, queries: Sequence[Query], k: int = DEFAULT_DEPTH, n_threads: int = 2, n_jobs: int = 2,
+                    batch: int | None = None) -> Iterator[tuple[str, list[Hit]]]:
+        """:meth:`search`, yielded query by query (``(query id, hits)``, in query order) and ranked ``batch``
+        queries at a time, so that only one batch's hits are held: a query file's run written as it comes
+        (:func:`lexdr.formats.runs.write_run_items`) costs one batch's memory, not every hit of every query
+        (each query is ranked alone: the same hits as :meth:`search`). ``batch``: :data:`SEARCH_BATCH` by default."""
+        batch = batch or SEARCH_BATCH
+        queries = list(queries)
+        terms = self.analyzer.analyze_batch([q.text for q in queries], n_jobs=n_jobs)
+        for i in range(0, len(queries), batch):
+            run = self.search_terms([q.query_id for q in queries[i:i + batch]], terms[i:i + batch], k=k,
+                                    n_threads=n_threads)
+            yield from run.items()
+
     def search_terms(self, query_ids: Sequence[str], queries_terms: Sequence[list[str]], k: int = DEFAULT_DEPTH,
                      n_threads: int = 2) -> Run:
         """Like :meth:`search` for already-analyzed queries."""
@@ -199,9 +234,16 @@ class BM25Index:
                    n_threads: int = 2) -> Run:
         """Search with term ids of this index's vocabulary (see :meth:`rank_ids`), as a :data:`Run`."""
         ranked = self.rank_ids(token_ids, k=k, n_threads=n_threads)
-        id_array, run = self._doc_id_array, {}
+        # one str per document hit, shared by every hit on it: the ids of the documents hit, not all N
+        doc_ids, names, run = self.doc_ids, [None] * self.num_docs, {}
         for qid, (docs, scores) in zip(query_ids, ranked):
-            run[qid] = list(map(Hit, id_array[docs].tolist(), scores.tolist()))
+            ids = []
+            for p in docs.tolist():
+                name = names[p]
+                if name is None:
+                    name = names[p] = doc_ids[p]
+                ids.append(name)
+            run[qid] = list(map(Hit, ids, scores.tolist()))
         return run
 
     def rank_ids(self, token_ids: Sequence[list[int]], k: int = DEFAULT_DEPTH,
@@ -296,7 +338,7 @@ class BM25Index:
         folder = claim_output_folder(folder, SPARSE_INDEX, overwrite=overwrite)
         with atomic_folder(folder, needs=self._array_bytes()) as tmp:
             self._retriever.save(tmp, allow_pickle=False, show_progress=False)
-            (tmp / _DOC_IDS).write_text(json.dumps(self.doc_ids, ensure_ascii=False), encoding="utf-8")
+            (tmp / _DOC_IDS).write_text(json.dumps(list(self.doc_ids), ensure_ascii=False), encoding="utf-8")
             np.save(tmp / _DOC_RANK, self._id_rank, allow_pickle=False)
             (tmp / _CONFIG).write_text(json.dumps(self.config(), indent=2, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
@@ -325,7 +367,10 @@ class BM25Index:
         bm = cfg["bm25"]
         index = cls(analyzer_from_config(cfg["analyzer"]), k1=bm["k1"], b=bm["b"], method=bm["method"])
         try:
-            retriever = _bm25s().BM25.load(folder, mmap=mmap, load_vocab=True, allow_pickle=False)
+            retriever = _bm25s().BM25.load(folder, mmap=mmap, load_vocab=False, allow_pickle=False)
+            # the vocabulary held compactly, not as bm25s' dict and id set (CompactVocab); the dict read here
+            # is dropped
+            vocab = CompactVocab(json.loads((folder / _VOCAB).read_text(encoding="utf-8")))
         except (OSError, ValueError, EOFError, KeyError, TypeError) as e:  # a truncated .npy, a cut vocabulary
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise LexdrError(f"{folder} is damaged ({type(e).__name__}: {first}) (fix: rebuild it with `lexdr index "
@@ -333,13 +378,19 @@ class BM25Index:
         if retriever.scores["num_docs"] != len(doc_ids):
             raise LexdrError(f"{folder}: {len(doc_ids)} doc ids but {retriever.scores['num_docs']} indexed "
                              "documents; the folder is damaged, rebuild the index")
+        retriever.vocab_dict = vocab  # bm25s' own retrieve() keeps working on index.retriever
+        ids = np.sort(vocab.ids())
+        contiguous = bool(len(ids) == 0 or (ids[0] == 0 and ids[-1] == len(ids) - 1 and np.all(np.diff(ids) == 1)))
+        retriever.unique_token_ids_set = range(len(ids)) if contiguous else set(ids.tolist())
         rank = None
         if (folder / _DOC_RANK).is_file():  # older folders lack it: the ids are sorted here
             rank = np.load(folder / _DOC_RANK, allow_pickle=False)
             if rank.shape != (len(doc_ids),):
                 raise LexdrError(f"{folder}: {_DOC_RANK} has {rank.shape} entries for {len(doc_ids)} doc ids; the "
                                  "folder is damaged, rebuild the index")
-        index._attach(retriever, doc_ids, rank)
+        index._attach(retriever, doc_ids, rank)  # keeps the ids compactly; the list read here is dropped
+        del doc_ids, vocab
+        release_freed_memory()  # the JSON read here: a list of every id and a dict of every term, now dead
         return index
 
     def __repr__(self) -> str:

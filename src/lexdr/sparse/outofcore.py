@@ -25,7 +25,8 @@ The result is an ordinary lexdr BM25 index folder (bm25s' ``data/indices/indptr.
 ``search`` reads only the postings of the query terms.
 
 What stays in memory, whatever the shard size: the vocabulary (a dict of every distinct term), the document
-ids (sorted at the end for the tie-break, which also finds duplicates) and one int32 length per document.
+ids (each shard's as one UTF-8 blob + offsets, :class:`lexdr.doc_ids.DocIds`; sorted at the end for the
+tie-break, which also finds duplicates) and one int32 length per document.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from lexdr.analysis import Analyzer, get_analyzer
+from lexdr.doc_ids import DocIds
 from lexdr.errors import ConfigError, LexdrError
 from lexdr.executors import Executor, LocalExecutor
 from lexdr.formats.files import SPARSE_INDEX, atomic_folder, claim_output_folder
 from lexdr.records import Doc
 from lexdr.sparse.config import DEFAULT_MAX_DOCS_IN_MEMORY
-from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s
+from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s, release_freed_memory
 
 __all__ = ["DEFAULT_MAX_DOCS_IN_MEMORY", "ShardStats", "build_out_of_core", "shard_docs_for"]
 
@@ -347,9 +349,12 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
                              "merge": round(time.perf_counter() - t_scored, 3)}}
         _write_metadata(tmp, spec, reference, shards, build)
     logger.info("out-of-core BM25: %d docs, %d terms, %d postings in %d shards of %d, %.1fs -> %s",
-                len(shards.doc_ids), len(shards.vocab), nnz, len(shards.prefixes), shard_docs,
+                shards.n_docs, len(shards.vocab), nnz, len(shards.prefixes), shard_docs,
                 time.perf_counter() - t0, out_dir)
+    del shards, spec
+    release_freed_memory()
     return out_dir
+
 
 
 @dataclass
@@ -358,7 +363,8 @@ class _Analyzed:
     document frequencies, ids and lengths, and each shard's file prefix (its postings are on disk)."""
 
     vocab: dict[str, int] = field(default_factory=dict)
-    doc_ids: list[str] = field(default_factory=list)
+    id_parts: list[DocIds] = field(default_factory=list)  # each shard's ids, compactly (not a str a document)
+    n_docs: int = 0
     doc_freqs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     lens_parts: list[np.ndarray] = field(default_factory=list)
     prefixes: list[Path] = field(default_factory=list)
@@ -381,8 +387,13 @@ class _Analyzed:
 
     def take(self, batch: list[Doc]) -> list[str]:
         """The texts of a batch of documents, recording their ids."""
-        self.doc_ids.extend(d.doc_id for d in batch)
+        self.id_parts.append(DocIds([d.doc_id for d in batch]))
+        self.n_docs += len(batch)
         return [d.full_text() for d in batch]
+
+    def doc_ids(self) -> list[str]:
+        """Every document's id, in corpus order (a list made on demand: the build holds them compactly)."""
+        return [i for part in self.id_parts for i in part]
 
 
 def _analyze_all(docs: Iterable[Doc], analyzer: Analyzer, work: Path, shard_docs: int, n_jobs: int,
@@ -409,7 +420,7 @@ def _analyze_all(docs: Iterable[Doc], analyzer: Analyzer, work: Path, shard_docs
                                    initargs=(analyzer.to_config(),), num_cpus=pool.cluster.analysis_num_cpus)
         for i, stats in enumerate(results):
             out.collect(stats, work / f"{i:05d}")
-    out.rank = _doc_rank(out.doc_ids)  # also finds duplicate ids (adjacent once sorted), without a set of them
+    out.rank = _doc_rank(out.doc_ids())  # also finds duplicate ids (adjacent once sorted), without a set of them
     if not out.vocab:
         raise LexdrError(f"analyzer {analyzer.name!r} ({analyzer.lang}) produced no terms for any document: "
                          "wrong language or analyzer?")
@@ -445,12 +456,13 @@ def _write_metadata(tmp: Path, spec: BM25Index, reference: Any, shards: _Analyze
     (tmp / "vocab.index.json").write_text(json.dumps(shards.vocab, ensure_ascii=False), encoding="utf-8")
     params = {"k1": reference.k1, "b": reference.b, "delta": reference.delta, "method": reference.method,
               "idf_method": reference.idf_method, "dtype": reference.dtype, "int_dtype": reference.int_dtype,
-              "num_docs": len(shards.doc_ids), "version": getattr(_bm25s(), "__version__", "unknown"),
+              "num_docs": shards.n_docs, "version": getattr(_bm25s(), "__version__", "unknown"),
               "backend": reference.backend}
     (tmp / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
-    (tmp / _DOC_IDS).write_text(json.dumps(shards.doc_ids, ensure_ascii=False), encoding="utf-8")
+    doc_ids = shards.doc_ids()
+    (tmp / _DOC_IDS).write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
     np.save(tmp / _DOC_RANK, shards.rank)
-    spec.doc_ids = shards.doc_ids
+    spec.doc_ids = DocIds(doc_ids)
     spec._vocab = shards.vocab
     config = spec.config()
     config["build"] = build
@@ -464,6 +476,10 @@ def _chain(first: list[Doc], second: list[Doc] | None, rest: Iterator[list[Doc]]
         yield from rest
 
 
+class DuplicateDocIdError(LexdrError):
+    """Two documents of the corpus share an id (found when the build sorts the ids)."""
+
+
 def _doc_rank(doc_ids: list[str]) -> np.ndarray:
     """Rank of each document's id in sorted order (the tie-break key), as :meth:`BM25Index._attach` computes;
     raises on a duplicate id."""
@@ -471,7 +487,7 @@ def _doc_rank(doc_ids: list[str]) -> np.ndarray:
     order = np.argsort(ids, kind="stable")
     same = np.flatnonzero(ids[order[1:]] == ids[order[:-1]])
     if len(same):
-        raise LexdrError(f"duplicate document id {ids[order[same[0]]]!r}: document ids must be unique within an "
+        raise DuplicateDocIdError(f"duplicate document id {ids[order[same[0]]]!r}: document ids must be unique within an "
                          "index")
     rank = np.empty(len(doc_ids), dtype=np.int64)
     rank[order] = np.arange(len(doc_ids), dtype=np.int64)

@@ -43,16 +43,24 @@ def build_index(corpus_path: str | Path, lang: str, out_dir: str | Path, analyze
     """
     t0 = time.perf_counter()
     claim_output_folder(out_dir, SPARSE_INDEX, overwrite=overwrite)
-    docs = iter_corpus(corpus_path, empty_text=empty_text)
     distributed = executor is not None and executor.distributed
     if max_docs_in_memory is not None or distributed:
-        from lexdr.sparse.outofcore import DEFAULT_MAX_DOCS_IN_MEMORY, build_out_of_core
+        from lexdr.sparse.outofcore import DEFAULT_MAX_DOCS_IN_MEMORY, DuplicateDocIdError, build_out_of_core
 
         workers = {"executor": executor, "n_jobs": executor.cluster.analysis_tasks} if distributed \
             else {"n_jobs": n_jobs}
-        return build_out_of_core(docs, out_dir, lang=lang, analyzer=analyzer, k1=k1, b=b, method=method,
-                                 max_docs_in_memory=max_docs_in_memory or DEFAULT_MAX_DOCS_IN_MEMORY,
-                                 overwrite=overwrite, **workers)
+        # the build finds duplicate ids by sorting them (no set of every id as the corpus streams by); one found,
+        # the corpus is read again for the file:line error iter_corpus gives
+        docs = iter_corpus(corpus_path, empty_text=empty_text, check_duplicates=False)
+        try:
+            return build_out_of_core(docs, out_dir, lang=lang, analyzer=analyzer, k1=k1, b=b, method=method,
+                                     max_docs_in_memory=max_docs_in_memory or DEFAULT_MAX_DOCS_IN_MEMORY,
+                                     overwrite=overwrite, **workers)
+        except DuplicateDocIdError:
+            for _ in iter_corpus(corpus_path, empty_text=empty_text):
+                pass
+            raise
+    docs = iter_corpus(corpus_path, empty_text=empty_text)
     index = BM25Index.build(docs, lang=lang, analyzer=analyzer, k1=k1, b=b, method=method, n_jobs=n_jobs)
     out = index.save(out_dir, overwrite=overwrite)
     logger.info("%s: %d docs indexed in %.1fs", out, index.num_docs, time.perf_counter() - t0)

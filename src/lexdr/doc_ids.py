@@ -1,4 +1,5 @@
-"""Doc ids of a dense index held compactly: one UTF-8 blob and an int64 offset array.
+"""Doc ids of an index held compactly: one UTF-8 blob and an int64 offset array (the dense index's and the BM25
+index's ``doc_ids``).
 
 A Python list of N id strings costs about 67 bytes a passage for Mr. TyDi-shaped ids (``<wiki id>#<n>``;
 ``benchmarks/results/scale_dense.md``): 2.1 GiB for English Mr. TyDi's 32.9M passages, on top of its index.
@@ -13,6 +14,8 @@ from typing import overload
 
 import numpy as np
 
+__all__ = ["DocIds"]
+
 
 class DocIds(Sequence[str]):
     """A read-only sequence of doc id strings stored as one UTF-8 blob + offsets (see the module doc)."""
@@ -23,10 +26,15 @@ class DocIds(Sequence[str]):
         if isinstance(ids, DocIds):
             self._blob, self._offsets = ids._blob, ids._offsets
             return
-        encoded = [s.encode("utf-8") for s in ids]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
-        self._blob = b"".join(encoded)
+        ids = ids if isinstance(ids, Sequence) else list(ids)
+        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)), out=offsets[1:])
+        blob = "".join(ids).encode("utf-8")
+        if len(blob) != offsets[-1]:  # not all ASCII: lengths in bytes, one id at a time
+            encoded = [s.encode("utf-8") for s in ids]
+            np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(ids)), out=offsets[1:])
+            blob = b"".join(encoded)
+        self._blob = blob
         self._offsets = offsets
 
     def __len__(self) -> int:
