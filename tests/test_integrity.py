@@ -720,8 +720,11 @@ time.sleep(60)
 """
 
 _LAUNCHER = """
-import sys
+import signal, sys
 from lexdr.training.distributed import run_relaying_stderr
+# as lexdr's CLI does (cli.py installs its own SIGINT handler): a shell's background job starts with SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler of its own
+signal.signal(signal.SIGINT, signal.default_int_handler)
 try:
     run_relaying_stderr([sys.executable, "-c", sys.argv[1]])
 except KeyboardInterrupt:
