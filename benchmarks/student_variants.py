@@ -109,10 +109,12 @@ def run_variant(work: Path, name: str, tasks: tuple[str, ...] = TASKS, seed: int
             raise SystemExit(f"run the baseline first: {sys.argv[0]} --variants v0")
         # BM25's and the base encoder's stages do not depend on the seed: every run reuses the baseline's, and
         # the pipeline re-runs only what the variant changes. Copied whole or not at all (an interrupted copy
-        # leaves nothing), and without the baseline's metrics.json: they are not this run's until it ends.
+        # leaves nothing), and without the baseline's metrics.json and wall time: they are not this run's until it
+        # ends.
         with atomic_folder(work / folder) as tmp:
             shutil.copytree(work / "v0", tmp, dirs_exist_ok=True)
             (tmp / "metrics.json").unlink()
+            (tmp / "variant_seconds.json").unlink(missing_ok=True)  # the baseline's time, not this run's
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "lexdr", "--quiet", "run", str(cfg)], check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
