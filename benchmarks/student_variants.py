@@ -226,6 +226,21 @@ def gain_report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) ->
     return lines
 
 
+def baseline_summary(work: Path, tasks: tuple[str, ...] = TASKS, name: str = "v0") -> list[str]:
+    """Per task: BM25, the base encoder, their adaptive hybrid, and ``name``'s trained model and its adaptive
+    hybrid (means over its seeds): the README's table of what training adds to the system a user deploys."""
+    runs = [read_metrics(work / folder_name(name, s)) for s in seeds_of(work, name)]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    systems = ("bm25", "dense-base", "adaptive-hybrid", "lexdr-r1", "adaptive-hybrid-lexdr-r1")
+    lines = [f"| task | BM25 | base e5-small | adaptive hybrid (BM25 + base) | lexdr-r1 ({len(runs)} seeds) | "
+             "adaptive hybrid (BM25 + lexdr-r1) | Δ hybrid |", "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = {t: [mean([r[t][sys]["MRR@10"] for r in runs]) for sys in systems] for t in tasks}
+    rows["average"] = [mean([rows[t][i] for t in tasks]) for i in range(len(systems))]
+    for t, v in rows.items():
+        lines.append(f"| {t} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {v[4] - v[2]:+.4f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "student-variants")
@@ -267,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
               "means (the `goal` column): mean Δ hybrid ≥ +0.010, every task's Δ hybrid ≥ −0.002, dense ≥ the base "
               "encoder on every task, and the adaptive hybrid ≥ max(BM25, dense) − 0.002 on every task.", ""]
     lines += gain_report(args.work, names, args.tasks)
+    if seeds_of(args.work, "v0"):
+        lines += ["", "The baseline (v0) per task, MRR@10, the trained columns the mean over its seeds:", ""]
+        lines += baseline_summary(args.work, args.tasks)
     text = "\n".join(lines)
     print(text)
     args.out.write_text(text + "\n", encoding="utf-8")
