@@ -234,12 +234,13 @@ class BM25Index:
                    n_threads: int = 2) -> Run:
         """Search with term ids of this index's vocabulary (see :meth:`rank_ids`), as a :data:`Run`."""
         ranked = self.rank_ids(token_ids, k=k, n_threads=n_threads)
-        # one str per document hit, shared by every hit on it: the ids of the documents hit, not all N
-        doc_ids, names, run = self.doc_ids, [None] * self.num_docs, {}
+        # one str per document hit, shared by every hit on it: the ids of the documents hit, not all N (a dict of
+        # the hit documents: a list of num_docs slots would cost 8 bytes a passage on every call, one query too)
+        doc_ids, names, run = self.doc_ids, {}, {}
         for qid, (docs, scores) in zip(query_ids, ranked):
             ids = []
             for p in docs.tolist():
-                name = names[p]
+                name = names.get(p)
                 if name is None:
                     name = names[p] = doc_ids[p]
                 ids.append(name)

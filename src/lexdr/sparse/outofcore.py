@@ -356,7 +356,6 @@ def build_out_of_core(docs: Iterable[Doc], out_dir: str | Path, lang: str | None
     return out_dir
 
 
-
 @dataclass
 class _Analyzed:
     """What pass 1 leaves in the main process: the global vocabulary (term -> id in order of first appearance),
