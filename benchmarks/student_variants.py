@@ -185,15 +185,14 @@ def gain_report(work: Path, names: list[str], tasks: tuple[str, ...] = TASKS) ->
     from lexdr.evaluation import training_gain
 
     seeds = {n: seeds_of(work, n) for n in names}
+    metrics = {(n, s): read_metrics(work / folder_name(n, s)) for n in names for s in seeds[n]}
 
     def gain(n: str, s: int, t: str) -> dict:
         system = SYSTEM.get(n, "lexdr-r1")
         parts = {"adaptive-hybrid": ("bm25", "dense-base"), f"adaptive-hybrid-{system}": ("bm25", system)}
-        metrics = read_metrics(work / folder_name(n, s))[t]
-        return training_gain(metrics, parts, "MRR@10")[system]
+        return training_gain(metrics[n, s][t], parts, "MRR@10")[system]
 
     gains = {(n, s, t): gain(n, s, t) for n in names for s in seeds[n] for t in tasks}
-    metrics = {(n, s): read_metrics(work / folder_name(n, s)) for n in names for s in seeds[n]}
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
 
     def cell(xs: list[float]) -> str:
