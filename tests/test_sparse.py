@@ -61,6 +61,30 @@ def test_scores_equal_plain_bm25s_on_the_same_terms(index):
         assert sorted(_ids(hits)) == sorted(f"d{i + 1}" for i in np.flatnonzero(expected > 0))
 
 
+def test_few_postings_are_summed_over_their_documents_with_the_same_result(monkeypatch):
+    """A query with few postings against N is summed over the documents it names (``np.unique``), not into an array
+    of all N: the same hits, order, float64 scores and dtypes as the N-array path, ties and single terms included."""
+    import lexdr.sparse.index as sparse_index
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(60)]
+    docs = [Doc(f"d{i:03d}", " ".join(rng.choice(words, size=int(rng.integers(1, 12)), p=np.arange(60, 0, -1) /
+                                                       1830))) for i in range(400)]
+    docs += [Doc("dup-b", "w58 w59"), Doc("dup-a", "w58 w59")]  # equal postings: a tie broken by id
+    idx = BM25Index.build(docs, lang="en", k1=0.9, b=0.4)
+    queries = [Query(f"q{i}", " ".join(rng.choice(words, size=int(rng.integers(1, 5))))) for i in range(200)]
+    queries += [Query("rare", "w59"), Query("two-rare", "w58 w59"), Query("common", "w0 w1 w2")]
+    runs, dtypes = {}, {}
+    for name, ratio in [("N array", 10**12), ("distinct documents", 0), ("default", sparse_index.SPARSE_QUERY_RATIO)]:
+        monkeypatch.setattr(sparse_index, "SPARSE_QUERY_RATIO", ratio)
+        runs[name] = idx.search(queries, k=10, n_threads=1)
+        dtypes[name] = {(d.dtype, s.dtype) for d, s in idx.rank_ids([[0], [0, 1], [1, 2, 3]], k=10)}
+    assert _ids(runs["distinct documents"]["two-rare"])[:2] == ["dup-a", "dup-b"]
+    assert sum(len(hits) for hits in runs["N array"].values()) > 1000  # the queries do match
+    assert runs["N array"] == runs["distinct documents"] == runs["default"]
+    assert dtypes["N array"] == dtypes["distinct documents"] == {(np.dtype(np.int64), np.dtype(np.float64))}
+
+
 def test_k_larger_than_corpus_is_clipped(index):
     hits = index.search([Query("q", "the capital city of France and Germany")], k=1000)["q"]
     assert _ids(hits) == ["d1", "d2", "d3"]
