@@ -219,3 +219,33 @@ def test_bom_and_crlf_are_read_as_plain_text(tmp_path):
     path = tmp_path / "topics.tsv"
     path.write_bytes(b"\xef\xbb\xbf1\twhat\r\n2\twho\r\n")
     assert [(q.query_id, q.text) for q in read_queries(path)] == [("1", "what"), ("2", "who")]
+
+
+def test_duplicate_ids_are_found_across_merged_batches_and_a_shared_hash_is_no_duplicate(tmp_path, monkeypatch):
+    """The duplicate check keeps 8-byte hashes (``SeenIds``), merged into a sorted array in batches: a repeat is
+    found whether its first copy is in the array or the latest batch, with both lines; ids that merely share a
+    hash (forced here) are not called duplicates."""
+    import lexdr.formats.corpus as corpus_mod
+    from lexdr.doc_ids import SeenIds
+
+    seen = SeenIds(batch=4)
+    assert [seen.add(f"d{i}") for i in range(10)] == [False] * 10 and len(seen) == 10
+    assert seen.add("d1") and seen.add("d9") and not seen.add("d10")  # in the merged array; in the latest batch
+    assert seen.nbytes < 10 * 100
+
+    lines = [f'{{"_id": "d{i}", "text": "t{i}"}}' for i in range(200)]
+    path = _write(tmp_path / "corpus.jsonl", [*lines, '{"_id": "d3", "text": "again"}'])
+    monkeypatch.setattr(corpus_mod, "SeenIds", lambda: SeenIds(batch=16))
+    with pytest.raises(InputError) as err:
+        read_corpus(path)
+    assert err.value.line == 201 and "duplicate document id 'd3' (first at line 4)" in str(err.value)
+
+    class SharedHash(SeenIds):  # every id's hash "was seen before"
+        def add(self, doc_id):
+            return True
+
+    monkeypatch.setattr(corpus_mod, "SeenIds", SharedHash)
+    ok = _write(tmp_path / "ok.jsonl", lines[:20])
+    assert [d.doc_id for d in read_corpus(ok)] == [f"d{i}" for i in range(20)]  # each hit re-checked: none real
+    with pytest.raises(InputError, match="duplicate document id 'd5' \\(first at line 6\\)"):
+        read_corpus(_write(tmp_path / "dup.jsonl", [*lines[:20], '{"_id": "d5", "text": "x"}']))

@@ -5,6 +5,9 @@ A Python list of N id strings costs about 67 bytes a passage for Mr. TyDi-shaped
 ``benchmarks/results/scale_dense.md``): 2.1 GiB for English Mr. TyDi's 32.9M passages, on top of its index.
 :class:`DocIds` costs the ids' UTF-8 bytes plus 8 bytes a passage (about 0.6 GiB there) and behaves as a
 read-only sequence of ``str``: ``ids[i]``, ``len(ids)``, iteration, ``ids.count(x)``, equality with a list.
+
+:class:`SeenIds` answers "was this id streamed before?" for a corpus read once (duplicate checks) in about 8 bytes
+an id, where a ``set`` of the strings costs about 100.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import overload
 
 import numpy as np
 
-__all__ = ["DocIds"]
+__all__ = ["DocIds", "SeenIds"]
 
 
 class DocIds(Sequence[str]):
@@ -79,3 +82,52 @@ class DocIds(Sequence[str]):
     def nbytes(self) -> int:
         """Bytes held: the blob and the offsets."""
         return len(self._blob) + self._offsets.nbytes
+
+
+class SeenIds:
+    """The 64-bit hashes of the ids a stream has named, in a sorted ``uint64`` array (8 bytes an id) plus a set of
+    the latest ``batch``, merged into the array each time it fills (a stable sort of two sorted runs: linear).
+
+    :meth:`add` says whether the id's hash was named before. Two ids may share a hash (about N²/2⁶⁵: 3e-6 for 10M
+    ids), so a hit is a *possible* duplicate that the caller confirms from its source (:func:`iter_corpus`
+    re-reads the file up to that line). Hashes are Python's ``hash(str)``: salted per process, so nothing of
+    this is ever stored.
+    """
+
+    __slots__ = ("_sorted", "_recent", "_batch")
+
+    def __init__(self, batch: int = 1 << 16):
+        self._sorted = np.zeros(0, dtype=np.uint64)
+        self._recent: set[int] = set()
+        self._batch = batch
+
+    def add(self, doc_id: str) -> bool:
+        """Record ``doc_id``; True when its hash was recorded before (a possible duplicate: confirm it)."""
+        h = hash(doc_id) & 0xFFFF_FFFF_FFFF_FFFF
+        if h in self._recent:
+            return True
+        if len(self._sorted):  # a uint64 scalar: a Python int under 2**63 would be int64, and searchsorted would
+            # then cast the whole array to a common float type on every call
+            i = int(self._sorted.searchsorted(np.uint64(h)))
+            if i < len(self._sorted) and int(self._sorted[i]) == h:
+                return True
+        self._recent.add(h)
+        if len(self._recent) >= self._batch:
+            self._merge()
+        return False
+
+    def _merge(self) -> None:
+        recent = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
+        recent.sort()
+        merged = np.concatenate([self._sorted, recent])
+        self._sorted = merged  # the old array freed before the sort's buffer is taken
+        merged.sort(kind="stable")  # two sorted runs: timsort merges them in one pass
+        self._recent.clear()
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._recent)
+
+    @property
+    def nbytes(self) -> int:
+        """About the bytes held: 8 an id in the array, about 50 for each of the set's latest ids."""
+        return self._sorted.nbytes + 50 * len(self._recent)

@@ -6,6 +6,7 @@ import enum
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from lexdr.doc_ids import SeenIds
 from lexdr.errors import InputError
 from lexdr.formats.files import iter_jsonl, write_jsonl
 from lexdr.formats.ids import check_id
@@ -46,7 +47,7 @@ def iter_corpus(
     """
     path = Path(path)
     policy = EmptyTextPolicy(empty_text)
-    seen: set[str] = set()
+    seen = SeenIds()  # 8 bytes an id (a set of the ids: about 100), hits confirmed from the file
     n = 0
     for lineno, rec in iter_jsonl(path):
         doc_id = next((rec[f] for f in _ID_FIELDS if f in rec), None)
@@ -62,11 +63,9 @@ def iter_corpus(
             raise InputError(path, lineno, "text and title must be strings")
         doc_id = str(doc_id)
         check_id(doc_id, path, lineno, "document")
-        if check_duplicates:
-            if doc_id in seen:
-                raise InputError(path, lineno, f"duplicate document id {doc_id!r}",
-                                 "document ids must be unique in a corpus")
-            seen.add(doc_id)
+        if check_duplicates and seen.add(doc_id) and (first := _first_line_of(path, doc_id, lineno)):
+            raise InputError(path, lineno, f"duplicate document id {doc_id!r} (first at line {first})",
+                             "document ids must be unique in a corpus")
         if not text.strip() and not title.strip():
             if policy is EmptyTextPolicy.error:
                 raise InputError(path, lineno, f"document {doc_id!r} has empty title and text",
@@ -77,6 +76,16 @@ def iter_corpus(
         yield Doc(doc_id=doc_id, text=text, title=title)
     if n == 0:
         raise InputError(path, 0, "corpus is empty (no documents)", "point at a non-empty corpus file")
+
+
+def _first_line_of(path: Path, doc_id: str, before: int) -> int | None:
+    """The line before ``before`` whose record has id ``doc_id`` (None: an id that only shares its hash)."""
+    for lineno, rec in iter_jsonl(path):
+        if lineno >= before:
+            return None
+        if str(next((rec[f] for f in _ID_FIELDS if f in rec), "")) == doc_id:
+            return lineno
+    return None
 
 
 def read_corpus(path: str | Path, empty_text: EmptyTextPolicy | str = EmptyTextPolicy.error) -> list[Doc]:
