@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -129,6 +130,36 @@ def test_a_loaded_index_holds_its_ids_and_vocabulary_compactly(tmp_path):
     assert {h.doc_id for h in run["q3"]} == {"δ-7", "東京#2"}
     shared = [h.doc_id for hits in run.values() for h in hits if h.doc_id == "東京#2"]
     assert len(shared) >= 2 and all(x is shared[0] for x in shared)  # one str per document hit, not per hit
+
+
+def test_load_reads_the_compact_copies_and_a_folder_without_them_from_its_json(tmp_path, monkeypatch):
+    """``load`` reads the ids and vocabulary from their compact copies (no JSON parse: a str per id and per term at
+    once), which both builders write; a folder written before them is read from its JSON, with the same answers;
+    a vocabulary that does not match config.json's count is a damaged folder."""
+    from lexdr.sparse.outofcore import build_out_of_core
+
+    docs = DOCS + [Doc("δ-7", "Zürich liegt an der Limmat, nahe den Alpen."), Doc("東京#2", "Rhine Zürich Alpen")]
+    queries = [Query("q1", "capital of France"), Query("q2", "Rhine Alpen"), Query("q3", "Zürich")]
+    compact = ("doc_ids.utf8", "doc_ids.offsets.npy", "vocab.terms.utf8", "vocab.terms.offsets.npy", "vocab.ids.npy")
+    in_memory = BM25Index.build(docs, lang="en").save(tmp_path / "mem")
+    streamed = build_out_of_core(iter(docs), tmp_path / "ooc", lang="en", max_docs_in_memory=3, n_jobs=1)
+    for name in compact:
+        assert (in_memory / name).read_bytes() == (Path(streamed) / name).read_bytes(), name
+    expected = BM25Index.load(in_memory).search(queries, k=4)
+    json_loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda text, *a, **kw: pytest.fail("a JSON list or dict was parsed")
+                        if isinstance(text, str) and text[:1] in "[" or text[:2] == '{"' and len(text) > 200
+                        else json_loads(text, *a, **kw))
+    assert BM25Index.load(streamed).search(queries, k=4) == expected
+    monkeypatch.setattr(json, "loads", json_loads)
+    for name in compact:
+        (in_memory / name).unlink()
+    assert BM25Index.load(in_memory).search(queries, k=4) == expected
+    config = json.loads((in_memory / "config.json").read_text(encoding="utf-8"))
+    (Path(streamed) / "config.json").write_text(json.dumps({**config, "vocab_size": config["vocab_size"] + 1}),
+                                                encoding="utf-8")
+    with pytest.raises(LexdrError, match="terms in its vocabulary but .* in config.json: the folder is damaged"):
+        BM25Index.load(streamed)
 
 
 def test_the_stage_search_streams_its_run_batch_by_batch(index, tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ an id, where a ``set`` of the strings costs about 100.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import overload
 
 import numpy as np
@@ -82,6 +83,27 @@ class DocIds(Sequence[str]):
     def nbytes(self) -> int:
         """Bytes held: the blob and the offsets."""
         return len(self._blob) + self._offsets.nbytes
+
+    def save(self, folder: Path, name: str) -> None:
+        """Write ``name.utf8`` (the blob) and ``name.offsets.npy``: read back by :meth:`load` without a Python
+        object per id (a JSON list of N ids costs about 70 bytes an id while it is parsed)."""
+        (folder / f"{name}.utf8").write_bytes(self._blob)
+        np.save(folder / f"{name}.offsets.npy", self._offsets, allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> "DocIds | None":
+        """What :meth:`save` wrote (None: not there). Raises ValueError when the two files do not agree."""
+        blob_path, offsets_path = folder / f"{name}.utf8", folder / f"{name}.offsets.npy"
+        if not (blob_path.is_file() and offsets_path.is_file()):
+            return None
+        offsets = np.load(offsets_path, allow_pickle=False)
+        blob = blob_path.read_bytes()
+        if (offsets.ndim != 1 or offsets.dtype != np.int64 or len(offsets) == 0 or offsets[0] != 0
+                or offsets[-1] != len(blob) or bool(np.any(np.diff(offsets) < 0))):
+            raise ValueError(f"{offsets_path.name} does not describe {blob_path.name} ({len(blob)} bytes)")
+        out = cls.__new__(cls)
+        out._blob, out._offsets = blob, offsets
+        return out
 
 
 class SeenIds:

@@ -412,7 +412,8 @@ SPARSE_INDEX = "sparse"
 DENSE_INDEX = "dense"
 # The names (fnmatch patterns) each kind of index folder holds: everything else in such a folder is not ours.
 INDEX_FILES = {
-    SPARSE_INDEX: ("config.json", "doc_ids.json", "doc_rank.npy", "*.index.npy", "*.index.json"),
+    SPARSE_INDEX: ("config.json", "doc_ids.json", "doc_rank.npy", "*.index.npy", "*.index.json", "doc_ids.utf8",
+                   "doc_ids.offsets.npy", "vocab.terms.utf8", "vocab.terms.offsets.npy", "vocab.ids.npy"),
     DENSE_INDEX: ("config.json", "doc_ids.json", "index.faiss", "shards", "tokens", "index_shards.json"),
 }
 _KIND_NAMES = {SPARSE_INDEX: "sparse (BM25) index", DENSE_INDEX: "dense index"}

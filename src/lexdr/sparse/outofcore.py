@@ -20,8 +20,8 @@ corpus and never holds more than ``max_docs_in_memory`` documents' text and term
    memory: about 12 bytes per posting, 0.7 GiB at 1M passages).
 
 The result is an ordinary lexdr BM25 index folder (bm25s' ``data/indices/indptr.csc.index.npy``,
-``vocab.index.json``, ``params.index.json`` plus lexdr's ``doc_ids.json``, ``doc_rank.npy`` and
-``config.json``, whose ``"build"`` entry records the shard layout): :meth:`BM25Index.load` memory-maps it and
+``vocab.index.json``, ``params.index.json`` plus lexdr's ``doc_ids.json``, ``doc_rank.npy``, their compact
+copies (:func:`lexdr.sparse.index.write_compact_metadata`) and ``config.json``, whose ``"build"`` entry records the shard layout): :meth:`BM25Index.load` memory-maps it and
 ``search`` reads only the postings of the query terms.
 
 What stays in memory, whatever the shard size: the vocabulary (a dict of every distinct term), the document
@@ -50,7 +50,8 @@ from lexdr.executors import Executor, LocalExecutor
 from lexdr.formats.files import SPARSE_INDEX, atomic_folder, claim_output_folder
 from lexdr.records import Doc
 from lexdr.sparse.config import DEFAULT_MAX_DOCS_IN_MEMORY
-from lexdr.sparse.index import _CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s, release_freed_memory
+from lexdr.sparse.index import (_CONFIG, _DOC_IDS, _DOC_RANK, BM25Index, _bm25s, release_freed_memory,
+                                write_compact_metadata)
 
 __all__ = ["DEFAULT_MAX_DOCS_IN_MEMORY", "ShardStats", "build_out_of_core", "shard_docs_for"]
 
@@ -462,6 +463,7 @@ def _write_metadata(tmp: Path, spec: BM25Index, reference: Any, shards: _Analyze
     (tmp / _DOC_IDS).write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
     np.save(tmp / _DOC_RANK, shards.rank)
     spec.doc_ids = DocIds(doc_ids)
+    write_compact_metadata(tmp, spec.doc_ids, shards.vocab)
     spec._vocab = shards.vocab
     config = spec.config()
     config["build"] = build
