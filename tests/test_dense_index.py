@@ -189,8 +189,26 @@ def test_truncated_index_files_are_a_clear_error(tmp_path):
     faiss_file.write_bytes(data[:100])
     with pytest.raises(LexdrError, match="cannot be read by FAISS.*rebuild"):
         DenseIndex.load(tmp_path / "idx")
-    # doc_ids.json edited by hand: numbers where ids belong are a clear error, not a traceback from DocIds.
+    # The ids are read from their compact copy (doc_ids.utf8 + .offsets.npy), whose sizes config.json records: a
+    # truncated one says rebuild; one that does not match its offsets (sizes edited too) as well.
     DenseIndex.build(clustered(200), ids(200), "flat").save(tmp_path / "ids")
+    assert list(DenseIndex.load(tmp_path / "ids").doc_ids) == ids(200)
+    blob = (tmp_path / "ids" / "doc_ids.utf8").read_bytes()
+    (tmp_path / "ids" / "doc_ids.utf8").write_bytes(blob[:-3])
+    with pytest.raises(LexdrError, match=r"doc_ids.utf8 is damaged.*rebuild"):
+        DenseIndex.load(tmp_path / "ids")
+    meta = json.loads((tmp_path / "ids" / "config.json").read_text())
+    meta["files"]["doc_ids.utf8"]["bytes"] -= 3
+    (tmp_path / "ids" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(LexdrError, match=r"doc ids are damaged \(doc_ids.offsets.npy does not describe.*rebuild"):
+        DenseIndex.load(tmp_path / "ids")
+    # A folder written before the compact copy is read from doc_ids.json; edited by hand, numbers where ids belong
+    # are a clear error, not a traceback from DocIds.
+    for name in ("doc_ids.utf8", "doc_ids.offsets.npy"):
+        (tmp_path / "ids" / name).unlink()
+        meta["files"].pop(name)
+    (tmp_path / "ids" / "config.json").write_text(json.dumps(meta))
+    assert list(DenseIndex.load(tmp_path / "ids").doc_ids) == ids(200)
     (tmp_path / "ids" / "doc_ids.json").write_text(json.dumps(list(range(200))))
     with pytest.raises(LexdrError, match=r"doc_ids.json holds 0, not a doc id string.*rebuild"):
         DenseIndex.load(tmp_path / "ids")

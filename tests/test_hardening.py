@@ -329,7 +329,7 @@ def test_max_seq_length_above_the_models_positions_is_refused_before_work(tiny_e
 
 
 # ------------------------------------------------------------------ writes where they must not
-DENSE_FILES = ("index.faiss", "doc_ids.json", "config.json", "shards")
+DENSE_FILES = ("index.faiss", "doc_ids.json", "doc_ids.utf8", "doc_ids.offsets.npy", "config.json", "shards")
 
 
 def test_output_folder_holding_another_kind_of_index_is_refused(tmp_path):

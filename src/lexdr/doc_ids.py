@@ -87,8 +87,12 @@ class DocIds(Sequence[str]):
     def save(self, folder: Path, name: str) -> None:
         """Write ``name.utf8`` (the blob) and ``name.offsets.npy``: read back by :meth:`load` without a Python
         object per id (a JSON list of N ids costs about 70 bytes an id while it is parsed)."""
-        (folder / f"{name}.utf8").write_bytes(self._blob)
-        np.save(folder / f"{name}.offsets.npy", self._offsets, allow_pickle=False)
+        from lexdr.formats.files import atomic_path  # here: lexdr.formats imports this module
+
+        with atomic_path(folder / f"{name}.utf8") as tmp:
+            tmp.write_bytes(self._blob)
+        with atomic_path(folder / f"{name}.offsets.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, self._offsets, allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path, name: str) -> "DocIds | None":

@@ -218,6 +218,24 @@ def _as_float32(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
+def _release_pages(block: object) -> None:
+    """Drop a memory-mapped part's pages from this process once it is indexed (``MADV_DONTNEED``: a read-only
+    file mapping loses nothing, the kernel reads the pages again if they are used). Without it every shard
+    of a flat index stays resident beside the index's own copy of its vectors: 488 MiB more at the
+    rehearsal's 1M passages x 128 dimensions."""
+    import mmap
+
+    while block is not None and not isinstance(block, np.memmap):  # through _AsFloat16 and views to the map
+        inner = getattr(block, "_vectors", None)
+        block = inner if inner is not None else getattr(block, "base", None)
+    handle = getattr(block, "_mmap", None)
+    if handle is not None and hasattr(handle, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            handle.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # a closed or foreign mapping: nothing to release
+            pass
+
+
 def _sample(parts: Sequence[np.ndarray], n: int, size: int, seed: int) -> np.ndarray:
     """``size`` rows drawn without replacement (seeded) across ``parts``, as float32; all rows if n <= size."""
     if n <= size:
@@ -233,7 +251,8 @@ def _sample(parts: Sequence[np.ndarray], n: int, size: int, seed: int) -> np.nda
 
 
 class DenseIndex:
-    """Doc ids + a FAISS inner-product index. Save/load as ``index.faiss`` + ``doc_ids.json`` + ``config.json``."""
+    """Doc ids + a FAISS inner-product index. Save/load as ``index.faiss`` + ``doc_ids.json`` (and its compact copy,
+    ``doc_ids.utf8`` + ``doc_ids.offsets.npy``, which load reads) + ``config.json``."""
 
     kind = DENSE_INDEX  # what config.json records (lexdr.retrieval.index_kind)
 
@@ -292,6 +311,7 @@ class DenseIndex:
             del sample
         for p in parts:
             index.add(_as_float32(p))
+            _release_pages(p)
         nprobe = cfg.probes_for(params.get("nlist"))
         set_search_params(index, nprobe, cfg.ef_search, cfg.rerank)
         record = {"index_type": kind.value, "requested_index_type": cfg.index_type.value, "factory": factory,
@@ -365,6 +385,10 @@ class DenseIndex:
             files = {"index.faiss": {"bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}}
         with atomic_write(folder / "doc_ids.json") as fh:
             json.dump(list(self.doc_ids), fh, ensure_ascii=False)
+        # the same ids as a blob and offsets: what load reads, without a Python str per id at once
+        DocIds(self.doc_ids).save(folder, "doc_ids")
+        for name in ("doc_ids.utf8", "doc_ids.offsets.npy"):
+            files[name] = {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
         # config.json last: its presence marks a complete index.
         with atomic_write(folder / "config.json") as fh:
             json.dump({**self.meta, "kind": self.kind, "files": files}, fh, ensure_ascii=False, indent=2)
@@ -396,13 +420,18 @@ class DenseIndex:
         except RuntimeError as e:
             first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             raise LexdrError(f"{folder / 'index.faiss'} cannot be read by FAISS ({first}): {REBUILD_HINT}") from None
-        doc_ids = _read_json(folder / "doc_ids.json", f"{folder / 'doc_ids.json'} is missing")
-        if not isinstance(doc_ids, list) or index.ntotal != len(doc_ids):
-            raise LexdrError(f"{folder}: index.faiss holds {index.ntotal} vectors but doc_ids.json lists "
-                             f"{len(doc_ids) if isinstance(doc_ids, list) else 'no'} ids: {REBUILD_HINT}")
-        bad = next((d for d in doc_ids if not isinstance(d, str)), None)
-        if bad is not None:
-            raise LexdrError(f"{folder / 'doc_ids.json'} holds {bad!r}, not a doc id string: {REBUILD_HINT}")
+        try:  # the blob and offsets, where the folder has them: no Python str per id at once
+            doc_ids = DocIds.load(folder, "doc_ids")
+        except (OSError, ValueError) as e:
+            raise LexdrError(f"{folder}: its doc ids are damaged ({e}): {REBUILD_HINT}") from None
+        if doc_ids is None:  # a folder written before them
+            doc_ids = _read_json(folder / "doc_ids.json", f"{folder / 'doc_ids.json'} is missing")
+            bad = next((d for d in doc_ids if not isinstance(d, str)), None) if isinstance(doc_ids, list) else None
+            if bad is not None:
+                raise LexdrError(f"{folder / 'doc_ids.json'} holds {bad!r}, not a doc id string: {REBUILD_HINT}")
+        if not isinstance(doc_ids, (list, DocIds)) or index.ntotal != len(doc_ids):
+            raise LexdrError(f"{folder}: index.faiss holds {index.ntotal} vectors but its doc ids list "
+                             f"{len(doc_ids) if isinstance(doc_ids, (list, DocIds)) else 'no'} ids: {REBUILD_HINT}")
         meta.pop("files", None)
         meta.pop("kind", None)
         out = cls(index, doc_ids, meta)

@@ -414,7 +414,8 @@ DENSE_INDEX = "dense"
 INDEX_FILES = {
     SPARSE_INDEX: ("config.json", "doc_ids.json", "doc_rank.npy", "*.index.npy", "*.index.json", "doc_ids.utf8",
                    "doc_ids.offsets.npy", "vocab.terms.utf8", "vocab.terms.offsets.npy", "vocab.ids.npy"),
-    DENSE_INDEX: ("config.json", "doc_ids.json", "index.faiss", "shards", "tokens", "index_shards.json"),
+    DENSE_INDEX: ("config.json", "doc_ids.json", "doc_ids.utf8", "doc_ids.offsets.npy", "index.faiss", "shards",
+                  "tokens", "index_shards.json"),
 }
 _KIND_NAMES = {SPARSE_INDEX: "sparse (BM25) index", DENSE_INDEX: "dense index"}
 
