@@ -537,7 +537,7 @@ def fit_points(results: dict, dev_quick: Path | None, extra: list[Path] = ()) ->
 
     pts = []
 
-    def add(cfg_path, stage_rows, free: bool):
+    def add(cfg_path, stage_rows, free: bool, run_dir: Path):
         plan = plan_config(load_config(cfg_path))
         s = plan.settings
         for r in stage_rows:
@@ -546,7 +546,8 @@ def fit_points(results: dict, dev_quick: Path | None, extra: list[Path] = ()) ->
             n, unl, test = plan.sizes[lang] if lang in plan.sizes else next(iter(plan.sizes.values()))
             pts.append({"stage": st, "lang": lang, "settings": s, "n": n, "unl": unl, "test": test,
                         "result": r.get("result") or {},
-                        "seconds": free_core_seconds(r) if free else r["seconds"], "source": str(cfg_path)})
+                        "seconds": free_core_seconds(r) if free else r["seconds"], "source": str(cfg_path),
+                        "folder": run_dir / r["stage"]})
 
     sizes = [d for d in results.get("sizes", {}).values()]
     for path in extra:  # other rehearsal work folders' results (e.g. a smaller trial)
@@ -556,11 +557,11 @@ def fit_points(results: dict, dev_quick: Path | None, extra: list[Path] = ()) ->
         cfg = Path(d.get("config") or ROOT / "missing")
         man = json.loads((cfg.parent / "run" / "manifest.json").read_text())["stages"]
         add(cfg, [{**r, "result": (man.get(r["stage"]) or {}).get("result")} for r in d["stages"]
-                  if r["stage"] != "report"], True)
+                  if r["stage"] != "report"], True, cfg.parent / "run")
     if dev_quick is not None:
         man = json.loads(dev_quick.read_text())
         rows = [{"stage": k, "seconds": v["seconds"], "result": v.get("result")} for k, v in man["stages"].items()]
-        add(ROOT / "examples" / "dev-quick.toml", rows, False)
+        add(ROOT / "examples" / "dev-quick.toml", rows, False, dev_quick.parent)
     return pts
 
 
@@ -591,13 +592,28 @@ def refit(results: dict, dev_quick: Path | None, extra: list[Path] = ()) -> dict
         tp, tq = min(s.tokens_of(p["lang"]), s.max_seq_length), min(s.query_tokens, s.max_seq_length)
         tokens = p["n"] * tp + queries * tq
         hidden, layers, _ = s.model_shape
-        dense.append(([1.0, tokens, tokens * layers * (hidden / 384) ** 2],
-                      max(0.1, p["seconds"] - P._scan_seconds(queries, p["n"], s)), p["source"]))
-    d0, e0, e1 = solve(dense)
-    fitted = {"dense_stage_s": d0, "cpu_encode_s_per_token": e0, "cpu_encode_s_per_token_layer": e1}
+        # the search of the stage's queries (flat: queries x passages x dimensions) is fitted with the encoding
+        scan = P._scan_seconds(queries, p["n"], s) / P.RATES["flat_search_s_per_vec_query"]
+        dense.append(([1.0, tokens, tokens * layers * (hidden / 384) ** 2, scan], p["seconds"], p["source"]))
+    bm25, bm25_build = [], []
+    for p in pts:
+        if p["stage"] == "bm25":  # the build (its index's config.json times it), then the search of every query
+            s = p["settings"]
+            built = json.loads((p["folder"] / "index" / "config.json").read_text())["build"]["seconds"]
+            build_s = min(sum(built.values()), p["seconds"])
+            build_x = p["n"] ** P.RATES["bm25_ooc_build_p"] * s.tokens_of(p["lang"]) / P.RATES["bm25_ref_tokens"]
+            search_x = (p["unl"] + p["test"]) * p["n"] ** P.RATES["bm25_search_p"]
+            bm25_build.append(([1.0, build_x], build_s, p["source"]))
+            queries = p["unl"] + p["test"]
+            bm25.append(([1.0, queries, search_x], max(0.01, p["seconds"] - build_s), p["source"]))
+    d0, e0, e1, scan_rate = solve(dense)
+    (b0, b_build), (s0, s_query, b_search) = solve(bm25_build), solve(bm25)  # exponents: scale.py's, 10k..10M
+    fitted = {"dense_stage_s": d0, "cpu_encode_s_per_token": e0, "cpu_encode_s_per_token_layer": e1,
+              "flat_search_s_per_vec_query": scan_rate, "bm25_stage_s": b0 + s0, "bm25_ooc_build_a": b_build,
+              "bm25_search_a": b_search, "bm25_search_s_per_query": s_query}
     old = {k: P.RATES[k] for k in fitted}
-    P.RATES.update(fitted)
-    train, gen, ev, mine, bm25 = [], [], [], [], []
+    P.RATES.update(fitted)  # the stages below subtract searches priced with these
+    train, gen, ev, mine = [], [], [], []
     # the plan's generate row is the generate stage and its round trip (generated-bm25, generated-dense,
     # mine-generated): their seconds are added to the generate stage's of the same run and language
     round_trip = Counter()
@@ -619,24 +635,18 @@ def refit(results: dict, dev_quick: Path | None, extra: list[Path] = ()) -> dict
             k = min(p["n"], s.generate_passages)
             search = P._bm25_search_seconds(k, p["n"]) + P._scan_seconds(k, p["n"], s)
             seconds = p["seconds"] + round_trip[p["source"], p["lang"]]
-            gen.append(([1.0, k], max(0.1, seconds - search), p["source"]))
+            gen.append(([1.0, k, p["n"]], max(0.1, seconds - search), p["source"]))
         elif st == "evaluate":
             ev.append(([1.0, p["test"], p["unl"]], p["seconds"], p["source"]))
-        elif st == "bm25":  # build (a power of N, scaled by the passages' length) + searching every query
-            build = p["n"] ** P.RATES["bm25_ooc_build_p"] * s.tokens_of(p["lang"]) / P.RATES["bm25_ref_tokens"]
-            search = (p["unl"] + p["test"]) * p["n"] ** P.RATES["bm25_search_p"]
-            bm25.append(([build, search], p["seconds"], p["source"]))
         elif st == "mine":
             mine.append(([p["unl"]], p["seconds"], p["source"]))
     P.RATES.update(old)
     t0, f, step = solve(train)
-    g0, g1 = solve(gen)
+    g0, g1, g2 = solve(gen)
     v0, v1, v2 = solve(ev)
     (m1,) = solve(mine)
-    b_build, b_search = solve(bm25)  # the exponents are kept: scale.py fitted them over 10k..10M
-    fitted.update({"bm25_ooc_build_a": b_build, "bm25_search_a": b_search})
     fitted.update({"train_stage_s": t0, "cpu_train_forwards": f, "cpu_train_s_per_step": step, "generate_stage_s": g0,
-                   "generate_s_per_passage": g1, "evaluate_stage_s": v0, "evaluate_s_per_query": v1,
+                   "generate_s_per_passage": g1, "generate_s_per_corpus_passage": g2, "evaluate_stage_s": v0, "evaluate_s_per_query": v1,
                    "evaluate_s_per_unlabeled_query": v2,
                    "mine_s_per_query": m1})
     return fitted

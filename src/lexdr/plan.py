@@ -115,9 +115,11 @@ MIB = 2**20
 
 # The measured constants (see the table in the module docstring for where each comes from).
 RATES: dict[str, float] = {
-    # BM25, lexdr out of core, 2 analysis workers (benchmarks/results/scale.md, 2026-12-01, fitted over 10k, 100k,
-    # 1M and 10M synthetic Indonesian passages on 2 otherwise idle cores)
-    "bm25_ooc_build_a": 1.24e-3,  # seconds = a * N ** p (fit of 4.4 s / 36 s / 249 s / 2,144 s)
+    # BM25, lexdr out of core, 2 analysis workers: the exponents from benchmarks/results/scale.md (2026-12-01, fitted
+    # over 10k, 100k, 1M and 10M synthetic Indonesian passages on 2 otherwise idle cores), the coefficients refitted
+    # (2026-12-08) on the rehearsal's build times (0.7 s / 4.1 s / 49.5 s at 10k / 100k / 1M) and the README job's
+    "bm25_stage_s": 0.2515,  # a BM25 stage's own start and end (analyzer, workers, loading the index, writing runs)
+    "bm25_ooc_build_a": 1.676e-4,  # seconds = a * N ** p
     "bm25_ooc_build_p": 0.889,
     "bm25_ref_tokens": 118.0,  # the fit's passages: e5-small tokens per passage, prompt included (counted here)
     # peak RSS 124 / 450 / 729 MiB at 10k (one 10k shard) / 100k / 1M (shards of 66,666): solved for
@@ -130,15 +132,16 @@ RATES: dict[str, float] = {
     "bm25_mem_rss_base": 70 * MIB,  # plain bm25s (what BM25Index.build does): every term list in Python objects
     "bm25_mem_rss_per_doc": 5_300.0,
     "bm25_disk_per_doc": 510.0,
-    "bm25_search_a": 1.45e-7,  # seconds per query = a * N ** p (BM25Index.search, top 100, 2 threads;
-    "bm25_search_p": 0.775,  # 3,155 / 1,671 / 255 / 15 queries/s at 10k / 100k / 1M / 10M)
+    "bm25_search_a": 3.103e-08,  # seconds per query = a * N ** p (BM25Index.search, top 100, 2 threads; p from
+    "bm25_search_s_per_query": 2.753e-4,  # a query's own cost whatever N (analysis, Python around numpy, writing)
+    "bm25_search_p": 0.775,  # scale.md: 3,155 / 1,671 / 255 / 15 queries/s at 10k / 100k / 1M / 10M then)
     "bm25_search_rss_base": 93 * MIB,
     "bm25_search_rss_per_doc": 720.0,
     # dense, CPU (refitted from the rehearsal and dev-quick: see RATE_SOURCES): seconds per token of a forward
     # = cpu_encode_s_per_token + layers * (hidden / 384) ** 2 * cpu_encode_s_per_token_layer
-    "cpu_encode_s_per_token": 3.566e-05,
-    "cpu_encode_s_per_token_layer": 1.408e-05,
-    "dense_stage_s": 6.599,  # a dense stage's own start: model and token ids loaded, index written
+    "cpu_encode_s_per_token": 4.224e-06,
+    "cpu_encode_s_per_token_layer": 1.283e-05,
+    "dense_stage_s": 7.62,  # a dense stage's own start: model and token ids loaded, index written
     # GPU encode from stored ids: seconds a passage = a + b * tokens, through the H200 profile's forward-alone rows
     # (1 / 19,707 s at 128 tokens, 1 / 16,371 s at 256); the corpus is tokenized once, on the host's cores
     "gpu_encode_ids_s_per_passage": 2 / 19707 - 1 / 16371,
@@ -148,15 +151,16 @@ RATES: dict[str, float] = {
     "dense_rss_per_doc": 260.0,  # bytes beyond the index vectors: ids, mapped shard pages (stage_memory.md)
     "gpu_train_s_per_example": 56.4 / 8114,
     "gpu_train_candidates_ref": 8.0,
-    "mine_s_per_query": 0.00101,
-    "generate_stage_s": 1.53,  # passage-cut: loading both indexes and the encoder
-    "generate_s_per_passage": 0.00967,  # cutting, round trip and mining a passage's queries
-    "cpu_train_forwards": 8.71,  # a training token costs this many encoding tokens (forward + backward + step)
-    "cpu_train_s_per_step": 0.189,  # an optimizer step's own cost (gradient cache bookkeeping, AdamW, Python)
+    "mine_s_per_query": 0.0007987,
+    "generate_stage_s": 3.58,  # passage-cut: loading both indexes and the encoder
+    "generate_s_per_passage": 0.006517,  # cutting, round trip and mining a passage's queries
+    "generate_s_per_corpus_passage": 5.563e-05,  # streaming the corpus (twice) and loading both indexes: grows with N
+    "cpu_train_forwards": 10.91,  # a training token costs this many encoding tokens (forward + backward + step)
+    "cpu_train_s_per_step": 0,  # an optimizer step's own cost (gradient cache bookkeeping, AdamW, Python)
     "train_stage_s": 0,  # a training stage's start: model, corpus ids of the cited passages, the final save
-    "evaluate_stage_s": 0.6789,  # reading every system's runs, fusing, writing
-    "evaluate_s_per_query": 0.003244,
-    "evaluate_s_per_unlabeled_query": 0.002553,
+    "evaluate_stage_s": 0,  # reading every system's runs, fusing, writing
+    "evaluate_s_per_query": 0.003462,
+    "evaluate_s_per_unlabeled_query": 0.002489,
     # the trained generator (backend "trained"): LoRA steps of 8 pairs on Gemma-3-270M, CPU float32 (the pipeline's
     # generator stage, 2026-12-01: 49 steps in 781 s on 2 cores shared with one other benchmark), and generation
     # at batch 4 on 2 free cores (benchmarks/results/generation_speed.md). No GPU rate is measured yet.
@@ -164,14 +168,15 @@ RATES: dict[str, float] = {
     "trained_generate_s_per_passage_cpu": 1.34,
     "train_peak_rss": 7.3 * GIB,
     "encoder_rss": 4.3 * GIB,
-    "flat_search_s_per_vec_query": 5.5e-10,  # per vector x query x dimension
+    "flat_search_s_per_vec_query": 1.042e-11,  # per vector x query x dimension (batched: BLAS; the rehearsal's fit)
 }
 
 # Where each rate was measured: RATES key -> MACHINES key. ``lexdr plan`` prints the machines of the rates it used.
 MACHINES: dict[str, str] = {
-    "cpu-2core-rehearsal": "a 2-core Intel Xeon VM, 23.5 GiB (the project's, shared with other jobs), 2026-12-07: "
-                           "benchmarks/rehearsal.py (e5-small cut to 2 layers, 2k and 10k passages) and the README "
-                           "job (dev-quick, 12 layers, nearly free cores); the tokenizer's rate over the dev passages",
+    "cpu-2core-rehearsal": "a 2-core Intel Xeon VM, 23.5 GiB (the project's), 2026-12-08: benchmarks/rehearsal.py "
+                           "(10k, 100k and 1M passages, e5-small cut to 2 layers and 128 hidden units, free cores) "
+                           "and the README job (dev-quick, 12 layers, nearly free cores); the tokenizer's rate over "
+                           "the dev passages (2026-12-07)",
     "cpu-2core-scale": "a 2-core AMD EPYC VM, 23.5 GiB, 2026-12-01: benchmarks/scale.py (10k-10M passages, idle cores)",
     "cpu-2core-older": "the 2-core AMD EPYC VM, 2026-11-25 .. 12-01: earlier dev-quick manifests, README runs and a "
                        "FAISS flat search measurement",
@@ -179,26 +184,27 @@ MACHINES: dict[str, str] = {
     "gpu-h100": "one NVIDIA H100, a pipeline run (train-r1 of 8,114 examples)",
 }
 RATE_SOURCES: dict[str, str] = {
-    **{k: "cpu-2core-scale" for k in ("bm25_ooc_build_a", "bm25_ooc_build_p", "bm25_ref_tokens", "bm25_ooc_rss_base",
+    **{k: "cpu-2core-scale" for k in ("bm25_ooc_build_p", "bm25_ref_tokens", "bm25_ooc_rss_base",
                                       "bm25_ooc_rss_per_doc", "bm25_ooc_rss_per_shard_doc", "bm25_ooc_worker_rss_base",
                                       "bm25_ooc_worker_rss_per_shard_doc", "bm25_mem_rss_base", "bm25_mem_rss_per_doc",
-                                      "bm25_disk_per_doc", "bm25_search_a", "bm25_search_p", "bm25_search_rss_base",
+                                      "bm25_disk_per_doc", "bm25_search_p", "bm25_search_rss_base",
                                       "bm25_search_rss_per_doc")},
-    **{k: "cpu-2core-rehearsal" for k in ("cpu_encode_s_per_token", "cpu_encode_s_per_token_layer", "dense_stage_s",
+    **{k: "cpu-2core-rehearsal" for k in ("bm25_stage_s", "bm25_ooc_build_a", "bm25_search_a", "bm25_search_s_per_query",
+                                          "generate_s_per_corpus_passage", "flat_search_s_per_vec_query",
+                                          "cpu_encode_s_per_token", "cpu_encode_s_per_token_layer", "dense_stage_s",
                                           "cpu_train_forwards", "cpu_train_s_per_step",
                                           "generate_stage_s", "generate_s_per_passage", "train_stage_s",
                                           "evaluate_stage_s", "evaluate_s_per_query", "evaluate_s_per_unlabeled_query",
                                           "mine_s_per_query")},
     **{k: "cpu-2core-older" for k in ("dense_rss_per_doc", "generator_s_per_step_cpu",
-                                      "trained_generate_s_per_passage_cpu", "train_peak_rss", "encoder_rss",
-                                      "flat_search_s_per_vec_query")},
+                                      "trained_generate_s_per_passage_cpu", "train_peak_rss", "encoder_rss")},
     "gpu_encode_ids_s_per_passage": "gpu-h200", "gpu_encode_ids_s_per_token": "gpu-h200", "gpu_host_cores": "gpu-h200",
     "tokenize_tokens_per_cpu_s": "cpu-2core-rehearsal",
     "gpu_train_s_per_example": "gpu-h100", "gpu_train_candidates_ref": "gpu-h100",
 }
 # The rates each stage's time is priced with (the machines ``lexdr plan`` names).
 _STAGE_RATES: dict[str, dict[str, tuple[str, ...]]] = {
-    "cpu": {"bm25": ("bm25_ooc_build_a", "bm25_search_a"),
+    "cpu": {"bm25": ("bm25_ooc_build_a", "bm25_search_a", "bm25_ooc_build_p"),
             "dense": ("cpu_encode_s_per_token", "dense_stage_s", "flat_search_s_per_vec_query"),
             "mine": ("mine_s_per_query",), "generate": ("generate_s_per_passage", "trained_generate_s_per_passage_cpu"),
             "generator": ("generator_s_per_step_cpu",), "train": ("cpu_encode_s_per_token", "train_stage_s"),
@@ -444,7 +450,7 @@ def machine_memory_bytes(meminfo: str | Path = "/proc/meminfo") -> int:
 def _bm25(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     r = RATES
     # analysis dominates the build: scaled by the language's passage length against the fit's corpus
-    build = r["bm25_ooc_build_a"] * n ** r["bm25_ooc_build_p"] * s.tokens_of(lang) / r["bm25_ref_tokens"]
+    build = r["bm25_stage_s"] + r["bm25_ooc_build_a"] * n ** r["bm25_ooc_build_p"] * s.tokens_of(lang) / r["bm25_ref_tokens"]
     search = _bm25_search_seconds(queries, n)
     if s.max_docs_in_memory is None:
         build_peak = r["bm25_mem_rss_base"] + r["bm25_mem_rss_per_doc"] * n
@@ -485,7 +491,7 @@ def _scan_seconds(queries: int, n: int, s: PlanSettings) -> float:
 
 
 def _bm25_search_seconds(queries: int, n: int) -> float:
-    return queries * RATES["bm25_search_a"] * n ** RATES["bm25_search_p"]
+    return queries * (RATES["bm25_search_s_per_query"] + RATES["bm25_search_a"] * n ** RATES["bm25_search_p"])
 
 
 def _dense(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
@@ -516,7 +522,7 @@ def _generate(lang: str, n: int, s: PlanSettings) -> StageEstimate:
     k = min(n, s.generate_passages)
     # each passage's kept query goes round trip: searched in both indexes of the whole corpus
     t = RATES["generate_stage_s"] + k * RATES["generate_s_per_passage"] + _bm25_search_seconds(k, n) \
-        + _scan_seconds(k, n, s)
+        + _scan_seconds(k, n, s) + n * RATES["generate_s_per_corpus_passage"]
     if s.generation_backend == TRAINED:
         # writing the query, then the same filters, round trip and mining as a passage-cut query
         t += k * RATES["trained_generate_s_per_passage_cpu"]
