@@ -767,9 +767,9 @@ def write_doc(results: dict, path: Path, notes: str = "") -> None:
 ## The whole method at 10k, 100k and 1M passages (issue 21's rehearsal)
 
 Measured by `benchmarks/rehearsal.py` on {machine_} ({'; '.join(when(n) for n in sizes)}).
-Command (the same at every size): `PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/rehearsal.py --sizes
-10000 100000 1000000 --work /somewhere/outside/the/repo --doc benchmarks/results/stage_memory.md` (`--check`
-adds the 10k comparison run; the notes below say how each size was started and where it stopped).
+Command (the same at every size): `PYTHONPATH=src .venv/bin/python benchmarks/rehearsal.py --sizes 10000 100000
+1000000 --check --work /somewhere/outside/the/repo` (`--check` adds the 10k comparison run), then `--doc-only --doc
+benchmarks/results/stage_memory.md --notes NOTES.md` renders this section from its `results.json`.
 
 The script's docstring says what runs: synthetic Indonesian passages (about 520 characters, 118 XLM-R tokens),
 the same 10,000 unlabeled and 2,000 test questions at every size (a question word and 3-5 of a passage's rarer
@@ -781,7 +781,8 @@ agree@3 mining, generation (`passage-cut` backend, 1,000 passages), training (ro
 
 Each stage ran in its own fresh process (earlier stages skipped by the engine): **peak** is the manifest's
 `peak_rss_mb` (VmRSS sampled every 0.2 s), **above start** the peak less the process's RSS when the stage began
-(imports, the skipped stages), seconds are wall seconds on the loaded machine (CPU-seconds in `results.json`).
+(imports, the skipped stages), seconds are wall seconds (CPU-seconds in `results.json`; the load averages above
+say how free the cores were).
 "report" is `lexdr run CONFIG` itself afterwards (every stage skipped; metrics.json, model cards, report):
 its peak is its `ru_maxrss`. BM25's analysis workers are separate processes and not in these peaks.
 
@@ -797,12 +798,12 @@ and evaluation search no index: their peak must not grow (a 16 MiB allowance for
 
 ### `lexdr plan` against these runs
 
-Plan CPU seconds (2 free cores) against the measured wall seconds (loaded cores) and the free-core estimate
+Plan CPU seconds (2 free cores) against the measured wall seconds and the free-core estimate
 (the stage's own CPU-seconds over 1.77 for the stages that keep both cores busy, the README job's measured
 ratio on free cores; over 1 for mining and evaluation; BM25: its wall time, as its analysis workers' CPU is not
 counted; `free_core_seconds()`). Dense: the base model's stage, and each trained model's (dense-r1 · dense-gen;
-the plan prints them together as the language's dense row). The plan's CPU rates were refitted on the 10k size, a 2k trial and
-the README job (`benchmarks/rehearsal.py --refit`): the 10k ratios are in-sample, 100k and 1M out of sample.
+the plan prints them together as the language's dense row). The plan's CPU rates were refitted on these sizes and
+the README job's manifest (`benchmarks/rehearsal.py --refit MANIFEST`): the ratios are in sample.
 
 {render_plan(results)}
 
