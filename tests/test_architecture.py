@@ -19,7 +19,7 @@ PUBLIC_API = {
     "lexdr.analysis": ["Analyzer", "analyze_batch", "GENERIC_ANALYZERS", "SUPPORTED_LANGUAGES",
                        "analyzer_from_config", "check_language", "default_analyzer_name", "default_bm25_params",
                        "get_analyzer", "list_analyzers", "normalize_lang"],
-    "lexdr.doc_ids": ["DocIds"],
+    "lexdr.doc_ids": ["DocIds", "SeenIds"],
     "lexdr.defaults": ["DEFAULT_ENCODER", "DEFAULT_SEED", "DEFAULT_DEPTH", "DEFAULT_METRICS"],
     "lexdr.dense": ["Encoder", "EncoderConfig", "DenseIndex", "DenseIndexConfig", "IndexType", "ShardedDenseIndex",
                     "open_dense_index", "DenseRetriever", "encoder_for_index", "build_dense_index", "dense_search",
