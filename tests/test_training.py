@@ -106,6 +106,19 @@ def test_memory_guard_refuses_a_setting_that_cannot_fit(tmp_path, tiny_encoder_d
     assert estimate_chunk_memory_bytes(384, 12, 12, 96, 512) > 24 * 2**30
 
 
+def test_available_memory_counts_the_reclaimable_page_cache(tmp_path):
+    """The guard reads MemAvailable (free + reclaimable page cache), not the free pages: after a large corpus is
+    read the page cache fills RAM, and a guard on free pages refused training with gigabytes available (it failed
+    the real-model test here, 1.9 GiB "available" of 14)."""
+    from lexdr.training.trainer import _available_memory_bytes
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24683520 kB\nMemFree:         1945600 kB\nMemAvailable:   14600000 kB\n"
+                       "Buffers:          120000 kB\n", encoding="ascii")
+    assert _available_memory_bytes(str(meminfo)) == 14600000 * 1024
+    assert _available_memory_bytes(str(tmp_path / "absent")) is not None  # elsewhere: the free pages
+
+
 def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, tiny_encoder_dir):
     corpus = tmp_path / "corpus.jsonl"
     write_corpus_jsonl(DOCS, corpus)

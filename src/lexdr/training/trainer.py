@@ -81,7 +81,17 @@ def examples_from_mined(mined: Iterable, cfg: TrainConfig) -> list[TrainingExamp
     return out
 
 
-def _available_memory_bytes() -> int | None:
+def _available_memory_bytes(meminfo: str = "/proc/meminfo") -> int | None:
+    """Memory a new allocation can get: Linux's ``MemAvailable`` (free memory plus the page cache and other memory
+    the kernel can reclaim), not ``SC_AVPHYS_PAGES`` (free pages only: after reading a large corpus the page cache
+    holds most of RAM, and training was refused with gigabytes to spare). Elsewhere, the free pages."""
+    try:
+        with open(meminfo, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
