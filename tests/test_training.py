@@ -109,7 +109,7 @@ def test_memory_guard_refuses_a_setting_that_cannot_fit(tmp_path, tiny_encoder_d
 def test_available_memory_counts_the_reclaimable_page_cache(tmp_path):
     """The guard reads MemAvailable (free + reclaimable page cache), not the free pages: after a large corpus is
     read the page cache fills RAM, and a guard on free pages refused training with gigabytes available (it failed
-    the real-model test here, 1.9 GiB "available" of 14)."""
+    the real-model test here: 1.9 GiB free, 14 GiB available)."""
     from lexdr.training.trainer import _available_memory_bytes
 
     meminfo = tmp_path / "meminfo"
