@@ -118,6 +118,7 @@ RATES: dict[str, float] = {
     # BM25, lexdr out of core, 2 analysis workers: the exponents from benchmarks/results/scale.md (2026-12-01, fitted
     # over 10k, 100k, 1M and 10M synthetic Indonesian passages on 2 otherwise idle cores), the coefficients refitted
     # (2026-12-08) on the rehearsal's build times (0.7 s / 4.1 s / 49.5 s at 10k / 100k / 1M) and the README job's
+    # (benchmarks/rehearsal.py --refit)
     "bm25_stage_s": 0.2515,  # a BM25 stage's own start and end (analyzer, workers, loading the index, writing runs)
     "bm25_ooc_build_a": 1.676e-4,  # seconds = a * N ** p
     "bm25_ooc_build_p": 0.889,
@@ -189,8 +190,9 @@ RATE_SOURCES: dict[str, str] = {
                                       "bm25_ooc_worker_rss_per_shard_doc", "bm25_mem_rss_base", "bm25_mem_rss_per_doc",
                                       "bm25_disk_per_doc", "bm25_search_p", "bm25_search_rss_base",
                                       "bm25_search_rss_per_doc")},
-    **{k: "cpu-2core-rehearsal" for k in ("bm25_stage_s", "bm25_ooc_build_a", "bm25_search_a", "bm25_search_s_per_query",
-                                          "generate_s_per_corpus_passage", "flat_search_s_per_vec_query",
+    **{k: "cpu-2core-rehearsal" for k in ("bm25_stage_s", "bm25_ooc_build_a", "bm25_search_a",
+                                          "bm25_search_s_per_query", "generate_s_per_corpus_passage",
+                                          "flat_search_s_per_vec_query",
                                           "cpu_encode_s_per_token", "cpu_encode_s_per_token_layer", "dense_stage_s",
                                           "cpu_train_forwards", "cpu_train_s_per_step",
                                           "generate_stage_s", "generate_s_per_passage", "train_stage_s",
@@ -450,7 +452,8 @@ def machine_memory_bytes(meminfo: str | Path = "/proc/meminfo") -> int:
 def _bm25(lang: str, n: int, queries: int, s: PlanSettings) -> StageEstimate:
     r = RATES
     # analysis dominates the build: scaled by the language's passage length against the fit's corpus
-    build = r["bm25_stage_s"] + r["bm25_ooc_build_a"] * n ** r["bm25_ooc_build_p"] * s.tokens_of(lang) / r["bm25_ref_tokens"]
+    build = (r["bm25_stage_s"]
+             + r["bm25_ooc_build_a"] * n ** r["bm25_ooc_build_p"] * s.tokens_of(lang) / r["bm25_ref_tokens"])
     search = _bm25_search_seconds(queries, n)
     if s.max_docs_in_memory is None:
         build_peak = r["bm25_mem_rss_base"] + r["bm25_mem_rss_per_doc"] * n

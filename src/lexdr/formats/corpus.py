@@ -50,7 +50,7 @@ def iter_corpus(
     seen = SeenIds()  # 8 bytes an id (a set of the ids: about 100), hits confirmed from the file
     n = 0
     for lineno, rec in iter_jsonl(path):
-        doc_id = next((rec[f] for f in _ID_FIELDS if f in rec), None)
+        doc_id = _record_id(rec)
         if doc_id is None:
             raise InputError(path, lineno, f"missing id field (one of {', '.join(_ID_FIELDS)})",
                              'add "_id" (BEIR) or "docid" (Mr. TyDi)')
@@ -78,12 +78,17 @@ def iter_corpus(
         raise InputError(path, 0, "corpus is empty (no documents)", "point at a non-empty corpus file")
 
 
+def _record_id(rec: dict):
+    """A record's id field, the first of :data:`_ID_FIELDS` it has (None: none)."""
+    return next((rec[f] for f in _ID_FIELDS if f in rec), None)
+
+
 def _first_line_of(path: Path, doc_id: str, before: int) -> int | None:
     """The line before ``before`` whose record has id ``doc_id`` (None: an id that only shares its hash)."""
     for lineno, rec in iter_jsonl(path):
         if lineno >= before:
             return None
-        if str(next((rec[f] for f in _ID_FIELDS if f in rec), "")) == doc_id:
+        if str(_record_id(rec)) == doc_id:
             return lineno
     return None
 

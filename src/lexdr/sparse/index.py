@@ -15,8 +15,9 @@ What this layer adds to bm25s, and why:
 Files in an index folder: bm25s' ``data.csc.index.npy``, ``indices.csc.index.npy``, ``indptr.csc.index.npy``
 (``allow_pickle=False``), ``vocab.index.json``, ``params.index.json``; ours: ``doc_ids.json``, ``doc_rank.npy``
 (each id's rank in sorted order, the tie-break key), the ids and the vocabulary again as blobs and arrays
-(``doc_ids.utf8``/``.offsets.npy``, ``vocab.terms.utf8``/``.offsets.npy``, ``vocab.ids.npy``: what ``load`` reads,
-without a Python object per id or term; folders without them are read from the JSON) and ``config.json`` (``"kind": "sparse"``, analyzer
+(``doc_ids.utf8``/``.offsets.npy``, ``vocab.terms.utf8``/``.offsets.npy``, ``vocab.ids.npy``: what ``load``
+reads, without a Python object per id or term; folders without them are read from the JSON) and
+``config.json`` (``"kind": "sparse"``, analyzer
 config, k1, b, method, counts, lexdr and bm25s versions). The out-of-core builder (:mod:`lexdr.sparse.outofcore`) writes the same
 folder from a stream.
 """
@@ -316,14 +317,16 @@ class BM25Index:
             docs, weights = indices[a:b], data[a:b]
             if (b - a) * SPARSE_QUERY_RATIO < self.num_docs:
                 scores = weights.astype(np.float64)
-                return (docs[scores > 0].astype(np.int64), scores[scores > 0])
+                keep = scores > 0
+                return docs[keep].astype(np.int64), scores[keep]
         else:
             docs = np.concatenate([indices[a:b] for a, b in bounds])
             weights = np.concatenate([data[a:b] for a, b in bounds])
             if len(docs) * SPARSE_QUERY_RATIO < self.num_docs:
                 distinct, where = np.unique(docs, return_inverse=True)
                 scores = np.bincount(where, weights=weights, minlength=len(distinct))
-                return distinct[scores > 0].astype(np.int64), scores[scores > 0]
+                keep = scores > 0
+                return distinct[keep].astype(np.int64), scores[keep]
         scores = np.bincount(docs, weights=weights, minlength=self.num_docs)
         matched = np.flatnonzero(scores > 0)
         return matched, scores[matched]
@@ -391,7 +394,9 @@ class BM25Index:
         try:
             cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
             # the compact copy when the folder has one (no Python str per id while reading); else the JSON list
-            doc_ids = DocIds.load(folder, "doc_ids") or json.loads((folder / _DOC_IDS).read_text(encoding="utf-8"))
+            doc_ids = DocIds.load(folder, "doc_ids")
+            if doc_ids is None:
+                doc_ids = json.loads((folder / _DOC_IDS).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
             raise LexdrError(f"{folder}: unreadable index metadata ({e}): the folder is damaged (fix: rebuild it "
                              "with `lexdr index sparse`, or delete the folder and re-run the stage)") from None
@@ -404,7 +409,9 @@ class BM25Index:
             retriever = _bm25s().BM25.load(folder, mmap=mmap, load_vocab=False, allow_pickle=False)
             # the vocabulary held compactly, not as bm25s' dict and id set (CompactVocab); the dict read here
             # is dropped
-            vocab = CompactVocab.load(folder) or CompactVocab(json.loads((folder / _VOCAB).read_text(encoding="utf-8")))
+            vocab = CompactVocab.load(folder)
+            if vocab is None:  # a folder written before the compact copy
+                vocab = CompactVocab(json.loads((folder / _VOCAB).read_text(encoding="utf-8")))
         except (OSError, ValueError, EOFError, KeyError, TypeError) as e:  # a truncated .npy, a cut vocabulary
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise LexdrError(f"{folder} is damaged ({type(e).__name__}: {first}) (fix: rebuild it with `lexdr index "

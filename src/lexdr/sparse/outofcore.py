@@ -21,7 +21,8 @@ corpus and never holds more than ``max_docs_in_memory`` documents' text and term
 
 The result is an ordinary lexdr BM25 index folder (bm25s' ``data/indices/indptr.csc.index.npy``,
 ``vocab.index.json``, ``params.index.json`` plus lexdr's ``doc_ids.json``, ``doc_rank.npy``, their compact
-copies (:func:`lexdr.sparse.index.write_compact_metadata`) and ``config.json``, whose ``"build"`` entry records the shard layout): :meth:`BM25Index.load` memory-maps it and
+copies (:func:`lexdr.sparse.index.write_compact_metadata`) and ``config.json``, whose ``"build"`` entry records
+the shard layout): :meth:`BM25Index.load` memory-maps it and
 ``search`` reads only the postings of the query terms.
 
 What stays in memory, whatever the shard size: the vocabulary (a dict of every distinct term), the document
